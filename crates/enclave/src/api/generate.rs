@@ -1,0 +1,65 @@
+//! The tutorial's one-shot generators: fresh key material, made here and
+//! returned to the caller over TLS, never stored and never logged.
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::KeyPair as _;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use zeroize::Zeroizing;
+
+use super::{ApiError, AppState};
+
+/// `GET /generate-aes-key`: 32 random bytes (an AES-256 key), base64.
+pub async fn aes_key(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    state
+        .platform
+        .fill_random(key.as_mut())
+        .map_err(|e| ApiError::internal("AES key generation", e))?;
+    let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(key.as_ref()));
+    Ok(json_body(
+        &serde_json::json!({ "aes_key": encoded.as_str(), "encoding": "base64" }),
+    ))
+}
+
+/// `GET /generate-rsa-key-pair`: a fresh RSA-2048 pair (e = 65537).
+/// Private key: PKCS#8 PEM (`BEGIN PRIVATE KEY`); public key: SubjectPublicKeyInfo
+/// PEM (`BEGIN PUBLIC KEY`).
+pub async fn rsa_key_pair(State(_): State<AppState>) -> Result<Response, ApiError> {
+    // Key generation takes tens of milliseconds: keep it off the I/O threads.
+    let pems = tokio::task::spawn_blocking(|| -> Result<(String, Zeroizing<String>), String> {
+        let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|e| e.to_string())?;
+        let private = pair.as_der().map_err(|e| e.to_string())?;
+        let public = pair.public_key().as_der().map_err(|e| e.to_string())?;
+        let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+        Ok((
+            pem::encode_config(&pem::Pem::new("PUBLIC KEY", public.as_ref()), lf),
+            Zeroizing::new(pem::encode_config(
+                &pem::Pem::new("PRIVATE KEY", private.as_ref()),
+                lf,
+            )),
+        ))
+    })
+    .await
+    .map_err(|e| ApiError::internal("RSA key generation", e))?
+    .map_err(|e| ApiError::internal("RSA key generation", e))?;
+    let (public, private) = pems;
+    Ok(json_body(&serde_json::json!({
+        "public_key": public,
+        "private_key": private.as_str(),
+        "encoding": "plaintext",
+    })))
+}
+
+/// Serialises a response that holds secrets. The body buffer leaves with
+/// the response (hyper owns it from here); our own copies are wiped.
+fn json_body(value: &serde_json::Value) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}

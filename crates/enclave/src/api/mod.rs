@@ -1,0 +1,91 @@
+//! The HTTP API, one module per operation, all behind [`router`].
+//! Every error leaves as JSON `{"errors": [...]}` with the right status and
+//! never carries a secret or an internal detail; details go to the log.
+
+mod generate;
+mod status;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use crate::platform::Platform;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub platform: Arc<dyn Platform>,
+}
+
+pub fn router(platform: Arc<dyn Platform>) -> Router {
+    Router::new()
+        .route("/", get(status::status))
+        .route("/generate-aes-key", get(generate::aes_key))
+        .route("/generate-rsa-key-pair", get(generate::rsa_key_pair))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(AppState { platform })
+}
+
+/// An error as the client sees it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// A failure that is ours, not the client's: logged, answered vaguely.
+    pub fn internal(what: &str, detail: impl std::fmt::Display) -> Self {
+        tracing::error!("{what} failed: {detail}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "errors": [self.message] })),
+        )
+            .into_response()
+    }
+}
+
+/// Paths are echoed back shortened, so an error never mirrors a huge input.
+fn shown_path(req: &Request) -> String {
+    let path = req.uri().path();
+    match path.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}...", &path[..cut]),
+        None => path.to_string(),
+    }
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no such route: {} {}", req.method(), shown_path(&req)),
+    )
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "method {} is not allowed on {}",
+            req.method(),
+            shown_path(&req)
+        ),
+    )
+}

@@ -1,0 +1,163 @@
+//! The trusted side of minikms: everything in this crate runs inside the
+//! enclave. The binary built from it is what is measured (MRENCLAVE) and
+//! signed (MRSIGNER); the host is not.
+//!
+//! Layout:
+//! - [`channel`]: our end of the boundary channel (ECALLs in, OCALLs out),
+//!   including the log forwarder. Nothing secret is ever written there.
+//! - [`platform`]: what the TEE gives us (identity, randomness), behind one
+//!   trait; [`platform::Simulation`] is the software implementation.
+//! - [`tls`]: the TLS 1.3 server key and certificate, made here at start.
+//! - [`server`]: the HTTPS accept loop, connection limits, graceful shutdown.
+//! - [`api`]: the HTTP routes, one module per operation.
+//!
+//! Start-up order: verify our own signed file (as EINIT would), say hello
+//! to the host, wait for `set_up_server`, serve until `shutdown`.
+
+pub mod api;
+pub mod channel;
+pub mod platform;
+pub mod server;
+pub mod tls;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use minikms_edl::{Ecall, Ocall, ServerFailure};
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::channel::Channel;
+use crate::platform::{Platform, Simulation};
+
+/// Entry point of the enclave binary.
+pub fn main() -> ExitCode {
+    // The self-check runs before anything else: an enclave that does not
+    // match its signature must not even start its thread pools.
+    let checked = platform::self_check();
+    let threads = match &checked {
+        Ok((_, config)) => usize::try_from(config.num_tcs).unwrap_or(1).max(1),
+        Err(_) => 1,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .max_blocking_threads(threads)
+        .enable_all()
+        .build();
+    let Ok(runtime) = runtime else {
+        return ExitCode::FAILURE;
+    };
+    runtime.block_on(async move {
+        let channel = Channel::open();
+        let (identity, config) = match checked {
+            Ok(ok) => ok,
+            Err(e) => {
+                channel
+                    .send_and_close(Ocall::Refused {
+                        reason: e.to_string(),
+                    })
+                    .await;
+                return ExitCode::FAILURE;
+            }
+        };
+        channel.install_logger();
+        let platform: Arc<dyn Platform> = Arc::new(Simulation::new(identity, config));
+        run(channel, platform).await
+    })
+}
+
+async fn run(mut channel: Channel, platform: Arc<dyn Platform>) -> ExitCode {
+    channel
+        .send(Ocall::Hello {
+            version: minikms_edl::PROTOCOL_VERSION,
+            identity: platform.edl_identity(),
+        })
+        .await;
+    let (bind, port, keep_server_up) = match channel.recv().await {
+        Some(Ecall::SetUpServer {
+            bind,
+            port,
+            keep_server_up,
+        }) => (bind, port, keep_server_up),
+        Some(other) => {
+            error!("expected set_up_server, got {other:?}; stopping");
+            channel.close().await;
+            return ExitCode::FAILURE;
+        }
+        None => {
+            channel.close().await;
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let listener = match tokio::net::TcpListener::bind((bind, port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            let kind = match e.kind() {
+                std::io::ErrorKind::AddrInUse => ServerFailure::AddressInUse,
+                std::io::ErrorKind::PermissionDenied => ServerFailure::PermissionDenied,
+                std::io::ErrorKind::AddrNotAvailable => ServerFailure::AddressNotAvailable,
+                _ => ServerFailure::Other,
+            };
+            channel
+                .send_and_close(Ocall::ServerFailed {
+                    kind,
+                    message: e.to_string(),
+                })
+                .await;
+            return ExitCode::FAILURE;
+        }
+    };
+    let tls = match tls::server_config(platform.as_ref(), bind) {
+        Ok(t) => t,
+        Err(e) => {
+            let message = format!("cannot set up TLS: {e}");
+            channel
+                .send_and_close(Ocall::ServerFailed {
+                    kind: ServerFailure::Other,
+                    message,
+                })
+                .await;
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            let message = e.to_string();
+            channel
+                .send_and_close(Ocall::ServerFailed {
+                    kind: ServerFailure::Other,
+                    message,
+                })
+                .await;
+            return ExitCode::FAILURE;
+        }
+    };
+
+    // Shutdown comes from the host (`shutdown`, or the channel closing).
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let app = api::router(platform.clone());
+    let server = tokio::spawn(server::serve(listener, tls, app, keep_server_up, stop_rx));
+    info!("serving HTTPS on {addr} (keep_server_up = {keep_server_up})");
+    channel.send(Ocall::ServerUp { addr }).await;
+
+    let mut server = server;
+    tokio::select! {
+        _ = &mut server => {}
+        _ = async {
+            loop {
+                match channel.recv().await {
+                    Some(Ecall::Shutdown) | None => break,
+                    Some(other) => error!("ignoring unexpected {other:?} while serving"),
+                }
+            }
+        } => {
+            let _ = stop_tx.send(true);
+            let _ = (&mut server).await;
+        }
+    }
+    info!("server stopped");
+    channel.send_and_close(Ocall::Stopped).await;
+    ExitCode::SUCCESS
+}
