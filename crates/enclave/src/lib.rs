@@ -148,7 +148,7 @@ async fn run(mut channel: Channel, platform: Arc<dyn Platform>) -> ExitCode {
         _ = async {
             loop {
                 match channel.recv().await {
-                    Some(Ecall::Shutdown) | None => break,
+                    Some(Ecall::Shutdown {}) | None => break,
                     Some(other) => error!("ignoring unexpected {other:?} while serving"),
                 }
             }
@@ -158,6 +158,6 @@ async fn run(mut channel: Channel, platform: Arc<dyn Platform>) -> ExitCode {
         }
     }
     info!("server stopped");
-    channel.send_and_close(Ocall::Stopped).await;
+    channel.send_and_close(Ocall::Stopped {}).await;
     ExitCode::SUCCESS
 }

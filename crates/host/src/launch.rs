@@ -268,38 +268,33 @@ where
         other => return Err(unexpected("server_up", &other)),
     }
 
-    // 3. Serve until a signal, or until the enclave stops by itself.
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            message = next(rx) => match message? {
-                Ocall::Stopped => {
-                    info!("the enclave stopped");
-                    return Ok(());
-                }
-                other => return Err(unexpected("log or stopped", &other)),
-            },
-            signal = &mut shutdown => {
-                info!("received {signal}; stopping the enclave");
-                send(&mut to_enclave, &Ecall::Shutdown).await?;
-                break;
-            }
+    // 3. Serve until a signal, or until the enclave stops by itself. One
+    // read future lives across the signal: dropping it mid-frame would
+    // lose bytes of the channel.
+    let stopped = next(rx);
+    tokio::pin!(stopped, shutdown);
+    tokio::select! {
+        message = &mut stopped => return expect_stopped(message?),
+        signal = &mut shutdown => {
+            info!("received {signal}; stopping the enclave");
+            send(&mut to_enclave, &Ecall::Shutdown {}).await?;
         }
     }
-    let drained = tokio::time::timeout(STOP_TIMEOUT, async {
-        loop {
-            match next(rx).await? {
-                Ocall::Stopped => return Ok(()),
-                other => return Err(unexpected("stopped", &other)),
-            }
-        }
-    })
-    .await;
-    match drained {
-        Ok(result) => result.map(|()| info!("the enclave stopped")),
+    match tokio::time::timeout(STOP_TIMEOUT, stopped).await {
+        Ok(message) => expect_stopped(message?),
         Err(_) => Err(HostError::Launch(format!(
             "the enclave did not stop within {STOP_TIMEOUT:?}"
         ))),
+    }
+}
+
+fn expect_stopped(message: Ocall) -> Result<(), HostError> {
+    match message {
+        Ocall::Stopped {} => {
+            info!("the enclave stopped");
+            Ok(())
+        }
+        other => Err(unexpected("stopped", &other)),
     }
 }
 
@@ -334,7 +329,7 @@ fn unexpected(wanted: &str, got: &Ocall) -> HostError {
         Ocall::Log { .. } => "log",
         Ocall::ServerUp { .. } => "server_up",
         Ocall::ServerFailed { .. } => "server_failed",
-        Ocall::Stopped => "stopped",
+        Ocall::Stopped {} => "stopped",
     };
     HostError::Launch(format!("enclave channel: expected {wanted}, got {name}"))
 }
@@ -360,6 +355,175 @@ impl Signals {
         tokio::select! {
             _ = self.term.recv() => "SIGTERM",
             _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minikms_sigstruct::Measurement;
+    use tokio::io::{duplex, AsyncReadExt};
+
+    fn identity() -> Identity {
+        Identity {
+            mrenclave: Measurement([1; 32]),
+            mrsigner: Measurement([2; 32]),
+            product_id: 1,
+            security_version: 1,
+            attributes: [0; 16],
+            debug: true,
+        }
+    }
+
+    fn hello(version: u16, mrenclave: Measurement) -> Ocall {
+        Ocall::Hello {
+            version,
+            identity: minikms_edl::Identity {
+                mrenclave: mrenclave.to_hex(),
+                mrsigner: identity().mrsigner.to_hex(),
+                product_id: 1,
+                security_version: 1,
+                debug: true,
+                platform: "simulation".into(),
+            },
+        }
+    }
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut f = (payload.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(payload);
+        f
+    }
+
+    async fn encode(messages: &[Ocall]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for m in messages {
+            write_message(&mut out, m).await.unwrap();
+        }
+        out
+    }
+
+    /// Runs the host side against a fake enclave that sends `script`.
+    async fn against(script: Vec<u8>) -> Result<(), HostError> {
+        let (mut enclave_out, host_in) = duplex(1 << 20);
+        let (host_out, mut enclave_in) = duplex(1 << 20);
+        enclave_out.write_all(&script).await.unwrap();
+        drop(enclave_out); // then end of file
+        let setup = Ecall::SetUpServer {
+            bind: [127, 0, 0, 1].into(),
+            port: 0,
+            keep_server_up: true,
+        };
+        let never = std::future::pending::<&'static str>();
+        let result = converse(host_in, host_out, &identity(), setup, never).await;
+        // Drain what the host sent so its writes never block.
+        let mut sent = Vec::new();
+        enclave_in.read_to_end(&mut sent).await.unwrap();
+        result
+    }
+
+    fn error_of(result: Result<(), HostError>) -> String {
+        result.expect_err("should fail").to_string()
+    }
+
+    #[tokio::test]
+    async fn a_well_behaved_enclave_is_served_and_stopped() {
+        let (mut enclave_out, host_in) = duplex(1 << 16);
+        let (host_out, mut enclave_in) = duplex(1 << 16);
+        let log = Ocall::Log {
+            level: minikms_edl::Level::Info,
+            line: "hi".into(),
+        };
+        let fake_enclave = tokio::spawn(async move {
+            let w = &mut enclave_out;
+            write_message(w, &hello(PROTOCOL_VERSION, identity().mrenclave))
+                .await
+                .unwrap();
+            write_message(w, &log).await.unwrap();
+            let setup = read_message::<Ecall, _>(&mut enclave_in).await.unwrap();
+            assert!(matches!(
+                setup,
+                Some(Ecall::SetUpServer {
+                    port: 0,
+                    keep_server_up: true,
+                    ..
+                })
+            ));
+            let up = Ocall::ServerUp {
+                addr: "127.0.0.1:4433".parse().unwrap(),
+            };
+            write_message(w, &up).await.unwrap();
+            write_message(w, &log).await.unwrap();
+            let stop = read_message::<Ecall, _>(&mut enclave_in).await.unwrap();
+            assert_eq!(stop, Some(Ecall::Shutdown {}));
+            write_message(w, &Ocall::Stopped {}).await.unwrap();
+        });
+        let setup = Ecall::SetUpServer {
+            bind: [127, 0, 0, 1].into(),
+            port: 0,
+            keep_server_up: true,
+        };
+        let signal = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            "SIGTERM"
+        };
+        converse(host_in, host_out, &identity(), setup, signal)
+            .await
+            .unwrap();
+        fake_enclave.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_misbehaving_enclave_ends_the_exchange_with_an_error() {
+        let good_hello = encode(&[hello(PROTOCOL_VERSION, identity().mrenclave)]).await;
+        let up = encode(&[Ocall::ServerUp {
+            addr: "127.0.0.1:1".parse().unwrap(),
+        }])
+        .await;
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (vec![], "the enclave exited unexpectedly"),
+            (
+                vec![0xff, 0xff, 0xff, 0xff],
+                "channel frame of 4294967295 bytes is outside",
+            ),
+            (vec![0, 0, 0, 9, b'{'], "closed in the middle of a frame"),
+            (
+                frame(b"{\"type\":\"launch_missiles\"}"),
+                "malformed channel message",
+            ),
+            (
+                encode(&[hello(PROTOCOL_VERSION + 1, identity().mrenclave)]).await,
+                "speaks channel version",
+            ),
+            (
+                encode(&[hello(PROTOCOL_VERSION, Measurement([9; 32]))]).await,
+                "not what was verified",
+            ),
+            (
+                encode(&[Ocall::Refused {
+                    reason: "bad\u{1b}[2Jmeasurement".into(),
+                }])
+                .await,
+                "the enclave refused to start: bad [2Jmeasurement",
+            ),
+            (up.clone(), "expected hello, got server_up"),
+            (
+                [good_hello.clone(), good_hello.clone()].concat(),
+                "expected server_up, got hello",
+            ),
+            (
+                [good_hello.clone(), up.clone(), up.clone()].concat(),
+                "expected stopped, got server_up",
+            ),
+            (
+                [good_hello.clone(), up].concat(),
+                "the enclave exited unexpectedly",
+            ),
+        ];
+        for (script, want) in cases {
+            let err = error_of(against(script).await);
+            assert!(err.contains(want), "{err:?} should contain {want:?}");
         }
     }
 }

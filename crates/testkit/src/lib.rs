@@ -1,1 +1,256 @@
+//! Test harness for minikms: starts the real `kms-host` (which signs,
+//! verifies and launches the real `minikms-enclave`) on a free port with a
+//! private data dir, and talks to it over real TLS 1.3.
+//!
+//! The binaries are the ones cargo built for this workspace: `cargo test
+//! --workspace` builds them before any test runs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod danger;
+pub mod https;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// How long a server may take to come up (it signs and measures itself).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A workspace binary, next to this test's own executable's directory.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` so cargo builds it",
+        path.display()
+    );
+    path
+}
+
+/// A signing key made once per test process by `kms-host keygen`.
+pub fn shared_signing_key() -> &'static Path {
+    static KEY: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = KEY.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("signing-key.pem");
+        let out = kms_host(&["keygen", "--out", path.to_str().expect("utf-8 path")]);
+        assert!(
+            out.status.success(),
+            "keygen: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (dir, path)
+    });
+    path
+}
+
+/// The enclave config shipped in the repository.
+pub fn shipped_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../enclave.toml")
+}
+
+/// Runs `kms-host ARGS...` to completion.
+pub fn kms_host(args: &[&str]) -> Output {
+    Command::new(bin("kms-host"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kms-host")
+}
+
+/// A running server. Killed (with its enclave) if dropped without `stop`.
+pub struct Server {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub data_dir: tempfile::TempDir,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// Why a server did not come up: its exit status and what it printed.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Server {
+    /// `kms-host run --simulation --port 0` with a fresh data dir.
+    pub fn start() -> Self {
+        Self::try_start(&["--simulation"]).unwrap_or_else(|r| panic!("server did not start: {r:?}"))
+    }
+
+    /// `kms-host run --port 0 --data-dir TMP EXTRA...`; `Err` if it exited
+    /// instead of listening.
+    /// Shares one development signing key across the test process: RSA
+    /// key generation with e = 3 takes seconds.
+    pub fn try_start(extra: &[&str]) -> Result<Self, Refusal> {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        std::fs::copy(
+            shared_signing_key(),
+            data_dir.path().join("dev-signing-key.pem"),
+        )
+        .expect("copy key");
+        Self::try_start_in(data_dir, extra)
+    }
+
+    pub fn try_start_in(data_dir: tempfile::TempDir, extra: &[&str]) -> Result<Self, Refusal> {
+        let mut args: Vec<String> = vec!["run".into(), "--data-dir".into()];
+        args.push(data_dir.path().display().to_string());
+        if !extra.contains(&"--port") {
+            args.extend(["--port".into(), "0".into()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut child = Command::new(bin("kms-host"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kms-host");
+
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let mut err_pipe = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let (tx, rx) = mpsc::channel();
+        let out_pipe = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(out_pipe).lines();
+            let first = lines.next().and_then(|l| l.ok());
+            let _ = tx.send(first.clone());
+            // Anything more on stdout breaks the contract; remember it.
+            let rest: Vec<String> = lines.map_while(Result::ok).collect();
+            let _ = tx.send(if rest.is_empty() {
+                None
+            } else {
+                Some(rest.join("\n"))
+            });
+        });
+
+        match rx.recv_timeout(START_TIMEOUT) {
+            Ok(Some(line)) => {
+                let addr = line
+                    .strip_prefix("listening on https://")
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or_else(|| panic!("unexpected first stdout line: {line:?}"));
+                Ok(Self {
+                    child: Some(child),
+                    addr,
+                    data_dir,
+                    stderr,
+                })
+            }
+            Ok(None) | Err(_) => {
+                let status = wait_timeout(&mut child, Duration::from_secs(30));
+                // Let the stderr reader catch up with the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                let stderr = stderr.lock().unwrap().clone();
+                Err(Refusal {
+                    status,
+                    stdout: String::new(),
+                    stderr,
+                })
+            }
+        }
+    }
+
+    pub fn host_pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// The enclave process (the host's only child).
+    pub fn enclave_pid(&self) -> Option<u32> {
+        let pid = self.host_pid();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
+    }
+
+    /// What the host printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Sends `signal` to the host and waits for it to exit.
+    pub fn stop_with(mut self, signal: i32) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        signal_pid(child.id(), signal);
+        wait_timeout(&mut child, Duration::from_secs(60))
+    }
+
+    /// Waits for the host to exit by itself.
+    pub fn wait(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        wait_timeout(&mut child, Duration::from_secs(60))
+    }
+
+    /// GET `path` over a fresh TLS 1.3 connection; JSON body.
+    pub async fn get(&self, path: &str) -> https::Response {
+        https::get(self.addr, path).await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal_pid(child.id(), libc::SIGTERM);
+            if child_wait(&mut child, Duration::from_secs(30)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+pub fn signal_pid(pid: u32, signal: i32) {
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid as i32, signal);
+    }
+}
+
+pub fn process_alive(pid: u32) -> bool {
+    // A zombie has exited; only a live process has a non-Z state.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.split(") ").nth(1).unwrap_or("").starts_with('Z'))
+        .unwrap_or(false)
+}
+
+fn child_wait(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
+    child_wait(child, limit).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("kms-host did not exit within {limit:?}")
+    })
+}

@@ -26,7 +26,9 @@ pub enum Ecall {
         keep_server_up: bool,
     },
     /// Stop accepting, drain open connections, answer `stopped`, exit.
-    Shutdown,
+    /// (Empty braces, not a unit variant: serde only rejects unknown
+    /// fields on struct variants.)
+    Shutdown {},
 }
 
 /// Enclave -> host calls.
@@ -53,7 +55,7 @@ pub enum Ocall {
         kind: ServerFailure,
         message: String,
     },
-    Stopped,
+    Stopped {},
 }
 
 /// The identity the enclave verified from its own signed file. Public values.
@@ -190,7 +192,7 @@ mod tests {
                 level: Level::Info,
                 line: "hello".into(),
             },
-            Ocall::Stopped,
+            Ocall::Stopped {},
         ];
         let mut buf = Vec::new();
         for m in &messages {

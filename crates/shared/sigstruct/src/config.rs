@@ -37,9 +37,17 @@ impl EnclaveConfig {
     /// Parses and validates the TOML form.
     pub fn from_toml(text: &str) -> Result<Self, Error> {
         let config: Self = toml::from_str(text).map_err(|e| {
-            // toml's message spans several lines with a source excerpt; the
-            // first line plus its own summary is enough for one error line.
-            Error::Config(e.message().trim().to_string())
+            // toml's own rendering spans several lines; name the offending
+            // line instead, so the error stays one line.
+            let message = e.message().trim().to_string();
+            Error::Config(match e.span() {
+                Some(span) if !span.is_empty() && !message.starts_with("missing field") => {
+                    let line_no = text[..span.start].matches('\n').count() + 1;
+                    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+                    format!("line {line_no} (`{line}`): {message}")
+                }
+                _ => message,
+            })
         })?;
         config.validate()?;
         Ok(config)

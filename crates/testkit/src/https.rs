@@ -1,0 +1,88 @@
+//! A minimal HTTPS client over rustls and hyper, for tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+pub struct Response {
+    pub status: u16,
+    pub content_type: String,
+    pub body: serde_json::Value,
+    pub raw: Bytes,
+}
+
+/// A TLS connection with the given client config.
+pub async fn connect(
+    addr: SocketAddr,
+    config: rustls::ClientConfig,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost").expect("server name");
+    TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+}
+
+/// A TLS 1.3 connection (any certificate accepted; see [`crate::danger`]).
+pub async fn connect_tls13(addr: SocketAddr) -> TlsStream<TcpStream> {
+    connect(
+        addr,
+        crate::danger::client_config(&[&rustls::version::TLS13]),
+    )
+    .await
+    .expect("TLS 1.3 handshake")
+}
+
+/// The server certificate a connection saw.
+pub fn peer_certificate(tls: &TlsStream<TcpStream>) -> CertificateDer<'static> {
+    tls.get_ref()
+        .1
+        .peer_certificates()
+        .expect("peer certificates")[0]
+        .clone()
+        .into_owned()
+}
+
+pub async fn request_on(tls: TlsStream<TcpStream>, method: &str, path: &str) -> Response {
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("HTTP handshake");
+    tokio::spawn(conn);
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost")
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let resp = sender.send_request(req).await.expect("response");
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let raw = resp.into_body().collect().await.expect("body").to_bytes();
+    let body = serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
+    Response {
+        status,
+        content_type,
+        body,
+        raw,
+    }
+}
+
+pub async fn request(addr: SocketAddr, method: &str, path: &str) -> Response {
+    request_on(connect_tls13(addr).await, method, path).await
+}
+
+pub async fn get(addr: SocketAddr, path: &str) -> Response {
+    request(addr, "GET", path).await
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds the host and the enclave, then starts the KMS in simulation mode on
+# https://127.0.0.1:9001. Arguments go to `kms-host run` (say --port 0, or
+# --bind 0.0.0.0 to serve the network). Stop it with Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")"
+cargo build --release --workspace --bins
+exec target/release/kms-host run --simulation "$@"
