@@ -10,6 +10,7 @@
 //! - [`tls`]: the TLS 1.3 server key and certificate, made here at start.
 //! - [`server`]: the HTTPS accept loop, connection limits, graceful shutdown.
 //! - [`api`]: the HTTP routes, one module per operation.
+//! - [`transit`]: managed keys in a sealed store, behind Vault's Transit API.
 //!
 //! Start-up order: verify our own signed file (as EINIT would), say hello
 //! to the host, wait for `set_up_server`, serve until `shutdown`.
@@ -19,6 +20,7 @@ pub mod channel;
 pub mod platform;
 pub mod server;
 pub mod tls;
+pub mod transit;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,6 +30,8 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use crate::channel::Channel;
+use minikms_sigstruct::{EnclaveConfig, Identity};
+
 use crate::platform::{Platform, Simulation};
 
 /// Entry point of the enclave binary.
@@ -61,24 +65,25 @@ pub fn main() -> ExitCode {
             }
         };
         channel.install_logger();
-        let platform: Arc<dyn Platform> = Arc::new(Simulation::new(identity, config));
-        run(channel, platform).await
+        run(channel, identity, config).await
     })
 }
 
-async fn run(mut channel: Channel, platform: Arc<dyn Platform>) -> ExitCode {
+async fn run(mut channel: Channel, identity: Identity, config: EnclaveConfig) -> ExitCode {
     channel
         .send(Ocall::Hello {
             version: minikms_edl::PROTOCOL_VERSION,
-            identity: platform.edl_identity(),
+            identity: platform::edl_identity(&identity, "simulation"),
         })
         .await;
-    let (bind, port, keep_server_up) = match channel.recv().await {
+    let (bind, port, keep_server_up, data_dir, sim_platform_file) = match channel.recv().await {
         Some(Ecall::SetUpServer {
             bind,
             port,
             keep_server_up,
-        }) => (bind, port, keep_server_up),
+            data_dir,
+            sim_platform_file,
+        }) => (bind, port, keep_server_up, data_dir, sim_platform_file),
         Some(other) => {
             error!("expected set_up_server, got {other:?}; stopping");
             channel.close().await;
@@ -86,6 +91,34 @@ async fn run(mut channel: Channel, platform: Arc<dyn Platform>) -> ExitCode {
         }
         None => {
             channel.close().await;
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let platform: Arc<dyn Platform> = match Simulation::open(identity, config, &sim_platform_file) {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            let message = format!("cannot open the simulated platform: {e}");
+            channel
+                .send_and_close(Ocall::ServerFailed {
+                    kind: ServerFailure::Other,
+                    message,
+                })
+                .await;
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let transit = match transit::Transit::open(&platform, &data_dir) {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            let message = format!("cannot open the key store: {e}");
+            channel
+                .send_and_close(Ocall::ServerFailed {
+                    kind: ServerFailure::Other,
+                    message,
+                })
+                .await;
             return ExitCode::FAILURE;
         }
     };
@@ -137,7 +170,7 @@ async fn run(mut channel: Channel, platform: Arc<dyn Platform>) -> ExitCode {
 
     // Shutdown comes from the host (`shutdown`, or the channel closing).
     let (stop_tx, stop_rx) = watch::channel(false);
-    let app = api::router(platform.clone());
+    let app = api::router(platform.clone(), transit);
     let server = tokio::spawn(server::serve(listener, tls, app, keep_server_up, stop_rx));
     info!("serving HTTPS on {addr} (keep_server_up = {keep_server_up})");
     channel.send(Ocall::ServerUp { addr }).await;

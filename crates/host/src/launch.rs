@@ -25,6 +25,10 @@ const DEFAULT_CONFIG: &str = include_str!("../../../enclave.toml");
 const ENCLAVE_BINARY: &str = "minikms-enclave";
 const DEV_KEY: &str = "dev-signing-key.pem";
 const DEV_SIGNED: &str = "minikms-enclave.signed";
+/// The enclave's own files (sealed), inside the data dir.
+const ENCLAVE_DATA: &str = "enclave";
+/// The simulated CPU's fuses: the simulated platform's root secrets.
+const SIM_PLATFORM_FILE: &str = "sim-platform-fuses";
 /// The enclave re-measures itself before it says hello.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stopping enclave may take to drain before it is killed.
@@ -64,10 +68,18 @@ pub fn run(args: RunArgs) -> Result<(), HostError> {
         .enable_all()
         .build()
         .map_err(|e| HostError::Launch(format!("cannot start the async runtime: {e}")))?;
+    let enclave_dir = data_dir.join(ENCLAVE_DATA);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&enclave_dir)
+        .map_err(|e| io_error("create the enclave's data dir", &enclave_dir, e))?;
     let setup = Ecall::SetUpServer {
         bind: args.bind,
         port: args.port,
         keep_server_up: !args.once,
+        data_dir: enclave_dir,
+        sim_platform_file: data_dir.join(SIM_PLATFORM_FILE),
     };
     runtime.block_on(supervise(&signed, &identity, setup))
 }
@@ -390,6 +402,16 @@ mod tests {
         }
     }
 
+    fn test_setup() -> Ecall {
+        Ecall::SetUpServer {
+            bind: [127, 0, 0, 1].into(),
+            port: 0,
+            keep_server_up: true,
+            data_dir: "/nonexistent".into(),
+            sim_platform_file: "/nonexistent".into(),
+        }
+    }
+
     fn frame(payload: &[u8]) -> Vec<u8> {
         let mut f = (payload.len() as u32).to_be_bytes().to_vec();
         f.extend_from_slice(payload);
@@ -410,11 +432,7 @@ mod tests {
         let (host_out, mut enclave_in) = duplex(1 << 20);
         enclave_out.write_all(&script).await.unwrap();
         drop(enclave_out); // then end of file
-        let setup = Ecall::SetUpServer {
-            bind: [127, 0, 0, 1].into(),
-            port: 0,
-            keep_server_up: true,
-        };
+        let setup = test_setup();
         let never = std::future::pending::<&'static str>();
         let result = converse(host_in, host_out, &identity(), setup, never).await;
         // Drain what the host sent so its writes never block.
@@ -459,11 +477,7 @@ mod tests {
             assert_eq!(stop, Some(Ecall::Shutdown {}));
             write_message(w, &Ocall::Stopped {}).await.unwrap();
         });
-        let setup = Ecall::SetUpServer {
-            bind: [127, 0, 0, 1].into(),
-            port: 0,
-            keep_server_up: true,
-        };
+        let setup = test_setup();
         let signal = async {
             tokio::time::sleep(Duration::from_millis(50)).await;
             "SIGTERM"

@@ -14,21 +14,25 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use crate::platform::Platform;
+use crate::transit::Transit;
 
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub platform: Arc<dyn Platform>,
+    /// Managed keys (the `/v1` routes).
+    pub transit: Arc<Transit>,
 }
 
-pub fn router(platform: Arc<dyn Platform>) -> Router {
+pub fn router(platform: Arc<dyn Platform>, transit: Arc<Transit>) -> Router {
     Router::new()
         .route("/", get(status::status))
         .route("/generate-aes-key", get(generate::aes_key))
         .route("/generate-rsa-key-pair", get(generate::rsa_key_pair))
+        .merge(crate::transit::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState { platform })
+        .with_state(AppState { platform, transit })
 }
 
 /// An error as the client sees it.

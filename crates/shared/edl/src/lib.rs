@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,11 @@ pub enum Ecall {
         bind: IpAddr,
         port: u16,
         keep_server_up: bool,
+        /// Where the enclave keeps its (sealed) files. The host made it.
+        data_dir: PathBuf,
+        /// Simulation only: the file that stands in for the CPU's fuses
+        /// (root secrets of the simulated platform), outside `data_dir`.
+        sim_platform_file: PathBuf,
     },
     /// Stop accepting, drain open connections, answer `stopped`, exit.
     /// (Empty braces, not a unit variant: serde only rejects unknown
@@ -232,7 +238,7 @@ mod tests {
             br#"{"type":"format_disk"}"#,
             br#"{"type":"stopped","extra":1}"#,
             br#"{"type":"server_up","addr":"nowhere"}"#,
-            br#"{"type":"set_up_server","bind":"127.0.0.1","port":1,"keep_server_up":true}"#,
+            br#"{"type":"set_up_server","bind":"127.0.0.1","port":1,"keep_server_up":true,"data_dir":"/d","sim_platform_file":"/f"}"#,
         ] {
             assert!(
                 matches!(decode(&frame(junk)).await, Err(ChannelError::Malformed(_))),

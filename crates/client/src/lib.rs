@@ -1,0 +1,1 @@
+//! The minikms client library.

@@ -1,0 +1,1 @@
+//! The simulated SGX platform (see Cargo.toml description).

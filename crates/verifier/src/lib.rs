@@ -1,0 +1,1 @@
+//! Attestation evidence verification (see Cargo.toml description).
