@@ -89,12 +89,24 @@ fn signed_enclave(dir: &Path) -> PathBuf {
     sign(dir, shared_signing_key(), &bin("kms-host")).0
 }
 
-/// Flips one byte `from_end` bytes before the end of the file.
+/// Flips the byte at the offset `at(file length)` returns.
 fn flip_byte(path: &Path, at: impl Fn(usize) -> usize) {
     let mut bytes = std::fs::read(path).unwrap();
     let i = at(bytes.len());
     bytes[i] ^= 0x01;
     std::fs::write(path, bytes).unwrap();
+}
+
+/// Offset of a byte of the binary that the ELF loader never maps (inside
+/// the `.comment` section), so the changed program still starts and
+/// only the measurement notices.
+fn unloaded_byte(signed: &Path) -> usize {
+    let bytes = std::fs::read(signed).unwrap();
+    let needle = b"Linker: ";
+    bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("a .comment section")
 }
 
 const TRAILER: usize = 32;
@@ -136,7 +148,8 @@ fn a_forged_signature_is_refused() {
 fn a_binary_changed_after_signing_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let signed = signed_enclave(dir.path());
-    flip_byte(&signed, |_| 4096);
+    let at = unloaded_byte(&signed);
+    flip_byte(&signed, |_| at);
     run_refused(
         Server::try_start(&["--simulation", signed.to_str().unwrap()]),
         "enclave measurement mismatch",
@@ -149,7 +162,8 @@ fn the_enclave_refuses_to_run_when_its_own_file_does_not_match() {
     // swapped the file after checking it would, and read its first OCALL.
     let dir = tempfile::tempdir().unwrap();
     let signed = signed_enclave(dir.path());
-    flip_byte(&signed, |_| 4096);
+    let at = unloaded_byte(&signed);
+    flip_byte(&signed, |_| at);
     let unsigned = bin("minikms-enclave");
     for (file, want) in [
         (
