@@ -1,1 +1,11 @@
-//! The minikms client library.
+//! The minikms client library and the `minikms` CLI's command-line types.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the clap definitions (`minikms [GLOBAL OPTIONS] COMMAND`), with
+//!   the policy flags as one reusable [`cli::PolicyArgs`].
+//! - [`verify_cmd`]: `minikms verify`: read evidence and collateral, call
+//!   `minikms_verifier`, print the claims.
+
+pub mod cli;
+pub mod verify_cmd;

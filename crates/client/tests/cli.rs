@@ -1,0 +1,236 @@
+//! `minikms verify`, run as a process: exit codes, the one-line error, the
+//! JSON output.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn vectors() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipping: the attestation vectors folder {} is absent",
+            dir.display()
+        );
+        None
+    }
+}
+
+fn minikms(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_minikms"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn path(dir: &Path, name: &str) -> String {
+    dir.join(name).to_str().unwrap().to_owned()
+}
+
+/// Exit 1 and exactly one line on stderr; returns it.
+fn fails(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"));
+    err.trim_end().to_owned()
+}
+
+fn succeeds(out: &Output) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+const SGX_AT: &str = "1750330571";
+
+#[test]
+fn sgx_full_verification() {
+    let Some(v) = vectors() else { return };
+    let quote = path(&v, "sgx-dcap/dcapqvl_sgx_quote_v3.bin");
+    let coll = path(&v, "sgx-dcap/dcapqvl_sgx_quote_v3_collateral.json");
+    let base = ["verify", &quote, "--collateral", &coll, "--at", SGX_AT];
+
+    let err = fails(&minikms(&base));
+    assert_eq!(
+        err,
+        "TCB status ConfigurationAndSWHardeningNeeded not accepted \
+         (pass --accept-tcb ConfigurationAndSWHardeningNeeded to accept it)"
+    );
+
+    let mut args = base.to_vec();
+    args.extend([
+        "--accept-tcb",
+        "OutOfDate,ConfigurationAndSWHardeningNeeded",
+    ]);
+    let json = succeeds(&minikms(&args));
+    assert_eq!(json["platform"], "sgx");
+    assert_eq!(json["tee"], "sgx");
+    assert_eq!(json["simulation"], false);
+    assert_eq!(json["debug"], false);
+    assert_eq!(json["isv_prod_id"], 0);
+    assert_eq!(json["isv_svn"], 0);
+    assert_eq!(json["tcb_status"], "ConfigurationAndSWHardeningNeeded");
+    assert_eq!(
+        json["advisory_ids"],
+        serde_json::json!(["INTEL-SA-00289", "INTEL-SA-00615"])
+    );
+    assert!(json["mrenclave"].as_str().unwrap().starts_with("33d8736d"));
+    assert!(json["mrsigner"].as_str().unwrap().starts_with("815f42f1"));
+    assert_eq!(json["report_data"].as_str().unwrap().len(), 128);
+
+    let wrong = "00".repeat(32);
+    let mut args2 = args.clone();
+    args2.extend(["--mrenclave", &wrong]);
+    let err = fails(&minikms(&args2));
+    assert!(err.starts_with(&format!(
+        "MRENCLAVE mismatch: expected {wrong}, got 33d8736d"
+    )));
+    let mut args3 = args.clone();
+    args3.extend(["--mrsigner", &wrong]);
+    assert!(fails(&minikms(&args3)).starts_with("MRSIGNER mismatch"));
+
+    // Expired at now (no --at).
+    let err = fails(&minikms(&[
+        "verify",
+        &quote,
+        "--collateral",
+        &coll,
+        "--accept-tcb",
+        "ConfigurationAndSWHardeningNeeded",
+    ]));
+    assert!(
+        err.starts_with("collateral expired at 2025-07-19T"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_collateral_needs_offline() {
+    let Some(v) = vectors() else { return };
+    let quote = path(&v, "sgx-dcap/dcapqvl_sgx_quote_v3.bin");
+    let err = fails(&minikms(&["verify", &quote]));
+    assert!(err.starts_with("no collateral"), "{err}");
+    let json = succeeds(&minikms(&["verify", &quote, "--offline"]));
+    assert_eq!(json["tcb_status"], "unknown");
+}
+
+#[test]
+fn mithril_offline_and_attestation_json() {
+    let Some(v) = vectors() else { return };
+    let oe = path(&v, "sgx-dcap/mithril_oe_remote_report.bin");
+    let err = fails(&minikms(&["verify", &oe, "--offline"]));
+    assert_eq!(
+        err,
+        "debug enclave refused (pass --allow-debug to accept it)"
+    );
+    let json = succeeds(&minikms(&["verify", &oe, "--offline", "--allow-debug"]));
+    assert_eq!(json["debug"], true);
+    assert_eq!(json["isv_prod_id"], 1);
+    assert!(json.get("binding").is_none());
+
+    let quote = std::fs::read(v.join("sgx-dcap/mithril_sgx_quote_v3.bin")).unwrap();
+    let held = std::fs::read(v.join("sgx-dcap/mithril_enclave_held_data.bin")).unwrap();
+    let doc = serde_json::json!({
+        "Type": 2,
+        "MrEnclaveHex": hex::encode_upper(&quote[112..144]),
+        "MrSignerHex": hex::encode_upper(&quote[176..208]),
+        "ProductIdHex": "01000000000000000000000000000000",
+        "SecurityVersion": 1,
+        "Attributes": 7,
+        "QuoteHex": hex::encode_upper(std::fs::read(v.join("sgx-dcap/mithril_oe_remote_report.bin")).unwrap()),
+        "EnclaveHeldDataHex": hex::encode_upper(&held),
+        "platform": "sgx",
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("attestation.json");
+    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let file = file.to_str().unwrap();
+    let json = succeeds(&minikms(&["verify", file, "--offline", "--allow-debug"]));
+    assert_eq!(json["binding"], "valid");
+    assert_eq!(json["held_data"]["claims"], "not CBOR");
+    assert_eq!(
+        json["mrenclave"].as_str().unwrap(),
+        hex::encode(&quote[112..144])
+    );
+
+    // A hex copy of the raw quote, with a 0x prefix and line breaks.
+    let hex_file = dir.path().join("quote.hex");
+    let text: String = hex::encode(&quote)
+        .as_bytes()
+        .chunks(80)
+        .map(|c| format!("{}\n", std::str::from_utf8(c).unwrap()))
+        .collect();
+    std::fs::write(&hex_file, format!("0x{text}")).unwrap();
+    let json2 = succeeds(&minikms(&[
+        "verify",
+        hex_file.to_str().unwrap(),
+        "--offline",
+        "--allow-debug",
+        "--product-id",
+        "1",
+        "--min-svn",
+        "1",
+    ]));
+    assert_eq!(json2["mrenclave"], json["mrenclave"]);
+    let err = fails(&minikms(&[
+        "verify",
+        hex_file.to_str().unwrap(),
+        "--offline",
+        "--allow-debug",
+        "--min-svn",
+        "2",
+    ]));
+    assert_eq!(err, "security version too low: minimum 2, got 1");
+}
+
+#[test]
+fn tdx_verification() {
+    let Some(v) = vectors() else { return };
+    let quote = path(&v, "tdx-dcap/dcapqvl_tdx_quote_v4.bin");
+    let coll = path(&v, "tdx-dcap/dcapqvl_tdx_quote_v4_collateral.json");
+    let json = succeeds(&minikms(&[
+        "verify",
+        &quote,
+        "--collateral",
+        &coll,
+        "--at",
+        "1750329147",
+    ]));
+    assert_eq!(json["platform"], "tdx");
+    assert_eq!(json["tcb_status"], "UpToDate");
+    assert!(json["mrenclave"].is_null());
+    assert_eq!(json["td"]["rtmrs"].as_array().unwrap().len(), 4);
+    let out = path(&v, "tdx-dcap/dcapqvl_tdx_quote_v5_td15_outdated.bin");
+    let out_coll = path(
+        &v,
+        "tdx-dcap/dcapqvl_tdx_quote_v5_td15_outdated_collateral.json",
+    );
+    let err = fails(&minikms(&[
+        "verify",
+        &out,
+        "--collateral",
+        &out_coll,
+        "--at",
+        "1771412331",
+    ]));
+    assert!(err.contains("No matching TCB level found"), "{err}");
+}
+
+#[test]
+fn bad_input_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("junk");
+    std::fs::write(&file, b"not a quote at all").unwrap();
+    let err = fails(&minikms(&["verify", file.to_str().unwrap(), "--offline"]));
+    assert!(err.starts_with("malformed evidence"), "{err}");
+    let err = fails(&minikms(&["verify", "/nonexistent/quote", "--offline"]));
+    assert!(err.starts_with("cannot read /nonexistent/quote"), "{err}");
+    // Usage errors are clap's (exit 2).
+    let out = minikms(&["verify", "x", "--accept-tcb", "Bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = minikms(&["verify", "x", "--mrenclave", "abc"]);
+    assert_eq!(out.status.code(), Some(2));
+}
