@@ -2,19 +2,84 @@
 //! leave on standard output. Everything written here may be published by
 //! the host, so only public values and log lines go out, never a secret.
 
+use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use minikms_edl::{bounded_log_line, read_message, write_message, Ecall, Level, Ocall};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// How many OCALLs may wait for a slow host before log lines are dropped.
 const QUEUE: usize = 1024;
 
+/// How long the enclave waits for the host to answer a call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub struct Channel {
     tx: mpsc::Sender<Ocall>,
     writer: JoinHandle<()>,
-    stdin: tokio::io::Stdin,
+    /// ECALLs that are not answers, from the reader task.
+    ecalls: mpsc::Receiver<Ecall>,
+    calls: Caller,
+    close_tx: oneshot::Sender<()>,
+}
+
+/// Makes calls to the host and waits for their answers (matched by id).
+/// Cheap to clone; the platform holds one to ask for quotes.
+#[derive(Clone)]
+pub struct Caller {
+    tx: mpsc::Sender<Ocall>,
+    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Ecall>>>>,
+    next_id: Arc<AtomicU64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("the host is gone")]
+    HostGone,
+    #[error("the host did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+impl Caller {
+    /// Sends the OCALL `make(id)` and waits for the host's answer.
+    pub async fn call(&self, make: impl FnOnce(u64) -> Ocall) -> Result<Ecall, CallError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (answer_tx, answer_rx) = oneshot::channel();
+        self.pending_calls().insert(id, answer_tx);
+        let outcome = async {
+            self.tx
+                .send(make(id))
+                .await
+                .map_err(|_| CallError::HostGone)?;
+            tokio::time::timeout(CALL_TIMEOUT, answer_rx)
+                .await
+                .map_err(|_| CallError::Timeout(CALL_TIMEOUT))?
+                .map_err(|_| CallError::HostGone)
+        }
+        .await;
+        self.pending_calls().remove(&id);
+        outcome
+    }
+
+    /// Hands an answer to the call waiting for it. An answer nobody waits
+    /// for (unknown or late id) is dropped: the host cannot inject one.
+    fn answer(&self, id: u64, answer: Ecall) {
+        match self.pending_calls().remove(&id) {
+            Some(waiting) => {
+                let _ = waiting.send(answer);
+            }
+            None => tracing::warn!("dropping an answer to unknown call {id}"),
+        }
+    }
+
+    fn pending_calls(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Ecall>>> {
+        // A poisoned lock only means a panic elsewhere; the map is still valid.
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Channel {
@@ -22,19 +87,74 @@ impl Channel {
     /// may print to standard output.
     pub fn open() -> Self {
         let (tx, mut rx) = mpsc::channel::<Ocall>(QUEUE);
+        // Senders live on in the platform's caller, so closing is explicit:
+        // on `close_rx` the writer sends what is queued, then stops.
+        let (close_tx, mut close_rx) = oneshot::channel::<()>();
         let writer = tokio::spawn(async move {
             let mut stdout = tokio::io::stdout();
-            while let Some(message) = rx.recv().await {
+            loop {
+                let message = tokio::select! {
+                    biased;
+                    m = rx.recv() => m,
+                    _ = &mut close_rx => {
+                        while let Ok(m) = rx.try_recv() {
+                            if write_message(&mut stdout, &m).await.is_err() {
+                                break;
+                            }
+                        }
+                        return;
+                    }
+                };
+                let Some(message) = message else { return };
                 if write_message(&mut stdout, &message).await.is_err() {
-                    break; // the host is gone; nothing left to tell it
+                    return; // the host is gone; nothing left to tell it
                 }
             }
+        });
+        let calls = Caller {
+            tx: tx.clone(),
+            pending: Arc::default(),
+            next_id: Arc::new(AtomicU64::new(1)),
+        };
+        // One reader, always reading: answers to our calls must arrive even
+        // while nobody waits for the next ECALL (say, during start-up).
+        let (ecall_tx, ecalls) = mpsc::channel::<Ecall>(16);
+        let answers = calls.clone();
+        tokio::spawn(async move {
+            let mut stdin = tokio::io::stdin();
+            loop {
+                match read_message::<Ecall, _>(&mut stdin).await {
+                    Ok(Some(
+                        answer @ (Ecall::QeTargetInfo { id, .. }
+                        | Ecall::Quote { id, .. }
+                        | Ecall::QuoteFailed { id, .. }),
+                    )) => answers.answer(id, answer),
+                    Ok(Some(call)) => {
+                        if ecall_tx.send(call).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!("boundary channel: {e}; stopping");
+                        break;
+                    }
+                }
+            }
+            // Whoever still waits for an answer learns the host is gone.
+            answers.pending_calls().clear();
         });
         Self {
             tx,
             writer,
-            stdin: tokio::io::stdin(),
+            ecalls,
+            calls,
+            close_tx,
         }
+    }
+
+    pub fn caller(&self) -> Caller {
+        self.calls.clone()
     }
 
     /// Queues an OCALL, waiting if the host is slow to read.
@@ -42,16 +162,11 @@ impl Channel {
         let _ = self.tx.send(message).await;
     }
 
-    /// The next ECALL. `None` when the host closed the channel or sent
+    /// The next ECALL that is not an answer to one of our calls (those go
+    /// to their callers). `None` when the host closed the channel or sent
     /// something malformed (which is logged): either way, time to stop.
     pub async fn recv(&mut self) -> Option<Ecall> {
-        match read_message::<Ecall, _>(&mut self.stdin).await {
-            Ok(message) => message,
-            Err(e) => {
-                tracing::error!("boundary channel: {e}; stopping");
-                None
-            }
-        }
+        self.ecalls.recv().await
     }
 
     /// Sends a last OCALL and waits until it has been written.
@@ -61,9 +176,11 @@ impl Channel {
     }
 
     pub async fn close(self) {
-        let Self { tx, writer, .. } = self;
-        drop(tx);
-        // The logger holds a sender too; its lines after this are dropped.
+        let Self {
+            writer, close_tx, ..
+        } = self;
+        let _ = close_tx.send(());
+        // Log lines sent after this are dropped.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
     }
 

@@ -19,6 +19,7 @@ pub mod api;
 pub mod channel;
 pub mod platform;
 pub mod server;
+pub mod store;
 pub mod tls;
 pub mod transit;
 
@@ -32,15 +33,22 @@ use tracing::{error, info};
 use crate::channel::Channel;
 use minikms_sigstruct::{EnclaveConfig, Identity};
 
-use crate::platform::{Platform, Simulation};
+use crate::platform::{Gramine, Platform, Simulation};
 
 /// Entry point of the enclave binary.
 pub fn main() -> ExitCode {
     // The self-check runs before anything else: an enclave that does not
-    // match its signature must not even start its thread pools.
-    let checked = platform::self_check();
+    // match its signature must not even start its thread pools. Under
+    // Gramine the CPU already checked us (EINIT) and tells us who we are.
+    let checked = if Gramine::detect() {
+        Gramine::open(std::path::Path::new(platform::gramine::DEV_ATTESTATION))
+            .map(Start::Gramine)
+            .map_err(|e| format!("cannot use Gramine's attestation interface: {e}"))
+    } else {
+        platform::self_check().map(|(identity, config)| Start::Simulation(identity, config))
+    };
     let threads = match &checked {
-        Ok((_, config)) => usize::try_from(config.num_tcs).unwrap_or(1).max(1),
+        Ok(start) => usize::try_from(start.config().num_tcs).unwrap_or(1).max(1),
         Err(_) => 1,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -51,10 +59,10 @@ pub fn main() -> ExitCode {
     let Ok(runtime) = runtime else {
         return ExitCode::FAILURE;
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let channel = Channel::open();
-        let (identity, config) = match checked {
-            Ok(ok) => ok,
+        let start = match checked {
+            Ok(start) => start,
             Err(e) => {
                 channel
                     .send_and_close(Ocall::Refused {
@@ -65,38 +73,81 @@ pub fn main() -> ExitCode {
             }
         };
         channel.install_logger();
-        run(channel, identity, config).await
-    })
+        run(channel, start).await
+    });
+    // The channel reader may sit in a blocking read of stdin: don't wait.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
 }
 
-async fn run(mut channel: Channel, identity: Identity, config: EnclaveConfig) -> ExitCode {
+/// Who we are, before the platform is fully up.
+enum Start {
+    /// Verified from our own signed file; the platform opens once the host
+    /// says where its fuse file is.
+    Simulation(Identity, EnclaveConfig),
+    Gramine(Gramine),
+}
+
+impl Start {
+    fn config(&self) -> &EnclaveConfig {
+        match self {
+            Start::Simulation(_, config) => config,
+            Start::Gramine(g) => g.config(),
+        }
+    }
+
+    fn hello(&self) -> minikms_edl::Identity {
+        match self {
+            Start::Simulation(identity, _) => platform::edl_identity(identity, "simulation"),
+            Start::Gramine(g) => platform::edl_identity(g.identity(), g.name()),
+        }
+    }
+}
+
+async fn run(mut channel: Channel, start: Start) -> ExitCode {
     channel
         .send(Ocall::Hello {
             version: minikms_edl::PROTOCOL_VERSION,
-            identity: platform::edl_identity(&identity, "simulation"),
+            identity: start.hello(),
         })
         .await;
-    let (bind, port, keep_server_up, data_dir, sim_platform_file) = match channel.recv().await {
-        Some(Ecall::SetUpServer {
-            bind,
-            port,
-            keep_server_up,
-            data_dir,
-            sim_platform_file,
-        }) => (bind, port, keep_server_up, data_dir, sim_platform_file),
-        Some(other) => {
-            error!("expected set_up_server, got {other:?}; stopping");
-            channel.close().await;
-            return ExitCode::FAILURE;
-        }
-        None => {
-            channel.close().await;
-            return ExitCode::FAILURE;
-        }
-    };
+    let (bind, port, keep_server_up, data_dir, sim_platform_file, dev_root_token) =
+        match channel.recv().await {
+            Some(Ecall::SetUpServer {
+                bind,
+                port,
+                keep_server_up,
+                data_dir,
+                sim_platform_file,
+                dev_root_token,
+            }) => (
+                bind,
+                port,
+                keep_server_up,
+                data_dir,
+                sim_platform_file,
+                dev_root_token.map(zeroize::Zeroizing::new),
+            ),
+            Some(other) => {
+                error!("expected set_up_server, got {other:?}; stopping");
+                channel.close().await;
+                return ExitCode::FAILURE;
+            }
+            None => {
+                channel.close().await;
+                return ExitCode::FAILURE;
+            }
+        };
 
-    let platform: Arc<dyn Platform> = match Simulation::open(identity, config, &sim_platform_file) {
-        Ok(p) => Arc::new(p),
+    let opened = match start {
+        Start::Simulation(identity, config) => {
+            Simulation::open(identity, config, &sim_platform_file, channel.caller())
+                .map(|p| Arc::new(p) as Arc<dyn Platform>)
+        }
+        Start::Gramine(g) => Ok(Arc::new(g) as Arc<dyn Platform>),
+    };
+    let platform: Arc<dyn Platform> = match opened {
+        Ok(p) => p,
         Err(e) => {
             let message = format!("cannot open the simulated platform: {e}");
             channel
@@ -109,19 +160,20 @@ async fn run(mut channel: Channel, identity: Identity, config: EnclaveConfig) ->
         }
     };
 
-    let transit = match transit::Transit::open(&platform, &data_dir) {
-        Ok(t) => Arc::new(t),
-        Err(e) => {
-            let message = format!("cannot open the key store: {e}");
-            channel
-                .send_and_close(Ocall::ServerFailed {
-                    kind: ServerFailure::Other,
-                    message,
-                })
-                .await;
-            return ExitCode::FAILURE;
-        }
-    };
+    let transit =
+        match transit::Transit::open_with_dev_root_token(&platform, &data_dir, dev_root_token) {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                let message = format!("cannot open the key store: {e}");
+                channel
+                    .send_and_close(Ocall::ServerFailed {
+                        kind: ServerFailure::Other,
+                        message,
+                    })
+                    .await;
+                return ExitCode::FAILURE;
+            }
+        };
 
     let listener = match tokio::net::TcpListener::bind((bind, port)).await {
         Ok(l) => l,
@@ -141,7 +193,7 @@ async fn run(mut channel: Channel, identity: Identity, config: EnclaveConfig) ->
             return ExitCode::FAILURE;
         }
     };
-    let tls = match tls::server_config(platform.as_ref(), bind) {
+    let tls = match tls::server_config(platform.as_ref(), bind).await {
         Ok(t) => t,
         Err(e) => {
             let message = format!("cannot set up TLS: {e}");
@@ -170,8 +222,14 @@ async fn run(mut channel: Channel, identity: Identity, config: EnclaveConfig) ->
 
     // Shutdown comes from the host (`shutdown`, or the channel closing).
     let (stop_tx, stop_rx) = watch::channel(false);
-    let app = api::router(platform.clone(), transit);
-    let server = tokio::spawn(server::serve(listener, tls, app, keep_server_up, stop_rx));
+    let app = api::router(platform.clone(), transit, tls.pubkey_hash);
+    let server = tokio::spawn(server::serve(
+        listener,
+        tls.config,
+        app,
+        keep_server_up,
+        stop_rx,
+    ));
     info!("serving HTTPS on {addr} (keep_server_up = {keep_server_up})");
     channel.send(Ocall::ServerUp { addr }).await;
 

@@ -1,12 +1,25 @@
 //! The enclave's TLS identity: a fresh ECDSA P-256 key made inside the
-//! enclave at every start, and a self-signed certificate for it. Neither is
-//! ever written anywhere; the key lives only in this process's memory.
+//! enclave at every start, and a self-signed certificate for it that
+//! carries attestation evidence (attested TLS). Neither is ever written
+//! anywhere; the key lives only in this process's memory.
+//!
+//! The evidence is the interoperable RA-TLS extension (TCG DICE / CCC):
+//! non-critical, OID 2.23.133.5.4.9, value CBOR tag 60000
+//! `[bstr quote, bstr claims]`, claims the CBOR map
+//! `{"pubkey-hash": [1, SHA-256(SPKI DER)]}`, and the quote's
+//! report_data = SHA-256(claims) || 32 zero bytes. Gramine, the Intel SGX
+//! SDK and rats-tls write and read the same format. Where the platform
+//! issues its own collateral (simulation), the claims also carry it as
+//! `"collateral": bstr(QuoteCollateralV3 JSON)`, so a client can verify the
+//! certificate on its own during the handshake.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use ciborium::Value as Cbor;
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, KeyPair, SanType, PKCS_ECDSA_P256_SHA256,
+    CertificateParams, CustomExtension, DistinguishedName, DnType, KeyPair, PublicKeyData, SanType,
+    PKCS_ECDSA_P256_SHA256,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -16,21 +29,44 @@ use zeroize::Zeroizing;
 
 use crate::platform::Platform;
 
-/// How long a server certificate is valid. The enclave makes a new one at
-/// every start.
+/// How long a server certificate is valid. The enclave makes a new one (with
+/// a new key and fresh evidence) at every start. (Renewal while running is
+/// not there yet: restart the server within this period.)
 const VALIDITY: time::Duration = time::Duration::days(30);
+
+/// OID of the interoperable RA-TLS evidence extension.
+pub const RA_TLS_OID: &[u64] = &[2, 23, 133, 5, 4, 9];
+/// CBOR tag of the tagged evidence `[quote, claims]`.
+pub const RA_TLS_CBOR_TAG: u64 = 60000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    #[error("attestation for the certificate failed: {0}")]
+    Evidence(#[from] crate::platform::PlatformError),
     #[error("certificate generation failed: {0}")]
     Certificate(#[from] rcgen::Error),
     #[error("TLS configuration failed: {0}")]
     Rustls(#[from] rustls::Error),
 }
 
-/// A TLS 1.3-only server config with a key made here, now.
-pub fn server_config(platform: &dyn Platform, bind: IpAddr) -> Result<Arc<ServerConfig>, TlsError> {
+/// The server's TLS setup and the public key it presents.
+pub struct TlsIdentity {
+    pub config: Arc<ServerConfig>,
+    /// SHA-256 of the certificate's SubjectPublicKeyInfo (DER): what
+    /// attestation evidence binds.
+    pub pubkey_hash: [u8; 32],
+}
+
+/// A TLS 1.3-only server config with a key made here, now, and a
+/// certificate carrying evidence for it.
+pub async fn server_config(platform: &dyn Platform, bind: IpAddr) -> Result<TlsIdentity, TlsError> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let digest =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &key.subject_public_key_info());
+    let mut pubkey_hash = [0u8; 32];
+    pubkey_hash.copy_from_slice(digest.as_ref());
+    let extension = ra_tls_extension(platform, &pubkey_hash).await?;
+
     let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
     params.subject_alt_names.push(SanType::IpAddress(bind));
     let mut name = DistinguishedName::new();
@@ -43,6 +79,7 @@ pub fn server_config(platform: &dyn Platform, bind: IpAddr) -> Result<Arc<Server
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::minutes(5);
     params.not_after = now + VALIDITY;
+    params.custom_extensions.push(extension);
     let cert = params.self_signed(&key)?;
 
     // The DER copy of the private key is wiped as soon as aws-lc has it.
@@ -58,7 +95,52 @@ pub fn server_config(platform: &dyn Platform, bind: IpAddr) -> Result<Arc<Server
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(FixedCert(Arc::new(certified))));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(TlsIdentity {
+        config: Arc::new(config),
+        pubkey_hash,
+    })
+}
+
+/// The RA-TLS extension binding `pubkey_hash`.
+async fn ra_tls_extension(
+    platform: &dyn Platform,
+    pubkey_hash: &[u8; 32],
+) -> Result<CustomExtension, TlsError> {
+    // Collateral does not depend on the quote: a first quote over empty
+    // report data fetches it, so the claims can carry it.
+    let collateral = platform.evidence([0u8; 64]).await?.collateral;
+    let mut claims = vec![(
+        Cbor::Text("pubkey-hash".into()),
+        Cbor::Array(vec![
+            Cbor::Integer(1.into()),
+            Cbor::Bytes(pubkey_hash.to_vec()),
+        ]),
+    )];
+    if let Some(collateral) = collateral {
+        claims.push((
+            Cbor::Text("collateral".into()),
+            Cbor::Bytes(collateral.to_string().into_bytes()),
+        ));
+    }
+    let claims = cbor_bytes(&Cbor::Map(claims));
+    let mut report_data = [0u8; 64];
+    report_data[..32]
+        .copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &claims).as_ref());
+    let quote = platform.evidence(report_data).await?.quote;
+    let evidence = Cbor::Tag(
+        RA_TLS_CBOR_TAG,
+        Box::new(Cbor::Array(vec![Cbor::Bytes(quote), Cbor::Bytes(claims)])),
+    );
+    let mut extension = CustomExtension::from_oid_content(RA_TLS_OID, cbor_bytes(&evidence));
+    extension.set_criticality(false);
+    Ok(extension)
+}
+
+fn cbor_bytes(value: &Cbor) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = ciborium::into_writer(value, &mut out);
+    out
 }
 
 /// Serves one certificate to every client.

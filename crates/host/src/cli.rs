@@ -66,6 +66,11 @@ pub struct RunArgs {
     /// SIGINT or SIGTERM.
     #[arg(long)]
     pub once: bool,
+    /// Development only: initialise a new key store with this root token
+    /// (like `vault server -dev -dev-root-token-id`). The host sees it, so
+    /// never use it for keys that matter.
+    #[arg(long, value_name = "ID")]
+    pub dev_root_token: Option<String>,
     /// Enclave config used when signing the development build
     /// [default: the enclave.toml built into kms-host].
     #[arg(long)]

@@ -18,6 +18,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 
 use crate::cli::RunArgs;
+use crate::quoting::{self, Quoting};
 use crate::{io_error, keys, log, sign, HostError};
 
 /// The shipped enclave config, used to sign the development build.
@@ -80,8 +81,13 @@ pub fn run(args: RunArgs) -> Result<(), HostError> {
         keep_server_up: !args.once,
         data_dir: enclave_dir,
         sim_platform_file: data_dir.join(SIM_PLATFORM_FILE),
+        dev_root_token: args.dev_root_token.clone(),
     };
-    runtime.block_on(supervise(&signed, &identity, setup))
+    // The host plays the simulated quoting enclave; it opens (or makes) the
+    // simulated CPU's fuse file before the enclave does.
+    let quoting =
+        quoting::Simulated::open(&data_dir.join(SIM_PLATFORM_FILE)).map_err(HostError::Platform)?;
+    runtime.block_on(supervise(&signed, &identity, setup, &quoting))
 }
 
 fn check_platform(simulation: bool) -> Result<(), HostError> {
@@ -160,7 +166,12 @@ fn sign_dev_build(data_dir: &Path, config: Option<&Path>) -> Result<PathBuf, Hos
 
 /// Starts the enclave process and runs the conversation; makes sure the
 /// process is gone when this returns.
-async fn supervise(signed: &Path, identity: &Identity, setup: Ecall) -> Result<(), HostError> {
+async fn supervise(
+    signed: &Path,
+    identity: &Identity,
+    setup: Ecall,
+    quoting: &dyn Quoting,
+) -> Result<(), HostError> {
     let signals = Signals::install()?;
     let mut child = Command::new(signed)
         .env_clear()
@@ -185,7 +196,7 @@ async fn supervise(signed: &Path, identity: &Identity, setup: Ecall) -> Result<(
             "the enclave's channel pipes are missing".into(),
         ));
     };
-    let result = converse(stdout, stdin, identity, setup, signals.next()).await;
+    let result = converse(stdout, stdin, identity, setup, signals.next(), quoting).await;
     let status = match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
         Ok(Ok(status)) => Some(status),
         _ => {
@@ -205,18 +216,24 @@ async fn supervise(signed: &Path, identity: &Identity, setup: Ecall) -> Result<(
 /// untrusted: anything unexpected ends the exchange with an error.
 pub async fn converse<R, W>(
     mut from_enclave: R,
-    mut to_enclave: W,
+    to_enclave: W,
     expected: &Identity,
     setup: Ecall,
     shutdown: impl Future<Output = &'static str>,
+    quoting: &dyn Quoting,
 ) -> Result<(), HostError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
     let rx = &mut from_enclave;
+    let relay = Relay {
+        tx: tokio::sync::Mutex::new(to_enclave),
+        quoting,
+    };
+    let relay = &relay;
     // 1. Hello: the enclave checked itself; it must agree with our check.
-    let hello = tokio::time::timeout(START_TIMEOUT, next(rx))
+    let hello = tokio::time::timeout(START_TIMEOUT, next(rx, relay))
         .await
         .map_err(|_| HostError::Launch("the enclave did not start in time".into()))?;
     match hello? {
@@ -252,8 +269,8 @@ where
         ));
     };
     let asked = format!("{}", std::net::SocketAddr::new(*bind, *port));
-    send(&mut to_enclave, &setup).await?;
-    match next(rx).await? {
+    relay.send(&setup).await?;
+    match next(rx, relay).await? {
         Ocall::ServerUp { addr } => {
             let mut out = std::io::stdout();
             use std::io::Write;
@@ -283,13 +300,13 @@ where
     // 3. Serve until a signal, or until the enclave stops by itself. One
     // read future lives across the signal: dropping it mid-frame would
     // lose bytes of the channel.
-    let stopped = next(rx);
+    let stopped = next(rx, relay);
     tokio::pin!(stopped, shutdown);
     tokio::select! {
         message = &mut stopped => return expect_stopped(message?),
         signal = &mut shutdown => {
             info!("received {signal}; stopping the enclave");
-            send(&mut to_enclave, &Ecall::Shutdown {}).await?;
+            relay.send(&Ecall::Shutdown {}).await?;
         }
     }
     match tokio::time::timeout(STOP_TIMEOUT, stopped).await {
@@ -310,11 +327,66 @@ fn expect_stopped(message: Ocall) -> Result<(), HostError> {
     }
 }
 
-/// The next message that is not a log line (those are printed on the way).
-async fn next<R: AsyncRead + Unpin>(rx: &mut R) -> Result<Ocall, HostError> {
+/// What the host writes to the enclave, and the quoting service it runs
+/// for it (as aesmd and the quoting enclave do on a real machine).
+struct Relay<'q, W> {
+    tx: tokio::sync::Mutex<W>,
+    quoting: &'q dyn Quoting,
+}
+
+impl<W: AsyncWrite + Unpin> Relay<'_, W> {
+    async fn send(&self, call: &Ecall) -> Result<(), HostError> {
+        let mut tx = self.tx.lock().await;
+        write_message(&mut *tx, call).await.map_err(channel_error)?;
+        tx.flush().await.map_err(|e| channel_error(e.into()))
+    }
+
+    /// Answers a quote request. Failures go back to the enclave (its
+    /// attestation fails), not to our exit status.
+    async fn serve(&self, request: Ocall) -> Result<(), HostError> {
+        let answer = match request {
+            Ocall::InitQuote { id } => match self.quoting.target_info() {
+                Ok(ti) => Ecall::QeTargetInfo {
+                    id,
+                    target_info: hex::encode(ti),
+                },
+                Err(reason) => Ecall::QuoteFailed { id, reason },
+            },
+            Ocall::GetQuote { id, report } => {
+                let quoted = hex::decode(&report)
+                    .map_err(|_| "the report is not hex".to_string())
+                    .and_then(|report| self.quoting.quote(&report));
+                match quoted {
+                    Ok((quote, collateral)) => Ecall::Quote {
+                        id,
+                        quote: hex::encode(quote),
+                        collateral,
+                    },
+                    Err(reason) => {
+                        warn!("quote request {id} failed: {reason}");
+                        Ecall::QuoteFailed { id, reason }
+                    }
+                }
+            }
+            other => return Err(unexpected("a quote request", &other)),
+        };
+        self.send(&answer).await
+    }
+}
+
+/// The next message that is not a log line or a quote request (those are
+/// handled on the way).
+async fn next<R, W>(rx: &mut R, relay: &Relay<'_, W>) -> Result<Ocall, HostError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     loop {
         match read_message::<Ocall, _>(rx).await.map_err(channel_error)? {
             Some(Ocall::Log { level, line }) => log::enclave_line(level, &line),
+            Some(request @ (Ocall::InitQuote { .. } | Ocall::GetQuote { .. })) => {
+                relay.serve(request).await?
+            }
             Some(message) => return Ok(message),
             None => {
                 return Err(HostError::Launch(
@@ -323,11 +395,6 @@ async fn next<R: AsyncRead + Unpin>(rx: &mut R) -> Result<Ocall, HostError> {
             }
         }
     }
-}
-
-async fn send<W: AsyncWrite + Unpin>(tx: &mut W, call: &Ecall) -> Result<(), HostError> {
-    write_message(tx, call).await.map_err(channel_error)?;
-    tx.flush().await.map_err(|e| channel_error(e.into()))
 }
 
 fn channel_error(e: ChannelError) -> HostError {
@@ -342,6 +409,8 @@ fn unexpected(wanted: &str, got: &Ocall) -> HostError {
         Ocall::ServerUp { .. } => "server_up",
         Ocall::ServerFailed { .. } => "server_failed",
         Ocall::Stopped {} => "stopped",
+        Ocall::InitQuote { .. } => "init_quote",
+        Ocall::GetQuote { .. } => "get_quote",
     };
     HostError::Launch(format!("enclave channel: expected {wanted}, got {name}"))
 }
@@ -409,6 +478,7 @@ mod tests {
             keep_server_up: true,
             data_dir: "/nonexistent".into(),
             sim_platform_file: "/nonexistent".into(),
+            dev_root_token: None,
         }
     }
 
@@ -434,7 +504,15 @@ mod tests {
         drop(enclave_out); // then end of file
         let setup = test_setup();
         let never = std::future::pending::<&'static str>();
-        let result = converse(host_in, host_out, &identity(), setup, never).await;
+        let result = converse(
+            host_in,
+            host_out,
+            &identity(),
+            setup,
+            never,
+            &quoting::Unavailable,
+        )
+        .await;
         // Drain what the host sent so its writes never block.
         let mut sent = Vec::new();
         enclave_in.read_to_end(&mut sent).await.unwrap();
@@ -482,10 +560,98 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
             "SIGTERM"
         };
-        converse(host_in, host_out, &identity(), setup, signal)
+        converse(host_in, host_out, &identity(), setup, signal, &FakeQe)
             .await
             .unwrap();
         fake_enclave.await.unwrap();
+    }
+
+    /// A quoting service that quotes by reversing the report.
+    struct FakeQe;
+
+    impl Quoting for FakeQe {
+        fn target_info(&self) -> Result<Vec<u8>, String> {
+            Ok(vec![7; 512])
+        }
+
+        fn quote(&self, report: &[u8]) -> Result<(Vec<u8>, Option<serde_json::Value>), String> {
+            if report.len() != 432 {
+                return Err("bad report length".into());
+            }
+            Ok((
+                report.iter().rev().copied().collect(),
+                Some(serde_json::json!({"c": 1})),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn quote_requests_are_answered_while_serving() {
+        let (mut enclave_out, host_in) = duplex(1 << 16);
+        let (host_out, mut enclave_in) = duplex(1 << 16);
+        let fake_enclave = tokio::spawn(async move {
+            let w = &mut enclave_out;
+            write_message(w, &hello(PROTOCOL_VERSION, identity().mrenclave))
+                .await
+                .unwrap();
+            let _setup = read_message::<Ecall, _>(&mut enclave_in).await.unwrap();
+            let up = Ocall::ServerUp {
+                addr: "127.0.0.1:4433".parse().unwrap(),
+            };
+            write_message(w, &up).await.unwrap();
+            let mut answers = Vec::new();
+            for request in [
+                Ocall::InitQuote { id: 1 },
+                Ocall::GetQuote {
+                    id: 2,
+                    report: hex::encode([1u8; 432]),
+                },
+                Ocall::GetQuote {
+                    id: 3,
+                    report: "zz".into(),
+                },
+                Ocall::GetQuote {
+                    id: 4,
+                    report: hex::encode([1u8; 10]),
+                },
+            ] {
+                write_message(w, &request).await.unwrap();
+                answers.push(
+                    read_message::<Ecall, _>(&mut enclave_in)
+                        .await
+                        .unwrap()
+                        .unwrap(),
+                );
+            }
+            write_message(w, &Ocall::Stopped {}).await.unwrap();
+            answers
+        });
+        let never = std::future::pending::<&'static str>();
+        converse(host_in, host_out, &identity(), test_setup(), never, &FakeQe)
+            .await
+            .unwrap();
+        let answers = fake_enclave.await.unwrap();
+        assert_eq!(
+            answers[0],
+            Ecall::QeTargetInfo {
+                id: 1,
+                target_info: hex::encode([7u8; 512])
+            }
+        );
+        assert_eq!(
+            answers[1],
+            Ecall::Quote {
+                id: 2,
+                quote: hex::encode([1u8; 432]),
+                collateral: Some(serde_json::json!({"c": 1}))
+            }
+        );
+        assert!(
+            matches!(&answers[2], Ecall::QuoteFailed { id: 3, reason } if reason.contains("not hex"))
+        );
+        assert!(
+            matches!(&answers[3], Ecall::QuoteFailed { id: 4, reason } if reason.contains("bad report length"))
+        );
     }
 
     #[tokio::test]

@@ -9,12 +9,14 @@
 //! - [`sign`]: measuring and signing an enclave binary into a signed file.
 //! - [`launch`]: the `run` command: platform check, verification, the
 //!   enclave process and the host end of the boundary channel.
+//! - [`quoting`]: the quoting service the host runs for the enclave.
 //! - [`log`]: the `[Host]: ...` / `[Enclave]: ...` log lines.
 
 pub mod cli;
 pub mod keys;
 pub mod launch;
 pub mod log;
+pub mod quoting;
 pub mod sign;
 
 /// Everything that makes `kms-host` give up, as one line for the operator.

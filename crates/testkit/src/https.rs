@@ -86,3 +86,74 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str) -> Response {
 pub async fn get(addr: SocketAddr, path: &str) -> Response {
     request(addr, "GET", path).await
 }
+
+/// A request with headers and a raw body, over `tls`.
+pub async fn send_on(
+    tls: TlsStream<TcpStream>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Response {
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("HTTP handshake");
+    tokio::spawn(conn);
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let req = req
+        .body(http_body_util::Full::new(Bytes::from(body)))
+        .expect("request");
+    let resp = sender.send_request(req).await.expect("response");
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let raw = resp.into_body().collect().await.expect("body").to_bytes();
+    let body = serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
+    Response {
+        status,
+        content_type,
+        body,
+        raw,
+    }
+}
+
+/// `METHOD path` with `headers` and a JSON body (none if `body` is `None`),
+/// over a fresh TLS 1.3 connection.
+pub async fn send_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&serde_json::Value>,
+) -> Response {
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    let bytes = match body {
+        Some(v) => {
+            all.push(("content-type", "application/json"));
+            serde_json::to_vec(v).expect("JSON")
+        }
+        None => Vec::new(),
+    };
+    send_on(connect_tls13(addr).await, method, path, &all, bytes).await
+}
+
+/// As [`send_json`] with a raw body.
+pub async fn send_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Response {
+    send_on(connect_tls13(addr).await, method, path, headers, body).await
+}

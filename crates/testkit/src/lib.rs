@@ -4,6 +4,12 @@
 //!
 //! The binaries are the ones cargo built for this workspace: `cargo test
 //! --workspace` builds them before any test runs.
+//!
+//! NOTE for attested-TLS clients: the server certificate's RA-TLS claims map
+//! is `{"pubkey-hash": [1, h], "collateral": bstr(QuoteCollateralV3 JSON)}`
+//! in simulation. The collateral travels IN THE CLAIMS (bound by the
+//! quote's report_data), not in a separate 2.25.* extension: rcgen cannot
+//! write OID arcs above 64 bits. See crates/enclave/src/tls.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -194,6 +200,34 @@ impl Server {
         let mut child = self.child.take().expect("running");
         signal_pid(child.id(), signal);
         wait_timeout(&mut child, Duration::from_secs(60))
+    }
+
+    /// Sends `signal` to the host, waits for it to exit, and hands back the
+    /// data dir (for a restart with [`Server::try_start_in`]).
+    pub fn stop_keeping_data(mut self, signal: i32) -> (ExitStatus, tempfile::TempDir) {
+        let placeholder = tempfile::tempdir().expect("temp dir");
+        let data_dir = std::mem::replace(&mut self.data_dir, placeholder);
+        (self.stop_with(signal), data_dir)
+    }
+
+    /// SIGKILLs the enclave and the host at once (a crash), reaps the host
+    /// and hands back the data dir.
+    pub fn crash(mut self) -> tempfile::TempDir {
+        let enclave = self.enclave_pid();
+        let mut child = self.child.take().expect("running");
+        if let Some(pid) = enclave {
+            signal_pid(pid, libc::SIGKILL);
+        }
+        signal_pid(child.id(), libc::SIGKILL);
+        let _ = child.wait();
+        if let Some(pid) = enclave {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while process_alive(pid) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let placeholder = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.data_dir, placeholder)
     }
 
     /// Waits for the host to exit by itself.

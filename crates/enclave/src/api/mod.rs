@@ -2,6 +2,7 @@
 //! Every error leaves as JSON `{"errors": [...]}` with the right status and
 //! never carries a secret or an internal detail; details go to the log.
 
+mod attestation;
 mod generate;
 mod status;
 
@@ -22,17 +23,28 @@ pub struct AppState {
     pub platform: Arc<dyn Platform>,
     /// Managed keys (the `/v1` routes).
     pub transit: Arc<Transit>,
+    /// SHA-256 of our TLS certificate's public key, which evidence binds.
+    pub tls_pubkey_hash: [u8; 32],
 }
 
-pub fn router(platform: Arc<dyn Platform>, transit: Arc<Transit>) -> Router {
+pub fn router(
+    platform: Arc<dyn Platform>,
+    transit: Arc<Transit>,
+    tls_pubkey_hash: [u8; 32],
+) -> Router {
     Router::new()
         .route("/", get(status::status))
         .route("/generate-aes-key", get(generate::aes_key))
         .route("/generate-rsa-key-pair", get(generate::rsa_key_pair))
+        .route("/attestation", get(attestation::evidence))
         .merge(crate::transit::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState { platform, transit })
+        .with_state(AppState {
+            platform,
+            transit,
+            tls_pubkey_hash,
+        })
 }
 
 /// An error as the client sees it.

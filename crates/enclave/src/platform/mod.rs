@@ -2,14 +2,17 @@
 //! enclave never asks which platform it is on. Simulation is one full
 //! implementation chosen at run time, never a build feature.
 //!
-//! Today: identity and randomness. Reports, quotes and sealing keys join
-//! this trait with remote attestation.
-
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use std::path::Path;
+//! - [`simulation`]: the software platform (runs anywhere, NO security).
+//! - [`gramine`]: real SGX through Gramine's `/dev/attestation` files.
 
 use minikms_sigstruct::{verify_image, EnclaveConfig, Identity};
 use zeroize::Zeroizing;
+
+pub mod gramine;
+pub mod simulation;
+
+pub use gramine::Gramine;
+pub use simulation::Simulation;
 
 /// The services a TEE platform provides to the enclave.
 pub trait Platform: Send + Sync + 'static {
@@ -28,6 +31,17 @@ pub trait Platform: Send + Sync + 'static {
         policy: SealPolicy,
         key_id: &[u8; 32],
     ) -> Result<Zeroizing<[u8; 16]>, PlatformError>;
+    /// A quote binding `report_data` to our identity, with the collateral
+    /// when the platform issues it itself (simulation).
+    fn evidence(&self, report_data: [u8; 64]) -> BoxFuture<'_, Result<Evidence, PlatformError>>;
+}
+
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Attestation evidence: public, safe to hand to anyone.
+pub struct Evidence {
+    pub quote: Vec<u8>,
+    pub collateral: Option<serde_json::Value>,
 }
 
 /// Our identity as the boundary channel carries it.
@@ -62,6 +76,10 @@ pub enum PlatformError {
     PlatformFile { path: String, error: std::io::Error },
     #[error("the platform random source failed")]
     Random,
+    #[error("quoting failed: {0}")]
+    Quote(String),
+    #[error("simulated CPU: {0}")]
+    Cpu(String),
 }
 
 /// Checks the file we were started from, as EINIT checks an enclave before
@@ -73,109 +91,4 @@ pub fn self_check() -> Result<(Identity, EnclaveConfig), String> {
     let bytes = std::fs::read("/proc/self/exe")
         .map_err(|e| format!("enclave self-check failed: cannot read our own executable: {e}"))?;
     verify_image(&bytes).map_err(|e| format!("enclave self-check failed: {e}"))
-}
-
-/// The software platform: runs anywhere, proves nothing. Identity comes from
-/// our own verified SIGSTRUCT; randomness from the OS through aws-lc; the
-/// root secret ("fuses") from a file outside the enclave's data.
-pub struct Simulation {
-    identity: Identity,
-    config: EnclaveConfig,
-    rng: SystemRandom,
-    fuses: Zeroizing<[u8; 32]>,
-}
-
-impl Simulation {
-    /// Opens the simulated platform, creating its fuse file (mode 0600) on
-    /// first use.
-    pub fn open(
-        identity: Identity,
-        config: EnclaveConfig,
-        fuse_file: &Path,
-    ) -> Result<Self, PlatformError> {
-        let rng = SystemRandom::new();
-        let fuses =
-            read_or_create_fuses(fuse_file, &rng).map_err(|error| PlatformError::PlatformFile {
-                path: fuse_file.display().to_string(),
-                error,
-            })?;
-        Ok(Self {
-            identity,
-            config,
-            rng,
-            fuses,
-        })
-    }
-}
-
-fn read_or_create_fuses(path: &Path, rng: &SystemRandom) -> std::io::Result<Zeroizing<[u8; 32]>> {
-    use std::io::{Read, Write};
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut fuses = Zeroizing::new([0u8; 32]);
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(mut file) => {
-            rng.fill(fuses.as_mut())
-                .map_err(|_| std::io::Error::other("no randomness"))?;
-            file.write_all(fuses.as_ref())?;
-            file.sync_all()?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let mut file = std::fs::File::open(path)?;
-            file.read_exact(fuses.as_mut())?;
-        }
-        Err(e) => return Err(e),
-    }
-    Ok(fuses)
-}
-
-impl Platform for Simulation {
-    fn name(&self) -> &'static str {
-        "simulation"
-    }
-
-    fn identity(&self) -> &Identity {
-        &self.identity
-    }
-
-    fn config(&self) -> &EnclaveConfig {
-        &self.config
-    }
-
-    fn fill_random(&self, buf: &mut [u8]) -> Result<(), RandomError> {
-        self.rng.fill(buf).map_err(|_| RandomError)
-    }
-
-    // INTERIM (until the simulated CPU's EGETKEY lands): HMAC-SHA256 of the
-    // fuses over the policy, the identity it selects and the key id.
-    fn sealing_key(
-        &self,
-        policy: SealPolicy,
-        key_id: &[u8; 32],
-    ) -> Result<Zeroizing<[u8; 16]>, PlatformError> {
-        use aws_lc_rs::hmac;
-        let id = &self.identity;
-        let key = hmac::Key::new(hmac::HMAC_SHA256, self.fuses.as_ref());
-        let mut ctx = hmac::Context::with_key(&key);
-        ctx.update(b"minikms-sim-egetkey-interim");
-        match policy {
-            SealPolicy::MrEnclave => ctx.update(&[1]),
-            SealPolicy::MrSigner => ctx.update(&[2]),
-        }
-        if policy == SealPolicy::MrEnclave {
-            ctx.update(&id.mrenclave.0);
-        }
-        ctx.update(&id.mrsigner.0);
-        ctx.update(&id.product_id.to_le_bytes());
-        ctx.update(&id.security_version.to_le_bytes());
-        ctx.update(key_id);
-        let tag = ctx.sign();
-        let mut out = Zeroizing::new([0u8; 16]);
-        out.copy_from_slice(&tag.as_ref()[..16]);
-        Ok(out)
-    }
 }

@@ -1,28 +1,601 @@
-//! Managed keys behind a Vault-Transit-compatible API under `/v1`.
-//! (Placeholder: the store and routes land with the managed-keys issue.)
+//! Managed keys in the sealed store ([`crate::store`]), behind Vault's
+//! Transit API under `/v1/transit` so that Vault clients (hvac) work
+//! unchanged.
+//!
+//! Layout, one module per operation family:
+//! - [`keys`]: the key model and each key type's crypto.
+//! - [`manage`]: create, read, list, delete, config, rotate, trim, export,
+//!   backup, restore.
+//! - [`crypt`]: encrypt, decrypt, rewrap, datakey.
+//! - [`sign`]: sign and verify (signatures and HMACs), hmac.
+//! - [`utility`]: random, hash.
+//! - [`auth`]: tokens, `sys/init`, `auth/token/lookup-self`.
+//!
+//! Wire rules (Vault's): answers with data come in Vault's envelope;
+//! writes without data answer 204; errors are `{"errors": [...]}`
+//! (`application/json`). Every `/v1` route except `sys/init` needs a token
+//! (`X-Vault-Token` or `Authorization: Bearer`), else 403.
+//!
+//! Limits: request bodies at most [`MAX_BODY`] bytes (413 beyond), batches
+//! at most [`MAX_BATCH`] items (400 beyond), random at most
+//! [`utility::MAX_RANDOM`] bytes, key names at most [`MAX_NAME`] characters
+//! of `[A-Za-z0-9_.-]`.
 
+pub mod auth;
+pub mod crypt;
+pub mod keys;
+pub mod manage;
+pub mod sign;
+pub mod utility;
+
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
 use axum::Router;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use zeroize::Zeroizing;
 
-use crate::api::AppState;
+use crate::api::{ApiError, AppState};
 use crate::platform::Platform;
+use crate::store::{Store, StoreError, Table};
+use keys::Key;
 
-/// The managed-key service: the sealed store and what is needed to use it.
-pub struct Transit {}
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Largest `batch_input` accepted.
+pub const MAX_BATCH: usize = 1000;
+/// Longest key name accepted.
+pub const MAX_NAME: usize = 128;
+
+const INIT_ID: &str = "init";
+
+/// The managed-key service: the sealed store and the keys it holds.
+pub struct Transit {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    keys: BTreeMap<String, Arc<Key>>,
+    /// SHA-256 of the root token, once initialised.
+    root_hash: Option<[u8; 32]>,
+}
 
 #[derive(Debug, thiserror::Error)]
-pub enum TransitError {}
+pub enum TransitError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("sealed record {0} is not readable")]
+    Record(String),
+    #[error("the store is already initialised with a different root token")]
+    RootTokenMismatch,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct InitRecord {
+    root_token_sha256: String,
+}
 
 impl Transit {
-    /// Opens (or initialises) the sealed store under `data_dir`.
-    pub fn open(_platform: &Arc<dyn Platform>, _data_dir: &Path) -> Result<Self, TransitError> {
-        Ok(Self {})
+    /// Opens (or creates) the sealed store under `data_dir`.
+    pub fn open(platform: &Arc<dyn Platform>, data_dir: &Path) -> Result<Self, TransitError> {
+        Self::open_with_dev_root_token(platform, data_dir, None)
+    }
+
+    /// As [`Transit::open`]; with a development root token, an
+    /// uninitialised store is initialised with it (like `vault server -dev
+    /// -dev-root-token-id`), and an initialised one must have that root
+    /// token already.
+    pub fn open_with_dev_root_token(
+        platform: &Arc<dyn Platform>,
+        data_dir: &Path,
+        dev_root_token: Option<Zeroizing<String>>,
+    ) -> Result<Self, TransitError> {
+        let (store, records) = Store::open(platform, data_dir)?;
+        let mut keys = BTreeMap::new();
+        let mut root_hash = None;
+        for ((table, id), plain) in records {
+            match table {
+                Table::Keys => {
+                    let key: Key = serde_json::from_slice(&plain)
+                        .map_err(|_| TransitError::Record(format!("keys/{id}")))?;
+                    keys.insert(id, Arc::new(key));
+                }
+                Table::Meta if id == INIT_ID => {
+                    let init: InitRecord = serde_json::from_slice(&plain)
+                        .map_err(|_| TransitError::Record("meta/init".into()))?;
+                    let mut h = [0u8; 32];
+                    hex_decode(&init.root_token_sha256, &mut h)
+                        .ok_or_else(|| TransitError::Record("meta/init".into()))?;
+                    root_hash = Some(h);
+                }
+                Table::Meta => {}
+            }
+        }
+        let transit = Self {
+            inner: Mutex::new(Inner {
+                store,
+                keys,
+                root_hash,
+            }),
+        };
+        if let Some(token) = dev_root_token {
+            let hash = auth::token_hash(&token);
+            let existing = transit.lock().root_hash;
+            match existing {
+                None => transit
+                    .initialise(hash)
+                    .map_err(|_| TransitError::Record("meta/init".into()))?,
+                Some(h) if h == hash => {}
+                Some(_) => return Err(TransitError::RootTokenMismatch),
+            }
+        }
+        Ok(transit)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn is_initialised(&self) -> bool {
+        self.lock().root_hash.is_some()
+    }
+
+    pub(crate) fn root_hash(&self) -> Option<[u8; 32]> {
+        self.lock().root_hash
+    }
+
+    /// Stores the root token's hash; fails if already initialised.
+    pub(crate) fn initialise(&self, hash: [u8; 32]) -> Result<(), Fail> {
+        let mut inner = self.lock();
+        if inner.root_hash.is_some() {
+            return Err(Fail::bad("Vault is already initialized"));
+        }
+        let record = serde_json::to_vec(&InitRecord {
+            root_token_sha256: hex_encode(&hash),
+        })
+        .map_err(|_| Fail::internal("init"))?;
+        inner
+            .store
+            .write(&[(Table::Meta, INIT_ID, Some(&record))])
+            .map_err(store_fail)?;
+        inner.root_hash = Some(hash);
+        Ok(())
+    }
+
+    /// A key for use; 400 "not found" as Vault answers for operations.
+    pub(crate) fn get(&self, name: &str) -> Result<Arc<Key>, Fail> {
+        self.lock()
+            .keys
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Fail::bad("encryption key not found"))
+    }
+
+    pub(crate) fn find(&self, name: &str) -> Option<Arc<Key>> {
+        self.lock().keys.get(name).cloned()
+    }
+
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.lock().keys.keys().cloned().collect()
+    }
+
+    /// Stores `key` as new; `Ok(false)` (and no change) if the name exists.
+    pub(crate) fn create(&self, key: Key) -> Result<bool, Fail> {
+        let mut inner = self.lock();
+        if inner.keys.contains_key(&key.name) {
+            return Ok(false);
+        }
+        let sealed = serialize(&key)?;
+        inner
+            .store
+            .write(&[(Table::Keys, &key.name, Some(&sealed))])
+            .map_err(store_fail)?;
+        inner.keys.insert(key.name.clone(), Arc::new(key));
+        Ok(true)
+    }
+
+    /// Changes a key durably: `change` edits a copy, which replaces the key
+    /// only once it is on disk. An error from `change` changes nothing.
+    pub(crate) fn update(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut Key) -> Result<(), Fail>,
+    ) -> Result<Arc<Key>, Fail> {
+        let mut inner = self.lock();
+        let current = inner
+            .keys
+            .get(name)
+            .ok_or_else(|| Fail::bad("encryption key not found"))?;
+        let mut key = Key::clone(current);
+        change(&mut key)?;
+        let sealed = serialize(&key)?;
+        inner
+            .store
+            .write(&[(Table::Keys, name, Some(&sealed))])
+            .map_err(store_fail)?;
+        let key = Arc::new(key);
+        inner.keys.insert(name.to_string(), key.clone());
+        Ok(key)
+    }
+
+    /// Replaces (or creates) a key wholesale, for restore.
+    pub(crate) fn put(&self, key: Key, force: bool) -> Result<(), Fail> {
+        let mut inner = self.lock();
+        if inner.keys.contains_key(&key.name) && !force {
+            return Err(Fail::bad(
+                "key already exists; to overwrite it, set force to true",
+            ));
+        }
+        let sealed = serialize(&key)?;
+        inner
+            .store
+            .write(&[(Table::Keys, &key.name, Some(&sealed))])
+            .map_err(store_fail)?;
+        inner.keys.insert(key.name.clone(), Arc::new(key));
+        Ok(())
+    }
+
+    pub(crate) fn delete(&self, name: &str) -> Result<(), Fail> {
+        let mut inner = self.lock();
+        let key = inner
+            .keys
+            .get(name)
+            .ok_or_else(|| Fail::bad("could not delete key; not found"))?;
+        if !key.deletion_allowed {
+            return Err(Fail::bad("deletion is not allowed for this key"));
+        }
+        inner
+            .store
+            .write(&[(Table::Keys, name, None)])
+            .map_err(store_fail)?;
+        inner.keys.remove(name);
+        Ok(())
+    }
+}
+
+fn serialize(key: &Key) -> Result<Zeroizing<Vec<u8>>, Fail> {
+    // Room for the whole record up front, so no reallocation leaves
+    // copies of key material behind.
+    let room: usize = key
+        .versions
+        .values()
+        .map(|v| (v.secret.len() + v.hmac_key.len()) * 4 + 64)
+        .sum::<usize>()
+        + 1024;
+    let mut buf = Zeroizing::new(Vec::with_capacity(room));
+    serde_json::to_writer(&mut *buf, key).map_err(|_| Fail::internal("key serialisation"))?;
+    Ok(buf)
+}
+
+fn store_fail(e: StoreError) -> Fail {
+    Fail::internal_detail("key store write", e)
+}
+
+fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn hex_decode(s: &str, out: &mut [u8]) -> Option<()> {
+    if s.len() != out.len() * 2 {
+        return None;
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(())
+}
+
+/// An error answer: status and a message with no secret in it.
+#[derive(Debug)]
+pub struct Fail {
+    status: StatusCode,
+    message: String,
+}
+
+impl Fail {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn denied() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "permission denied")
+    }
+
+    /// Our fault; the client learns only what failed.
+    pub fn internal(what: &str) -> Self {
+        tracing::error!("{what} failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed"))
+    }
+
+    pub fn internal_detail(what: &str, detail: impl std::fmt::Display) -> Self {
+        tracing::error!("{what} failed: {detail}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed"))
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        ApiError::new(self.status, self.message).into_response()
+    }
+}
+
+/// Vault's response envelope around `data`, status 200.
+pub fn envelope(data: serde_json::Value) -> Response {
+    envelope_with(StatusCode::OK, data, None)
+}
+
+fn envelope_with(
+    status: StatusCode,
+    data: serde_json::Value,
+    errors: Option<Vec<String>>,
+) -> Response {
+    let mut id = [0u8; 16];
+    let _ = aws_lc_rs::rand::fill(&mut id);
+    let h = hex_encode(&id);
+    let request_id = format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    );
+    let mut body = serde_json::json!({
+        "request_id": request_id,
+        "lease_id": "",
+        "renewable": false,
+        "lease_duration": 0,
+        "data": data,
+        "wrap_info": null,
+        "warnings": null,
+        "auth": null,
+    });
+    if let (Some(errors), Some(obj)) = (errors, body.as_object_mut()) {
+        obj.insert("errors".into(), serde_json::json!(errors));
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+/// Results of a batch: 200 if every item worked, else 400 with the results
+/// (failed items carry `error`) and the first error in `errors`.
+pub fn batch_response(results: Vec<serde_json::Value>) -> Response {
+    let first_error = results
+        .iter()
+        .find_map(|r| r.get("error").and_then(|e| e.as_str()).map(str::to_string));
+    let data = serde_json::json!({ "batch_results": results });
+    match first_error {
+        None => envelope(data),
+        Some(e) => envelope_with(StatusCode::BAD_REQUEST, data, Some(vec![e])),
+    }
+}
+
+/// 204, for writes that return nothing.
+pub fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Reads a bounded JSON body; an empty body is `T::default()`.
+pub async fn json_body<T: DeserializeOwned + Default>(body: Body) -> Result<T, Fail> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        Fail::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body too large (limit {MAX_BODY} bytes)"),
+        )
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    // serde_json's messages can quote the input: give only the position.
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Fail::bad(format!(
+            "invalid request body ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+/// Checks a batch's size.
+pub fn check_batch<T>(items: &[T]) -> Result<(), Fail> {
+    if items.len() > MAX_BATCH {
+        return Err(Fail::bad(format!(
+            "batch_input has {} items; the limit is {MAX_BATCH}",
+            items.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a key name from the path.
+pub fn check_name(name: &str) -> Result<(), Fail> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Fail::bad(format!(
+            "invalid key name: 1 to {MAX_NAME} characters of A-Z a-z 0-9 _ . -"
+        )))
+    }
+}
+
+/// Runs `f` on a blocking thread (crypto and fsyncs stay off the I/O threads).
+pub async fn blocking<R: Send + 'static>(
+    transit: &Arc<Transit>,
+    f: impl FnOnce(&Transit) -> Result<R, Fail> + Send + 'static,
+) -> Result<R, Fail> {
+    let t = transit.clone();
+    tokio::task::spawn_blocking(move || f(&t))
+        .await
+        .map_err(|e| Fail::internal_detail("request", e))?
+}
+
+/// A number that may arrive as a JSON number, a numeric string, or null.
+pub fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum N {
+        U(u64),
+        S(String),
+    }
+    match Option::<N>::deserialize(d)? {
+        None => Ok(None),
+        Some(N::U(n)) => Ok(Some(n)),
+        Some(N::S(s)) if s.is_empty() => Ok(None),
+        Some(N::S(s)) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("expected a non-negative integer")),
+    }
+}
+
+/// A boolean that may arrive as a JSON bool, "true"/"false", or null.
+pub fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum B {
+        B(bool),
+        S(String),
+    }
+    match Option::<B>::deserialize(d)? {
+        None => Ok(None),
+        Some(B::B(b)) => Ok(Some(b)),
+        Some(B::S(s)) => match s.as_str() {
+            "" => Ok(None),
+            "true" | "1" => Ok(Some(true)),
+            "false" | "0" => Ok(Some(false)),
+            _ => Err(serde::de::Error::custom("expected a boolean")),
+        },
+    }
+}
+
+/// Base64 from the client; `None`/empty is empty.
+pub fn b64_field(value: Option<&str>, what: &str) -> Result<Zeroizing<Vec<u8>>, Fail> {
+    use base64::Engine;
+    match value {
+        None | Some("") => Ok(Zeroizing::new(Vec::new())),
+        // Standard base64, or URL-safe (hvac's examples use it).
+        Some(s) => keys::B64
+            .decode(s)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
+            .map(Zeroizing::new)
+            .map_err(|_| Fail::bad(format!("failed to base64-decode {what}"))),
     }
 }
 
 /// The `/v1/...` routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route(
+            "/v1/sys/init",
+            get(auth::init_status).put(auth::init).post(auth::init),
+        )
+        .route("/v1/auth/token/lookup-self", get(auth::lookup_self))
+        .route("/v1/transit/keys", any(manage::list))
+        .route(
+            "/v1/transit/keys/{name}",
+            get(manage::read)
+                .post(manage::create)
+                .put(manage::create)
+                .delete(manage::delete),
+        )
+        .route(
+            "/v1/transit/keys/{name}/config",
+            post(manage::config).put(manage::config),
+        )
+        .route(
+            "/v1/transit/keys/{name}/rotate",
+            post(manage::rotate).put(manage::rotate),
+        )
+        .route(
+            "/v1/transit/keys/{name}/trim",
+            post(manage::trim).put(manage::trim),
+        )
+        .route("/v1/transit/export/{kind}/{name}", get(manage::export))
+        .route(
+            "/v1/transit/export/{kind}/{name}/{version}",
+            get(manage::export_version),
+        )
+        .route("/v1/transit/backup/{name}", get(manage::backup))
+        .route(
+            "/v1/transit/restore",
+            post(manage::restore).put(manage::restore),
+        )
+        .route(
+            "/v1/transit/restore/{name}",
+            post(manage::restore_named).put(manage::restore_named),
+        )
+        .route(
+            "/v1/transit/encrypt/{name}",
+            post(crypt::encrypt).put(crypt::encrypt),
+        )
+        .route(
+            "/v1/transit/decrypt/{name}",
+            post(crypt::decrypt).put(crypt::decrypt),
+        )
+        .route(
+            "/v1/transit/rewrap/{name}",
+            post(crypt::rewrap).put(crypt::rewrap),
+        )
+        .route(
+            "/v1/transit/datakey/{kind}/{name}",
+            post(crypt::datakey).put(crypt::datakey),
+        )
+        .route(
+            "/v1/transit/random",
+            post(utility::random).put(utility::random),
+        )
+        .route(
+            "/v1/transit/random/{a}",
+            post(utility::random_a).put(utility::random_a),
+        )
+        .route(
+            "/v1/transit/random/{a}/{b}",
+            post(utility::random_ab).put(utility::random_ab),
+        )
+        .route("/v1/transit/hash", post(utility::hash).put(utility::hash))
+        .route(
+            "/v1/transit/hash/{alg}",
+            post(utility::hash_alg).put(utility::hash_alg),
+        )
+        .route("/v1/transit/hmac/{name}", post(sign::hmac).put(sign::hmac))
+        .route(
+            "/v1/transit/hmac/{name}/{alg}",
+            post(sign::hmac_alg).put(sign::hmac_alg),
+        )
+        .route("/v1/transit/sign/{name}", post(sign::sign).put(sign::sign))
+        .route(
+            "/v1/transit/sign/{name}/{alg}",
+            post(sign::sign_alg).put(sign::sign_alg),
+        )
+        .route(
+            "/v1/transit/verify/{name}",
+            post(sign::verify).put(sign::verify),
+        )
+        .route(
+            "/v1/transit/verify/{name}/{alg}",
+            post(sign::verify_alg).put(sign::verify_alg),
+        )
 }

@@ -30,7 +30,25 @@ pub enum Ecall {
         /// Simulation only: the file that stands in for the CPU's fuses
         /// (root secrets of the simulated platform), outside `data_dir`.
         sim_platform_file: PathBuf,
+        /// Development only (`kms-host run --dev-root-token`): the root
+        /// token to initialise a new store with, as `vault server -dev
+        /// -dev-root-token-id` does. It crosses the boundary in the clear,
+        /// so the host knows it: never use it for keys that matter.
+        dev_root_token: Option<String>,
     },
+    /// Answer to `init_quote`: the quoting enclave's TARGETINFO (512 bytes,
+    /// hex), which the enclave's report must target.
+    QeTargetInfo { id: u64, target_info: String },
+    /// Answer to `get_quote`: the quote (hex) and, on the simulated platform,
+    /// the collateral its provisioning service issued (Intel's
+    /// QuoteCollateralV3 JSON form).
+    Quote {
+        id: u64,
+        quote: String,
+        collateral: Option<serde_json::Value>,
+    },
+    /// Answer to `init_quote` or `get_quote` when the quoting service failed.
+    QuoteFailed { id: u64, reason: String },
     /// Stop accepting, drain open connections, answer `stopped`, exit.
     /// (Empty braces, not a unit variant: serde only rejects unknown
     /// fields on struct variants.)
@@ -53,6 +71,16 @@ pub enum Ocall {
     Log {
         level: Level,
         line: String,
+    },
+    /// Asks for the quoting enclave's TARGETINFO (as `sgx_init_quote`).
+    InitQuote {
+        id: u64,
+    },
+    /// Asks the quoting enclave to turn a REPORT (432 bytes, hex) into a
+    /// quote. Reports and quotes are public: they carry no secret.
+    GetQuote {
+        id: u64,
+        report: String,
     },
     ServerUp {
         addr: SocketAddr,
@@ -238,7 +266,7 @@ mod tests {
             br#"{"type":"format_disk"}"#,
             br#"{"type":"stopped","extra":1}"#,
             br#"{"type":"server_up","addr":"nowhere"}"#,
-            br#"{"type":"set_up_server","bind":"127.0.0.1","port":1,"keep_server_up":true,"data_dir":"/d","sim_platform_file":"/f"}"#,
+            br#"{"type":"set_up_server","bind":"127.0.0.1","port":1,"keep_server_up":true,"data_dir":"/d","sim_platform_file":"/f","dev_root_token":null}"#,
         ] {
             assert!(
                 matches!(decode(&frame(junk)).await, Err(ChannelError::Malformed(_))),

@@ -1,0 +1,198 @@
+//! Encrypt, decrypt, rewrap, datakey.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use super::auth::Authed;
+use super::keys::{random, Key, B64};
+use super::{
+    b64_field, batch_response, blocking, check_batch, envelope, json_body, lenient_u64, Fail,
+};
+use crate::api::AppState;
+
+/// One encrypt, decrypt or rewrap item (the request itself or a batch entry).
+#[derive(Default, Deserialize)]
+pub struct Item {
+    plaintext: Option<Zeroizing<String>>,
+    ciphertext: Option<String>,
+    associated_data: Option<String>,
+    context: Option<String>,
+    nonce: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    key_version: Option<u64>,
+    reference: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+pub struct Request {
+    #[serde(flatten)]
+    item: Item,
+    batch_input: Option<Vec<Item>>,
+}
+
+fn no_derivation(item: &Item) -> Result<(), Fail> {
+    if item.context.as_deref().is_some_and(|c| !c.is_empty()) {
+        return Err(Fail::bad(
+            "context is only valid for derived keys, which are not supported",
+        ));
+    }
+    if item.nonce.as_deref().is_some_and(|c| !c.is_empty()) {
+        return Err(Fail::bad(
+            "nonce is only valid for convergent encryption, which is not supported",
+        ));
+    }
+    Ok(())
+}
+
+fn encrypt_one(key: &Key, item: &Item) -> Result<Value, Fail> {
+    no_derivation(item)?;
+    let Some(plaintext) = &item.plaintext else {
+        return Err(Fail::bad("missing plaintext to encrypt"));
+    };
+    let plaintext = b64_field(Some(plaintext.as_str()), "plaintext")?;
+    let aad = b64_field(item.associated_data.as_deref(), "associated_data")?;
+    let v = key.version_for_use(item.key_version)?;
+    let ciphertext = key.encrypt(v, &plaintext, &aad)?;
+    Ok(json!({ "ciphertext": ciphertext, "key_version": v }))
+}
+
+fn decrypt_one(key: &Key, item: &Item) -> Result<Value, Fail> {
+    no_derivation(item)?;
+    let Some(ciphertext) = &item.ciphertext else {
+        return Err(Fail::bad("missing ciphertext to decrypt"));
+    };
+    let aad = b64_field(item.associated_data.as_deref(), "associated_data")?;
+    let plain = key.decrypt(ciphertext, &aad)?;
+    let encoded = Zeroizing::new(B64.encode(plain.as_slice()));
+    Ok(json!({ "plaintext": encoded.as_str() }))
+}
+
+fn rewrap_one(key: &Key, item: &Item) -> Result<Value, Fail> {
+    no_derivation(item)?;
+    let Some(ciphertext) = &item.ciphertext else {
+        return Err(Fail::bad("missing ciphertext to rewrap"));
+    };
+    let aad = b64_field(item.associated_data.as_deref(), "associated_data")?;
+    let plain = key.decrypt(ciphertext, &aad)?;
+    let v = key.version_for_use(item.key_version)?;
+    let ciphertext = key.encrypt(v, &plain, &aad)?;
+    Ok(json!({ "ciphertext": ciphertext, "key_version": v }))
+}
+
+/// Runs `one` on the request or on each batch item.
+async fn run(
+    state: AppState,
+    name: String,
+    body: Body,
+    one: fn(&Key, &Item) -> Result<Value, Fail>,
+) -> Result<Response, Fail> {
+    let req: Request = json_body(body).await?;
+    if let Some(batch) = &req.batch_input {
+        check_batch(batch)?;
+    }
+    blocking(&state.transit, move |t| {
+        let key = t.get(&name)?;
+        match req.batch_input {
+            None => Ok(envelope(one(&key, &req.item)?)),
+            Some(batch) => {
+                let results = batch
+                    .iter()
+                    .map(|item| {
+                        let mut r =
+                            one(&key, item).unwrap_or_else(|e| json!({ "error": e.message() }));
+                        if let (Some(reference), Some(obj)) = (&item.reference, r.as_object_mut()) {
+                            obj.insert("reference".into(), json!(reference));
+                        }
+                        r
+                    })
+                    .collect();
+                Ok(batch_response(results))
+            }
+        }
+    })
+    .await
+}
+
+/// `POST /v1/transit/encrypt/:name`.
+pub async fn encrypt(
+    State(state): State<AppState>,
+    _: Authed,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Fail> {
+    run(state, name, body, encrypt_one).await
+}
+
+/// `POST /v1/transit/decrypt/:name`.
+pub async fn decrypt(
+    State(state): State<AppState>,
+    _: Authed,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Fail> {
+    run(state, name, body, decrypt_one).await
+}
+
+/// `POST /v1/transit/rewrap/:name`.
+pub async fn rewrap(
+    State(state): State<AppState>,
+    _: Authed,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Fail> {
+    run(state, name, body, rewrap_one).await
+}
+
+#[derive(Default, Deserialize)]
+pub struct DatakeyRequest {
+    #[serde(default, deserialize_with = "lenient_u64")]
+    bits: Option<u64>,
+    context: Option<String>,
+    nonce: Option<String>,
+}
+
+/// `POST /v1/transit/datakey/:kind/:name`, kind `plaintext` or `wrapped`.
+pub async fn datakey(
+    State(state): State<AppState>,
+    _: Authed,
+    Path((kind, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, Fail> {
+    let req: DatakeyRequest = json_body(body).await?;
+    let show_plaintext = match kind.as_str() {
+        "plaintext" => true,
+        "wrapped" => false,
+        _ => return Err(Fail::bad("invalid type: must be plaintext or wrapped")),
+    };
+    let bytes = match req.bits {
+        None | Some(0) | Some(256) => 32,
+        Some(128) => 16,
+        Some(512) => 64,
+        Some(_) => return Err(Fail::bad("invalid bits: must be 128, 256 or 512")),
+    };
+    no_derivation(&Item {
+        context: req.context,
+        nonce: req.nonce,
+        ..Item::default()
+    })?;
+    blocking(&state.transit, move |t| {
+        let key = t.get(&name)?;
+        let v = key.version_for_use(None)?;
+        let data_key = random(bytes)?;
+        let ciphertext = key.encrypt(v, &data_key, &[])?;
+        let mut data = json!({ "ciphertext": ciphertext, "key_version": v });
+        if show_plaintext {
+            let encoded = Zeroizing::new(B64.encode(data_key.as_slice()));
+            if let Some(obj) = data.as_object_mut() {
+                obj.insert("plaintext".into(), json!(encoded.as_str()));
+            }
+        }
+        Ok(envelope(data))
+    })
+    .await
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Interoperability test: the Python Vault client hvac (pinned in
+# requirements.txt) drives a real minikms server (simulation) through
+# client.secrets.transit, and Python `cryptography` cross-checks the results.
+#
+#   interop/hvac/run.sh            # needs `cargo build --workspace` first
+#
+# Environment: KMS_HOST (default: $CARGO_TARGET_DIR or target, /debug/kms-host),
+# VENV (default: a fresh temp dir; set it to reuse a venv).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+kms_host="${KMS_HOST:-${CARGO_TARGET_DIR:-$root/target}/debug/kms-host}"
+[ -x "$kms_host" ] || { echo "run.sh: $kms_host missing: run cargo build --workspace" >&2; exit 2; }
+
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+venv="${VENV:-$work/venv}"
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+fi
+
+token="hvs.interop-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+mkdir -m 700 "$work/data"
+"$kms_host" run --simulation --port 0 --data-dir "$work/data" --dev-root-token "$token" \
+    > "$work/stdout" 2> "$work/stderr" &
+server_pid=$!
+for _ in $(seq 1 600); do
+    if grep -q '^listening on https://' "$work/stdout"; then break; fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then cat "$work/stderr" >&2; exit 1; fi
+    sleep 0.2
+done
+addr="$(sed -n 's/^listening on //p' "$work/stdout" | head -n1)"
+[ -n "$addr" ] || { echo "run.sh: server did not come up" >&2; cat "$work/stderr" >&2; exit 1; }
+
+VAULT_ADDR="$addr" VAULT_TOKEN="$token" "$venv/bin/python" "$here/test_hvac.py"
