@@ -139,82 +139,23 @@ async fn run(mut channel: Channel, start: Start) -> ExitCode {
             }
         };
 
-    let opened = match start {
-        Start::Simulation(identity, config) => {
-            Simulation::open(identity, config, &sim_platform_file, channel.caller())
-                .map(|p| Arc::new(p) as Arc<dyn Platform>)
-        }
-        Start::Gramine(g) => Ok(Arc::new(g) as Arc<dyn Platform>),
+    let setup = SetUp {
+        bind,
+        port,
+        data_dir,
+        sim_platform_file,
+        dev_root_token,
     };
-    let platform: Arc<dyn Platform> = match opened {
-        Ok(p) => p,
-        Err(e) => {
-            let message = format!("cannot open the simulated platform: {e}");
+    let Ready {
+        listener,
+        addr,
+        tls,
+        app,
+    } = match set_up(start, setup, &channel).await {
+        Ok(ready) => ready,
+        Err((kind, message)) => {
             channel
-                .send_and_close(Ocall::ServerFailed {
-                    kind: ServerFailure::Other,
-                    message,
-                })
-                .await;
-            return ExitCode::FAILURE;
-        }
-    };
-
-    let transit =
-        match transit::Transit::open_with_dev_root_token(&platform, &data_dir, dev_root_token) {
-            Ok(t) => Arc::new(t),
-            Err(e) => {
-                let message = format!("cannot open the key store: {e}");
-                channel
-                    .send_and_close(Ocall::ServerFailed {
-                        kind: ServerFailure::Other,
-                        message,
-                    })
-                    .await;
-                return ExitCode::FAILURE;
-            }
-        };
-
-    let listener = match tokio::net::TcpListener::bind((bind, port)).await {
-        Ok(l) => l,
-        Err(e) => {
-            let kind = match e.kind() {
-                std::io::ErrorKind::AddrInUse => ServerFailure::AddressInUse,
-                std::io::ErrorKind::PermissionDenied => ServerFailure::PermissionDenied,
-                std::io::ErrorKind::AddrNotAvailable => ServerFailure::AddressNotAvailable,
-                _ => ServerFailure::Other,
-            };
-            channel
-                .send_and_close(Ocall::ServerFailed {
-                    kind,
-                    message: e.to_string(),
-                })
-                .await;
-            return ExitCode::FAILURE;
-        }
-    };
-    let tls = match tls::server_config(platform.as_ref(), bind).await {
-        Ok(t) => t,
-        Err(e) => {
-            let message = format!("cannot set up TLS: {e}");
-            channel
-                .send_and_close(Ocall::ServerFailed {
-                    kind: ServerFailure::Other,
-                    message,
-                })
-                .await;
-            return ExitCode::FAILURE;
-        }
-    };
-    let addr = match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            let message = e.to_string();
-            channel
-                .send_and_close(Ocall::ServerFailed {
-                    kind: ServerFailure::Other,
-                    message,
-                })
+                .send_and_close(Ocall::ServerFailed { kind, message })
                 .await;
             return ExitCode::FAILURE;
         }
@@ -222,7 +163,6 @@ async fn run(mut channel: Channel, start: Start) -> ExitCode {
 
     // Shutdown comes from the host (`shutdown`, or the channel closing).
     let (stop_tx, stop_rx) = watch::channel(false);
-    let app = api::router(platform.clone(), transit, tls.pubkey_hash);
     let server = tokio::spawn(server::serve(
         listener,
         tls.config,
@@ -251,4 +191,72 @@ async fn run(mut channel: Channel, start: Start) -> ExitCode {
     info!("server stopped");
     channel.send_and_close(Ocall::Stopped {}).await;
     ExitCode::SUCCESS
+}
+
+/// What `set_up_server` asked for.
+struct SetUp {
+    bind: std::net::IpAddr,
+    port: u16,
+    data_dir: std::path::PathBuf,
+    sim_platform_file: std::path::PathBuf,
+    dev_root_token: Option<zeroize::Zeroizing<String>>,
+}
+
+/// A server ready to serve.
+struct Ready {
+    listener: tokio::net::TcpListener,
+    addr: std::net::SocketAddr,
+    tls: tls::TlsIdentity,
+    app: axum::Router,
+}
+
+/// Opens the platform and the key store, binds the socket and makes the TLS
+/// identity. A failure says what failed, for the host to report.
+async fn set_up(
+    start: Start,
+    setup: SetUp,
+    channel: &Channel,
+) -> Result<Ready, (ServerFailure, String)> {
+    let other =
+        |what: &str, e: &dyn std::fmt::Display| (ServerFailure::Other, format!("{what}: {e}"));
+    let platform: Arc<dyn Platform> = match start {
+        Start::Simulation(identity, config) => Arc::new(
+            Simulation::open(identity, config, &setup.sim_platform_file, channel.caller())
+                .map_err(|e| other("cannot open the simulated platform", &e))?,
+        ),
+        Start::Gramine(g) => Arc::new(g),
+    };
+    let transit = transit::Transit::open_with_dev_root_token(
+        &platform,
+        &setup.data_dir,
+        setup.dev_root_token,
+    )
+    .map_err(|e| other("cannot open the key store", &e))?;
+    let listener = tokio::net::TcpListener::bind((setup.bind, setup.port))
+        .await
+        .map_err(|e| {
+            let kind = match e.kind() {
+                std::io::ErrorKind::AddrInUse => ServerFailure::AddressInUse,
+                std::io::ErrorKind::PermissionDenied => ServerFailure::PermissionDenied,
+                std::io::ErrorKind::AddrNotAvailable => ServerFailure::AddressNotAvailable,
+                _ => ServerFailure::Other,
+            };
+            (
+                kind,
+                format!("cannot listen on {}:{}: {e}", setup.bind, setup.port),
+            )
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| other("cannot read the bound address", &e))?;
+    let tls = tls::server_config(platform.as_ref(), setup.bind)
+        .await
+        .map_err(|e| other("cannot set up TLS", &e))?;
+    let app = api::router(platform, Arc::new(transit), tls.pubkey_hash);
+    Ok(Ready {
+        listener,
+        addr,
+        tls,
+        app,
+    })
 }

@@ -280,15 +280,18 @@ where
             let why = match kind {
                 ServerFailure::AddressInUse => {
                     "address already in use (pick another --port, or --port 0 for any free port)"
-                        .to_string()
                 }
                 ServerFailure::PermissionDenied => {
-                    "permission denied (ports below 1024 need privileges)".to_string()
+                    "permission denied (ports below 1024 need privileges)"
                 }
-                ServerFailure::AddressNotAvailable => {
-                    "address not available on this machine".to_string()
+                ServerFailure::AddressNotAvailable => "address not available on this machine",
+                // The enclave says what failed (opening its store, say).
+                ServerFailure::Other => {
+                    return Err(HostError::Launch(format!(
+                        "the enclave could not start: {}",
+                        log::one_line(&message)
+                    )))
                 }
-                ServerFailure::Other => log::one_line(&message),
             };
             return Err(HostError::Launch(format!(
                 "cannot listen on {asked}: {why}"
