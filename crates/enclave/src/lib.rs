@@ -111,40 +111,38 @@ async fn run(mut channel: Channel, start: Start) -> ExitCode {
             identity: start.hello(),
         })
         .await;
-    let (bind, port, keep_server_up, data_dir, sim_platform_file, dev_root_token) =
-        match channel.recv().await {
-            Some(Ecall::SetUpServer {
+    let (setup, keep_server_up) = match channel.recv().await {
+        Some(Ecall::SetUpServer {
+            bind,
+            port,
+            keep_server_up,
+            data_dir,
+            sim_platform_file,
+            dev_root_token,
+            cert_lifetime_secs,
+        }) => (
+            SetUp {
                 bind,
                 port,
-                keep_server_up,
                 data_dir,
                 sim_platform_file,
-                dev_root_token,
-            }) => (
-                bind,
-                port,
-                keep_server_up,
-                data_dir,
-                sim_platform_file,
-                dev_root_token.map(zeroize::Zeroizing::new),
-            ),
-            Some(other) => {
-                error!("expected set_up_server, got {other:?}; stopping");
-                channel.close().await;
-                return ExitCode::FAILURE;
-            }
-            None => {
-                channel.close().await;
-                return ExitCode::FAILURE;
-            }
-        };
-
-    let setup = SetUp {
-        bind,
-        port,
-        data_dir,
-        sim_platform_file,
-        dev_root_token,
+                dev_root_token: dev_root_token.map(zeroize::Zeroizing::new),
+                cert_lifetime: std::time::Duration::from_secs(cert_lifetime_secs.clamp(
+                    minikms_edl::MIN_CERT_LIFETIME_SECS,
+                    minikms_edl::MAX_CERT_LIFETIME_SECS,
+                )),
+            },
+            keep_server_up,
+        ),
+        Some(other) => {
+            error!("expected set_up_server, got {other:?}; stopping");
+            channel.close().await;
+            return ExitCode::FAILURE;
+        }
+        None => {
+            channel.close().await;
+            return ExitCode::FAILURE;
+        }
     };
     let Ready {
         listener,
@@ -165,11 +163,12 @@ async fn run(mut channel: Channel, start: Start) -> ExitCode {
     let (stop_tx, stop_rx) = watch::channel(false);
     let server = tokio::spawn(server::serve(
         listener,
-        tls.config,
+        tls.clone(),
         app,
         keep_server_up,
-        stop_rx,
+        stop_rx.clone(),
     ));
+    tls.clone().spawn_renewal(stop_rx.clone());
     info!("serving HTTPS on {addr} (keep_server_up = {keep_server_up})");
     channel.send(Ocall::ServerUp { addr }).await;
 
@@ -200,13 +199,14 @@ struct SetUp {
     data_dir: std::path::PathBuf,
     sim_platform_file: std::path::PathBuf,
     dev_root_token: Option<zeroize::Zeroizing<String>>,
+    cert_lifetime: std::time::Duration,
 }
 
 /// A server ready to serve.
 struct Ready {
     listener: tokio::net::TcpListener,
     addr: std::net::SocketAddr,
-    tls: tls::TlsIdentity,
+    tls: Arc<tls::TlsState>,
     app: axum::Router,
 }
 
@@ -249,10 +249,10 @@ async fn set_up(
     let addr = listener
         .local_addr()
         .map_err(|e| other("cannot read the bound address", &e))?;
-    let tls = tls::server_config(platform.as_ref(), setup.bind)
+    let tls = tls::TlsState::new(platform.clone(), setup.bind, setup.cert_lifetime)
         .await
         .map_err(|e| other("cannot set up TLS", &e))?;
-    let app = api::router(platform, Arc::new(transit), tls.pubkey_hash);
+    let app = api::router(platform, Arc::new(transit));
     Ok(Ready {
         listener,
         addr,

@@ -14,11 +14,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
+
+use crate::tls::TlsState;
 
 pub const MAX_CONNECTIONS: usize = 1024;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,12 +30,11 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// and returns (the tutorial's one-shot mode).
 pub async fn serve(
     listener: TcpListener,
-    tls: Arc<ServerConfig>,
+    tls: Arc<TlsState>,
     app: Router,
     keep_server_up: bool,
     mut stop: watch::Receiver<bool>,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut one_shot = None;
@@ -55,8 +55,14 @@ pub async fn serve(
             },
             _ = stopped(&mut stop) => break,
         };
-        let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(app.clone());
+        // The certificate this connection gets, and which requests on it
+        // can learn (attestation binds the key of the connection it is on).
+        let served = tls.current();
+        let acceptor = TlsAcceptor::from(served.config);
+        let service = TowerToHyperService::new(
+            app.clone()
+                .layer(axum::Extension(ConnectionKey(served.pubkey_hash))),
+        );
         let watcher = graceful.watcher();
         let task = tokio::spawn(async move {
             let _permit = permit;
@@ -94,6 +100,11 @@ pub async fn serve(
         warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
     }
 }
+
+/// SHA-256 of the SPKI of the certificate a request's connection was
+/// accepted with.
+#[derive(Clone, Copy)]
+pub struct ConnectionKey(pub [u8; 32]);
 
 /// Resolves once `stop` is true (or its sender is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {

@@ -14,7 +14,8 @@
 //! certificate on its own during the handshake.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use ciborium::Value as Cbor;
 use rcgen::{
@@ -25,14 +26,14 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
+use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use crate::platform::Platform;
 
-/// How long a server certificate is valid. The enclave makes a new one (with
-/// a new key and fresh evidence) at every start. (Renewal while running is
-/// not there yet: restart the server within this period.)
-const VALIDITY: time::Duration = time::Duration::days(30);
+/// How long before its end a certificate may have been issued: clocks of
+/// clients and enclave differ a little.
+const BACKDATE: time::Duration = time::Duration::minutes(5);
 
 /// OID of the interoperable RA-TLS evidence extension.
 pub const RA_TLS_OID: &[u64] = &[2, 23, 133, 5, 4, 9];
@@ -49,17 +50,81 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
-/// The server's TLS setup and the public key it presents.
-pub struct TlsIdentity {
+/// One certificate and the TLS setup that serves it.
+#[derive(Clone)]
+pub struct Served {
     pub config: Arc<ServerConfig>,
     /// SHA-256 of the certificate's SubjectPublicKeyInfo (DER): what
     /// attestation evidence binds.
     pub pubkey_hash: [u8; 32],
 }
 
+/// The certificate being served, renewed (new key, new quote) at half its
+/// lifetime. A connection keeps the certificate it was accepted with, so
+/// renewal never drops one.
+pub struct TlsState {
+    current: RwLock<Served>,
+    platform: Arc<dyn Platform>,
+    bind: IpAddr,
+    lifetime: Duration,
+}
+
+impl TlsState {
+    pub async fn new(
+        platform: Arc<dyn Platform>,
+        bind: IpAddr,
+        lifetime: Duration,
+    ) -> Result<Arc<Self>, TlsError> {
+        let first = server_config(platform.as_ref(), bind, lifetime).await?;
+        Ok(Arc::new(Self {
+            current: RwLock::new(first),
+            platform,
+            bind,
+            lifetime,
+        }))
+    }
+
+    /// What new connections get now.
+    pub fn current(&self) -> Served {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Renews at half the lifetime until `stop`; a failed renewal is logged
+    /// and retried, while the current certificate stays valid.
+    pub fn spawn_renewal(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        tokio::spawn(async move {
+            let mut wait = self.lifetime / 2;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                match server_config(self.platform.as_ref(), self.bind, self.lifetime).await {
+                    Ok(next) => {
+                        *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
+                        tracing::info!("renewed the TLS certificate (new key, new evidence)");
+                        wait = self.lifetime / 2;
+                    }
+                    Err(e) => {
+                        tracing::warn!("TLS certificate renewal failed: {e}; retrying");
+                        wait = (self.lifetime / 8).max(Duration::from_secs(1));
+                    }
+                }
+            }
+        });
+    }
+}
+
 /// A TLS 1.3-only server config with a key made here, now, and a
-/// certificate carrying evidence for it.
-pub async fn server_config(platform: &dyn Platform, bind: IpAddr) -> Result<TlsIdentity, TlsError> {
+/// certificate carrying evidence for it, valid for `lifetime`.
+async fn server_config(
+    platform: &dyn Platform,
+    bind: IpAddr,
+    lifetime: Duration,
+) -> Result<Served, TlsError> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let digest =
         aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &key.subject_public_key_info());
@@ -77,8 +142,8 @@ pub async fn server_config(platform: &dyn Platform, bind: IpAddr) -> Result<TlsI
     );
     params.distinguished_name = name;
     let now = time::OffsetDateTime::now_utc();
-    params.not_before = now - time::Duration::minutes(5);
-    params.not_after = now + VALIDITY;
+    params.not_before = now - BACKDATE;
+    params.not_after = now + time::Duration::try_from(lifetime).unwrap_or(time::Duration::DAY);
     params.custom_extensions.push(extension);
     let cert = params.self_signed(&key)?;
 
@@ -95,7 +160,7 @@ pub async fn server_config(platform: &dyn Platform, bind: IpAddr) -> Result<TlsI
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(FixedCert(Arc::new(certified))));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(TlsIdentity {
+    Ok(Served {
         config: Arc::new(config),
         pubkey_hash,
     })

@@ -66,6 +66,11 @@ pub struct RunArgs {
     /// SIGINT or SIGTERM.
     #[arg(long)]
     pub once: bool,
+    /// Lifetime of the enclave's TLS certificates, in seconds; each is
+    /// renewed (new key, new attestation evidence) at half its lifetime.
+    #[arg(long, default_value_t = 86400, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(2..=397 * 24 * 3600))]
+    pub tls_cert_lifetime: u64,
     /// Development only: initialise a new key store with this root token
     /// (like `vault server -dev -dev-root-token-id`). The host sees it, so
     /// never use it for keys that matter.

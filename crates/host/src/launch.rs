@@ -82,6 +82,7 @@ pub fn run(args: RunArgs) -> Result<(), HostError> {
         data_dir: enclave_dir,
         sim_platform_file: data_dir.join(SIM_PLATFORM_FILE),
         dev_root_token: args.dev_root_token.clone(),
+        cert_lifetime_secs: args.tls_cert_lifetime,
     };
     // The host plays the simulated quoting enclave; it opens (or makes) the
     // simulated CPU's fuse file before the enclave does.
@@ -482,6 +483,7 @@ mod tests {
             data_dir: "/nonexistent".into(),
             sim_platform_file: "/nonexistent".into(),
             dev_root_token: None,
+            cert_lifetime_secs: 60,
         }
     }
 

@@ -244,3 +244,57 @@ async fn the_tls_certificate_carries_evidence_for_its_own_key() {
         "{err}"
     );
 }
+
+/// Certificates are short-lived and renewed (new key, new quote) at half
+/// their lifetime; connections made before keep working, and attestation on
+/// each connection binds that connection's key.
+#[tokio::test(flavor = "multi_thread")]
+async fn certificates_are_renewed_without_dropping_connections() {
+    let server = Server::try_start(&["--simulation", "--tls-cert-lifetime", "4"]).unwrap();
+    let spki_hash = |cert: &[u8]| {
+        let (_, parsed) = X509Certificate::from_der(cert).unwrap();
+        let validity = parsed.validity().time_to_expiration().unwrap();
+        assert!(validity.whole_seconds() <= 4, "short-lived: {validity:?}");
+        digest(&SHA256, parsed.public_key().raw).as_ref().to_vec()
+    };
+    let old_tls = https::connect_tls13(server.addr).await;
+    let old_key = spki_hash(&https::peer_certificate(&old_tls));
+    let (mut old, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(old_tls))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    let new_tls = https::connect_tls13(server.addr).await;
+    let new_key = spki_hash(&https::peer_certificate(&new_tls));
+    assert_ne!(
+        old_key, new_key,
+        "the certificate was renewed with a new key"
+    );
+    let on_new = https::request_on(new_tls, "GET", "/attestation?nonce=01").await;
+    assert_eq!(held_pubkey_hash(&on_new.body), new_key);
+
+    // The old connection still works, and its evidence binds its own key.
+    let req = hyper::Request::get("/attestation?nonce=02")
+        .header("host", "localhost")
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .unwrap();
+    let resp = old.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(held_pubkey_hash(&body), old_key);
+}
+
+fn held_pubkey_hash(evidence: &serde_json::Value) -> Vec<u8> {
+    let held = hex::decode(evidence["EnclaveHeldDataHex"].as_str().unwrap()).unwrap();
+    let claims: Cbor = ciborium::from_reader(&held[..]).unwrap();
+    let Cbor::Array(pair) = claims.as_map().unwrap()[0].1.clone() else {
+        panic!("pubkey-hash")
+    };
+    pair[1].as_bytes().unwrap().clone()
+}

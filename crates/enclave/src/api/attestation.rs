@@ -10,12 +10,13 @@
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use ciborium::Value as Cbor;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{ApiError, AppState};
+use crate::server::ConnectionKey;
 
 /// Longest nonce a caller may bind, in bytes.
 pub const MAX_NONCE: usize = 64;
@@ -32,10 +33,11 @@ pub struct Params {
 
 pub async fn evidence(
     State(state): State<AppState>,
+    Extension(ConnectionKey(pubkey_hash)): Extension<ConnectionKey>,
     Query(params): Query<Params>,
 ) -> Result<Json<Value>, ApiError> {
     let nonce = parse_nonce(params.nonce.as_deref().unwrap_or(""))?;
-    let held = held_data(&state.tls_pubkey_hash, &nonce);
+    let held = held_data(&pubkey_hash, &nonce);
     let mut report_data = [0u8; 64];
     report_data[..32]
         .copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &held).as_ref());

@@ -23,15 +23,9 @@ pub struct AppState {
     pub platform: Arc<dyn Platform>,
     /// Managed keys (the `/v1` routes).
     pub transit: Arc<Transit>,
-    /// SHA-256 of our TLS certificate's public key, which evidence binds.
-    pub tls_pubkey_hash: [u8; 32],
 }
 
-pub fn router(
-    platform: Arc<dyn Platform>,
-    transit: Arc<Transit>,
-    tls_pubkey_hash: [u8; 32],
-) -> Router {
+pub fn router(platform: Arc<dyn Platform>, transit: Arc<Transit>) -> Router {
     Router::new()
         .route("/", get(status::status))
         .route("/generate-aes-key", get(generate::aes_key))
@@ -40,11 +34,7 @@ pub fn router(
         .merge(crate::transit::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState {
-            platform,
-            transit,
-            tls_pubkey_hash,
-        })
+        .with_state(AppState { platform, transit })
 }
 
 /// An error as the client sees it.

@@ -11,6 +11,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub const PROTOCOL_VERSION: u16 = 1;
 /// Largest frame either side sends or accepts.
 pub const MAX_FRAME_LEN: usize = 64 * 1024;
+/// Bounds of the TLS certificate lifetime.
+pub const MIN_CERT_LIFETIME_SECS: u64 = 2;
+pub const MAX_CERT_LIFETIME_SECS: u64 = 397 * 24 * 3600;
 /// Longest log line the enclave sends; longer ones are cut.
 pub const MAX_LOG_LINE: usize = 4096;
 
@@ -35,6 +38,10 @@ pub enum Ecall {
         /// -dev-root-token-id` does. It crosses the boundary in the clear,
         /// so the host knows it: never use it for keys that matter.
         dev_root_token: Option<String>,
+        /// How long each TLS certificate lives; the enclave renews it (new
+        /// key, new quote) at half that. Clamped to
+        /// [`MIN_CERT_LIFETIME_SECS`]..=[`MAX_CERT_LIFETIME_SECS`].
+        cert_lifetime_secs: u64,
     },
     /// Answer to `init_quote`: the quoting enclave's TARGETINFO (512 bytes,
     /// hex), which the enclave's report must target.
@@ -266,7 +273,7 @@ mod tests {
             br#"{"type":"format_disk"}"#,
             br#"{"type":"stopped","extra":1}"#,
             br#"{"type":"server_up","addr":"nowhere"}"#,
-            br#"{"type":"set_up_server","bind":"127.0.0.1","port":1,"keep_server_up":true,"data_dir":"/d","sim_platform_file":"/f","dev_root_token":null}"#,
+            br#"{"type":"set_up_server","bind":"127.0.0.1","port":1,"keep_server_up":true,"data_dir":"/d","sim_platform_file":"/f","dev_root_token":null,"cert_lifetime_secs":60}"#,
         ] {
             assert!(
                 matches!(decode(&frame(junk)).await, Err(ChannelError::Malformed(_))),
