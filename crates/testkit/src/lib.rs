@@ -63,6 +63,23 @@ pub fn shipped_config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../enclave.toml")
 }
 
+/// `kms-host sign --key KEY --config CONFIG --enclave <built enclave> --out OUT`.
+pub fn kms_host_sign(key: &Path, config: &Path, out: &Path) -> Output {
+    let path = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+    let enclave = bin("minikms-enclave");
+    kms_host(&[
+        "sign",
+        "--key",
+        &path(key),
+        "--config",
+        &path(config),
+        "--enclave",
+        &path(&enclave),
+        "--out",
+        &path(out),
+    ])
+}
+
 /// Runs `kms-host ARGS...` to completion.
 pub fn kms_host(args: &[&str]) -> Output {
     Command::new(bin("kms-host"))

@@ -8,7 +8,9 @@ use std::process::{Command, Output, Stdio};
 
 use aws_lc_rs::encoding::AsDer;
 use minikms_edl::Ocall;
-use minikms_testkit::{bin, kms_host, shared_signing_key, shipped_config, Refusal, Server};
+use minikms_testkit::{
+    bin, kms_host, kms_host_sign, shared_signing_key, shipped_config, Refusal, Server,
+};
 
 /// The refusal contract: failed, and the one error line says `want`.
 fn assert_one_error_line(ok: bool, stderr: &str, want: &str) {
@@ -264,17 +266,7 @@ fn signing_keys_other_than_rsa3072_e3_are_refused() {
     ];
     for (key, want) in cases {
         let out = dir.path().join("never.signed");
-        let output = kms_host(&[
-            "sign",
-            "--key",
-            key.to_str().unwrap(),
-            "--config",
-            shipped_config().to_str().unwrap(),
-            "--enclave",
-            bin("minikms-enclave").to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let output = kms_host_sign(&key, &shipped_config(), &out);
         refused(
             &output,
             "signing key must be RSA-3072 with public exponent 3",
@@ -347,17 +339,7 @@ fn invalid_configs_are_refused() {
         let config = dir.path().join("bad.toml");
         std::fs::write(&config, text).unwrap();
         let out = dir.path().join("never.signed");
-        let output = kms_host(&[
-            "sign",
-            "--key",
-            shared_signing_key().to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-            "--enclave",
-            bin("minikms-enclave").to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let output = kms_host_sign(shared_signing_key(), &config, &out);
         refused(&output, "invalid enclave config: ");
         refused(&output, want);
         assert!(!out.exists());

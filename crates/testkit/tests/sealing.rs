@@ -6,23 +6,13 @@
 use std::path::Path;
 
 use base64::Engine;
-use minikms_testkit::{bin, https, kms_host, shared_signing_key, shipped_config, Server};
+use minikms_testkit::{https, kms_host, kms_host_sign, shared_signing_key, shipped_config, Server};
 use serde_json::json;
 
 const TOKEN: &str = "hvs.sealing-test-token";
 
 fn sign(key: &Path, config: &Path, out: &Path) {
-    let output = kms_host(&[
-        "sign",
-        "--key",
-        key.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-        "--enclave",
-        bin("minikms-enclave").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let output = kms_host_sign(key, config, out);
     assert!(
         output.status.success(),
         "{}",

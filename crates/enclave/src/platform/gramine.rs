@@ -17,11 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::hmac;
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use minikms_sigstruct::{EnclaveConfig, Identity, Measurement};
 use zeroize::Zeroizing;
 
-use super::{BoxFuture, Evidence, Platform, PlatformError, RandomError, SealPolicy};
+use super::{BoxFuture, Evidence, Platform, PlatformError, SealPolicy};
 
 /// Where Gramine mounts its attestation interface.
 pub const DEV_ATTESTATION: &str = "/dev/attestation";
@@ -33,7 +32,6 @@ pub struct Gramine {
     root: PathBuf,
     identity: Identity,
     config: EnclaveConfig,
-    rng: SystemRandom,
     /// Writing report data and reading the quote must not interleave.
     quoting: Arc<Mutex<()>>,
 }
@@ -72,7 +70,6 @@ impl Gramine {
             root: root.to_path_buf(),
             identity,
             config,
-            rng: SystemRandom::new(),
             quoting,
         })
     }
@@ -137,10 +134,6 @@ impl Platform for Gramine {
 
     fn config(&self) -> &EnclaveConfig {
         &self.config
-    }
-
-    fn fill_random(&self, buf: &mut [u8]) -> Result<(), RandomError> {
-        self.rng.fill(buf).map_err(|_| RandomError)
     }
 
     /// Gramine's keys carry no key id, so the id is mixed in with HMAC.

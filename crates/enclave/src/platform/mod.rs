@@ -21,8 +21,12 @@ pub trait Platform: Send + Sync + 'static {
     /// Who we are, as verified from our own SIGSTRUCT.
     fn identity(&self) -> &Identity;
     fn config(&self) -> &EnclaveConfig;
-    /// Fills `buf` from the platform's cryptographic random source.
-    fn fill_random(&self, buf: &mut [u8]) -> Result<(), RandomError>;
+    /// Fills `buf` from the platform's cryptographic random source: the
+    /// CPU's RDRAND/RDSEED through the OS and aws-lc, on every platform we
+    /// support (Gramine forwards getrandom to RDRAND inside the enclave).
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), RandomError> {
+        aws_lc_rs::rand::fill(buf).map_err(|_| RandomError)
+    }
     /// A 128-bit sealing key, as EGETKEY derives it: bound to the platform,
     /// to our identity under `policy`, and to `key_id`. Callers widen it
     /// with HKDF for their own use.

@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use minikms_edl::{Ecall, Ocall};
 use minikms_sgx_sim::{
     report::attributes, EnclaveIdentity, KeyPolicy, SealKeyRequest, SimCpu, TargetInfo,
@@ -14,7 +13,7 @@ use minikms_sigstruct::{EnclaveConfig, Identity};
 use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
-use super::{BoxFuture, Evidence, Platform, PlatformError, RandomError, SealPolicy};
+use super::{BoxFuture, Evidence, Platform, PlatformError, SealPolicy};
 use crate::channel::Caller;
 
 /// Offset of the ISV report body in an SGX quote v3.
@@ -26,7 +25,6 @@ pub struct Simulation {
     /// What the simulated CPU knows about us (from our verified SIGSTRUCT).
     me: EnclaveIdentity,
     cpu: SimCpu,
-    rng: SystemRandom,
     /// Asks the host's quoting service for quotes.
     host: Caller,
     /// The quoting enclave's TARGETINFO, asked for once.
@@ -60,7 +58,6 @@ impl Simulation {
             config,
             me,
             cpu,
-            rng: SystemRandom::new(),
             host,
             qe_target: OnceCell::new(),
         })
@@ -99,10 +96,6 @@ impl Platform for Simulation {
 
     fn config(&self) -> &EnclaveConfig {
         &self.config
-    }
-
-    fn fill_random(&self, buf: &mut [u8]) -> Result<(), RandomError> {
-        self.rng.fill(buf).map_err(|_| RandomError)
     }
 
     /// EGETKEY(SEAL_KEY) at our own ISVSVN and the CPU's SVN.
