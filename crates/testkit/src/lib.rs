@@ -2,8 +2,8 @@
 //! verifies and launches the real `minikms-enclave`) on a free port with a
 //! private data dir, and talks to it over real TLS 1.3.
 //!
-//! The binaries are the ones cargo built for this workspace: `cargo test
-//! --workspace` builds them before any test runs.
+//! The binaries are built from this workspace by the harness itself (see
+//! [`bin`]), so a clean clone's `cargo test --workspace` needs nothing else.
 //!
 //! NOTE for attested-TLS clients: the server certificate's RA-TLS claims map
 //! is `{"pubkey-hash": [1, h], "collateral": bstr(QuoteCollateralV3 JSON)}`
@@ -27,18 +27,52 @@ use std::time::Duration;
 /// How long a server may take to come up (it signs and measures itself).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A workspace binary, next to this test's own executable's directory.
+/// A workspace binary in this test's own target directory, built (or
+/// brought up to date) once per test process.
+///
+/// `cargo test --workspace` compiles the host and enclave binaries only in
+/// test mode, so the harness asks cargo for the real ones itself; this also
+/// keeps `cargo test -p minikms-testkit` from running stale binaries.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let path = dir.join(name);
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    build_server_binaries(profile_dir);
+    let path = profile_dir.join(name);
     assert!(
         path.is_file(),
-        "{} is missing: run the tests with `cargo test --workspace` so cargo builds it",
+        "{} is missing after cargo build",
         path.display()
     );
     path
+}
+
+fn build_server_binaries(profile_dir: &Path) {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let target_dir = profile_dir.parent().expect("target dir");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "minikms-host",
+                "-p",
+                "minikms-enclave",
+            ])
+            .arg("--target-dir")
+            .arg(target_dir);
+        if profile_dir.file_name() == Some("release".as_ref()) {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(
+            status.success(),
+            "cargo build of kms-host and minikms-enclave failed"
+        );
+    });
 }
 
 /// A signing key made once per test process by `kms-host keygen`.
