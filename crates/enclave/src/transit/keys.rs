@@ -109,6 +109,12 @@ pub struct Key {
     pub min_available_version: u64,
     pub latest_version: u64,
     pub versions: BTreeMap<u64, Version>,
+    /// Made from imported material (BYOK).
+    #[serde(default)]
+    pub imported: bool,
+    /// For imported keys: whether `rotate` may generate a version.
+    #[serde(default)]
+    pub allow_rotation: bool,
 }
 
 pub fn now() -> i64 {
@@ -293,7 +299,7 @@ impl Key {
             "supports_decryption": t.supports_encryption(),
             "supports_derivation": false,
             "supports_signing": t.supports_signing(),
-            "imported_key": false,
+            "imported_key": self.imported,
             "auto_rotate_period": 0,
             "convergent_encryption": false,
         }))

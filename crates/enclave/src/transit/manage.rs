@@ -80,6 +80,8 @@ pub async fn create(
             min_available_version: 0,
             latest_version: 1,
             versions: BTreeMap::from([(1, version)]),
+            imported: false,
+            allow_rotation: true,
         };
         t.create(key)?;
         t.get(&name)
@@ -227,6 +229,11 @@ pub async fn rotate(
         .unwrap_or_default();
     let key = blocking(&state.transit, move |t| {
         let current = t.get(&name)?;
+        if current.imported && !current.allow_rotation {
+            return Err(Fail::bad(
+                "imported key was not imported with allow_rotation",
+            ));
+        }
         let hmac_size = current
             .versions
             .values()

@@ -23,6 +23,7 @@
 
 pub mod auth;
 pub mod crypt;
+pub mod import;
 pub mod keys;
 pub mod manage;
 pub mod sign;
@@ -54,6 +55,7 @@ pub const MAX_BATCH: usize = 1000;
 pub const MAX_NAME: usize = 128;
 
 const INIT_ID: &str = "init";
+const WRAPPING_ID: &str = "wrapping_key";
 
 /// The managed-key service: the sealed store and the keys it holds.
 pub struct Transit {
@@ -65,6 +67,8 @@ struct Inner {
     keys: BTreeMap<String, Arc<Key>>,
     /// SHA-256 of the root token, once initialised.
     root_hash: Option<[u8; 32]>,
+    /// PKCS#8 of the RSA-4096 import wrapping key, once made.
+    wrapping: Option<Zeroizing<Vec<u8>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +104,7 @@ impl Transit {
         let (store, records) = Store::open(platform, data_dir)?;
         let mut keys = BTreeMap::new();
         let mut root_hash = None;
+        let mut wrapping = None;
         for ((table, id), plain) in records {
             match table {
                 Table::Keys => {
@@ -115,6 +120,9 @@ impl Transit {
                         .ok_or_else(|| TransitError::Record("meta/init".into()))?;
                     root_hash = Some(h);
                 }
+                Table::Meta if id == WRAPPING_ID => {
+                    wrapping = Some(Zeroizing::new(plain.to_vec()));
+                }
                 Table::Meta => {}
             }
         }
@@ -123,6 +131,7 @@ impl Transit {
                 store,
                 keys,
                 root_hash,
+                wrapping,
             }),
         };
         if let Some(token) = dev_root_token {
@@ -180,6 +189,28 @@ impl Transit {
 
     pub(crate) fn find(&self, name: &str) -> Option<Arc<Key>> {
         self.lock().keys.get(name).cloned()
+    }
+
+    /// The import wrapping key (PKCS#8), generated and sealed on first use.
+    pub(crate) fn wrapping_key(&self) -> Result<Zeroizing<Vec<u8>>, Fail> {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+        let mut inner = self.lock();
+        if let Some(k) = &inner.wrapping {
+            return Ok(k.clone());
+        }
+        let private =
+            aws_lc_rs::rsa::PrivateDecryptingKey::generate(aws_lc_rs::rsa::KeySize::Rsa4096)
+                .map_err(|_| Fail::internal("wrapping key generation"))?;
+        let der: Pkcs8V1Der = private
+            .as_der()
+            .map_err(|_| Fail::internal("wrapping key generation"))?;
+        let der = Zeroizing::new(der.as_ref().to_vec());
+        inner
+            .store
+            .write(&[(Table::Meta, WRAPPING_ID, Some(&der))])
+            .map_err(store_fail)?;
+        inner.wrapping = Some(der.clone());
+        Ok(der)
     }
 
     pub(crate) fn names(&self) -> Vec<String> {
@@ -514,6 +545,15 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v1/auth/token/lookup-self", get(auth::lookup_self))
         .route("/v1/transit/keys", any(manage::list))
+        .route("/v1/transit/wrapping_key", get(import::wrapping_key))
+        .route(
+            "/v1/transit/keys/{name}/import",
+            post(import::import).put(import::import),
+        )
+        .route(
+            "/v1/transit/keys/{name}/import_version",
+            post(import::import_version).put(import::import_version),
+        )
         .route(
             "/v1/transit/keys/{name}",
             get(manage::read)
