@@ -19,6 +19,16 @@ pub fn token_hash(token: &str) -> [u8; 32] {
     out
 }
 
+/// A token's accessor: names the token in logs and admin calls without
+/// revealing it. Derived from the token's hash (one-way), so whoever holds
+/// only the stored hash can name the token, and nobody can go back.
+pub fn accessor(token_hash: &[u8; 32]) -> String {
+    let mut input = b"minikms token accessor v1".to_vec();
+    input.extend_from_slice(token_hash);
+    let d = digest::digest(&digest::SHA256, &input);
+    super::hex_encode(&d.as_ref()[..12])
+}
+
 /// Proof that the request carried a valid token. Every protected handler
 /// takes one; without it the request ends with 403 before the body is read.
 pub struct Authed;
@@ -79,9 +89,10 @@ pub async fn init(State(state): State<AppState>, body: Body) -> Result<Response,
 }
 
 /// `GET /v1/auth/token/lookup-self`.
-pub async fn lookup_self(_: Authed) -> Response {
+pub async fn lookup_self(_: Authed, State(state): State<AppState>) -> Response {
+    let accessor = state.transit.root_hash().map(|h| accessor(&h));
     envelope(serde_json::json!({
-        "accessor": "",
+        "accessor": accessor,
         "creation_time": 0,
         "creation_ttl": 0,
         "display_name": "root",
