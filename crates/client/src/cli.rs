@@ -1,15 +1,32 @@
-//! Command-line types. Global options come before the command so that
-//! `--server URL` and more commands can join later.
+//! Command-line types: `minikms [OPTIONS] COMMAND`. The attestation flags
+//! are global, so they may come before or after the command.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use minikms_verifier::{Policy, TcbStatus};
 
-/// The minikms client.
+/// The minikms client. Every command that talks to a server verifies the
+/// server's enclave in the TLS handshake first (attested TLS) and refuses
+/// the server if the evidence does not meet the policy flags.
 #[derive(Debug, Parser)]
 #[command(name = "minikms", version, about = "The minikms client")]
 pub struct Cli {
+    /// The server, https://HOST:PORT.
+    #[arg(long, global = true, value_name = "URL", env = "MINIKMS_SERVER")]
+    pub server: Option<String>,
+    /// The token for /v1 routes (also read from MINIKMS_TOKEN or VAULT_TOKEN).
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "MINIKMS_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// What evidence to accept.
+    #[command(flatten)]
+    pub attestation: AttestationArgs,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -18,28 +35,73 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Verify attestation evidence offline and print its claims as JSON.
+    /// Verify attestation evidence or an RA-TLS certificate offline and
+    /// print its claims as JSON.
     Verify(VerifyArgs),
+    /// The server's status, after verifying its enclave.
+    Status,
+    /// Fresh evidence for a nonce, verified, bound to this connection's
+    /// server key; prints the claims as JSON.
+    Attest(AttestArgs),
+    /// A fresh AES-256 key from the enclave (base64), not stored.
+    GenerateAesKey,
+    /// A fresh RSA-2048 key pair from the enclave (PEM), not stored.
+    GenerateRsaKeyPair,
+    /// Any /v1 call (Vault's Transit API), e.g.
+    /// `minikms api POST transit/encrypt/app --data '{"plaintext":"aGk="}'`.
+    Api(ApiArgs),
 }
 
-/// `minikms verify FILE [options] [policy flags]`.
+/// `minikms verify FILE [--at SECS]`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Evidence: a raw or hex quote, an Open Enclave remote report, or the
-    /// enclave's /attestation JSON.
+    /// Evidence: a raw or hex quote, an Open Enclave remote report, the
+    /// enclave's /attestation JSON, or an RA-TLS certificate (PEM or DER).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// DCAP collateral (QuoteCollateralV3 JSON) for full verification.
-    #[arg(long, value_name = "FILE")]
-    pub collateral: Option<PathBuf>,
     /// Verification time in Unix seconds (default: now).
     #[arg(long, value_name = "UNIX_SECONDS")]
     pub at: Option<u64>,
+}
+
+/// `minikms attest [--nonce HEX]`.
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    /// Nonce, up to 64 bytes in hex (default: 32 random bytes).
+    #[arg(long, value_name = "HEX", value_parser = parse_nonce)]
+    pub nonce: Option<Nonce>,
+}
+
+/// `minikms api METHOD PATH [--data JSON]`.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// GET, POST, PUT, DELETE or LIST.
+    #[arg(value_name = "METHOD")]
+    pub method: String,
+    /// The path under /v1/, e.g. transit/keys/app.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    /// JSON request body.
+    #[arg(long, value_name = "JSON")]
+    pub data: Option<String>,
+}
+
+/// How to verify evidence and what to accept: shared by every command.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AttestationArgs {
+    /// DCAP collateral (QuoteCollateralV3 JSON) for full verification; by
+    /// default the collateral the evidence carries, if any.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub collateral: Option<PathBuf>,
     /// Without collateral, check signatures and the PCK chain only (TCB
     /// status unknown).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub offline: bool,
-    /// What to accept.
+    /// Pin MRENCLAVE and MRSIGNER (and accept debug if it is a debug
+    /// enclave) from a signed enclave file made by `kms-host sign`.
+    #[arg(long, global = true, value_name = "SIGNED_FILE")]
+    pub enclave: Option<PathBuf>,
+    /// The policy.
     #[command(flatten)]
     pub policy: PolicyArgs,
 }
@@ -49,25 +111,25 @@ pub struct VerifyArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct PolicyArgs {
     /// Expected MRENCLAVE (64 hex digits).
-    #[arg(long, value_name = "HEX", value_parser = parse_hash32)]
+    #[arg(long, global = true, value_name = "HEX", value_parser = parse_hash32)]
     pub mrenclave: Option<[u8; 32]>,
     /// Expected MRSIGNER (64 hex digits).
-    #[arg(long, value_name = "HEX", value_parser = parse_hash32)]
+    #[arg(long, global = true, value_name = "HEX", value_parser = parse_hash32)]
     pub mrsigner: Option<[u8; 32]>,
     /// Expected ISV product id.
-    #[arg(long, value_name = "N")]
+    #[arg(long, global = true, value_name = "N")]
     pub product_id: Option<u16>,
     /// Minimum ISV security version.
-    #[arg(long, value_name = "N")]
+    #[arg(long, global = true, value_name = "N")]
     pub min_svn: Option<u16>,
     /// Accept debug enclaves.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub allow_debug: bool,
     /// Accept simulated evidence (which proves nothing).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub allow_simulation: bool,
     /// TCB statuses to accept besides UpToDate, comma-separated.
-    #[arg(long, value_name = "STATUS,...", value_delimiter = ',', value_parser = parse_tcb_status)]
+    #[arg(long, global = true, value_name = "STATUS,...", value_delimiter = ',', value_parser = parse_tcb_status)]
     pub accept_tcb: Vec<TcbStatus>,
 }
 
@@ -99,4 +161,16 @@ fn parse_tcb_status(s: &str) -> Result<TcbStatus, String> {
         TcbStatus::Unknown | TcbStatus::Revoked => Err(format!("{s} cannot be accepted")),
         status => Ok(status),
     }
+}
+
+/// A nonce given on the command line (clap reads a bare `Vec` as a list).
+#[derive(Debug, Clone)]
+pub struct Nonce(pub Vec<u8>);
+
+fn parse_nonce(s: &str) -> Result<Nonce, String> {
+    let bytes = hex::decode(s.trim()).map_err(|e| format!("not hex: {e}"))?;
+    if bytes.len() > 64 {
+        return Err(format!("{} bytes; at most 64", bytes.len()));
+    }
+    Ok(Nonce(bytes))
 }

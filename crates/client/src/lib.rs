@@ -2,10 +2,20 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the clap definitions (`minikms [GLOBAL OPTIONS] COMMAND`), with
-//!   the policy flags as one reusable [`cli::PolicyArgs`].
-//! - [`verify_cmd`]: `minikms verify`: read evidence and collateral, call
-//!   `minikms_verifier`, print the claims.
+//! - [`attested_tls`]: the rustls certificate verifier of attested TLS: a
+//!   server is accepted only if its certificate's evidence verifies, binds
+//!   the certificate's key and meets the policy. There is no unverified
+//!   mode.
+//! - [`connection`]: one attested HTTPS connection (HTTP/1.1 keep-alive).
+//! - [`cli`]: the clap definitions (`minikms [OPTIONS] COMMAND`), with the
+//!   attestation flags as one reusable [`cli::AttestationArgs`].
+//! - [`commands`]: the commands that talk to a server.
+//! - [`verify_cmd`]: `minikms verify`, offline.
+//! - [`files`]: bounded reads of the user's files.
 
+pub mod attested_tls;
 pub mod cli;
+pub mod commands;
+pub mod connection;
+pub mod files;
 pub mod verify_cmd;

@@ -234,3 +234,43 @@ fn bad_input_is_one_line() {
     let out = minikms(&["verify", "x", "--mrenclave", "abc"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// RA-TLS certificates of other stacks, PEM and DER: verified, bound to
+/// their keys. rats-tls's certificate expired in 2024: verified, with a note.
+#[test]
+fn ra_tls_certificates_of_other_stacks() {
+    let Some(v) = vectors() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["gramine", "intel-sgxsdk", "rats-tls"] {
+        let file = path(&v, &format!("ra-tls/{name}-cert.pem"));
+        let json = succeeds(&minikms(&["verify", &file, "--offline", "--allow-debug"]));
+        assert_eq!(json["binding"], "valid", "{name}");
+        assert_eq!(json["key_binding"], "valid", "{name}");
+        assert_eq!(json["evidence_format"], "tagged-evidence", "{name}");
+        assert_eq!(json["platform"], "sgx", "{name}");
+
+        let der = tmp.path().join(format!("{name}.der"));
+        let pem = pem::parse(std::fs::read(&file).unwrap()).unwrap();
+        std::fs::write(&der, pem.contents()).unwrap();
+        let json2 = succeeds(&minikms(&[
+            "verify",
+            der.to_str().unwrap(),
+            "--offline",
+            "--allow-debug",
+        ]));
+        assert_eq!(json, json2);
+
+        let err = fails(&minikms(&["verify", &file, "--offline"]));
+        assert_eq!(
+            err,
+            "debug enclave refused (pass --allow-debug to accept it)"
+        );
+    }
+    let out = minikms(&[
+        "verify",
+        &path(&v, "ra-tls/rats-tls-cert.pem"),
+        "--offline",
+        "--allow-debug",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a TLS client would refuse it now"));
+}

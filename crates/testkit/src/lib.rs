@@ -61,6 +61,8 @@ fn build_server_binaries(profile_dir: &Path) {
                 "minikms-host",
                 "-p",
                 "minikms-enclave",
+                "-p",
+                "minikms-client",
             ])
             .arg("--target-dir")
             .arg(target_dir);
@@ -70,7 +72,7 @@ fn build_server_binaries(profile_dir: &Path) {
         let status = cmd.status().expect("run cargo build");
         assert!(
             status.success(),
-            "cargo build of kms-host and minikms-enclave failed"
+            "cargo build of kms-host, minikms-enclave and minikms failed"
         );
     });
 }

@@ -52,6 +52,16 @@ pub enum EvidenceError {
     /// The platform's TCB or certificate is revoked.
     #[error("revoked: {0}")]
     Revoked(String),
+    /// A certificate without any RA-TLS extension.
+    #[error("certificate has no attestation evidence")]
+    NoCertificateEvidence,
+    /// The certificate's evidence is about another key (e.g. an extension
+    /// copied from another certificate).
+    #[error("the certificate's evidence does not bind its public key (evidence copied from another certificate?)")]
+    KeyNotBound,
+    /// The quote does not commit to the claims next to it.
+    #[error("the quote's report data does not commit to the RA-TLS claims")]
+    ClaimsNotBound,
     /// The `/attestation` JSON claims an identity the quote does not carry.
     #[error("evidence JSON claims {field} {claimed}, but the quote says {actual}")]
     ClaimMismatch {

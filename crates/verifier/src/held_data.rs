@@ -63,7 +63,8 @@ pub fn check(held: &[u8], report_data: &[u8; 64]) -> HeldData {
     }
 }
 
-/// Decode `{"pubkey-hash": [1, bstr], "nonce": bstr}`; anything that is not
+/// Decode `{"pubkey-hash": [1, bstr], "nonce": bstr}` (the array may come
+/// CBOR-encoded in a bstr, as Gramine writes it); anything that is not
 /// exactly one CBOR map is "not CBOR".
 pub fn decode_claims(held: &[u8]) -> HeldClaims {
     let mut reader = held;
@@ -77,18 +78,12 @@ pub fn decode_claims(held: &[u8]) -> HeldClaims {
     let Value::Map(entries) = value else {
         return HeldClaims::NotCbor;
     };
-    let mut pubkey_hash = None;
-    let mut nonce = None;
-    for (k, v) in entries {
-        match (k.as_text(), v) {
-            (Some("pubkey-hash"), Value::Array(items)) => {
-                if let [_alg, Value::Bytes(h)] = items.as_slice() {
-                    pubkey_hash = Some(hex::encode(h));
-                }
-            }
-            (Some("nonce"), Value::Bytes(n)) => nonce = Some(hex::encode(n)),
-            _ => {}
-        }
-    }
+    let pubkey_hash = crate::ratls::pubkey_hash(held).map(|(_, h)| hex::encode(h));
+    let nonce = entries
+        .into_iter()
+        .find_map(|(k, v)| match (k.as_text(), v) {
+            (Some("nonce"), Value::Bytes(n)) => Some(hex::encode(n)),
+            _ => None,
+        });
     HeldClaims::Cbor { pubkey_hash, nonce }
 }

@@ -15,6 +15,8 @@
 //!   collateral, full DCAP verification by dcap-qvl (TCB info, QE identity,
 //!   CRLs, TCB status), then the policy.
 //! - [`held_data`]: the EnclaveHeldData binding (report_data = SHA-256 of it).
+//! - [`ratls`]: RA-TLS certificates: their evidence extensions and the
+//!   binding of the evidence to the certificate's key.
 //!
 //! # Design
 //!
@@ -31,6 +33,7 @@ pub mod evidence;
 pub mod held_data;
 pub mod policy;
 pub mod quote;
+pub mod ratls;
 pub mod roots;
 pub mod verify;
 
@@ -39,6 +42,7 @@ pub use error::{CallerError, CollateralError, EvidenceError, PolicyError, Verify
 pub use evidence::{parse_evidence, Evidence};
 pub use held_data::{Binding, HeldClaims, HeldData};
 pub use policy::{Policy, TcbStatus};
+pub use ratls::{certificate_evidence, verify_certificate, CertificateClaims, EvidenceFormat};
 pub use roots::Root;
 pub use verify::{
     collateral_window_json, verify_evidence, verify_parsed, verify_quote, VerifyOptions,

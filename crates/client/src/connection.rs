@@ -1,0 +1,233 @@
+//! One attested HTTPS connection to a minikms server (HTTP/1.1, keep-alive).
+
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use minikms_verifier::CertificateClaims;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+
+use crate::attested_tls::{AttestedVerifier, Refused};
+
+/// Largest response body read.
+const MAX_RESPONSE: usize = 16 << 20;
+
+/// A server address from `https://HOST:PORT[/]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerUrl {
+    /// Host name or IP address (without brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl ServerUrl {
+    /// Parses `https://HOST[:PORT][/]` (port 9001 when absent).
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let bad = || format!("bad server URL {url:?}: expected https://HOST:PORT");
+        let rest = url.strip_prefix("https://").ok_or_else(|| {
+            format!("bad server URL {url:?}: minikms speaks only HTTPS (https://HOST:PORT)")
+        })?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.is_empty() || rest.contains('/') || rest.contains('@') {
+            return Err(bad());
+        }
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (host, after) = v6.split_once(']').ok_or_else(bad)?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match rest.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (rest, None),
+            }
+        };
+        let port = match port {
+            None => 9001,
+            Some(p) => p.parse().map_err(|_| bad())?,
+        };
+        if host.is_empty() {
+            return Err(bad());
+        }
+        Ok(Self {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+/// A response: status and body.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+impl Response {
+    /// The body as JSON.
+    pub fn json(&self) -> Result<serde_json::Value, String> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            format!(
+                "server answered {} with a body that is not JSON: {e}",
+                self.status
+            )
+        })
+    }
+}
+
+/// An open, attested connection.
+pub struct Connection {
+    sender: SendRequest<Full<Bytes>>,
+    host_header: String,
+    claims: CertificateClaims,
+    spki_sha256: String,
+}
+
+impl Connection {
+    /// Connects, handshakes (the verifier checks the evidence), and starts
+    /// HTTP/1.1. Errors are one line a user can act on.
+    pub async fn open(url: &ServerUrl, verifier: &Arc<AttestedVerifier>) -> Result<Self, String> {
+        let tcp = TcpStream::connect((url.host.as_str(), url.port))
+            .await
+            .map_err(|e| format!("cannot connect to {}:{}: {e}", url.host, url.port))?;
+        let _ = tcp.set_nodelay(true);
+        let name = ServerName::try_from(url.host.clone())
+            .map_err(|_| format!("bad server host {:?}", url.host))?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(verifier.client_config()));
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| handshake_error(&e))?;
+        let cert = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .cloned()
+            .ok_or("the server sent no certificate")?;
+        let claims = verifier
+            .claims_for(&cert)
+            .ok_or("the server's certificate was not verified")?;
+        let spki_sha256 = claims.spki_sha256.clone();
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| format!("HTTP handshake failed: {e}"))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let host_header = if url.host.contains(':') {
+            format!("[{}]:{}", url.host, url.port)
+        } else {
+            format!("{}:{}", url.host, url.port)
+        };
+        Ok(Self {
+            sender,
+            host_header,
+            claims,
+            spki_sha256,
+        })
+    }
+
+    /// What the server's certificate proved.
+    pub fn claims(&self) -> &CertificateClaims {
+        &self.claims
+    }
+
+    /// SHA-256 (hex) of the public key this connection's server holds.
+    pub fn server_key_sha256(&self) -> &str {
+        &self.spki_sha256
+    }
+
+    /// Sends one request; `token` goes in `X-Vault-Token`.
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response, String> {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.host_header);
+        if let Some(token) = token {
+            builder = builder.header("x-vault-token", token);
+        }
+        let body = match body {
+            Some(value) => {
+                builder = builder.header("content-type", "application/json");
+                Bytes::from(serde_json::to_vec(value).map_err(|e| e.to_string())?)
+            }
+            None => Bytes::new(),
+        };
+        let request = builder
+            .body(Full::new(body))
+            .map_err(|e| format!("bad request {method} {path}: {e}"))?;
+        self.sender
+            .ready()
+            .await
+            .map_err(|e| format!("connection lost: {e}"))?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("{method} {path} failed: {e}"))?;
+        let status = response.status().as_u16();
+        let body = http_body_util::Limited::new(response.into_body(), MAX_RESPONSE)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer to {method} {path}: {e}"))?
+            .to_bytes();
+        Ok(Response { status, body })
+    }
+}
+
+/// The verifier's own message when it refused the server, else the TLS error.
+fn handshake_error(e: &std::io::Error) -> String {
+    let refused = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .and_then(|tls| match tls {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+                other.0.downcast_ref::<Refused>().map(|r| r.0.clone())
+            }
+            _ => None,
+        });
+    match refused {
+        Some(message) => format!("refused the server: {message}"),
+        None => format!("TLS handshake failed: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServerUrl;
+
+    #[test]
+    fn server_urls() {
+        let ok = |s: &str, host: &str, port: u16| {
+            assert_eq!(
+                ServerUrl::parse(s).unwrap(),
+                ServerUrl {
+                    host: host.into(),
+                    port
+                }
+            );
+        };
+        ok("https://127.0.0.1:9001", "127.0.0.1", 9001);
+        ok("https://localhost/", "localhost", 9001);
+        ok("https://[::1]:8443/", "::1", 8443);
+        for bad in [
+            "http://x:1",
+            "https://",
+            "https://x:port",
+            "https://x:1/path",
+            "x:1",
+        ] {
+            assert!(ServerUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

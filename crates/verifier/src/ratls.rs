@@ -1,0 +1,266 @@
+//! RA-TLS certificates: the attestation evidence an X.509 certificate
+//! carries, and the check that it binds the certificate's own key.
+//!
+//! Accepted extensions, first match wins:
+//! - `2.23.133.5.4.9` (TCG DICE tagged evidence, the interoperable RA-TLS
+//!   form minikms, Gramine, the Intel SGX SDK and rats-tls write): CBOR tag
+//!   60000 `[quote, claims]`, where the quote's report_data[0..32] =
+//!   SHA-256(claims) and claims = `{"pubkey-hash": [alg, hash], ...}`
+//!   (Gramine wraps the array in a byte string; both are read). `alg` is
+//!   from IANA's Named Information Hash registry: 1 SHA-256, 7 SHA-384,
+//!   8 SHA-512. minikms adds `"collateral": bstr(QuoteCollateralV3 JSON)`
+//!   in simulation.
+//! - Gramine's legacy extension (its OID's contents on the wire are a whole
+//!   DER OID, `06 09 2A 86 48 86 F8 4D 8A 39 06`, read by others as
+//!   0.6.9.42.840.113741.1337.6) and the Intel SGX SDK's
+//!   `1.2.840.113741.1.13.1`: a raw quote whose report_data[0..32] =
+//!   SHA-256(SubjectPublicKeyInfo DER).
+//!
+//! The certificate's validity dates and signature are not evidence and are
+//! not checked here: a TLS client checks them (and the handshake proves the
+//! peer holds the key); [`CertificateClaims`] reports the dates.
+
+use aws_lc_rs::digest;
+use ciborium::value::Value;
+use serde::Serialize;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::claims::Claims;
+use crate::error::{EvidenceError, VerifyError};
+use crate::held_data::Binding;
+use crate::policy::Policy;
+use crate::verify::{verify_quote, VerifyOptions};
+
+/// DER contents of OID 2.23.133.5.4.9.
+const TAGGED_EVIDENCE_OID: &[u8] = &[0x67, 0x81, 0x05, 0x05, 0x04, 0x09];
+/// Gramine's legacy RA-TLS OID contents as Gramine encodes them.
+const GRAMINE_LEGACY_OID: &[u8] = &[
+    0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF8, 0x4D, 0x8A, 0x39, 0x06,
+];
+/// DER contents of OID 1.2.840.113741.1.13.1 (Intel SGX SDK quote).
+const INTEL_SGX_QUOTE_OID: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF8, 0x4D, 0x01, 0x0D, 0x01];
+/// CBOR tag of TCG DICE tagged evidence.
+const EVIDENCE_TAG: u64 = 60000;
+
+/// Which extension the evidence came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvidenceFormat {
+    /// `2.23.133.5.4.9`, tag 60000 `[quote, claims]`.
+    TaggedEvidence,
+    /// Gramine's legacy raw-quote extension.
+    GramineLegacy,
+    /// The Intel SGX SDK's raw-quote extension.
+    IntelSgxSdk,
+}
+
+/// The evidence of a certificate, split out.
+#[derive(Debug, Clone)]
+pub struct CertificateEvidence {
+    /// Which extension held it.
+    pub format: EvidenceFormat,
+    /// The quote.
+    pub quote: Vec<u8>,
+    /// The claims the quote commits to (tagged evidence only).
+    pub claims: Option<Vec<u8>>,
+    /// `"collateral"` from the claims, when present.
+    pub collateral: Option<Vec<u8>>,
+    /// SHA-256 of the certificate's SubjectPublicKeyInfo DER.
+    pub spki_sha256: [u8; 32],
+    /// The certificate's validity, Unix seconds.
+    pub not_before: i64,
+    /// The certificate's validity, Unix seconds.
+    pub not_after: i64,
+}
+
+/// A verified RA-TLS certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertificateClaims {
+    /// The verified evidence (`binding` says whether the quote commits to
+    /// the claims).
+    #[serde(flatten)]
+    pub evidence: Claims,
+    /// Which extension held the evidence.
+    pub evidence_format: EvidenceFormat,
+    /// Whether the evidence binds this certificate's public key (always
+    /// "valid" once [`verify_certificate`] returned).
+    pub key_binding: Binding,
+    /// SHA-256 of the certificate's SubjectPublicKeyInfo (hex).
+    pub spki_sha256: String,
+    /// The certificate's notBefore (RFC 3339).
+    pub not_before: String,
+    /// The certificate's notAfter (RFC 3339).
+    pub not_after: String,
+}
+
+/// Splits a certificate's evidence out, without verifying anything.
+pub fn certificate_evidence(cert_der: &[u8]) -> Result<CertificateEvidence, EvidenceError> {
+    let (_, cert) = X509Certificate::from_der(cert_der)
+        .map_err(|e| EvidenceError::Malformed(format!("certificate: {e}")))?;
+    let spki = cert.tbs_certificate.subject_pki.raw;
+    let mut spki_sha256 = [0u8; 32];
+    spki_sha256.copy_from_slice(digest::digest(&digest::SHA256, spki).as_ref());
+    let find = |oid: &[u8]| {
+        cert.extensions()
+            .iter()
+            .find(|e| e.oid.as_bytes() == oid)
+            .map(|e| e.value)
+    };
+    let (format, quote, claims) = if let Some(value) = find(TAGGED_EVIDENCE_OID) {
+        let (quote, claims) = tagged_evidence(value)?;
+        (EvidenceFormat::TaggedEvidence, quote, Some(claims))
+    } else if let Some(value) = find(GRAMINE_LEGACY_OID) {
+        (EvidenceFormat::GramineLegacy, value.to_vec(), None)
+    } else if let Some(value) = find(INTEL_SGX_QUOTE_OID) {
+        (EvidenceFormat::IntelSgxSdk, value.to_vec(), None)
+    } else {
+        return Err(EvidenceError::NoCertificateEvidence);
+    };
+    let collateral = claims.as_deref().and_then(claim_collateral);
+    Ok(CertificateEvidence {
+        format,
+        quote,
+        claims,
+        collateral,
+        spki_sha256,
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+    })
+}
+
+/// Verifies a certificate's evidence against `policy` and checks that it
+/// binds the certificate's own public key. Collateral: `options.collateral`,
+/// else the claims' `"collateral"`, else `options.offline` decides.
+pub fn verify_certificate(
+    cert_der: &[u8],
+    options: &VerifyOptions<'_>,
+    policy: &Policy,
+) -> Result<CertificateClaims, VerifyError> {
+    let evidence = certificate_evidence(cert_der)?;
+    let options = VerifyOptions {
+        collateral: options.collateral.or(evidence.collateral.as_deref()),
+        ..*options
+    };
+    let claims = match &evidence.claims {
+        Some(held) => verify_quote(&evidence.quote, Some(held), &options, policy)?,
+        None => {
+            let mut claims = verify_quote(&evidence.quote, None, &options, policy)?;
+            // Raw-quote forms commit to the key directly.
+            let mut expected = [0u8; 64];
+            expected[..32].copy_from_slice(&evidence.spki_sha256);
+            if !report_data_is(&claims, &expected) {
+                return Err(EvidenceError::KeyNotBound.into());
+            }
+            claims.binding = Some(Binding::Valid);
+            claims
+        }
+    };
+    if let Some(held) = &evidence.claims {
+        if claims.binding != Some(Binding::Valid) {
+            return Err(EvidenceError::ClaimsNotBound.into());
+        }
+        let (alg, hash) = pubkey_hash(held).ok_or(EvidenceError::KeyNotBound)?;
+        if !spki_hash_matches(cert_der, alg, &hash)? {
+            return Err(EvidenceError::KeyNotBound.into());
+        }
+    }
+    Ok(CertificateClaims {
+        evidence: claims,
+        evidence_format: evidence.format,
+        key_binding: Binding::Valid,
+        spki_sha256: hex::encode(evidence.spki_sha256),
+        not_before: rfc3339_signed(evidence.not_before),
+        not_after: rfc3339_signed(evidence.not_after),
+    })
+}
+
+fn report_data_is(claims: &Claims, expected: &[u8; 64]) -> bool {
+    hex::decode(&claims.report_data).is_ok_and(|rd| rd == expected)
+}
+
+fn rfc3339_signed(secs: i64) -> String {
+    crate::verify::rfc3339(u64::try_from(secs).unwrap_or(0))
+}
+
+/// `tag 60000 [bstr quote, bstr claims]`.
+fn tagged_evidence(value: &[u8]) -> Result<(Vec<u8>, Vec<u8>), EvidenceError> {
+    let malformed = |what: &str| EvidenceError::Malformed(format!("RA-TLS evidence: {what}"));
+    let mut reader = value;
+    let value: Value = ciborium::de::from_reader(&mut reader).map_err(|_| malformed("not CBOR"))?;
+    if !reader.is_empty() {
+        return Err(malformed("trailing bytes after the CBOR item"));
+    }
+    let Value::Tag(EVIDENCE_TAG, inner) = value else {
+        return Err(malformed("not CBOR tag 60000"));
+    };
+    let Value::Array(items) = *inner else {
+        return Err(malformed("tag 60000 does not hold an array"));
+    };
+    match <[Value; 2]>::try_from(items) {
+        Ok([Value::Bytes(quote), Value::Bytes(claims)]) => Ok((quote, claims)),
+        _ => Err(malformed("expected [quote, claims] as two byte strings")),
+    }
+}
+
+fn claims_map(held: &[u8]) -> Option<Vec<(Value, Value)>> {
+    let mut reader = held;
+    match ciborium::de::from_reader(&mut reader) {
+        Ok(Value::Map(entries)) if reader.is_empty() => Some(entries),
+        _ => None,
+    }
+}
+
+fn claim<'a>(entries: &'a [(Value, Value)], name: &str) -> Option<&'a Value> {
+    entries
+        .iter()
+        .find(|(k, _)| k.as_text() == Some(name))
+        .map(|(_, v)| v)
+}
+
+/// `"pubkey-hash": [alg, hash]`, or the same array CBOR-encoded in a bstr.
+pub(crate) fn pubkey_hash(held: &[u8]) -> Option<(u64, Vec<u8>)> {
+    let entries = claims_map(held)?;
+    let value = claim(&entries, "pubkey-hash")?;
+    let array = match value {
+        Value::Array(items) => items.clone(),
+        Value::Bytes(inner) => {
+            let mut reader = inner.as_slice();
+            match ciborium::de::from_reader(&mut reader) {
+                Ok(Value::Array(items)) if reader.is_empty() => items,
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    match array.as_slice() {
+        [Value::Integer(alg), Value::Bytes(hash)] => {
+            Some((u64::try_from(*alg).ok()?, hash.clone()))
+        }
+        _ => None,
+    }
+}
+
+fn claim_collateral(held: &[u8]) -> Option<Vec<u8>> {
+    match claim(&claims_map(held)?, "collateral")? {
+        Value::Bytes(b) => Some(b.clone()),
+        _ => None,
+    }
+}
+
+/// Whether `hash` is the `alg` hash of the certificate's SPKI DER.
+fn spki_hash_matches(cert_der: &[u8], alg: u64, hash: &[u8]) -> Result<bool, EvidenceError> {
+    let algorithm = match alg {
+        1 => &digest::SHA256,
+        7 => &digest::SHA384,
+        8 => &digest::SHA512,
+        other => {
+            return Err(EvidenceError::Unsupported(format!(
+                "pubkey-hash algorithm {other} (known: 1 SHA-256, 7 SHA-384, 8 SHA-512)"
+            )))
+        }
+    };
+    let (_, cert) = X509Certificate::from_der(cert_der)
+        .map_err(|e| EvidenceError::Malformed(format!("certificate: {e}")))?;
+    let spki = cert.tbs_certificate.subject_pki.raw;
+    Ok(digest::digest(algorithm, spki).as_ref() == hash)
+}
