@@ -1,6 +1,7 @@
 """hvac (pinned) against a running minikms: every transit method we serve,
 asserting values; Python `cryptography` cross-checks signatures and an
-exported key. Run by run.sh (VAULT_ADDR, VAULT_TOKEN)."""
+exported key. Run by run.sh (VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT: the
+enclave CA that `minikms trust` saved after attesting the server)."""
 
 import base64
 import os
@@ -8,12 +9,11 @@ import sys
 import warnings
 
 import hvac
-import urllib3
+import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-urllib3.disable_warnings()
 warnings.simplefilter("ignore")
 
 
@@ -29,9 +29,17 @@ def body(ct: str) -> bytes:
     return unb64(ct.split(":", 2)[2])
 
 
-client = hvac.Client(url=os.environ["VAULT_ADDR"], token=os.environ["VAULT_TOKEN"], verify=False)
+ca = os.environ["VAULT_CACERT"]
+client = hvac.Client(url=os.environ["VAULT_ADDR"], token=os.environ["VAULT_TOKEN"], verify=ca)
 assert client.is_authenticated()
-assert not hvac.Client(url=os.environ["VAULT_ADDR"], token="hvs.wrong", verify=False).is_authenticated()
+assert not hvac.Client(url=os.environ["VAULT_ADDR"], token="hvs.wrong", verify=ca).is_authenticated()
+# With only the usual public CAs (hvac would otherwise read VAULT_CACERT),
+# TLS verification fails: no silent fallback.
+try:
+    hvac.Client(url=os.environ["VAULT_ADDR"], token=os.environ["VAULT_TOKEN"], verify=True).is_authenticated()
+    raise AssertionError("connected without the enclave CA")
+except requests.exceptions.SSLError:
+    pass
 t = client.secrets.transit
 checks = 0
 

@@ -3,8 +3,8 @@
 //! certificate's key, and meets the policy.
 //!
 //! Trust comes from the evidence, not from a CA or the server's name: the
-//! certificate is self-signed inside the enclave, so the name in the URL is
-//! not checked. What is checked, in order:
+//! certificate (and its issuer, the enclave's own CA) is made inside the
+//! enclave, so neither the issuer nor the name in the URL is checked. What is checked, in order:
 //! 1. the certificate's validity dates (now);
 //! 2. the evidence (quote, collateral from the options or the claims, or
 //!    signatures only with `offline`) through `minikms_verifier`;

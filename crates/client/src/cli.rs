@@ -47,6 +47,13 @@ pub enum Command {
     GenerateAesKey,
     /// A fresh RSA-2048 key pair from the enclave (PEM), not stored.
     GenerateRsaKeyPair,
+    /// Attest the server, then save its enclave CA (PEM) for ordinary TLS
+    /// clients: `curl --cacert FILE`, `hvac.Client(verify=FILE)`,
+    /// `VAULT_CACERT=FILE`.
+    Trust(TrustArgs),
+    /// Bring your own key: wrap a key file for the attested enclave's
+    /// wrapping key and import it as a managed key (Vault transit import).
+    Import(ImportArgs),
     /// Any /v1 call (Vault's Transit API), e.g.
     /// `minikms api POST transit/encrypt/app --data '{"plaintext":"aGk="}'`.
     Api(ApiArgs),
@@ -70,6 +77,40 @@ pub struct AttestArgs {
     /// Nonce, up to 64 bytes in hex (default: 32 random bytes).
     #[arg(long, value_name = "HEX", value_parser = parse_nonce)]
     pub nonce: Option<Nonce>,
+}
+
+/// `minikms import NAME --file KEY [--type TYPE] [--new-version]`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The managed key's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The key: PEM or DER (PKCS#8, PKCS#1, SEC1) for RSA, ECDSA P-256/P-384
+    /// and Ed25519; raw bytes for aes256-gcm96 (32 bytes) and hmac.
+    #[arg(long, value_name = "KEY_FILE")]
+    pub file: PathBuf,
+    /// The key type (default: what the file holds; raw files are
+    /// aes256-gcm96).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub key_type: Option<String>,
+    /// Add the key as a new version of an existing imported key
+    /// (`import_version`) instead of creating it.
+    #[arg(long)]
+    pub new_version: bool,
+    /// Allow the key to be exported later.
+    #[arg(long)]
+    pub exportable: bool,
+    /// Allow the server to rotate the key (new versions it generates).
+    #[arg(long)]
+    pub allow_rotation: bool,
+}
+
+/// `minikms trust --out FILE`.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// Where to write the CA certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 /// `minikms api METHOD PATH [--data JSON]`.

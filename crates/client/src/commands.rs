@@ -33,6 +33,8 @@ pub async fn run(cli: &Cli) -> Result<serde_json::Value, String> {
         ),
         Command::Attest(args) => attest(&mut conn, args, &attestation).await,
         Command::Api(args) => api(&mut conn, args, token(cli).as_deref()).await,
+        Command::Import(args) => crate::import::run(&mut conn, args, token(cli).as_deref()).await,
+        Command::Trust(args) => crate::trust::save_ca(&conn, &url, &args.out),
     }
 }
 
@@ -97,7 +99,7 @@ fn token(cli: &Cli) -> Option<String> {
 }
 
 /// A 2xx JSON answer, or its error message.
-fn answer(response: crate::connection::Response) -> Result<serde_json::Value, String> {
+pub fn answer(response: crate::connection::Response) -> Result<serde_json::Value, String> {
     if response.status == 204 {
         return Ok(serde_json::json!({}));
     }
@@ -161,7 +163,10 @@ fn check_fresh_and_bound(
         .as_ref()
         .filter(|h| h.binding == Binding::Valid)
         .ok_or("the evidence does not commit to its claims")?;
-    let HeldClaims::Cbor { pubkey_hash, nonce } = &held.claims else {
+    let HeldClaims::Cbor {
+        pubkey_hash, nonce, ..
+    } = &held.claims
+    else {
         return Err("the evidence's claims are not a CBOR map".into());
     };
     if nonce.as_deref() != Some(nonce_hex) {

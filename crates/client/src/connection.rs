@@ -8,7 +8,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use minikms_verifier::CertificateClaims;
-use rustls::pki_types::ServerName;
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 
 use crate::attested_tls::{AttestedVerifier, Refused};
@@ -84,6 +84,7 @@ pub struct Connection {
     host_header: String,
     claims: CertificateClaims,
     spki_sha256: String,
+    chain: Vec<CertificateDer<'static>>,
 }
 
 impl Connection {
@@ -101,15 +102,17 @@ impl Connection {
             .connect(name, tcp)
             .await
             .map_err(|e| handshake_error(&e))?;
-        let cert = tls
+        let chain: Vec<CertificateDer<'static>> = tls
             .get_ref()
             .1
             .peer_certificates()
-            .and_then(|c| c.first())
-            .cloned()
-            .ok_or("the server sent no certificate")?;
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.clone().into_owned())
+            .collect();
+        let cert = chain.first().ok_or("the server sent no certificate")?;
         let claims = verifier
-            .claims_for(&cert)
+            .claims_for(cert)
             .ok_or("the server's certificate was not verified")?;
         let spki_sha256 = claims.spki_sha256.clone();
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
@@ -128,12 +131,18 @@ impl Connection {
             host_header,
             claims,
             spki_sha256,
+            chain,
         })
     }
 
     /// What the server's certificate proved.
     pub fn claims(&self) -> &CertificateClaims {
         &self.claims
+    }
+
+    /// The certificates the server sent, its own first.
+    pub fn server_chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
     }
 
     /// SHA-256 (hex) of the public key this connection's server holds.

@@ -10,6 +10,8 @@
 //! - [`cli`]: the clap definitions (`minikms [OPTIONS] COMMAND`), with the
 //!   attestation flags as one reusable [`cli::AttestationArgs`].
 //! - [`commands`]: the commands that talk to a server.
+//! - [`import`]: `minikms import`: bring your own key, wrapped client-side.
+//! - [`trust`]: `minikms trust`: save the attested enclave's CA.
 //! - [`verify_cmd`]: `minikms verify`, offline.
 //! - [`files`]: bounded reads of the user's files.
 
@@ -18,4 +20,6 @@ pub mod cli;
 pub mod commands;
 pub mod connection;
 pub mod files;
+pub mod import;
+pub mod trust;
 pub mod verify_cmd;

@@ -16,6 +16,7 @@
 //! to the host, wait for `set_up_server`, serve until `shutdown`.
 
 pub mod api;
+pub mod ca;
 pub mod channel;
 pub mod platform;
 pub mod server;
@@ -120,6 +121,7 @@ async fn run(mut channel: Channel, start: Start) -> ExitCode {
             sim_platform_file,
             dev_root_token,
             cert_lifetime_secs,
+            tls_names,
         }) => (
             SetUp {
                 bind,
@@ -131,6 +133,7 @@ async fn run(mut channel: Channel, start: Start) -> ExitCode {
                     minikms_edl::MIN_CERT_LIFETIME_SECS,
                     minikms_edl::MAX_CERT_LIFETIME_SECS,
                 )),
+                tls_names,
             },
             keep_server_up,
         ),
@@ -200,6 +203,7 @@ struct SetUp {
     sim_platform_file: std::path::PathBuf,
     dev_root_token: Option<zeroize::Zeroizing<String>>,
     cert_lifetime: std::time::Duration,
+    tls_names: Vec<String>,
 }
 
 /// A server ready to serve.
@@ -249,10 +253,14 @@ async fn set_up(
     let addr = listener
         .local_addr()
         .map_err(|e| other("cannot read the bound address", &e))?;
-    let tls = tls::TlsState::new(platform.clone(), setup.bind, setup.cert_lifetime)
+    let names = tls::Names::parse(&setup.tls_names).map_err(|e| other("bad TLS names", &e))?;
+    let ca = ca::TlsCa::load_or_create(&transit, platform.as_ref())
+        .map_err(|e| other("cannot set up the TLS CA", &e))?;
+    let ca = Arc::new(ca);
+    let tls = tls::TlsState::new(platform.clone(), ca.clone(), names, setup.cert_lifetime)
         .await
         .map_err(|e| other("cannot set up TLS", &e))?;
-    let app = api::router(platform, Arc::new(transit));
+    let app = api::router(platform, Arc::new(transit), ca);
     Ok(Ready {
         listener,
         addr,

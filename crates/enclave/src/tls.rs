@@ -1,12 +1,15 @@
 //! The enclave's TLS identity: a fresh ECDSA P-256 key made inside the
-//! enclave at every start, and a self-signed certificate for it that
-//! carries attestation evidence (attested TLS). Neither is ever written
-//! anywhere; the key lives only in this process's memory.
+//! enclave at every start, and a certificate for it, issued by the
+//! enclave's CA ([`crate::ca`]) for the configured names, that carries
+//! attestation evidence (attested TLS). The leaf key is never written
+//! anywhere; it lives only in this process's memory. The chain sent is
+//! `[leaf, CA]`.
 //!
 //! The evidence is the interoperable RA-TLS extension (TCG DICE / CCC):
 //! non-critical, OID 2.23.133.5.4.9, value CBOR tag 60000
 //! `[bstr quote, bstr claims]`, claims the CBOR map
-//! `{"pubkey-hash": [1, SHA-256(SPKI DER)]}`, and the quote's
+//! `{"pubkey-hash": [1, SHA-256(SPKI DER)], "ca-pubkey-hash": [1,
+//! SHA-256(CA SPKI DER)]}`, and the quote's
 //! report_data = SHA-256(claims) || 32 zero bytes. Gramine, the Intel SGX
 //! SDK and rats-tls write and read the same format. Where the platform
 //! issues its own collateral (simulation), the claims also carry it as
@@ -19,8 +22,8 @@ use std::time::Duration;
 
 use ciborium::Value as Cbor;
 use rcgen::{
-    CertificateParams, CustomExtension, DistinguishedName, DnType, KeyPair, PublicKeyData, SanType,
-    PKCS_ECDSA_P256_SHA256,
+    CertificateParams, CustomExtension, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    KeyPair, KeyUsagePurpose, PublicKeyData, SanType, PKCS_ECDSA_P256_SHA256,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -29,6 +32,7 @@ use rustls::ServerConfig;
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
+use crate::ca::TlsCa;
 use crate::platform::Platform;
 
 /// How long before its end a certificate may have been issued: clocks of
@@ -65,21 +69,55 @@ pub struct Served {
 pub struct TlsState {
     current: RwLock<Served>,
     platform: Arc<dyn Platform>,
-    bind: IpAddr,
+    ca: Arc<TlsCa>,
+    names: Names,
     lifetime: Duration,
+}
+
+/// The names leaf certificates are issued for (subject alternative names).
+#[derive(Debug, Clone)]
+pub struct Names(Vec<SanType>);
+
+impl Names {
+    /// Checks each name (an IP address or a DNS name); at least one, at most
+    /// [`minikms_edl::MAX_TLS_NAMES`].
+    pub fn parse(names: &[String]) -> Result<Self, String> {
+        if names.is_empty() || names.len() > minikms_edl::MAX_TLS_NAMES {
+            return Err(format!(
+                "1 to {} TLS names are needed, got {}",
+                minikms_edl::MAX_TLS_NAMES,
+                names.len()
+            ));
+        }
+        let mut sans = Vec::new();
+        for name in names {
+            minikms_edl::check_tls_name(name)?;
+            sans.push(match name.parse::<IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName(
+                    name.clone()
+                        .try_into()
+                        .map_err(|_| format!("{name:?} is not a DNS name"))?,
+                ),
+            });
+        }
+        Ok(Self(sans))
+    }
 }
 
 impl TlsState {
     pub async fn new(
         platform: Arc<dyn Platform>,
-        bind: IpAddr,
+        ca: Arc<TlsCa>,
+        names: Names,
         lifetime: Duration,
     ) -> Result<Arc<Self>, TlsError> {
-        let first = server_config(platform.as_ref(), bind, lifetime).await?;
+        let first = server_config(platform.as_ref(), &ca, &names, lifetime).await?;
         Ok(Arc::new(Self {
             current: RwLock::new(first),
             platform,
-            bind,
+            ca,
+            names,
             lifetime,
         }))
     }
@@ -102,7 +140,10 @@ impl TlsState {
                     _ = tokio::time::sleep(wait) => {}
                     _ = stop.wait_for(|s| *s) => return,
                 }
-                match server_config(self.platform.as_ref(), self.bind, self.lifetime).await {
+                let next =
+                    server_config(self.platform.as_ref(), &self.ca, &self.names, self.lifetime)
+                        .await;
+                match next {
                     Ok(next) => {
                         *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
                         tracing::info!("renewed the TLS certificate (new key, new evidence)");
@@ -119,10 +160,11 @@ impl TlsState {
 }
 
 /// A TLS 1.3-only server config with a key made here, now, and a
-/// certificate carrying evidence for it, valid for `lifetime`.
+/// certificate from the CA carrying evidence for it, valid for `lifetime`.
 async fn server_config(
     platform: &dyn Platform,
-    bind: IpAddr,
+    ca: &TlsCa,
+    names: &Names,
     lifetime: Duration,
 ) -> Result<Served, TlsError> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
@@ -130,10 +172,13 @@ async fn server_config(
         aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &key.subject_public_key_info());
     let mut pubkey_hash = [0u8; 32];
     pubkey_hash.copy_from_slice(digest.as_ref());
-    let extension = ra_tls_extension(platform, &pubkey_hash).await?;
+    let extension = ra_tls_extension(platform, &pubkey_hash, ca.spki_sha256()).await?;
 
-    let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
-    params.subject_alt_names.push(SanType::IpAddress(bind));
+    let mut params = CertificateParams::default();
+    params.subject_alt_names = names.0.clone();
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
     let mut name = DistinguishedName::new();
     name.push(DnType::CommonName, "minikms enclave");
     name.push(
@@ -145,14 +190,18 @@ async fn server_config(
     params.not_before = now - BACKDATE;
     params.not_after = now + time::Duration::try_from(lifetime).unwrap_or(time::Duration::DAY);
     params.custom_extensions.push(extension);
-    let cert = params.self_signed(&key)?;
+    let cert = params.signed_by(&key, ca.issuer())?;
 
     // The DER copy of the private key is wiped as soon as aws-lc has it.
     let key_der = Zeroizing::new(key.serialize_der());
     let signing_key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&PrivateKeyDer::Pkcs8(
         PrivatePkcs8KeyDer::from(key_der.as_slice()),
     ))?;
-    let certified = CertifiedKey::new(vec![CertificateDer::from(cert.der().to_vec())], signing_key);
+    let chain = vec![
+        CertificateDer::from(cert.der().to_vec()),
+        CertificateDer::from(ca.cert_der().to_vec()),
+    ];
+    let certified = CertifiedKey::new(chain, signing_key);
 
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
@@ -170,24 +219,16 @@ async fn server_config(
 async fn ra_tls_extension(
     platform: &dyn Platform,
     pubkey_hash: &[u8; 32],
+    ca_pubkey_hash: &[u8; 32],
 ) -> Result<CustomExtension, TlsError> {
     // Collateral does not depend on the quote: a first quote over empty
     // report data fetches it, so the claims can carry it.
     let collateral = platform.evidence([0u8; 64]).await?.collateral;
-    let mut claims = vec![(
-        Cbor::Text("pubkey-hash".into()),
-        Cbor::Array(vec![
-            Cbor::Integer(1.into()),
-            Cbor::Bytes(pubkey_hash.to_vec()),
-        ]),
-    )];
-    if let Some(collateral) = collateral {
-        claims.push((
-            Cbor::Text("collateral".into()),
-            Cbor::Bytes(collateral.to_string().into_bytes()),
-        ));
-    }
-    let claims = cbor_bytes(&Cbor::Map(claims));
+    let extra = collateral
+        .map(|c| ("collateral", Cbor::Bytes(c.to_string().into_bytes())))
+        .into_iter()
+        .collect();
+    let claims = crate::api::claims(pubkey_hash, ca_pubkey_hash, extra);
     let mut report_data = [0u8; 64];
     report_data[..32]
         .copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &claims).as_ref());

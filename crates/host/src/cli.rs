@@ -71,6 +71,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 86400, value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(2..=397 * 24 * 3600))]
     pub tls_cert_lifetime: u64,
+    /// A name (DNS name or IP address) for the enclave's TLS certificates,
+    /// for clients that check hostnames against the enclave's CA; repeat
+    /// for more [default: localhost and the bind address, or 127.0.0.1
+    /// when binding to all addresses].
+    #[arg(long = "tls-name", value_name = "NAME", value_parser = parse_tls_name)]
+    pub tls_names: Vec<String>,
     /// Development only: initialise a new key store with this root token
     /// (like `vault server -dev -dev-root-token-id`). The host sees it, so
     /// never use it for keys that matter.
@@ -117,6 +123,10 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn parse_tls_name(s: &str) -> Result<String, String> {
+    minikms_edl::check_tls_name(s).map(|()| s.to_string())
 }
 
 fn report(e: &HostError) {

@@ -83,12 +83,27 @@ pub fn run(args: RunArgs) -> Result<(), HostError> {
         sim_platform_file: data_dir.join(SIM_PLATFORM_FILE),
         dev_root_token: args.dev_root_token.clone(),
         cert_lifetime_secs: args.tls_cert_lifetime,
+        tls_names: tls_names(&args),
     };
     // The host plays the simulated quoting enclave; it opens (or makes) the
     // simulated CPU's fuse file before the enclave does.
     let quoting =
         quoting::Simulated::open(&data_dir.join(SIM_PLATFORM_FILE)).map_err(HostError::Platform)?;
     runtime.block_on(supervise(&signed, &identity, setup, &quoting))
+}
+
+/// The certificate names: as given, else localhost and the bind address
+/// (127.0.0.1 when binding to every address).
+fn tls_names(args: &RunArgs) -> Vec<String> {
+    if !args.tls_names.is_empty() {
+        return args.tls_names.clone();
+    }
+    let ip = if args.bind.is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        args.bind
+    };
+    vec!["localhost".into(), ip.to_string()]
 }
 
 fn check_platform(simulation: bool) -> Result<(), HostError> {
@@ -484,6 +499,7 @@ mod tests {
             sim_platform_file: "/nonexistent".into(),
             dev_root_token: None,
             cert_lifetime_secs: 60,
+            tls_names: vec!["localhost".into()],
         }
     }
 

@@ -50,6 +50,17 @@ pub fn peer_certificate(tls: &TlsStream<TcpStream>) -> CertificateDer<'static> {
         .into_owned()
 }
 
+/// The certificates a connection's server sent, its own first.
+pub fn peer_chain(tls: &TlsStream<TcpStream>) -> Vec<CertificateDer<'static>> {
+    tls.get_ref()
+        .1
+        .peer_certificates()
+        .expect("peer certificates")
+        .iter()
+        .map(|c| c.clone().into_owned())
+        .collect()
+}
+
 pub async fn request_on(tls: TlsStream<TcpStream>, method: &str, path: &str) -> Response {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await

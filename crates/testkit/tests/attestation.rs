@@ -15,6 +15,7 @@ const BODY: usize = 48;
 struct Fetched {
     json: serde_json::Value,
     tls_spki_sha256: Vec<u8>,
+    ca_spki_sha256: Vec<u8>,
 }
 
 async fn fetch(server: &Server, nonce_hex: &str) -> Fetched {
@@ -22,11 +23,15 @@ async fn fetch(server: &Server, nonce_hex: &str) -> Fetched {
     let cert = https::peer_certificate(&tls);
     let (_, parsed) = X509Certificate::from_der(&cert).unwrap();
     let tls_spki_sha256 = digest(&SHA256, parsed.public_key().raw).as_ref().to_vec();
+    let ca = https::peer_chain(&tls).pop().unwrap();
+    let (_, ca) = X509Certificate::from_der(&ca).unwrap();
+    let ca_spki_sha256 = digest(&SHA256, ca.public_key().raw).as_ref().to_vec();
     let r = https::request_on(tls, "GET", &format!("/attestation?nonce={nonce_hex}")).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.raw));
     Fetched {
         json: r.body,
         tls_spki_sha256,
+        ca_spki_sha256,
     }
 }
 
@@ -50,6 +55,7 @@ async fn evidence_binds_the_tls_key_and_the_nonce_and_verifies() {
     let Fetched {
         json,
         tls_spki_sha256,
+        ca_spki_sha256: fetched_ca_spki_sha256,
     } = fetch(&server, nonce).await;
 
     // The tutorial's fields, with our identity.
@@ -72,7 +78,8 @@ async fn evidence_binds_the_tls_key_and_the_nonce_and_verifies() {
         "simulation ships its collateral"
     );
 
-    // EnclaveHeldData = {"pubkey-hash": [1, SHA-256(SPKI)], "nonce": bstr}.
+    // EnclaveHeldData = {"pubkey-hash": [1, SHA-256(SPKI)], "ca-pubkey-hash":
+    // [1, SHA-256(CA SPKI)], "nonce": bstr}.
     let held = hex::decode(json["EnclaveHeldDataHex"].as_str().unwrap()).unwrap();
     let held_claims: Cbor = ciborium::from_reader(&held[..]).unwrap();
     let held_claims = held_claims.as_map().unwrap();
@@ -85,6 +92,16 @@ async fn evidence_binds_the_tls_key_and_the_nonce_and_verifies() {
     );
     assert_eq!(
         held_claims[1],
+        (
+            Cbor::Text("ca-pubkey-hash".into()),
+            Cbor::Array(vec![
+                Cbor::Integer(1.into()),
+                Cbor::Bytes(fetched_ca_spki_sha256.clone())
+            ])
+        )
+    );
+    assert_eq!(
+        held_claims[2],
         (
             Cbor::Text("nonce".into()),
             Cbor::Bytes(hex::decode(nonce).unwrap())
@@ -207,7 +224,21 @@ async fn the_tls_certificate_carries_evidence_for_its_own_key() {
         &quote[BODY + 320..BODY + 352],
         digest(&SHA256, claims).as_ref()
     );
-    let (_, Cbor::Bytes(collateral)) = &map[1] else {
+    let ca = https::peer_chain(&https::connect_tls13(server.addr).await)
+        .pop()
+        .unwrap();
+    let (_, ca_parsed) = X509Certificate::from_der(&ca).unwrap();
+    let ca_hash = digest(&SHA256, ca_parsed.public_key().raw)
+        .as_ref()
+        .to_vec();
+    assert_eq!(
+        map[1],
+        (
+            Cbor::Text("ca-pubkey-hash".into()),
+            Cbor::Array(vec![Cbor::Integer(1.into()), Cbor::Bytes(ca_hash)])
+        )
+    );
+    let (_, Cbor::Bytes(collateral)) = &map[2] else {
         panic!("no collateral claim")
     };
 

@@ -340,3 +340,253 @@ async fn openssl_keys_imported_and_used_and_bad_imports_leave_nothing() {
     let r = call(&s, "GET", "/v1/transit/keys/ec", None).await;
     assert_eq!(r.body["data"]["latest_version"], 1);
 }
+
+/// `minikms import` wraps on the client, and only for an enclave that met
+/// the policy: key files as OpenSSL writes them (PKCS#8 PEM, PKCS#1 PEM,
+/// SEC1 PEM, DER, raw bytes), then used against OpenSSL.
+#[tokio::test(flavor = "multi_thread")]
+async fn minikms_import_wraps_key_files_for_the_attested_enclave_only() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        println!("SKIPPED: openssl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = Server::try_start(&["--simulation", "--dev-root-token", TOKEN])
+        .unwrap_or_else(|r| panic!("server did not start: {r:?}"));
+    let url = format!("https://{}", s.addr);
+    let enclave = s.data_dir.path().join("minikms-enclave.signed");
+    let import = |extra: Vec<String>| {
+        let mut args: Vec<String> = ["--server", &url, "--token", TOKEN, "--enclave"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        args.push(enclave.to_str().unwrap().to_string());
+        args.extend(extra);
+        Command::new(minikms_testkit::bin("minikms"))
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let path = |name: &str| d.join(name).to_str().unwrap().to_string();
+    let args = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+
+    // Not attested as the policy wants: refused before anything is sent.
+    std::fs::write(d.join("aes.key"), openssl(d, &["rand", "32"])).unwrap();
+    let out = import(args(&["import", "aes", "--file", &path("aes.key")]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("simulation evidence refused"));
+    assert_eq!(
+        call(&s, "GET", "/v1/transit/keys/aes", None).await.status,
+        404
+    );
+
+    let sim = "--allow-simulation";
+    // Raw AES-256: the server encrypts, we decrypt with the file's key.
+    let out = import(args(&[sim, "import", "aes", "--file", &path("aes.key")]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(said["type"], "aes256-gcm96");
+    let ct = ok(
+        &s,
+        "/v1/transit/encrypt/aes",
+        json!({"plaintext": B64.encode(b"hi")}),
+    )
+    .await;
+    let raw = B64
+        .decode(
+            ct["ciphertext"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("vault:v1:")
+                .unwrap(),
+        )
+        .unwrap();
+    let key = aws_lc_rs::aead::LessSafeKey::new(
+        aws_lc_rs::aead::UnboundKey::new(
+            &aws_lc_rs::aead::AES_256_GCM,
+            &std::fs::read(d.join("aes.key")).unwrap(),
+        )
+        .unwrap(),
+    );
+    let (nonce, body) = raw.split_at(12);
+    let mut body = body.to_vec();
+    let plain = key
+        .open_in_place(
+            aws_lc_rs::aead::Nonce::try_assume_unique_for_key(nonce).unwrap(),
+            aws_lc_rs::aead::Aad::empty(),
+            &mut body,
+        )
+        .unwrap();
+    assert_eq!(plain, b"hi");
+
+    // RSA as PKCS#1 PEM ("BEGIN RSA PRIVATE KEY"): decrypts what OpenSSL
+    // encrypted to its public key.
+    openssl(
+        d,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "rsa8.pem",
+        ],
+    );
+    openssl(
+        d,
+        &["rsa", "-in", "rsa8.pem", "-traditional", "-out", "rsa1.pem"],
+    );
+    assert!(std::fs::read_to_string(d.join("rsa1.pem"))
+        .unwrap()
+        .contains("BEGIN RSA PRIVATE KEY"));
+    let out = import(args(&[sim, "import", "rsa", "--file", &path("rsa1.pem")]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(d.join("msg"), b"from openssl").unwrap();
+    openssl(
+        d,
+        &[
+            "pkeyutl",
+            "-encrypt",
+            "-inkey",
+            "rsa8.pem",
+            "-in",
+            "msg",
+            "-out",
+            "msg.enc",
+            "-pkeyopt",
+            "rsa_padding_mode:oaep",
+            "-pkeyopt",
+            "rsa_oaep_md:sha256",
+            "-pkeyopt",
+            "rsa_mgf1_md:sha256",
+        ],
+    );
+    let enc = std::fs::read(d.join("msg.enc")).unwrap();
+    let back = ok(
+        &s,
+        "/v1/transit/decrypt/rsa",
+        json!({"ciphertext": format!("vault:v1:{}", B64.encode(enc))}),
+    )
+    .await;
+    assert_eq!(back["plaintext"], B64.encode(b"from openssl"));
+
+    // EC P-256 as SEC1 PEM and Ed25519 as PKCS#8 DER: OpenSSL verifies what
+    // the server signed.
+    openssl(
+        d,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "ec.pem",
+        ],
+    );
+    assert!(std::fs::read_to_string(d.join("ec.pem"))
+        .unwrap()
+        .contains("BEGIN EC PRIVATE KEY"));
+    openssl(
+        d,
+        &[
+            "genpkey",
+            "-algorithm",
+            "ED25519",
+            "-outform",
+            "DER",
+            "-out",
+            "ed.der",
+        ],
+    );
+    for (name, file, ty, dgst) in [
+        ("ec", "ec.pem", "ecdsa-p256", Some("-sha256")),
+        ("ed", "ed.der", "ed25519", None),
+    ] {
+        let out = import(args(&[sim, "import", name, "--file", &path(file)]));
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let said: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(said["type"], ty);
+        let sig = ok(
+            &s,
+            &format!("/v1/transit/sign/{name}"),
+            json!({"input": B64.encode(b"signed")}),
+        )
+        .await;
+        let sig = sig["signature"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("vault:v1:")
+            .unwrap()
+            .to_string();
+        std::fs::write(d.join("sig"), B64.decode(sig).unwrap()).unwrap();
+        std::fs::write(d.join("signed"), b"signed").unwrap();
+        let inform = if file.ends_with(".der") { "DER" } else { "PEM" };
+        openssl(
+            d,
+            &[
+                "pkey", "-inform", inform, "-in", file, "-pubout", "-out", "pub.pem",
+            ],
+        );
+        match dgst {
+            Some(dgst) => openssl(
+                d,
+                &[
+                    "dgst",
+                    dgst,
+                    "-verify",
+                    "pub.pem",
+                    "-signature",
+                    "sig",
+                    "signed",
+                ],
+            ),
+            None => openssl(
+                d,
+                &[
+                    "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in", "signed",
+                    "-sigfile", "sig",
+                ],
+            ),
+        };
+    }
+
+    // A mismatched type is refused on this side; nothing reaches the server.
+    let out = import(args(&[
+        sim,
+        "import",
+        "wrong",
+        "--file",
+        &path("ec.pem"),
+        "--type",
+        "rsa-2048",
+    ]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("holds a key of type ecdsa-p256, not rsa-2048"));
+    let out = import(args(&[sim, "import", "short", "--file", &path("msg")]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("32 raw bytes"));
+    for name in ["wrong", "short"] {
+        assert_eq!(
+            call(&s, "GET", &format!("/v1/transit/keys/{name}"), None)
+                .await
+                .status,
+            404
+        );
+    }
+}

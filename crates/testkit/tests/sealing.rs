@@ -25,6 +25,10 @@ async fn sealed_keys_follow_the_signer_not_the_build() {
     let auth = [("X-Vault-Token", TOKEN)];
     let server = Server::try_start(&["--simulation", "--dev-root-token", TOKEN]).unwrap();
     let first_mrenclave = server.get("/").await.body["mrenclave"].clone();
+    // The enclave CA (the last certificate of the chain) is sealed too.
+    let first_ca = https::peer_chain(&https::connect_tls13(server.addr).await)
+        .pop()
+        .unwrap();
     let r = https::send_json(
         server.addr,
         "POST",
@@ -69,6 +73,10 @@ async fn sealed_keys_follow_the_signer_not_the_build() {
     )
     .unwrap();
     assert_ne!(server.get("/").await.body["mrenclave"], first_mrenclave);
+    let ca = https::peer_chain(&https::connect_tls13(server.addr).await)
+        .pop()
+        .unwrap();
+    assert_eq!(ca, first_ca, "a new build of the same signer keeps the CA");
     let r = https::send_json(
         server.addr,
         "POST",

@@ -35,6 +35,10 @@ pub enum HeldClaims {
         /// SHA-256 of the public key (hex), from `"pubkey-hash": [1, h]`.
         #[serde(skip_serializing_if = "Option::is_none")]
         pubkey_hash: Option<String>,
+        /// SHA-256 of the enclave CA's public key (hex), from
+        /// `"ca-pubkey-hash": [1, h]` (minikms).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ca_pubkey_hash: Option<String>,
         /// The nonce (hex).
         #[serde(skip_serializing_if = "Option::is_none")]
         nonce: Option<String>,
@@ -79,11 +83,17 @@ pub fn decode_claims(held: &[u8]) -> HeldClaims {
         return HeldClaims::NotCbor;
     };
     let pubkey_hash = crate::ratls::pubkey_hash(held).map(|(_, h)| hex::encode(h));
+    let ca_pubkey_hash =
+        crate::ratls::hash_claim(held, "ca-pubkey-hash").map(|(_, h)| hex::encode(h));
     let nonce = entries
         .into_iter()
         .find_map(|(k, v)| match (k.as_text(), v) {
             (Some("nonce"), Value::Bytes(n)) => Some(hex::encode(n)),
             _ => None,
         });
-    HeldClaims::Cbor { pubkey_hash, nonce }
+    HeldClaims::Cbor {
+        pubkey_hash,
+        ca_pubkey_hash,
+        nonce,
+    }
 }

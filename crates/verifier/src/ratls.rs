@@ -219,8 +219,13 @@ fn claim<'a>(entries: &'a [(Value, Value)], name: &str) -> Option<&'a Value> {
 
 /// `"pubkey-hash": [alg, hash]`, or the same array CBOR-encoded in a bstr.
 pub(crate) fn pubkey_hash(held: &[u8]) -> Option<(u64, Vec<u8>)> {
+    hash_claim(held, "pubkey-hash")
+}
+
+/// A hash claim `name: [alg, hash]` (or that array CBOR-encoded in a bstr).
+pub(crate) fn hash_claim(held: &[u8], name: &str) -> Option<(u64, Vec<u8>)> {
     let entries = claims_map(held)?;
-    let value = claim(&entries, "pubkey-hash")?;
+    let value = claim(&entries, name)?;
     let array = match value {
         Value::Array(items) => items.clone(),
         Value::Bytes(inner) => {

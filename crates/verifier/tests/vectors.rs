@@ -326,6 +326,10 @@ fn cbor_held_data_claims() {
             "pubkey-hash".into(),
             ciborium::value::Value::Array(vec![1.into(), vec![0xAAu8; 32].into()]),
         ),
+        (
+            "ca-pubkey-hash".into(),
+            ciborium::value::Value::Array(vec![1.into(), vec![0xBBu8; 32].into()]),
+        ),
         ("nonce".into(), vec![1u8, 2, 3].into()),
     ]);
     ciborium::ser::into_writer(&map, &mut held).unwrap();
@@ -333,6 +337,7 @@ fn cbor_held_data_claims() {
         decode_claims(&held),
         HeldClaims::Cbor {
             pubkey_hash: Some("aa".repeat(32)),
+            ca_pubkey_hash: Some("bb".repeat(32)),
             nonce: Some("010203".into()),
         }
     );

@@ -2,7 +2,8 @@
 //! server's TLS key and to the caller's nonce.
 //!
 //! EnclaveHeldData is the CBOR map
-//! `{"pubkey-hash": [1, SHA-256(TLS certificate SPKI DER)], "nonce": bstr}`
+//! `{"pubkey-hash": [1, SHA-256(TLS certificate SPKI DER)], "ca-pubkey-hash":
+//! [1, SHA-256(the enclave CA's SPKI DER)], "nonce": bstr}`
 //! (1 = SHA-256 in the IANA named-information registry, as in the
 //! interoperable RA-TLS claims), and the quote's report_data is
 //! SHA-256(EnclaveHeldData) followed by 32 zero bytes.
@@ -37,7 +38,11 @@ pub async fn evidence(
     Query(params): Query<Params>,
 ) -> Result<Json<Value>, ApiError> {
     let nonce = parse_nonce(params.nonce.as_deref().unwrap_or(""))?;
-    let held = held_data(&pubkey_hash, &nonce);
+    let held = claims(
+        &pubkey_hash,
+        state.ca.spki_sha256(),
+        vec![("nonce", Cbor::Bytes(nonce))],
+    );
     let mut report_data = [0u8; 64];
     report_data[..32]
         .copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &held).as_ref());
@@ -83,21 +88,22 @@ fn parse_nonce(text: &str) -> Result<Vec<u8>, ApiError> {
     Ok(nonce)
 }
 
-/// The CBOR claims map the quote binds.
-pub fn held_data(pubkey_hash: &[u8; 32], nonce: &[u8]) -> Vec<u8> {
-    let claims = Cbor::Map(vec![
-        (
-            Cbor::Text("pubkey-hash".into()),
-            Cbor::Array(vec![
-                Cbor::Integer(1.into()),
-                Cbor::Bytes(pubkey_hash.to_vec()),
-            ]),
-        ),
-        (Cbor::Text("nonce".into()), Cbor::Bytes(nonce.to_vec())),
-    ]);
+/// The CBOR claims map evidence binds (here and in the RA-TLS extension):
+/// the TLS key, the CA key, then `extra`.
+pub fn claims(
+    pubkey_hash: &[u8; 32],
+    ca_pubkey_hash: &[u8; 32],
+    extra: Vec<(&str, Cbor)>,
+) -> Vec<u8> {
+    let sha256 = |h: &[u8; 32]| Cbor::Array(vec![Cbor::Integer(1.into()), Cbor::Bytes(h.to_vec())]);
+    let mut map = vec![
+        (Cbor::Text("pubkey-hash".into()), sha256(pubkey_hash)),
+        (Cbor::Text("ca-pubkey-hash".into()), sha256(ca_pubkey_hash)),
+    ];
+    map.extend(extra.into_iter().map(|(k, v)| (Cbor::Text(k.into()), v)));
     let mut out = Vec::new();
     // Writing to a Vec cannot fail.
-    let _ = ciborium::into_writer(&claims, &mut out);
+    let _ = ciborium::into_writer(&Cbor::Map(map), &mut out);
     out
 }
 
@@ -117,7 +123,11 @@ mod tests {
 
     #[test]
     fn held_data_is_the_documented_cbor_map() {
-        let held = held_data(&[7; 32], b"hi");
+        let held = claims(
+            &[7; 32],
+            &[8; 32],
+            vec![("nonce", Cbor::Bytes(b"hi".to_vec()))],
+        );
         let value: Cbor = ciborium::from_reader(&held[..]).unwrap();
         let map = value.as_map().unwrap();
         assert_eq!(map[0].0, Cbor::Text("pubkey-hash".into()));
@@ -127,6 +137,13 @@ mod tests {
         );
         assert_eq!(
             map[1],
+            (
+                Cbor::Text("ca-pubkey-hash".into()),
+                Cbor::Array(vec![Cbor::Integer(1.into()), Cbor::Bytes(vec![8; 32])])
+            )
+        );
+        assert_eq!(
+            map[2],
             (Cbor::Text("nonce".into()), Cbor::Bytes(b"hi".to_vec()))
         );
     }

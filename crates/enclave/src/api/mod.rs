@@ -14,8 +14,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
+use crate::ca::TlsCa;
 use crate::platform::Platform;
 use crate::transit::Transit;
+
+pub use attestation::claims;
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -23,9 +26,11 @@ pub struct AppState {
     pub platform: Arc<dyn Platform>,
     /// Managed keys (the `/v1` routes).
     pub transit: Arc<Transit>,
+    /// The TLS CA, whose key evidence binds.
+    pub ca: Arc<TlsCa>,
 }
 
-pub fn router(platform: Arc<dyn Platform>, transit: Arc<Transit>) -> Router {
+pub fn router(platform: Arc<dyn Platform>, transit: Arc<Transit>, ca: Arc<TlsCa>) -> Router {
     Router::new()
         .route("/", get(status::status))
         .route("/generate-aes-key", get(generate::aes_key))
@@ -34,7 +39,11 @@ pub fn router(platform: Arc<dyn Platform>, transit: Arc<Transit>) -> Router {
         .merge(crate::transit::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState { platform, transit })
+        .with_state(AppState {
+            platform,
+            transit,
+            ca,
+        })
 }
 
 /// An error as the client sees it.

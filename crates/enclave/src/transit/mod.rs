@@ -67,8 +67,17 @@ struct Inner {
     keys: BTreeMap<String, Arc<Key>>,
     /// SHA-256 of the root token, once initialised.
     root_hash: Option<[u8; 32]>,
-    /// PKCS#8 of the RSA-4096 import wrapping key, once made.
-    wrapping: Option<Zeroizing<Vec<u8>>>,
+    /// Sealed singletons of the meta table other than `init` (the import
+    /// wrapping key, the TLS CA, ...), by id.
+    meta: BTreeMap<String, Zeroizing<Vec<u8>>>,
+}
+
+/// How [`Transit::sealed_meta`] failed.
+pub enum SealedError<E> {
+    /// Making the record failed.
+    Make(E),
+    /// Storing it failed.
+    Store(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +113,7 @@ impl Transit {
         let (store, records) = Store::open(platform, data_dir)?;
         let mut keys = BTreeMap::new();
         let mut root_hash = None;
-        let mut wrapping = None;
+        let mut meta = BTreeMap::new();
         for ((table, id), plain) in records {
             match table {
                 Table::Keys => {
@@ -120,10 +129,9 @@ impl Transit {
                         .ok_or_else(|| TransitError::Record("meta/init".into()))?;
                     root_hash = Some(h);
                 }
-                Table::Meta if id == WRAPPING_ID => {
-                    wrapping = Some(Zeroizing::new(plain.to_vec()));
+                Table::Meta => {
+                    meta.insert(id, Zeroizing::new(plain.to_vec()));
                 }
-                Table::Meta => {}
             }
         }
         let transit = Self {
@@ -131,7 +139,7 @@ impl Transit {
                 store,
                 keys,
                 root_hash,
-                wrapping,
+                meta,
             }),
         };
         if let Some(token) = dev_root_token {
@@ -194,23 +202,40 @@ impl Transit {
     /// The import wrapping key (PKCS#8), generated and sealed on first use.
     pub(crate) fn wrapping_key(&self) -> Result<Zeroizing<Vec<u8>>, Fail> {
         use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
-        let mut inner = self.lock();
-        if let Some(k) = &inner.wrapping {
-            return Ok(k.clone());
-        }
-        let private =
-            aws_lc_rs::rsa::PrivateDecryptingKey::generate(aws_lc_rs::rsa::KeySize::Rsa4096)
+        self.sealed_meta(WRAPPING_ID, || {
+            let private =
+                aws_lc_rs::rsa::PrivateDecryptingKey::generate(aws_lc_rs::rsa::KeySize::Rsa4096)
+                    .map_err(|_| Fail::internal("wrapping key generation"))?;
+            let der: Pkcs8V1Der = private
+                .as_der()
                 .map_err(|_| Fail::internal("wrapping key generation"))?;
-        let der: Pkcs8V1Der = private
-            .as_der()
-            .map_err(|_| Fail::internal("wrapping key generation"))?;
-        let der = Zeroizing::new(der.as_ref().to_vec());
+            Ok(Zeroizing::new(der.as_ref().to_vec()))
+        })
+        .map_err(|e| match e {
+            SealedError::Make(fail) => fail,
+            SealedError::Store(what) => Fail::internal_detail("key store write", what),
+        })
+    }
+
+    /// A sealed singleton record of the meta table: the stored one, or the
+    /// one `make` returns, stored (durably) before it is returned. Made at
+    /// most once: the lock is held throughout.
+    pub fn sealed_meta<E>(
+        &self,
+        id: &str,
+        make: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, E>,
+    ) -> Result<Zeroizing<Vec<u8>>, SealedError<E>> {
+        let mut inner = self.lock();
+        if let Some(record) = inner.meta.get(id) {
+            return Ok(record.clone());
+        }
+        let record = make().map_err(SealedError::Make)?;
         inner
             .store
-            .write(&[(Table::Meta, WRAPPING_ID, Some(&der))])
-            .map_err(store_fail)?;
-        inner.wrapping = Some(der.clone());
-        Ok(der)
+            .write(&[(Table::Meta, id, Some(&record))])
+            .map_err(|e| SealedError::Store(e.to_string()))?;
+        inner.meta.insert(id.to_string(), record.clone());
+        Ok(record)
     }
 
     pub(crate) fn names(&self) -> Vec<String> {

@@ -13,6 +13,31 @@ pub const PROTOCOL_VERSION: u16 = 1;
 pub const MAX_FRAME_LEN: usize = 64 * 1024;
 /// Bounds of the TLS certificate lifetime.
 pub const MIN_CERT_LIFETIME_SECS: u64 = 2;
+
+/// Most TLS names `set_up_server` may carry.
+pub const MAX_TLS_NAMES: usize = 32;
+
+/// Checks a TLS certificate name: an IP address, or a DNS name of labels
+/// of letters, digits and inner hyphens (at most 253 characters).
+pub fn check_tls_name(name: &str) -> Result<(), String> {
+    if name.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is neither an IP address nor a DNS name (letters, digits, inner hyphens, dots)"
+        ))
+    }
+}
 pub const MAX_CERT_LIFETIME_SECS: u64 = 397 * 24 * 3600;
 /// Longest log line the enclave sends; longer ones are cut.
 pub const MAX_LOG_LINE: usize = 4096;
@@ -42,6 +67,10 @@ pub enum Ecall {
         /// key, new quote) at half that. Clamped to
         /// [`MIN_CERT_LIFETIME_SECS`]..=[`MAX_CERT_LIFETIME_SECS`].
         cert_lifetime_secs: u64,
+        /// Names (DNS names or IP addresses) the TLS certificates are issued
+        /// for, so ordinary clients' hostname checks pass. At most
+        /// [`MAX_TLS_NAMES`]; each a valid DNS name or IP address.
+        tls_names: Vec<String>,
     },
     /// Answer to `init_quote`: the quoting enclave's TARGETINFO (512 bytes,
     /// hex), which the enclave's report must target.
