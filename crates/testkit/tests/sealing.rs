@@ -20,6 +20,25 @@ fn sign(key: &Path, config: &Path, out: &Path) {
     );
 }
 
+/// A copy of a data dir (files and one level of subdirectories).
+fn copy_dir(from: &Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.path().join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir(&target).unwrap();
+            for inner in std::fs::read_dir(entry.path()).unwrap() {
+                let inner = inner.unwrap();
+                std::fs::copy(inner.path(), target.join(inner.file_name())).unwrap();
+            }
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+    to
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sealed_keys_follow_the_signer_not_the_build() {
     let auth = [("X-Vault-Token", TOKEN)];
@@ -88,6 +107,62 @@ async fn sealed_keys_follow_the_signer_not_the_build() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.raw));
     assert_eq!(r.body["data"]["plaintext"], plaintext);
     let (_, data_dir) = server.stop_keeping_data(libc::SIGTERM);
+
+    // An upgrade (SecurityVersion 2, same signer) keeps keys and CA, and
+    // re-seals them at its SVN: the older build may not open them again.
+    let upgrade_config = work.path().join("svn2.toml");
+    std::fs::write(
+        &upgrade_config,
+        shipped.replace("SecurityVersion = 1", "SecurityVersion = 2"),
+    )
+    .unwrap();
+    let upgraded = work.path().join("svn2.signed");
+    sign(shared_signing_key(), &upgrade_config, &upgraded);
+    let server = Server::try_start_in(
+        data_dir,
+        &[
+            "--simulation",
+            "--dev-root-token",
+            TOKEN,
+            upgraded.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(server.get("/").await.body["security_version"], 2);
+    let ca = https::peer_chain(&https::connect_tls13(server.addr).await)
+        .pop()
+        .unwrap();
+    assert_eq!(ca, first_ca, "an upgrade of the same signer keeps the CA");
+    let r = https::send_json(
+        server.addr,
+        "POST",
+        "/v1/transit/decrypt/k",
+        &auth,
+        Some(&json!({ "ciphertext": ciphertext })),
+    )
+    .await;
+    assert_eq!(r.body["data"]["plaintext"], plaintext);
+    let (_, data_dir) = server.stop_keeping_data(libc::SIGTERM);
+    let copy = copy_dir(data_dir.path());
+    match Server::try_start_in(
+        copy,
+        &[
+            "--simulation",
+            "--dev-root-token",
+            TOKEN,
+            rebuilt.to_str().unwrap(),
+        ],
+    ) {
+        Ok(server) => panic!(
+            "the older build opened the upgraded store on {}",
+            server.addr
+        ),
+        Err(refusal) => assert!(
+            refusal.stderr.contains("refusing to downgrade"),
+            "{}",
+            refusal.stderr
+        ),
+    }
 
     // The same binary signed by someone else cannot unseal the store.
     let other_key = work.path().join("other-signer.pem");

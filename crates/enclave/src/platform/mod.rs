@@ -35,6 +35,21 @@ pub trait Platform: Send + Sync + 'static {
         policy: SealPolicy,
         key_id: &[u8; 32],
     ) -> Result<Zeroizing<[u8; 16]>, PlatformError>;
+    /// As [`Platform::sealing_key`], for an older ISVSVN (at most ours), as
+    /// EGETKEY allows: how data sealed before an upgrade is read again.
+    /// Platforms that cannot (Gramine derives at our own SVN only) refuse.
+    fn sealing_key_at_svn(
+        &self,
+        policy: SealPolicy,
+        isv_svn: u16,
+        key_id: &[u8; 32],
+    ) -> Result<Zeroizing<[u8; 16]>, PlatformError> {
+        if isv_svn == self.identity().security_version {
+            self.sealing_key(policy, key_id)
+        } else {
+            Err(PlatformError::OlderSvn(isv_svn))
+        }
+    }
     /// A quote binding `report_data` to our identity, with the collateral
     /// when the platform issues it itself (simulation).
     fn evidence(&self, report_data: [u8; 64]) -> BoxFuture<'_, Result<Evidence, PlatformError>>;
@@ -84,6 +99,8 @@ pub enum PlatformError {
     Quote(String),
     #[error("simulated CPU: {0}")]
     Cpu(String),
+    #[error("this platform cannot derive sealing keys of an older security version ({0})")]
+    OlderSvn(u16),
 }
 
 /// Checks the file we were started from, as EINIT checks an enclave before

@@ -104,12 +104,22 @@ impl Platform for Simulation {
         policy: SealPolicy,
         key_id: &[u8; 32],
     ) -> Result<Zeroizing<[u8; 16]>, PlatformError> {
+        self.sealing_key_at_svn(policy, self.me.isv_svn, key_id)
+    }
+
+    /// EGETKEY(SEAL_KEY) at `isv_svn` (the CPU refuses one above ours).
+    fn sealing_key_at_svn(
+        &self,
+        policy: SealPolicy,
+        isv_svn: u16,
+        key_id: &[u8; 32],
+    ) -> Result<Zeroizing<[u8; 16]>, PlatformError> {
         let request = SealKeyRequest {
             policy: match policy {
                 SealPolicy::MrEnclave => KeyPolicy::MrEnclave,
                 SealPolicy::MrSigner => KeyPolicy::MrSigner,
             },
-            isv_svn: self.me.isv_svn,
+            isv_svn,
             cpu_svn: minikms_sgx_sim::SIM_CPU_SVN,
             key_id: *key_id,
         };

@@ -15,6 +15,14 @@
 //! - The associated data is `"minikms store v1" || 0 || table || 0 || id ||
 //!   0 || version (u64 LE)`: a record moved to another table or id, or
 //!   edited in any way, fails to open.
+//! - Table `header` (`&str -> u64`, not sealed) holds `seal_svn`: the
+//!   ISVSVN the sealing key was derived at. Opening derives the key at that
+//!   SVN (EGETKEY allows any SVN up to ours), and an enclave with a higher
+//!   SVN re-seals every record at its own SVN in one transaction, so an
+//!   upgrade keeps the data and the older (perhaps vulnerable) build can no
+//!   longer read it. A store sealed at a higher SVN than ours is refused.
+//!   The host may edit the header; a wrong SVN only makes every record fail
+//!   to open.
 //! - Versions are a store-wide generation counter: each write transaction
 //!   takes the next one, for the index and every record it writes.
 //! - `meta/index` is a sealed map of every other record to its current
@@ -47,6 +55,8 @@ pub const FILE_NAME: &str = "keys.redb";
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+const HEADER: TableDefinition<&str, u64> = TableDefinition::new("header");
+const SEAL_SVN: &str = "seal_svn";
 const INDEX_ID: &str = "index";
 const MAGIC: &[u8; 4] = b"MKS1";
 const LABEL: &[u8] = b"minikms store v1";
@@ -94,6 +104,10 @@ pub enum StoreError {
     /// The platform failed us (sealing key, randomness).
     #[error("platform: {0}")]
     Platform(String),
+    /// Sealed by a newer enclave: running an older build on it is a
+    /// downgrade.
+    #[error("the key store was sealed by an enclave of security version {sealed_at}; this one has {ours}: refusing to downgrade")]
+    Downgrade { sealed_at: u64, ours: u16 },
 }
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -127,7 +141,7 @@ impl Store {
         platform: &std::sync::Arc<dyn Platform>,
         data_dir: &Path,
     ) -> Result<(Self, Records), StoreError> {
-        let key = store_key(platform.as_ref())?;
+        let ours = platform.identity().security_version;
         let path = data_dir.join(FILE_NAME);
         let db = Database::create(&path).map_err(db_err)?;
         // Only sealed records in it, but nobody else needs to read it.
@@ -136,21 +150,51 @@ impl Store {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
                 .map_err(db_err)?;
         }
-        // Make sure both tables exist, so readers never see "no table".
+        // Make sure every table exists, so readers never see "no table";
+        // a new store (or one from before the header) is sealed at our SVN.
         let tx = db.begin_write().map_err(db_err)?;
         tx.open_table(META).map_err(db_err)?;
         tx.open_table(KEYS).map_err(db_err)?;
+        let sealed_at = {
+            let mut header = tx.open_table(HEADER).map_err(db_err)?;
+            let stored = header.get(SEAL_SVN).map_err(db_err)?.map(|v| v.value());
+            match stored {
+                Some(svn) => svn,
+                None => {
+                    header.insert(SEAL_SVN, u64::from(ours)).map_err(db_err)?;
+                    u64::from(ours)
+                }
+            }
+        };
         tx.commit().map_err(db_err)?;
+        let sealed_at = match u16::try_from(sealed_at) {
+            Ok(svn) if svn <= ours => svn,
+            _ => return Err(StoreError::Downgrade { sealed_at, ours }),
+        };
 
         let mut store = Self {
             db,
-            key,
+            key: store_key(platform.as_ref(), sealed_at)?,
             platform: platform.clone(),
             index: BTreeMap::new(),
             index_version: 0,
         };
         let records = store.load()?;
+        if sealed_at < ours {
+            store.reseal(&records, ours)?;
+        }
         Ok((store, records))
+    }
+
+    /// Re-seals every record under the key of security version `svn`, in
+    /// one durable transaction that also records `svn`.
+    fn reseal(&mut self, records: &Records, svn: u16) -> Result<(), StoreError> {
+        self.key = store_key(self.platform.as_ref(), svn)?;
+        let changes: Vec<(Table, &str, Option<&[u8]>)> = records
+            .iter()
+            .map(|((table, id), plain)| (*table, id.as_str(), Some(plain.as_slice())))
+            .collect();
+        self.write_with_svn(&changes, Some(svn))
     }
 
     fn load(&mut self) -> Result<Records, StoreError> {
@@ -210,6 +254,14 @@ impl Store {
     /// Writes (or, with `None`, removes) records in one durable transaction.
     /// When this returns `Ok`, the change is on disk (fsync).
     pub fn write(&mut self, changes: &[(Table, &str, Option<&[u8]>)]) -> Result<(), StoreError> {
+        self.write_with_svn(changes, None)
+    }
+
+    fn write_with_svn(
+        &mut self,
+        changes: &[(Table, &str, Option<&[u8]>)],
+        seal_svn: Option<u16>,
+    ) -> Result<(), StoreError> {
         let mut index = self.index.clone();
         // Every write gets the next store-wide generation as its version,
         // so no two sealed records of one id ever share a version, even
@@ -264,6 +316,10 @@ impl Store {
             }
             meta.insert(INDEX_ID, index_sealed.as_slice())
                 .map_err(db_err)?;
+            if let Some(svn) = seal_svn {
+                let mut header = tx.open_table(HEADER).map_err(db_err)?;
+                header.insert(SEAL_SVN, u64::from(svn)).map_err(db_err)?;
+            }
         }
         // Immediate durability (redb's default): fsync before returning.
         tx.commit().map_err(db_err)?;
@@ -350,13 +406,14 @@ fn shown(id: &str) -> String {
     id.chars().take(64).collect()
 }
 
-/// The store's AES-256-GCM key, from the platform's MRSIGNER sealing key.
-fn store_key(platform: &dyn Platform) -> Result<LessSafeKey, StoreError> {
+/// The store's AES-256-GCM key, from the platform's MRSIGNER sealing key of
+/// security version `svn`.
+fn store_key(platform: &dyn Platform, svn: u16) -> Result<LessSafeKey, StoreError> {
     let id = digest::digest(&digest::SHA256, LABEL);
     let mut key_id = [0u8; 32];
     key_id.copy_from_slice(id.as_ref());
     let sealing = platform
-        .sealing_key(SealPolicy::MrSigner, &key_id)
+        .sealing_key_at_svn(SealPolicy::MrSigner, svn, &key_id)
         .map_err(|e| StoreError::Platform(e.to_string()))?;
     let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, LABEL);
     let prk = salt.extract(sealing.as_ref());
