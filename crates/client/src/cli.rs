@@ -20,6 +20,36 @@ pub struct Cli {
 pub enum Command {
     /// Verify attestation evidence offline and print its claims as JSON.
     Verify(VerifyArgs),
+    /// Audit log commands.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `minikms audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify an audit log offline (signatures, hash chain, evidence for
+    /// its key) and print a summary as JSON.
+    Verify(AuditVerifyArgs),
+}
+
+/// `minikms audit verify FILE [options] [policy flags]`.
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// The audit log (`audit.log` in the enclave's data dir).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// DCAP collateral (QuoteCollateralV3 JSON) for evidence that does not
+    /// carry its own (real SGX).
+    #[arg(long, value_name = "FILE")]
+    pub collateral: Option<PathBuf>,
+    /// Without collateral, check the evidence's signatures and PCK chain
+    /// only (TCB status unknown).
+    #[arg(long)]
+    pub offline: bool,
+    /// What evidence to accept.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// `minikms verify FILE [options] [policy flags]`.

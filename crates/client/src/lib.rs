@@ -6,6 +6,9 @@
 //!   the policy flags as one reusable [`cli::PolicyArgs`].
 //! - [`verify_cmd`]: `minikms verify`: read evidence and collateral, call
 //!   `minikms_verifier`, print the claims.
+//! - [`audit_cmd`]: `minikms audit verify`: check an audit log offline
+//!   with `minikms_verifier::audit`, print its summary.
 
+pub mod audit_cmd;
 pub mod cli;
 pub mod verify_cmd;

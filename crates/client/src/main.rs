@@ -4,8 +4,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use minikms_client::cli::{Cli, Command};
-use minikms_client::verify_cmd;
+use minikms_client::cli::{AuditCommand, Cli, Command};
+use minikms_client::{audit_cmd, verify_cmd};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -30,6 +30,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Audit(AuditCommand::Verify(args)) => audit_cmd::run(&args),
     }
 }
 

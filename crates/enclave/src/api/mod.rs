@@ -6,6 +6,8 @@ mod attestation;
 mod generate;
 mod status;
 
+pub(crate) use attestation::held_data;
+
 use std::sync::Arc;
 
 use axum::extract::Request;
@@ -14,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
+use crate::audit::AuditLog;
 use crate::platform::Platform;
 use crate::transit::Transit;
 
@@ -23,18 +26,30 @@ pub struct AppState {
     pub platform: Arc<dyn Platform>,
     /// Managed keys (the `/v1` routes).
     pub transit: Arc<Transit>,
+    /// The audit log every `/v1` request is recorded in.
+    pub audit: Arc<AuditLog>,
 }
 
-pub fn router(platform: Arc<dyn Platform>, transit: Arc<Transit>) -> Router {
+pub fn router(platform: Arc<dyn Platform>, transit: Arc<Transit>, audit: Arc<AuditLog>) -> Router {
+    let state = AppState {
+        platform,
+        transit,
+        audit,
+    };
+    // Every matched `/v1` route is audited (unmatched paths touch nothing):
+    // merge new `/v1` routers here, before the audit layer.
+    let v1 = Router::new().merge(crate::transit::routes()).route_layer(
+        axum::middleware::from_fn_with_state(state.clone(), crate::audit::layer),
+    );
     Router::new()
         .route("/", get(status::status))
         .route("/generate-aes-key", get(generate::aes_key))
         .route("/generate-rsa-key-pair", get(generate::rsa_key_pair))
         .route("/attestation", get(attestation::evidence))
-        .merge(crate::transit::routes())
+        .merge(v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState { platform, transit })
+        .with_state(state)
 }
 
 /// An error as the client sees it.

@@ -56,6 +56,7 @@ pub const MAX_NAME: usize = 128;
 
 const INIT_ID: &str = "init";
 const WRAPPING_ID: &str = "wrapping_key";
+const AUDIT_KEY_ID: &str = "audit_key";
 
 /// The managed-key service: the sealed store and the keys it holds.
 pub struct Transit {
@@ -69,6 +70,8 @@ struct Inner {
     root_hash: Option<[u8; 32]>,
     /// PKCS#8 of the RSA-4096 import wrapping key, once made.
     wrapping: Option<Zeroizing<Vec<u8>>>,
+    /// PKCS#8 of the Ed25519 audit signing key, once made.
+    audit_key: Option<Zeroizing<Vec<u8>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +108,7 @@ impl Transit {
         let mut keys = BTreeMap::new();
         let mut root_hash = None;
         let mut wrapping = None;
+        let mut audit_key = None;
         for ((table, id), plain) in records {
             match table {
                 Table::Keys => {
@@ -123,6 +127,9 @@ impl Transit {
                 Table::Meta if id == WRAPPING_ID => {
                     wrapping = Some(Zeroizing::new(plain.to_vec()));
                 }
+                Table::Meta if id == AUDIT_KEY_ID => {
+                    audit_key = Some(Zeroizing::new(plain.to_vec()));
+                }
                 Table::Meta => {}
             }
         }
@@ -132,6 +139,7 @@ impl Transit {
                 keys,
                 root_hash,
                 wrapping,
+                audit_key,
             }),
         };
         if let Some(token) = dev_root_token {
@@ -210,6 +218,25 @@ impl Transit {
             .write(&[(Table::Meta, WRAPPING_ID, Some(&der))])
             .map_err(store_fail)?;
         inner.wrapping = Some(der.clone());
+        Ok(der)
+    }
+
+    /// The audit signing key (Ed25519 PKCS#8), generated and sealed on
+    /// first use: the same key continues the log after a restart.
+    pub(crate) fn audit_key(&self) -> Result<Zeroizing<Vec<u8>>, Fail> {
+        let mut inner = self.lock();
+        if let Some(k) = &inner.audit_key {
+            return Ok(k.clone());
+        }
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let der = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| Fail::internal("audit key generation"))?;
+        let der = Zeroizing::new(der.as_ref().to_vec());
+        inner
+            .store
+            .write(&[(Table::Meta, AUDIT_KEY_ID, Some(&der))])
+            .map_err(store_fail)?;
+        inner.audit_key = Some(der.clone());
         Ok(der)
     }
 
@@ -378,17 +405,9 @@ fn envelope_with(
     data: serde_json::Value,
     errors: Option<Vec<String>>,
 ) -> Response {
-    let mut id = [0u8; 16];
-    let _ = aws_lc_rs::rand::fill(&mut id);
-    let h = hex_encode(&id);
-    let request_id = format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    );
+    // The audited request's id, so the log and the answer agree.
+    let request_id = crate::audit::request_id();
+    crate::audit::context::note_key_version(&data);
     let mut body = serde_json::json!({
         "request_id": request_id,
         "lease_id": "",
@@ -478,7 +497,8 @@ pub async fn blocking<R: Send + 'static>(
     f: impl FnOnce(&Transit) -> Result<R, Fail> + Send + 'static,
 ) -> Result<R, Fail> {
     let t = transit.clone();
-    tokio::task::spawn_blocking(move || f(&t))
+    let ctx = crate::audit::context::current();
+    tokio::task::spawn_blocking(move || crate::audit::context::in_context(ctx, || f(&t)))
         .await
         .map_err(|e| Fail::internal_detail("request", e))?
 }
