@@ -57,6 +57,27 @@ pub enum Command {
     /// Any /v1 call (Vault's Transit API), e.g.
     /// `minikms api POST transit/encrypt/app --data '{"plaintext":"aGk="}'`.
     Api(ApiArgs),
+    /// Audit log commands.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `minikms audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify an audit log offline (signatures, hash chain, evidence for
+    /// its key) and print a summary as JSON. The attestation flags
+    /// (`--allow-simulation`, `--mrsigner`, `--collateral`, `--offline`, ...)
+    /// say what evidence to accept.
+    Verify(AuditVerifyArgs),
+}
+
+/// `minikms audit verify FILE [attestation flags]`.
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// The audit log (`audit.log` in the enclave's data dir).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 /// `minikms verify FILE [--at SECS]`.

@@ -22,7 +22,7 @@ pub async fn run(cli: &Cli) -> Result<serde_json::Value, String> {
     let mut conn = Connection::open(&url, &verifier).await?;
     eprintln!("attested: {}", summary(conn.claims()));
     match &cli.command {
-        Command::Verify(_) => Err("verify runs offline".into()),
+        Command::Verify(_) | Command::Audit(_) => Err("this command runs offline".into()),
         Command::Status => answer(conn.request("GET", "/", None, None).await?),
         Command::GenerateAesKey => {
             answer(conn.request("GET", "/generate-aes-key", None, None).await?)

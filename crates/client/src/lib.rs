@@ -13,9 +13,12 @@
 //! - [`import`]: `minikms import`: bring your own key, wrapped client-side.
 //! - [`trust`]: `minikms trust`: save the attested enclave's CA.
 //! - [`verify_cmd`]: `minikms verify`, offline.
+//! - [`audit_cmd`]: `minikms audit verify`: check an audit log offline
+//!   with `minikms_verifier::audit`, print its summary.
 //! - [`files`]: bounded reads of the user's files.
 
 pub mod attested_tls;
+pub mod audit_cmd;
 pub mod cli;
 pub mod commands;
 pub mod connection;

@@ -11,11 +11,13 @@
 //! - [`server`]: the HTTPS accept loop, connection limits, graceful shutdown.
 //! - [`api`]: the HTTP routes, one module per operation.
 //! - [`transit`]: managed keys in a sealed store, behind Vault's Transit API.
+//! - [`audit`]: the signed, hash-chained audit log of every `/v1` request.
 //!
 //! Start-up order: verify our own signed file (as EINIT would), say hello
 //! to the host, wait for `set_up_server`, serve until `shutdown`.
 
 pub mod api;
+pub mod audit;
 pub mod ca;
 pub mod channel;
 pub mod platform;
@@ -236,6 +238,13 @@ async fn set_up(
         setup.dev_root_token,
     )
     .map_err(|e| other("cannot open the key store", &e))?;
+    let audit_key = transit
+        .audit_key()
+        .map_err(|e| other("cannot make the audit key", &e.message()))?;
+    let audit = audit::AuditLog::open(&platform, &setup.data_dir, &audit_key)
+        .await
+        .map_err(|e| other("cannot open the audit log", &e))?;
+    drop(audit_key);
     let listener = tokio::net::TcpListener::bind((setup.bind, setup.port))
         .await
         .map_err(|e| {
@@ -260,7 +269,7 @@ async fn set_up(
     let tls = tls::TlsState::new(platform.clone(), ca.clone(), names, setup.cert_lifetime)
         .await
         .map_err(|e| other("cannot set up TLS", &e))?;
-    let app = api::router(platform, Arc::new(transit), ca);
+    let app = api::router(platform, Arc::new(transit), ca, Arc::new(audit));
     Ok(Ready {
         listener,
         addr,

@@ -228,7 +228,7 @@ async fn ra_tls_extension(
         .map(|c| ("collateral", Cbor::Bytes(c.to_string().into_bytes())))
         .into_iter()
         .collect();
-    let claims = crate::api::claims(pubkey_hash, ca_pubkey_hash, extra);
+    let claims = crate::api::claims(pubkey_hash, Some(ca_pubkey_hash), extra);
     let mut report_data = [0u8; 64];
     report_data[..32]
         .copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &claims).as_ref());

@@ -27,8 +27,9 @@ use std::time::Duration;
 /// How long a server may take to come up (it signs and measures itself).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A workspace binary in this test's own target directory, built (or
-/// brought up to date) once per test process.
+/// A workspace binary (`kms-host`, `minikms-enclave`, `minikms`) in this
+/// test's own target directory, built (or brought up to date) once per
+/// test process.
 ///
 /// `cargo test --workspace` compiles the host and enclave binaries only in
 /// test mode, so the harness asks cargo for the real ones itself; this also

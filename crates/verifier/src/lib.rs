@@ -15,6 +15,8 @@
 //!   collateral, full DCAP verification by dcap-qvl (TCB info, QE identity,
 //!   CRLs, TCB status), then the policy.
 //! - [`held_data`]: the EnclaveHeldData binding (report_data = SHA-256 of it).
+//! - [`audit`]: offline verification of the enclave's signed, hash-chained
+//!   audit log, whose start entries carry evidence for the signing key.
 //! - [`ratls`]: RA-TLS certificates: their evidence extensions and the
 //!   binding of the evidence to the certificate's key.
 //!
@@ -26,6 +28,7 @@
 //! unless [`Policy::allow_simulation`], and its claims always say
 //! `"simulation": true`. Identity comes only from the verified quote.
 
+pub mod audit;
 pub mod chain;
 pub mod claims;
 pub mod error;

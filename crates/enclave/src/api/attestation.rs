@@ -40,7 +40,7 @@ pub async fn evidence(
     let nonce = parse_nonce(params.nonce.as_deref().unwrap_or(""))?;
     let held = claims(
         &pubkey_hash,
-        state.ca.spki_sha256(),
+        Some(state.ca.spki_sha256()),
         vec![("nonce", Cbor::Bytes(nonce))],
     );
     let mut report_data = [0u8; 64];
@@ -88,18 +88,19 @@ fn parse_nonce(text: &str) -> Result<Vec<u8>, ApiError> {
     Ok(nonce)
 }
 
-/// The CBOR claims map evidence binds (here and in the RA-TLS extension):
-/// the TLS key, the CA key, then `extra`.
+/// The CBOR claims map evidence binds (here, in the RA-TLS extension and
+/// in the audit log's start entries): the key, the CA key if any, then
+/// `extra`.
 pub fn claims(
     pubkey_hash: &[u8; 32],
-    ca_pubkey_hash: &[u8; 32],
+    ca_pubkey_hash: Option<&[u8; 32]>,
     extra: Vec<(&str, Cbor)>,
 ) -> Vec<u8> {
     let sha256 = |h: &[u8; 32]| Cbor::Array(vec![Cbor::Integer(1.into()), Cbor::Bytes(h.to_vec())]);
-    let mut map = vec![
-        (Cbor::Text("pubkey-hash".into()), sha256(pubkey_hash)),
-        (Cbor::Text("ca-pubkey-hash".into()), sha256(ca_pubkey_hash)),
-    ];
+    let mut map = vec![(Cbor::Text("pubkey-hash".into()), sha256(pubkey_hash))];
+    if let Some(ca) = ca_pubkey_hash {
+        map.push((Cbor::Text("ca-pubkey-hash".into()), sha256(ca)));
+    }
     map.extend(extra.into_iter().map(|(k, v)| (Cbor::Text(k.into()), v)));
     let mut out = Vec::new();
     // Writing to a Vec cannot fail.
@@ -125,7 +126,7 @@ mod tests {
     fn held_data_is_the_documented_cbor_map() {
         let held = claims(
             &[7; 32],
-            &[8; 32],
+            Some(&[8; 32]),
             vec![("nonce", Cbor::Bytes(b"hi".to_vec()))],
         );
         let value: Cbor = ciborium::from_reader(&held[..]).unwrap();

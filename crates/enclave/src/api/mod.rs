@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
+use crate::audit::AuditLog;
 use crate::ca::TlsCa;
 use crate::platform::Platform;
 use crate::transit::Transit;
@@ -28,22 +29,36 @@ pub struct AppState {
     pub transit: Arc<Transit>,
     /// The TLS CA, whose key evidence binds.
     pub ca: Arc<TlsCa>,
+    /// The audit log every `/v1` request is recorded in.
+    pub audit: Arc<AuditLog>,
 }
 
-pub fn router(platform: Arc<dyn Platform>, transit: Arc<Transit>, ca: Arc<TlsCa>) -> Router {
+pub fn router(
+    platform: Arc<dyn Platform>,
+    transit: Arc<Transit>,
+    ca: Arc<TlsCa>,
+    audit: Arc<AuditLog>,
+) -> Router {
+    let state = AppState {
+        platform,
+        transit,
+        ca,
+        audit,
+    };
+    // Every matched `/v1` route is audited (unmatched paths touch nothing):
+    // merge new `/v1` routers here, before the audit layer.
+    let v1 = Router::new().merge(crate::transit::routes()).route_layer(
+        axum::middleware::from_fn_with_state(state.clone(), crate::audit::layer),
+    );
     Router::new()
         .route("/", get(status::status))
         .route("/generate-aes-key", get(generate::aes_key))
         .route("/generate-rsa-key-pair", get(generate::rsa_key_pair))
         .route("/attestation", get(attestation::evidence))
-        .merge(crate::transit::routes())
+        .merge(v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState {
-            platform,
-            transit,
-            ca,
-        })
+        .with_state(state)
 }
 
 /// An error as the client sees it.

@@ -56,6 +56,7 @@ pub const MAX_NAME: usize = 128;
 
 const INIT_ID: &str = "init";
 const WRAPPING_ID: &str = "wrapping_key";
+const AUDIT_KEY_ID: &str = "audit_key";
 
 /// The managed-key service: the sealed store and the keys it holds.
 pub struct Transit {
@@ -211,10 +212,7 @@ impl Transit {
                 .map_err(|_| Fail::internal("wrapping key generation"))?;
             Ok(Zeroizing::new(der.as_ref().to_vec()))
         })
-        .map_err(|e| match e {
-            SealedError::Make(fail) => fail,
-            SealedError::Store(what) => Fail::internal_detail("key store write", what),
-        })
+        .map_err(sealed_fail)
     }
 
     /// A sealed singleton record of the meta table: the stored one, or the
@@ -236,6 +234,18 @@ impl Transit {
             .map_err(|e| SealedError::Store(e.to_string()))?;
         inner.meta.insert(id.to_string(), record.clone());
         Ok(record)
+    }
+
+    /// The audit signing key (Ed25519 PKCS#8), generated and sealed on
+    /// first use: the same key continues the log after a restart.
+    pub(crate) fn audit_key(&self) -> Result<Zeroizing<Vec<u8>>, Fail> {
+        self.sealed_meta(AUDIT_KEY_ID, || {
+            let rng = aws_lc_rs::rand::SystemRandom::new();
+            let der = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+                .map_err(|_| Fail::internal("audit key generation"))?;
+            Ok(Zeroizing::new(der.as_ref().to_vec()))
+        })
+        .map_err(sealed_fail)
     }
 
     pub(crate) fn names(&self) -> Vec<String> {
@@ -330,6 +340,13 @@ fn serialize(key: &Key) -> Result<Zeroizing<Vec<u8>>, Fail> {
     Ok(buf)
 }
 
+fn sealed_fail(e: SealedError<Fail>) -> Fail {
+    match e {
+        SealedError::Make(fail) => fail,
+        SealedError::Store(what) => Fail::internal_detail("key store write", what),
+    }
+}
+
 fn store_fail(e: StoreError) -> Fail {
     Fail::internal_detail("key store write", e)
 }
@@ -403,17 +420,9 @@ fn envelope_with(
     data: serde_json::Value,
     errors: Option<Vec<String>>,
 ) -> Response {
-    let mut id = [0u8; 16];
-    let _ = aws_lc_rs::rand::fill(&mut id);
-    let h = hex_encode(&id);
-    let request_id = format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    );
+    // The audited request's id, so the log and the answer agree.
+    let request_id = crate::audit::request_id();
+    crate::audit::context::note_key_version(&data);
     let mut body = serde_json::json!({
         "request_id": request_id,
         "lease_id": "",
@@ -503,7 +512,8 @@ pub async fn blocking<R: Send + 'static>(
     f: impl FnOnce(&Transit) -> Result<R, Fail> + Send + 'static,
 ) -> Result<R, Fail> {
     let t = transit.clone();
-    tokio::task::spawn_blocking(move || f(&t))
+    let ctx = crate::audit::context::current();
+    tokio::task::spawn_blocking(move || crate::audit::context::in_context(ctx, || f(&t)))
         .await
         .map_err(|e| Fail::internal_detail("request", e))?
 }

@@ -1,0 +1,399 @@
+//! The audit trail: every `/v1` request (keys, tokens, `sys/*`) appends one
+//! signed, hash-chained entry to `audit.log` in the enclave's data dir
+//! before its answer leaves. The host stores the file; it cannot forge or
+//! silently change it.
+//!
+//! Format: [`minikms_audit`] (JSON lines; `seq`, `prev` = SHA-256 of the
+//! previous line, an Ed25519 signature on each). Entries hold the time
+//! (RFC 3339 UTC), the token's accessor (never the token), the operation
+//! (`read|update|delete|list ROUTE`), the key name from the path, the key
+//! version where the answer names one, the HTTP status and outcome, and the
+//! request id Vault's envelope returns. Never a body, plaintext, ciphertext
+//! or key material.
+//!
+//! Key: an Ed25519 key made in the enclave on first start and kept sealed
+//! in the store (`meta/audit_key`, MRSIGNER policy), so a restart or a new
+//! build of the same signer continues the same chain. Each start appends a
+//! `start` entry with the public key and fresh attestation evidence
+//! (held data `{"pubkey-hash": [1, SHA-256(key)], "nonce": "minikms audit
+//! log v1"}`, plus the collateral in simulation): `minikms audit verify`
+//! checks everything offline.
+//!
+//! At start the last line must verify under our key and end with a
+//! newline; if it does not (the file was edited or cut, or the store that
+//! holds the key was replaced), the enclave refuses to start and says so:
+//! the operator moves the file away, and a new log begins. We never repair
+//! or restart a chain silently.
+//!
+//! Durability: each entry is written with one `write` and `fdatasync`ed
+//! before the answer is sent, under one lock, so entries are in answer
+//! order and an acknowledged request always has its entry. If the entry
+//! cannot be written the client gets a 500 instead of the answer. The cost
+//! is one fsync per request, serialised (see the README).
+
+pub mod context;
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use minikms_audit::{open_line, sign_line, Entry, Outcome, StartEvidence, VERSION, ZERO_PREV};
+
+use crate::api::{ApiError, AppState};
+use crate::platform::Platform;
+pub use context::{new_request_id, request_id};
+
+/// The log file, in the enclave's data dir.
+pub const FILE_NAME: &str = "audit.log";
+/// Longest key name recorded (longer path segments are cut).
+const MAX_KEY: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit log {path}: {error}")]
+    Io { path: String, error: std::io::Error },
+    /// The file's tail is not ours: refuse to continue it.
+    #[error("audit log {path}: {why}; move the file away to begin a new log")]
+    Foreign { path: String, why: String },
+    #[error("audit key: {0}")]
+    Key(String),
+    #[error("attestation for the audit key failed: {0}")]
+    Evidence(#[from] crate::platform::PlatformError),
+}
+
+/// The open log: its key, and where the chain stands.
+pub struct AuditLog {
+    key: Ed25519KeyPair,
+    path: PathBuf,
+    tail: Mutex<Tail>,
+}
+
+struct Tail {
+    file: File,
+    /// Length of the file after the last complete entry.
+    len: u64,
+    seq: u64,
+    prev: String,
+}
+
+/// What one request did, for its entry.
+pub struct Record {
+    pub request_id: String,
+    pub accessor: Option<String>,
+    pub operation: String,
+    pub key: Option<String>,
+    pub key_version: Option<u64>,
+    pub status: u16,
+}
+
+impl AuditLog {
+    /// Opens (or begins) `data_dir/audit.log` with the sealed key
+    /// `key_pkcs8`, checks its tail, and appends a start entry with fresh
+    /// evidence for the key.
+    pub async fn open(
+        platform: &Arc<dyn Platform>,
+        data_dir: &Path,
+        key_pkcs8: &[u8],
+    ) -> Result<Self, AuditError> {
+        let key =
+            Ed25519KeyPair::from_pkcs8(key_pkcs8).map_err(|e| AuditError::Key(e.to_string()))?;
+        let path = data_dir.join(FILE_NAME);
+        let tail = open_tail(&path, key.public_key().as_ref())?;
+        let log = Self {
+            key,
+            path,
+            tail: Mutex::new(tail),
+        };
+        let public_key = log.key.public_key().as_ref().to_vec();
+        let held = crate::api::claims(
+            &minikms_audit::public_key_hash(&public_key),
+            None,
+            vec![(
+                "nonce",
+                ciborium::Value::Bytes(minikms_audit::EVIDENCE_NONCE.to_vec()),
+            )],
+        );
+        let mut report_data = [0u8; 64];
+        report_data[..32]
+            .copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &held).as_ref());
+        let evidence = platform.evidence(report_data).await?;
+        let evidence = StartEvidence {
+            platform: platform.name().to_string(),
+            quote: hex::encode(&evidence.quote),
+            held_data: hex::encode(&held),
+            collateral: evidence.collateral.map(|c| c.to_string()),
+        };
+        let segment = {
+            let mut tail = log.lock();
+            let seq = tail.seq + 1;
+            let entry = Entry::Start {
+                v: VERSION,
+                seq,
+                prev: tail.prev.clone(),
+                time: context::now_rfc3339(),
+                public_key: minikms_audit::b64_encode(&public_key),
+                evidence,
+            };
+            log.append(&mut tail, &entry)?;
+            seq
+        };
+        tracing::info!(
+            "audit log {}: entry {segment} starts this segment",
+            log.path.display()
+        );
+        Ok(log)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tail> {
+        self.tail.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends one request's entry; on `Ok` it is on disk.
+    pub fn record(&self, record: Record) -> Result<(), AuditError> {
+        let mut tail = self.lock();
+        let entry = Entry::Request {
+            v: VERSION,
+            seq: tail.seq + 1,
+            prev: tail.prev.clone(),
+            time: context::now_rfc3339(),
+            request_id: record.request_id,
+            accessor: record.accessor,
+            operation: record.operation,
+            key: record.key,
+            key_version: record.key_version,
+            status: record.status,
+            outcome: Outcome::of_status(record.status),
+        };
+        self.append(&mut tail, &entry)
+    }
+
+    /// Signs, writes and syncs one entry, then advances the chain. A failed
+    /// write is cut back off, so the file always ends with a whole entry.
+    fn append(&self, tail: &mut Tail, entry: &Entry) -> Result<(), AuditError> {
+        let io = |error: std::io::Error| AuditError::Io {
+            path: self.path.display().to_string(),
+            error,
+        };
+        let mut line = sign_line(entry, &self.key)
+            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        let hash = minikms_audit::line_hash(&line);
+        line.push(b'\n');
+        let written = tail
+            .file
+            .write_all(&line)
+            .and_then(|()| tail.file.sync_data());
+        if let Err(e) = written {
+            let len = tail.len;
+            if let Err(cut) = tail.file.set_len(len).and_then(|()| tail.file.sync_data()) {
+                tracing::error!("audit log: cannot cut a failed write back off: {cut}");
+            }
+            return Err(io(e));
+        }
+        tail.len += line.len() as u64;
+        tail.seq = entry.seq();
+        tail.prev = hash;
+        Ok(())
+    }
+}
+
+/// Opens the file for appending and reads where its chain stands.
+fn open_tail(path: &Path, public_key: &[u8]) -> Result<Tail, AuditError> {
+    let shown = path.display().to_string();
+    let io = |error: std::io::Error| AuditError::Io {
+        path: shown.clone(),
+        error,
+    };
+    let foreign = |why: &str| AuditError::Foreign {
+        path: shown.clone(),
+        why: why.to_string(),
+    };
+    let existed = path.exists();
+    let mut file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?
+    };
+    if !existed {
+        // The new file's name must survive a crash too.
+        if let Some(dir) = path.parent() {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+    }
+    let len = file.seek(SeekFrom::End(0)).map_err(io)?;
+    if len == 0 {
+        return Ok(Tail {
+            file,
+            len,
+            seq: 0,
+            prev: ZERO_PREV.to_string(),
+        });
+    }
+    // The last line, at most MAX_LINE bytes plus its newline.
+    let window = len.min(minikms_audit::MAX_LINE as u64 + 2);
+    file.seek(SeekFrom::Start(len - window)).map_err(io)?;
+    let mut buf = Vec::new();
+    Read::by_ref(&mut file)
+        .take(window)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    let Some(body) = buf.strip_suffix(b"\n") else {
+        return Err(foreign("the last entry is incomplete (no final newline)"));
+    };
+    let line = match body.iter().rposition(|&b| b == b'\n') {
+        Some(i) => &body[i + 1..],
+        None if window == len => body,
+        None => return Err(foreign("the last line is too long")),
+    };
+    let opened = open_line(line).map_err(|e| foreign(&format!("the last entry is {e}")))?;
+    if !opened.signed_by(public_key) {
+        return Err(foreign(
+            "the last entry is not signed by this store's audit key (edited, or the key store was replaced)",
+        ));
+    }
+    Ok(Tail {
+        file,
+        len,
+        seq: opened.entry.seq(),
+        prev: minikms_audit::line_hash(line),
+    })
+}
+
+/// The middleware on every `/v1` route: gives the request its id (the
+/// envelope's `request_id`), runs it, and records its entry before the
+/// answer leaves.
+pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let pattern = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    let operation = operation(req.method(), req.uri().query(), &pattern);
+    let key = key_name(&pattern, req.uri().path());
+    let accessor = presented_token(req.headers()).map(|t| {
+        let accessor = crate::transit::auth::accessor(&crate::transit::auth::token_hash(&t));
+        drop(t);
+        accessor
+    });
+    let ctx = Arc::new(context::RequestContext::new());
+    let response = context::scope(ctx.clone(), next.run(req)).await;
+    let record = Record {
+        request_id: ctx.request_id.clone(),
+        accessor,
+        operation,
+        key,
+        key_version: ctx.key_version(),
+        status: response.status().as_u16(),
+    };
+    let audit = state.audit.clone();
+    let written = tokio::task::spawn_blocking(move || audit.record(record)).await;
+    match written {
+        Ok(Ok(())) => response,
+        Ok(Err(e)) => ApiError::internal("audit log write", e).into_response(),
+        Err(e) => ApiError::internal("audit log write", e).into_response(),
+    }
+}
+
+/// The token as `Authed` reads it (`X-Vault-Token`, else `Authorization:
+/// Bearer`), wiped after use.
+fn presented_token(headers: &HeaderMap) -> Option<zeroize::Zeroizing<String>> {
+    headers
+        .get("x-vault-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .or_else(|| {
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+        })
+        .map(|t| zeroize::Zeroizing::new(t.to_string()))
+}
+
+/// `read|update|delete|list ROUTE`, ROUTE the pattern without `/v1/`.
+fn operation(method: &Method, query: Option<&str>, pattern: &str) -> String {
+    let list = method.as_str() == "LIST"
+        || (*method == Method::GET
+            && query.is_some_and(|q| q.split('&').any(|kv| kv == "list=true")));
+    let verb = if list {
+        "list"
+    } else {
+        match *method {
+            Method::GET | Method::HEAD => "read",
+            Method::POST | Method::PUT | Method::PATCH => "update",
+            Method::DELETE => "delete",
+            _ => "other",
+        }
+    };
+    let route = pattern.strip_prefix("/v1/").unwrap_or(pattern);
+    format!("{verb} {route}")
+}
+
+/// The path segment where the pattern says `{name}`, cut to [`MAX_KEY`].
+fn key_name(pattern: &str, path: &str) -> Option<String> {
+    let i = pattern.split('/').position(|s| s == "{name}")?;
+    let segment = path.split('/').nth(i)?;
+    Some(segment.chars().take(MAX_KEY).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_name_the_verb_and_route() {
+        let op = |m: &str, q: Option<&str>, p: &str| {
+            operation(&Method::from_bytes(m.as_bytes()).unwrap(), q, p)
+        };
+        assert_eq!(
+            op("POST", None, "/v1/transit/encrypt/{name}"),
+            "update transit/encrypt/{name}"
+        );
+        assert_eq!(
+            op("GET", None, "/v1/transit/keys/{name}"),
+            "read transit/keys/{name}"
+        );
+        assert_eq!(op("LIST", None, "/v1/transit/keys"), "list transit/keys");
+        assert_eq!(
+            op("GET", Some("list=true"), "/v1/transit/keys"),
+            "list transit/keys"
+        );
+        assert_eq!(
+            op("DELETE", None, "/v1/transit/keys/{name}"),
+            "delete transit/keys/{name}"
+        );
+    }
+
+    #[test]
+    fn key_names_come_from_the_path() {
+        assert_eq!(
+            key_name("/v1/transit/encrypt/{name}", "/v1/transit/encrypt/app"),
+            Some("app".into())
+        );
+        assert_eq!(
+            key_name(
+                "/v1/transit/datakey/{kind}/{name}",
+                "/v1/transit/datakey/wrapped/k1"
+            ),
+            Some("k1".into())
+        );
+        assert_eq!(key_name("/v1/transit/random", "/v1/transit/random"), None);
+        let long = format!("/v1/transit/keys/{}", "a".repeat(1000));
+        assert_eq!(
+            key_name("/v1/transit/keys/{name}", &long).unwrap().len(),
+            MAX_KEY
+        );
+    }
+}

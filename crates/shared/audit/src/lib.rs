@@ -1,0 +1,309 @@
+//! The audit log's line format, shared by its writer (the enclave) and its
+//! readers (the enclave checking its tail at start, and
+//! `minikms_verifier::audit`). One format, one parser.
+//!
+//! # Format (version 1)
+//!
+//! The log is a file of lines, each one JSON object ending in `\n`. Every
+//! line is an [`Entry`], signed, with `"sig"` as its last member:
+//!
+//! ```text
+//! {"type":"start","v":1,"seq":1,"prev":"00…00","time":"…","public_key":"…","evidence":{…},"sig":"…"}
+//! {"type":"request","v":1,"seq":2,"prev":"<SHA-256 of line 1>","time":"2026-11-27T03:00:00Z",
+//!  "request_id":"…","accessor":"…","operation":"update transit/encrypt/{name}",
+//!  "key":"app","key_version":1,"status":200,"outcome":"ok","sig":"…"}
+//! ```
+//!
+//! - `seq` counts entries from 1; `prev` is the hex SHA-256 of the previous
+//!   line's bytes (without its `\n`), 64 zeros for the first line.
+//! - `sig` is base64 of an Ed25519 signature, by the enclave's audit key,
+//!   over [`SIGNING_PREFIX`] followed by the line with `,"sig":"…"` removed
+//!   (that is, the exact bytes of the entry as serialised without `sig`).
+//!   Signatures cover exact bytes: no canonicalisation.
+//! - A `start` entry opens each segment (one per enclave start; the first
+//!   line of a file is one): it carries the audit public key (base64 of the
+//!   raw 32-byte Ed25519 key) and attestation [`StartEvidence`] whose held
+//!   data is the CBOR map `{"pubkey-hash": [1, SHA-256(public key)],
+//!   "nonce": [`EVIDENCE_NONCE`]}` (the `/attestation` EnclaveHeldData
+//!   shape), and whose quote's report_data is SHA-256(held data) followed
+//!   by 32 zero bytes.
+//! - A `request` entry records one API request: time (RFC 3339 UTC), the
+//!   token's accessor (never the token), operation, key name and version
+//!   where known, HTTP status and outcome, and the request id the response
+//!   carried. Never a body, plaintext, ciphertext or key material.
+
+use aws_lc_rs::digest;
+use aws_lc_rs::signature::{Ed25519KeyPair, UnparsedPublicKey, ED25519};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+/// Format version of every entry.
+pub const VERSION: u32 = 1;
+/// Prepended to an entry's bytes before signing (domain separation).
+pub const SIGNING_PREFIX: &[u8] = b"minikms audit log v1\n";
+/// The nonce in a start entry's held data: says what the key is for.
+pub const EVIDENCE_NONCE: &[u8] = b"minikms audit log v1";
+/// `prev` of the first entry of a log.
+pub const ZERO_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Longest line a reader accepts (a start entry with collateral is ~20 KiB).
+pub const MAX_LINE: usize = 1 << 20;
+
+const SIG_MEMBER: &[u8] = b",\"sig\":\"";
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// One entry, as signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Entry {
+    /// The start of a segment: who is writing, with evidence for its key.
+    Start {
+        v: u32,
+        seq: u64,
+        prev: String,
+        time: String,
+        /// Base64 of the raw Ed25519 public key.
+        public_key: String,
+        evidence: StartEvidence,
+    },
+    /// One API request.
+    Request {
+        v: u32,
+        seq: u64,
+        prev: String,
+        time: String,
+        /// The id the response carried (Vault's `request_id`).
+        request_id: String,
+        /// The token's accessor; `null` when the request had no token.
+        accessor: Option<String>,
+        /// `read|update|delete|list ROUTE`, e.g. `update transit/encrypt/{name}`.
+        operation: String,
+        /// The key named in the path, if any.
+        key: Option<String>,
+        /// The key version used or current, where the answer says it.
+        key_version: Option<u64>,
+        /// HTTP status of the answer.
+        status: u16,
+        outcome: Outcome,
+    },
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// 2xx.
+    Ok,
+    /// 401 or 403: no valid token, or not allowed.
+    Denied,
+    /// Anything else.
+    Error,
+}
+
+impl Outcome {
+    pub fn of_status(status: u16) -> Self {
+        match status {
+            200..=299 => Outcome::Ok,
+            401 | 403 => Outcome::Denied,
+            _ => Outcome::Error,
+        }
+    }
+}
+
+/// Attestation evidence binding a start entry's public key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartEvidence {
+    /// "simulation" or "sgx", as the enclave says (the verifier decides).
+    pub platform: String,
+    /// The quote, hex.
+    pub quote: String,
+    /// The held data (CBOR claims map), hex.
+    pub held_data: String,
+    /// QuoteCollateralV3 JSON, where the platform issues it (simulation).
+    pub collateral: Option<String>,
+}
+
+impl Entry {
+    pub fn seq(&self) -> u64 {
+        match self {
+            Entry::Start { seq, .. } | Entry::Request { seq, .. } => *seq,
+        }
+    }
+
+    pub fn prev(&self) -> &str {
+        match self {
+            Entry::Start { prev, .. } | Entry::Request { prev, .. } => prev,
+        }
+    }
+
+    pub fn time(&self) -> &str {
+        match self {
+            Entry::Start { time, .. } | Entry::Request { time, .. } => time,
+        }
+    }
+
+    pub fn version(&self) -> u32 {
+        match self {
+            Entry::Start { v, .. } | Entry::Request { v, .. } => *v,
+        }
+    }
+}
+
+/// Why a line could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    #[error("malformed ({0})")]
+    Malformed(String),
+    #[error("unsupported format version {0}")]
+    Version(u32),
+}
+
+/// A line split into its entry, the bytes its signature covers, and the
+/// signature. Nothing is verified yet.
+pub struct Opened {
+    pub entry: Entry,
+    /// The entry's bytes without `sig` (what was signed, after the prefix).
+    pub signed: Vec<u8>,
+    pub signature: [u8; 64],
+}
+
+impl Opened {
+    /// Whether `public_key` (raw Ed25519) signed this entry.
+    pub fn signed_by(&self, public_key: &[u8]) -> bool {
+        let mut msg = Vec::with_capacity(SIGNING_PREFIX.len() + self.signed.len());
+        msg.extend_from_slice(SIGNING_PREFIX);
+        msg.extend_from_slice(&self.signed);
+        UnparsedPublicKey::new(&ED25519, public_key)
+            .verify(&msg, &self.signature)
+            .is_ok()
+    }
+}
+
+/// Reads one line (without its `\n`).
+pub fn open_line(line: &[u8]) -> Result<Opened, LineError> {
+    let bad = |why: &str| LineError::Malformed(why.to_string());
+    if line.len() > MAX_LINE {
+        return Err(bad("line too long"));
+    }
+    let at = find_last(line, SIG_MEMBER).ok_or_else(|| bad("no signature"))?;
+    let (head, tail) = line.split_at(at);
+    let sig_b64 = tail[SIG_MEMBER.len()..]
+        .strip_suffix(b"\"}")
+        .ok_or_else(|| bad("signature is not the last member"))?;
+    let sig = B64
+        .decode(sig_b64)
+        .map_err(|_| bad("signature is not base64"))?;
+    let signature: [u8; 64] = sig
+        .try_into()
+        .map_err(|_| bad("signature is not 64 bytes"))?;
+    let mut signed = head.to_vec();
+    signed.push(b'}');
+    let entry: Entry = serde_json::from_slice(&signed).map_err(|e| {
+        LineError::Malformed(format!("{:?} error at column {}", e.classify(), e.column()))
+    })?;
+    if entry.version() != VERSION {
+        return Err(LineError::Version(entry.version()));
+    }
+    Ok(Opened {
+        entry,
+        signed,
+        signature,
+    })
+}
+
+/// Serialises and signs `entry`: the line to append, without its `\n`.
+pub fn sign_line(entry: &Entry, key: &Ed25519KeyPair) -> Result<Vec<u8>, serde_json::Error> {
+    let mut line = serde_json::to_vec(entry)?;
+    let mut msg = Vec::with_capacity(SIGNING_PREFIX.len() + line.len());
+    msg.extend_from_slice(SIGNING_PREFIX);
+    msg.extend_from_slice(&line);
+    let sig = key.sign(&msg);
+    // `line` ends with the object's closing brace.
+    line.pop();
+    line.extend_from_slice(SIG_MEMBER);
+    line.extend_from_slice(B64.encode(sig.as_ref()).as_bytes());
+    line.extend_from_slice(b"\"}");
+    Ok(line)
+}
+
+/// What the next entry's `prev` must be: hex SHA-256 of `line`.
+pub fn line_hash(line: &[u8]) -> String {
+    hex::encode(digest::digest(&digest::SHA256, line).as_ref())
+}
+
+/// SHA-256 of a raw public key: what the held data's `pubkey-hash` holds.
+pub fn public_key_hash(public_key: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, public_key).as_ref());
+    out
+}
+
+/// Base64 as the format uses it (standard, padded).
+pub fn b64_encode(bytes: &[u8]) -> String {
+    B64.encode(bytes)
+}
+
+pub fn b64_decode(text: &str) -> Option<Vec<u8>> {
+    B64.decode(text).ok()
+}
+
+fn find_last(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use aws_lc_rs::signature::KeyPair;
+
+    fn key() -> Ed25519KeyPair {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap()
+    }
+
+    fn request(seq: u64) -> Entry {
+        Entry::Request {
+            v: VERSION,
+            seq,
+            prev: ZERO_PREV.into(),
+            time: "2026-11-27T03:00:00Z".into(),
+            request_id: "id".into(),
+            accessor: Some("abc".into()),
+            operation: "update transit/encrypt/{name}".into(),
+            key: Some("k\",\"sig\":\"x".into()),
+            key_version: Some(3),
+            status: 200,
+            outcome: Outcome::Ok,
+        }
+    }
+
+    #[test]
+    fn lines_round_trip_and_verify() {
+        let k = key();
+        let line = sign_line(&request(2), &k).unwrap();
+        assert!(line.ends_with(b"\"}"));
+        let opened = open_line(&line).unwrap();
+        assert_eq!(opened.entry, request(2));
+        assert!(opened.signed_by(k.public_key().as_ref()));
+        assert!(!opened.signed_by(key().public_key().as_ref()));
+    }
+
+    #[test]
+    fn edits_break_the_signature_or_the_parse() {
+        let k = key();
+        let line = String::from_utf8(sign_line(&request(2), &k).unwrap()).unwrap();
+        let edited = line.replace("\"key_version\":3", "\"key_version\":4");
+        assert!(!open_line(edited.as_bytes())
+            .unwrap()
+            .signed_by(k.public_key().as_ref()));
+        let extra = line.replacen('{', "{\"x\":1,", 1);
+        assert!(matches!(
+            open_line(extra.as_bytes()),
+            Err(LineError::Malformed(_))
+        ));
+        assert!(open_line(b"{}").is_err());
+        assert!(open_line(&line.as_bytes()[..line.len() - 1]).is_err());
+    }
+}
