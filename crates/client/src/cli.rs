@@ -50,6 +50,8 @@ pub enum Command {
     /// Any /v1 call (Vault's Transit API), e.g.
     /// `minikms api POST transit/encrypt/app --data '{"plaintext":"aGk="}'`.
     Api(ApiArgs),
+    /// A load generator over attested HTTPS: ops/s and latency percentiles.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// `minikms verify FILE [--at SECS]`.

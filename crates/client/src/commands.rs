@@ -33,6 +33,7 @@ pub async fn run(cli: &Cli) -> Result<serde_json::Value, String> {
         ),
         Command::Attest(args) => attest(&mut conn, args, &attestation).await,
         Command::Api(args) => api(&mut conn, args, token(cli).as_deref()).await,
+        Command::Bench(_) => Err("bench runs on its own runtime".into()),
     }
 }
 
@@ -118,7 +119,7 @@ fn answer(response: crate::connection::Response) -> Result<serde_json::Value, St
     Err(format!("server answered {}: {errors}", response.status))
 }
 
-async fn attest(
+pub(crate) async fn attest(
     conn: &mut Connection,
     args: &AttestArgs,
     attestation: &Attestation,

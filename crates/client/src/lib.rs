@@ -10,10 +10,12 @@
 //! - [`cli`]: the clap definitions (`minikms [OPTIONS] COMMAND`), with the
 //!   attestation flags as one reusable [`cli::AttestationArgs`].
 //! - [`commands`]: the commands that talk to a server.
+//! - [`bench`]: `minikms bench`, the load generator.
 //! - [`verify_cmd`]: `minikms verify`, offline.
 //! - [`files`]: bounded reads of the user's files.
 
 pub mod attested_tls;
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod connection;

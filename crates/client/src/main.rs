@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use minikms_client::cli::{Cli, Command};
-use minikms_client::{commands, verify_cmd};
+use minikms_client::{bench, commands, verify_cmd};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Bench(args) => return bench::main(&cli, args),
         Command::Verify(args) => verify_cmd::run(args, &cli.attestation),
         _ => match tokio::runtime::Builder::new_current_thread()
             .enable_all()
