@@ -29,9 +29,9 @@ pub mod manage;
 pub mod sign;
 pub mod utility;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use axum::body::Body;
 use axum::http::StatusCode;
@@ -44,6 +44,7 @@ use zeroize::Zeroizing;
 
 use crate::api::{ApiError, AppState};
 use crate::platform::Platform;
+use crate::store::group::GroupCommit;
 use crate::store::{Store, StoreError, Table};
 use keys::Key;
 
@@ -58,12 +59,30 @@ const INIT_ID: &str = "init";
 const WRAPPING_ID: &str = "wrapping_key";
 
 /// The managed-key service: the sealed store and the keys it holds.
+///
+/// Writes are durable before they are visible: a change is prepared under
+/// the lock, written (group commit, see [`crate::store::group`]) without
+/// holding it, and applied in memory once on disk. Meanwhile its record is
+/// busy: another writer of the same record waits, readers see the old
+/// state, and writers of other records go on (and share the fsync).
 pub struct Transit {
     inner: Mutex<Inner>,
+    /// Signalled when a record stops being busy.
+    idle: Condvar,
+    store: GroupCommit,
+}
+
+/// What a write does, decided under the lock.
+enum Step<T, R> {
+    /// Nothing to write: answer `R`.
+    Done(R),
+    /// Write this record (`None` removes it), then apply `T` in memory.
+    Write(Option<Zeroizing<Vec<u8>>>, T),
 }
 
 struct Inner {
-    store: Store,
+    /// Records being written.
+    busy: BTreeSet<(Table, String)>,
     keys: BTreeMap<String, Arc<Key>>,
     /// SHA-256 of the root token, once initialised.
     root_hash: Option<[u8; 32]>,
@@ -127,8 +146,10 @@ impl Transit {
             }
         }
         let transit = Self {
+            idle: Condvar::new(),
+            store: GroupCommit::new(store),
             inner: Mutex::new(Inner {
-                store,
+                busy: BTreeSet::new(),
                 keys,
                 root_hash,
                 wrapping,
@@ -148,8 +169,45 @@ impl Transit {
         Ok(transit)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One durable change to record `table/id`: `prepare` decides, under
+    /// the lock, what to write; the write is committed without the lock;
+    /// `apply` updates the state once the record is on disk. A failed write
+    /// changes nothing.
+    fn change<T, R>(
+        &self,
+        table: Table,
+        id: &str,
+        prepare: impl FnOnce(&Inner) -> Result<Step<T, R>, Fail>,
+        apply: impl FnOnce(&mut Inner, T) -> R,
+    ) -> Result<R, Fail> {
+        let record = (table, id.to_string());
+        let mut inner = self.lock();
+        while inner.busy.contains(&record) {
+            inner = self
+                .idle
+                .wait(inner)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        let (value, then) = match prepare(&inner)? {
+            Step::Done(answer) => return Ok(answer),
+            Step::Write(value, then) => (value, then),
+        };
+        inner.busy.insert(record.clone());
+        drop(inner);
+        let written = self.store.write(vec![(table, id.to_string(), value)]);
+        let mut inner = self.lock();
+        inner.busy.remove(&record);
+        let answer = match written {
+            Ok(()) => Ok(apply(&mut inner, then)),
+            Err(e) => Err(store_fail(e)),
+        };
+        drop(inner);
+        self.idle.notify_all();
+        answer
     }
 
     pub(crate) fn is_initialised(&self) -> bool {
@@ -162,20 +220,21 @@ impl Transit {
 
     /// Stores the root token's hash; fails if already initialised.
     pub(crate) fn initialise(&self, hash: [u8; 32]) -> Result<(), Fail> {
-        let mut inner = self.lock();
-        if inner.root_hash.is_some() {
-            return Err(Fail::bad("Vault is already initialized"));
-        }
-        let record = serde_json::to_vec(&InitRecord {
-            root_token_sha256: hex_encode(&hash),
-        })
-        .map_err(|_| Fail::internal("init"))?;
-        inner
-            .store
-            .write(&[(Table::Meta, INIT_ID, Some(&record))])
-            .map_err(store_fail)?;
-        inner.root_hash = Some(hash);
-        Ok(())
+        self.change(
+            Table::Meta,
+            INIT_ID,
+            |inner| {
+                if inner.root_hash.is_some() {
+                    return Err(Fail::bad("Vault is already initialized"));
+                }
+                let record = serde_json::to_vec(&InitRecord {
+                    root_token_sha256: hex_encode(&hash),
+                })
+                .map_err(|_| Fail::internal("init"))?;
+                Ok(Step::Write(Some(Zeroizing::new(record)), ()))
+            },
+            |inner, ()| inner.root_hash = Some(hash),
+        )
     }
 
     /// A key for use; 400 "not found" as Vault answers for operations.
@@ -194,10 +253,11 @@ impl Transit {
     /// The import wrapping key (PKCS#8), generated and sealed on first use.
     pub(crate) fn wrapping_key(&self) -> Result<Zeroizing<Vec<u8>>, Fail> {
         use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
-        let mut inner = self.lock();
-        if let Some(k) = &inner.wrapping {
+        if let Some(k) = &self.lock().wrapping {
             return Ok(k.clone());
         }
+        // Made outside the lock (seconds for RSA-4096); if another request
+        // made one meanwhile, that one is kept and ours is dropped.
         let private =
             aws_lc_rs::rsa::PrivateDecryptingKey::generate(aws_lc_rs::rsa::KeySize::Rsa4096)
                 .map_err(|_| Fail::internal("wrapping key generation"))?;
@@ -205,12 +265,18 @@ impl Transit {
             .as_der()
             .map_err(|_| Fail::internal("wrapping key generation"))?;
         let der = Zeroizing::new(der.as_ref().to_vec());
-        inner
-            .store
-            .write(&[(Table::Meta, WRAPPING_ID, Some(&der))])
-            .map_err(store_fail)?;
-        inner.wrapping = Some(der.clone());
-        Ok(der)
+        self.change(
+            Table::Meta,
+            WRAPPING_ID,
+            |inner| match &inner.wrapping {
+                Some(k) => Ok(Step::Done(k.clone())),
+                None => Ok(Step::Write(Some(der.clone()), der)),
+            },
+            |inner, der| {
+                inner.wrapping = Some(der.clone());
+                der
+            },
+        )
     }
 
     pub(crate) fn names(&self) -> Vec<String> {
@@ -219,17 +285,21 @@ impl Transit {
 
     /// Stores `key` as new; `Ok(false)` (and no change) if the name exists.
     pub(crate) fn create(&self, key: Key) -> Result<bool, Fail> {
-        let mut inner = self.lock();
-        if inner.keys.contains_key(&key.name) {
-            return Ok(false);
-        }
-        let sealed = serialize(&key)?;
-        inner
-            .store
-            .write(&[(Table::Keys, &key.name, Some(&sealed))])
-            .map_err(store_fail)?;
-        inner.keys.insert(key.name.clone(), Arc::new(key));
-        Ok(true)
+        let name = key.name.clone();
+        self.change(
+            Table::Keys,
+            &name,
+            |inner| {
+                if inner.keys.contains_key(&key.name) {
+                    return Ok(Step::Done(false));
+                }
+                Ok(Step::Write(Some(serialize(&key)?), key))
+            },
+            |inner, key| {
+                inner.keys.insert(key.name.clone(), Arc::new(key));
+                true
+            },
+        )
     }
 
     /// Changes a key durably: `change` edits a copy, which replaces the key
@@ -239,55 +309,63 @@ impl Transit {
         name: &str,
         change: impl FnOnce(&mut Key) -> Result<(), Fail>,
     ) -> Result<Arc<Key>, Fail> {
-        let mut inner = self.lock();
-        let current = inner
-            .keys
-            .get(name)
-            .ok_or_else(|| Fail::bad("encryption key not found"))?;
-        let mut key = Key::clone(current);
-        change(&mut key)?;
-        let sealed = serialize(&key)?;
-        inner
-            .store
-            .write(&[(Table::Keys, name, Some(&sealed))])
-            .map_err(store_fail)?;
-        let key = Arc::new(key);
-        inner.keys.insert(name.to_string(), key.clone());
-        Ok(key)
+        self.change(
+            Table::Keys,
+            name,
+            |inner| {
+                let current = inner
+                    .keys
+                    .get(name)
+                    .ok_or_else(|| Fail::bad("encryption key not found"))?;
+                let mut key = Key::clone(current);
+                change(&mut key)?;
+                Ok(Step::Write(Some(serialize(&key)?), Arc::new(key)))
+            },
+            |inner, key| {
+                inner.keys.insert(name.to_string(), key.clone());
+                key
+            },
+        )
     }
 
     /// Replaces (or creates) a key wholesale, for restore.
     pub(crate) fn put(&self, key: Key, force: bool) -> Result<(), Fail> {
-        let mut inner = self.lock();
-        if inner.keys.contains_key(&key.name) && !force {
-            return Err(Fail::bad(
-                "key already exists; to overwrite it, set force to true",
-            ));
-        }
-        let sealed = serialize(&key)?;
-        inner
-            .store
-            .write(&[(Table::Keys, &key.name, Some(&sealed))])
-            .map_err(store_fail)?;
-        inner.keys.insert(key.name.clone(), Arc::new(key));
-        Ok(())
+        let name = key.name.clone();
+        self.change(
+            Table::Keys,
+            &name,
+            |inner| {
+                if inner.keys.contains_key(&key.name) && !force {
+                    return Err(Fail::bad(
+                        "key already exists; to overwrite it, set force to true",
+                    ));
+                }
+                Ok(Step::Write(Some(serialize(&key)?), key))
+            },
+            |inner, key| {
+                inner.keys.insert(key.name.clone(), Arc::new(key));
+            },
+        )
     }
 
     pub(crate) fn delete(&self, name: &str) -> Result<(), Fail> {
-        let mut inner = self.lock();
-        let key = inner
-            .keys
-            .get(name)
-            .ok_or_else(|| Fail::bad("could not delete key; not found"))?;
-        if !key.deletion_allowed {
-            return Err(Fail::bad("deletion is not allowed for this key"));
-        }
-        inner
-            .store
-            .write(&[(Table::Keys, name, None)])
-            .map_err(store_fail)?;
-        inner.keys.remove(name);
-        Ok(())
+        self.change(
+            Table::Keys,
+            name,
+            |inner| {
+                let key = inner
+                    .keys
+                    .get(name)
+                    .ok_or_else(|| Fail::bad("could not delete key; not found"))?;
+                if !key.deletion_allowed {
+                    return Err(Fail::bad("deletion is not allowed for this key"));
+                }
+                Ok(Step::Write(None, ()))
+            },
+            |inner, ()| {
+                inner.keys.remove(name);
+            },
+        )
     }
 }
 
