@@ -561,6 +561,30 @@ pub async fn blocking<R: Send + 'static>(
         .map_err(|e| Fail::internal_detail("request", e))?
 }
 
+/// Batches of at most this many items on a non-RSA key run on the I/O
+/// thread (see [`with_key`]).
+pub const INLINE_ITEMS: usize = 16;
+
+/// Runs `f` with key `name`. Cheap work (a non-RSA key, at most
+/// [`INLINE_ITEMS`] items: microseconds) runs right here, since handing it
+/// to a blocking thread costs more than the work itself (two thread
+/// switches per request); RSA keys and larger batches go to a blocking
+/// thread.
+pub async fn with_key<R: Send + 'static>(
+    transit: &Arc<Transit>,
+    name: &str,
+    items: usize,
+    f: impl FnOnce(&Key) -> Result<R, Fail> + Send + 'static,
+) -> Result<R, Fail> {
+    let key = transit.get(name)?;
+    if !key.key_type.is_rsa() && items <= INLINE_ITEMS {
+        return f(&key);
+    }
+    tokio::task::spawn_blocking(move || f(&key))
+        .await
+        .map_err(|e| Fail::internal_detail("request", e))?
+}
+
 /// A number that may arrive as a JSON number, a numeric string, or null.
 pub fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     #[derive(Deserialize)]
