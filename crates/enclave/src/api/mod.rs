@@ -4,6 +4,7 @@
 
 mod attestation;
 mod generate;
+pub mod rsa_pool;
 mod status;
 
 use std::sync::Arc;
@@ -23,9 +24,12 @@ pub struct AppState {
     pub platform: Arc<dyn Platform>,
     /// Managed keys (the `/v1` routes).
     pub transit: Arc<Transit>,
+    /// RSA-2048 pairs made ahead of demand.
+    pub rsa_pool: Arc<rsa_pool::RsaPool>,
 }
 
 pub fn router(platform: Arc<dyn Platform>, transit: Arc<Transit>) -> Router {
+    let rsa_pool = rsa_pool::RsaPool::new(rsa_pool::CAPACITY);
     Router::new()
         .route("/", get(status::status))
         .route("/generate-aes-key", get(generate::aes_key))
@@ -34,7 +38,11 @@ pub fn router(platform: Arc<dyn Platform>, transit: Arc<Transit>) -> Router {
         .merge(crate::transit::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState { platform, transit })
+        .with_state(AppState {
+            platform,
+            transit,
+            rsa_pool,
+        })
 }
 
 /// An error as the client sees it.
