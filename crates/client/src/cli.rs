@@ -57,6 +57,8 @@ pub enum Command {
     /// Any /v1 call (Vault's Transit API), e.g.
     /// `minikms api POST transit/encrypt/app --data '{"plaintext":"aGk="}'`.
     Api(ApiArgs),
+    /// A load generator over attested HTTPS: ops/s and latency percentiles.
+    Bench(crate::bench::BenchArgs),
     /// Audit log commands.
     #[command(subcommand)]
     Audit(AuditCommand),

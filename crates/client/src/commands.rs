@@ -35,6 +35,7 @@ pub async fn run(cli: &Cli) -> Result<serde_json::Value, String> {
         Command::Api(args) => api(&mut conn, args, token(cli).as_deref()).await,
         Command::Import(args) => crate::import::run(&mut conn, args, token(cli).as_deref()).await,
         Command::Trust(args) => crate::trust::save_ca(&conn, &url, &args.out),
+        Command::Bench(_) => Err("bench runs on its own runtime".into()),
     }
 }
 
@@ -120,7 +121,7 @@ pub fn answer(response: crate::connection::Response) -> Result<serde_json::Value
     Err(format!("server answered {}: {errors}", response.status))
 }
 
-async fn attest(
+pub(crate) async fn attest(
     conn: &mut Connection,
     args: &AttestArgs,
     attestation: &Attestation,

@@ -158,6 +158,23 @@ impl Connection {
         token: Option<&str>,
         body: Option<&serde_json::Value>,
     ) -> Result<Response, String> {
+        let body = match body {
+            Some(value) => Some(Bytes::from(
+                serde_json::to_vec(value).map_err(|e| e.to_string())?,
+            )),
+            None => None,
+        };
+        self.send(method, path, token, body).await
+    }
+
+    /// As [`Connection::request`], with a body already serialised as JSON.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Bytes>,
+    ) -> Result<Response, String> {
         let mut builder = Request::builder()
             .method(method)
             .uri(path)
@@ -166,9 +183,9 @@ impl Connection {
             builder = builder.header("x-vault-token", token);
         }
         let body = match body {
-            Some(value) => {
+            Some(bytes) => {
                 builder = builder.header("content-type", "application/json");
-                Bytes::from(serde_json::to_vec(value).map_err(|e| e.to_string())?)
+                bytes
             }
             None => Bytes::new(),
         };

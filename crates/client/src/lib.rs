@@ -12,6 +12,7 @@
 //! - [`commands`]: the commands that talk to a server.
 //! - [`import`]: `minikms import`: bring your own key, wrapped client-side.
 //! - [`trust`]: `minikms trust`: save the attested enclave's CA.
+//! - [`bench`]: `minikms bench`, the load generator.
 //! - [`verify_cmd`]: `minikms verify`, offline.
 //! - [`audit_cmd`]: `minikms audit verify`: check an audit log offline
 //!   with `minikms_verifier::audit`, print its summary.
@@ -19,6 +20,7 @@
 
 pub mod attested_tls;
 pub mod audit_cmd;
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod connection;

@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use minikms_client::cli::{AuditCommand, Cli, Command};
-use minikms_client::{audit_cmd, commands, verify_cmd};
+use minikms_client::{audit_cmd, bench, commands, verify_cmd};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Bench(args) => return bench::main(&cli, args),
         Command::Verify(args) => verify_cmd::run(args, &cli.attestation),
         Command::Audit(AuditCommand::Verify(args)) => audit_cmd::run(args, &cli.attestation),
         _ => match tokio::runtime::Builder::new_current_thread()

@@ -1,15 +1,12 @@
 //! The tutorial's one-shot generators: fresh key material, made here and
 //! returned to the caller over TLS, never stored and never logged.
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::KeyPair as _;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use zeroize::Zeroizing;
 
-use super::{ApiError, AppState};
+use super::{rsa_pool, ApiError, AppState};
 
 /// `GET /generate-aes-key`: 32 random bytes (an AES-256 key), base64.
 pub async fn aes_key(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -26,29 +23,20 @@ pub async fn aes_key(State(state): State<AppState>) -> Result<Response, ApiError
 
 /// `GET /generate-rsa-key-pair`: a fresh RSA-2048 pair (e = 65537).
 /// Private key: PKCS#8 PEM (`BEGIN PRIVATE KEY`); public key: SubjectPublicKeyInfo
-/// PEM (`BEGIN PUBLIC KEY`).
-pub async fn rsa_key_pair(State(_): State<AppState>) -> Result<Response, ApiError> {
-    // Key generation takes tens of milliseconds: keep it off the I/O threads.
-    let pems = tokio::task::spawn_blocking(|| -> Result<(String, Zeroizing<String>), String> {
-        let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|e| e.to_string())?;
-        let private = pair.as_der().map_err(|e| e.to_string())?;
-        let public = pair.public_key().as_der().map_err(|e| e.to_string())?;
-        let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
-        Ok((
-            pem::encode_config(&pem::Pem::new("PUBLIC KEY", public.as_ref()), lf),
-            Zeroizing::new(pem::encode_config(
-                &pem::Pem::new("PRIVATE KEY", private.as_ref()),
-                lf,
-            )),
-        ))
-    })
-    .await
-    .map_err(|e| ApiError::internal("RSA key generation", e))?
-    .map_err(|e| ApiError::internal("RSA key generation", e))?;
-    let (public, private) = pems;
+/// PEM (`BEGIN PUBLIC KEY`). Taken from the pool of pairs made ahead of
+/// demand ([`super::rsa_pool`]) when one is ready, else made now.
+pub async fn rsa_key_pair(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let pair = match state.rsa_pool.take() {
+        Some(pair) => pair,
+        // Key generation takes tens of milliseconds: keep it off the I/O threads.
+        None => tokio::task::spawn_blocking(rsa_pool::generate)
+            .await
+            .map_err(|e| ApiError::internal("RSA key generation", e))?
+            .map_err(|e| ApiError::internal("RSA key generation", e))?,
+    };
     Ok(json_body(&serde_json::json!({
-        "public_key": public,
-        "private_key": private.as_str(),
+        "public_key": pair.public,
+        "private_key": pair.private.as_str(),
         "encoding": "plaintext",
     })))
 }

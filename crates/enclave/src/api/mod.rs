@@ -4,6 +4,7 @@
 
 mod attestation;
 mod generate;
+pub mod rsa_pool;
 mod status;
 
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub ca: Arc<TlsCa>,
     /// The audit log every `/v1` request is recorded in.
     pub audit: Arc<AuditLog>,
+    /// RSA-2048 pairs made ahead of demand.
+    pub rsa_pool: Arc<rsa_pool::RsaPool>,
 }
 
 pub fn router(
@@ -44,6 +47,7 @@ pub fn router(
         transit,
         ca,
         audit,
+        rsa_pool: rsa_pool::RsaPool::new(rsa_pool::CAPACITY),
     };
     // Every matched `/v1` route is audited (unmatched paths touch nothing):
     // merge new `/v1` routers here, before the audit layer.

@@ -35,7 +35,9 @@
 //!   platform does not offer yet.
 //!
 //! Durability: every write is one redb transaction committed with redb's
-//! default immediate durability (fsync) before the call returns.
+//! default immediate durability (fsync) before the call returns. Concurrent
+//! writers share transactions through [`group::GroupCommit`]; each is
+//! still answered only once its own records are on disk.
 //!
 //! Everything is read and checked at open; callers keep the decrypted
 //! records in memory (zeroized on drop) and write through this store.
@@ -49,6 +51,8 @@ use redb::{Database, ReadableTable, TableDefinition};
 use zeroize::Zeroizing;
 
 use crate::platform::{Platform, SealPolicy};
+
+pub mod group;
 
 /// The database file, in the data dir.
 pub const FILE_NAME: &str = "keys.redb";
@@ -132,6 +136,36 @@ struct IndexEntry {
     table: String,
     id: String,
     version: u64,
+}
+
+/// The index as JSON (`[{"table":T,"id":ID,"version":N},...]`, what
+/// serde_json writes for a `Vec<IndexEntry>`), written straight from the
+/// map: it is rewritten with every transaction, so this is a hot path. Ids
+/// that need no escaping (key names always) are copied as they are; any
+/// other goes through serde_json.
+fn index_json(index: &BTreeMap<(Table, String), u64>) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(index.len() * 48 + 2);
+    out.push(b'[');
+    for (i, ((table, id), version)) in index.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"table\":\"");
+        out.extend_from_slice(table.name().as_bytes());
+        out.extend_from_slice(b"\",\"id\":");
+        if id.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            serde_json::to_writer(&mut out, id).map_err(db_err)?;
+        } else {
+            out.push(b'"');
+            out.extend_from_slice(id.as_bytes());
+            out.push(b'"');
+        }
+        out.extend_from_slice(b",\"version\":");
+        out.extend_from_slice(version.to_string().as_bytes());
+        out.push(b'}');
+    }
+    out.push(b']');
+    Ok(out)
 }
 
 impl Store {
@@ -262,7 +296,26 @@ impl Store {
         changes: &[(Table, &str, Option<&[u8]>)],
         seal_svn: Option<u16>,
     ) -> Result<(), StoreError> {
-        let mut index = self.index.clone();
+        // The index is changed in place and put back if the write fails.
+        let mut undo: Vec<((Table, String), Option<u64>)> = Vec::with_capacity(changes.len());
+        let result = self.write_changes(changes, seal_svn, &mut undo);
+        if result.is_err() {
+            for (k, old) in undo.into_iter().rev() {
+                match old {
+                    Some(v) => self.index.insert(k, v),
+                    None => self.index.remove(&k),
+                };
+            }
+        }
+        result
+    }
+
+    fn write_changes(
+        &mut self,
+        changes: &[(Table, &str, Option<&[u8]>)],
+        seal_svn: Option<u16>,
+        undo: &mut Vec<((Table, String), Option<u64>)>,
+    ) -> Result<(), StoreError> {
         // Every write gets the next store-wide generation as its version,
         // so no two sealed records of one id ever share a version, even
         // across delete and re-create.
@@ -276,24 +329,19 @@ impl Store {
             match value {
                 Some(plain) => {
                     let version = index_version;
-                    index.insert(k, version);
-                    sealed.push((*table, *id, Some(self.seal(*table, id, version, plain)?)));
+                    let sealed_record = self.seal(*table, id, version, plain)?;
+                    let old = self.index.insert(k.clone(), version);
+                    undo.push((k, old));
+                    sealed.push((*table, *id, Some(sealed_record)));
                 }
                 None => {
-                    index.remove(&k);
+                    let old = self.index.remove(&k);
+                    undo.push((k, old));
                     sealed.push((*table, *id, None));
                 }
             }
         }
-        let entries: Vec<IndexEntry> = index
-            .iter()
-            .map(|((t, id), v)| IndexEntry {
-                table: t.name().to_string(),
-                id: id.clone(),
-                version: *v,
-            })
-            .collect();
-        let index_plain = serde_json::to_vec(&entries).map_err(db_err)?;
+        let index_plain = index_json(&self.index)?;
         let index_sealed = self.seal(Table::Meta, INDEX_ID, index_version, &index_plain)?;
 
         let tx = self.db.begin_write().map_err(db_err)?;
@@ -323,7 +371,6 @@ impl Store {
         }
         // Immediate durability (redb's default): fsync before returning.
         tx.commit().map_err(db_err)?;
-        self.index = index;
         self.index_version = index_version;
         Ok(())
     }
@@ -423,4 +470,31 @@ fn store_key(platform: &dyn Platform, svn: u16) -> Result<LessSafeKey, StoreErro
         .map_err(|_| StoreError::Platform("key derivation failed".into()))?;
     let unbound = UnboundKey::from(okm);
     Ok(LessSafeKey::new(unbound))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn index_json_is_what_serde_json_writes() {
+        let mut index = BTreeMap::new();
+        assert_eq!(index_json(&index).unwrap(), b"[]");
+        index.insert((Table::Keys, "app-1.x_Y".to_string()), 7);
+        index.insert((Table::Meta, "init".to_string()), 1);
+        index.insert((Table::Meta, "odd \"id\"\\\n é".to_string()), u64::MAX);
+        let entries: Vec<IndexEntry> = index
+            .iter()
+            .map(|((t, id), v)| IndexEntry {
+                table: t.name().to_string(),
+                id: id.clone(),
+                version: *v,
+            })
+            .collect();
+        assert_eq!(
+            index_json(&index).unwrap(),
+            serde_json::to_vec(&entries).unwrap()
+        );
+    }
 }

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use super::auth::Authed;
 use super::keys::{random, Key, B64};
 use super::{
-    b64_field, batch_response, blocking, check_batch, envelope, json_body, lenient_u64, Fail,
+    b64_field, batch_response, check_batch, envelope, json_body, lenient_u64, with_key, Fail,
 };
 use crate::api::AppState;
 
@@ -95,16 +95,16 @@ async fn run(
     if let Some(batch) = &req.batch_input {
         check_batch(batch)?;
     }
-    blocking(&state.transit, move |t| {
-        let key = t.get(&name)?;
+    let items = req.batch_input.as_ref().map_or(1, Vec::len);
+    with_key(&state.transit, &name, items, move |key| {
         match req.batch_input {
-            None => Ok(envelope(one(&key, &req.item)?)),
+            None => Ok(envelope(one(key, &req.item)?)),
             Some(batch) => {
                 let results = batch
                     .iter()
                     .map(|item| {
                         let mut r =
-                            one(&key, item).unwrap_or_else(|e| json!({ "error": e.message() }));
+                            one(key, item).unwrap_or_else(|e| json!({ "error": e.message() }));
                         if let (Some(reference), Some(obj)) = (&item.reference, r.as_object_mut()) {
                             obj.insert("reference".into(), json!(reference));
                         }
@@ -180,8 +180,7 @@ pub async fn datakey(
         nonce: req.nonce,
         ..Item::default()
     })?;
-    blocking(&state.transit, move |t| {
-        let key = t.get(&name)?;
+    with_key(&state.transit, &name, 1, move |key| {
         let v = key.version_for_use(None)?;
         let data_key = random(bytes)?;
         let ciphertext = key.encrypt(v, &data_key, &[])?;

@@ -29,9 +29,9 @@ pub mod manage;
 pub mod sign;
 pub mod utility;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use axum::body::Body;
 use axum::http::StatusCode;
@@ -44,6 +44,7 @@ use zeroize::Zeroizing;
 
 use crate::api::{ApiError, AppState};
 use crate::platform::Platform;
+use crate::store::group::GroupCommit;
 use crate::store::{Store, StoreError, Table};
 use keys::Key;
 
@@ -59,12 +60,30 @@ const WRAPPING_ID: &str = "wrapping_key";
 const AUDIT_KEY_ID: &str = "audit_key";
 
 /// The managed-key service: the sealed store and the keys it holds.
+///
+/// Writes are durable before they are visible: a change is prepared under
+/// the lock, written (group commit, see [`crate::store::group`]) without
+/// holding it, and applied in memory once on disk. Meanwhile its record is
+/// busy: another writer of the same record waits, readers see the old
+/// state, and writers of other records go on (and share the fsync).
 pub struct Transit {
     inner: Mutex<Inner>,
+    /// Signalled when a record stops being busy.
+    idle: Condvar,
+    store: GroupCommit,
+}
+
+/// What a write does, decided under the lock.
+enum Step<T, R> {
+    /// Nothing to write: answer `R`.
+    Done(R),
+    /// Write this record (`None` removes it), then apply `T` in memory.
+    Write(Option<Zeroizing<Vec<u8>>>, T),
 }
 
 struct Inner {
-    store: Store,
+    /// Records being written.
+    busy: BTreeSet<(Table, String)>,
     keys: BTreeMap<String, Arc<Key>>,
     /// SHA-256 of the root token, once initialised.
     root_hash: Option<[u8; 32]>,
@@ -136,8 +155,10 @@ impl Transit {
             }
         }
         let transit = Self {
+            idle: Condvar::new(),
+            store: GroupCommit::new(store),
             inner: Mutex::new(Inner {
-                store,
+                busy: BTreeSet::new(),
                 keys,
                 root_hash,
                 meta,
@@ -157,8 +178,45 @@ impl Transit {
         Ok(transit)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One durable change to record `table/id`: `prepare` decides, under
+    /// the lock, what to write; the write is committed without the lock;
+    /// `apply` updates the state once the record is on disk. A failed write
+    /// changes nothing.
+    fn change<T, R>(
+        &self,
+        table: Table,
+        id: &str,
+        prepare: impl FnOnce(&Inner) -> Result<Step<T, R>, Fail>,
+        apply: impl FnOnce(&mut Inner, T) -> R,
+    ) -> Result<R, Fail> {
+        let record = (table, id.to_string());
+        let mut inner = self.lock();
+        while inner.busy.contains(&record) {
+            inner = self
+                .idle
+                .wait(inner)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        let (value, then) = match prepare(&inner)? {
+            Step::Done(answer) => return Ok(answer),
+            Step::Write(value, then) => (value, then),
+        };
+        inner.busy.insert(record.clone());
+        drop(inner);
+        let written = self.store.write(vec![(table, id.to_string(), value)]);
+        let mut inner = self.lock();
+        inner.busy.remove(&record);
+        let answer = match written {
+            Ok(()) => Ok(apply(&mut inner, then)),
+            Err(e) => Err(store_fail(e)),
+        };
+        drop(inner);
+        self.idle.notify_all();
+        answer
     }
 
     pub(crate) fn is_initialised(&self) -> bool {
@@ -171,20 +229,21 @@ impl Transit {
 
     /// Stores the root token's hash; fails if already initialised.
     pub(crate) fn initialise(&self, hash: [u8; 32]) -> Result<(), Fail> {
-        let mut inner = self.lock();
-        if inner.root_hash.is_some() {
-            return Err(Fail::bad("Vault is already initialized"));
-        }
-        let record = serde_json::to_vec(&InitRecord {
-            root_token_sha256: hex_encode(&hash),
-        })
-        .map_err(|_| Fail::internal("init"))?;
-        inner
-            .store
-            .write(&[(Table::Meta, INIT_ID, Some(&record))])
-            .map_err(store_fail)?;
-        inner.root_hash = Some(hash);
-        Ok(())
+        self.change(
+            Table::Meta,
+            INIT_ID,
+            |inner| {
+                if inner.root_hash.is_some() {
+                    return Err(Fail::bad("Vault is already initialized"));
+                }
+                let record = serde_json::to_vec(&InitRecord {
+                    root_token_sha256: hex_encode(&hash),
+                })
+                .map_err(|_| Fail::internal("init"))?;
+                Ok(Step::Write(Some(Zeroizing::new(record)), ()))
+            },
+            |inner, ()| inner.root_hash = Some(hash),
+        )
     }
 
     /// A key for use; 400 "not found" as Vault answers for operations.
@@ -216,24 +275,31 @@ impl Transit {
     }
 
     /// A sealed singleton record of the meta table: the stored one, or the
-    /// one `make` returns, stored (durably) before it is returned. Made at
-    /// most once: the lock is held throughout.
+    /// one `make` returns, stored (durably) before it is returned. `make`
+    /// runs outside the lock (RSA-4096 takes seconds); if another request
+    /// stored one meanwhile, that one is kept and ours is dropped.
     pub fn sealed_meta<E>(
         &self,
         id: &str,
         make: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, E>,
     ) -> Result<Zeroizing<Vec<u8>>, SealedError<E>> {
-        let mut inner = self.lock();
-        if let Some(record) = inner.meta.get(id) {
+        if let Some(record) = self.lock().meta.get(id) {
             return Ok(record.clone());
         }
-        let record = make().map_err(SealedError::Make)?;
-        inner
-            .store
-            .write(&[(Table::Meta, id, Some(&record))])
-            .map_err(|e| SealedError::Store(e.to_string()))?;
-        inner.meta.insert(id.to_string(), record.clone());
-        Ok(record)
+        let made = make().map_err(SealedError::Make)?;
+        self.change(
+            Table::Meta,
+            id,
+            |inner| match inner.meta.get(id) {
+                Some(k) => Ok(Step::Done(k.clone())),
+                None => Ok(Step::Write(Some(made.clone()), made)),
+            },
+            |inner, made| {
+                inner.meta.insert(id.to_string(), made.clone());
+                made
+            },
+        )
+        .map_err(|fail| SealedError::Store(fail.message().to_string()))
     }
 
     /// The audit signing key (Ed25519 PKCS#8), generated and sealed on
@@ -254,17 +320,21 @@ impl Transit {
 
     /// Stores `key` as new; `Ok(false)` (and no change) if the name exists.
     pub(crate) fn create(&self, key: Key) -> Result<bool, Fail> {
-        let mut inner = self.lock();
-        if inner.keys.contains_key(&key.name) {
-            return Ok(false);
-        }
-        let sealed = serialize(&key)?;
-        inner
-            .store
-            .write(&[(Table::Keys, &key.name, Some(&sealed))])
-            .map_err(store_fail)?;
-        inner.keys.insert(key.name.clone(), Arc::new(key));
-        Ok(true)
+        let name = key.name.clone();
+        self.change(
+            Table::Keys,
+            &name,
+            |inner| {
+                if inner.keys.contains_key(&key.name) {
+                    return Ok(Step::Done(false));
+                }
+                Ok(Step::Write(Some(serialize(&key)?), key))
+            },
+            |inner, key| {
+                inner.keys.insert(key.name.clone(), Arc::new(key));
+                true
+            },
+        )
     }
 
     /// Changes a key durably: `change` edits a copy, which replaces the key
@@ -274,55 +344,63 @@ impl Transit {
         name: &str,
         change: impl FnOnce(&mut Key) -> Result<(), Fail>,
     ) -> Result<Arc<Key>, Fail> {
-        let mut inner = self.lock();
-        let current = inner
-            .keys
-            .get(name)
-            .ok_or_else(|| Fail::bad("encryption key not found"))?;
-        let mut key = Key::clone(current);
-        change(&mut key)?;
-        let sealed = serialize(&key)?;
-        inner
-            .store
-            .write(&[(Table::Keys, name, Some(&sealed))])
-            .map_err(store_fail)?;
-        let key = Arc::new(key);
-        inner.keys.insert(name.to_string(), key.clone());
-        Ok(key)
+        self.change(
+            Table::Keys,
+            name,
+            |inner| {
+                let current = inner
+                    .keys
+                    .get(name)
+                    .ok_or_else(|| Fail::bad("encryption key not found"))?;
+                let mut key = Key::clone(current);
+                change(&mut key)?;
+                Ok(Step::Write(Some(serialize(&key)?), Arc::new(key)))
+            },
+            |inner, key| {
+                inner.keys.insert(name.to_string(), key.clone());
+                key
+            },
+        )
     }
 
     /// Replaces (or creates) a key wholesale, for restore.
     pub(crate) fn put(&self, key: Key, force: bool) -> Result<(), Fail> {
-        let mut inner = self.lock();
-        if inner.keys.contains_key(&key.name) && !force {
-            return Err(Fail::bad(
-                "key already exists; to overwrite it, set force to true",
-            ));
-        }
-        let sealed = serialize(&key)?;
-        inner
-            .store
-            .write(&[(Table::Keys, &key.name, Some(&sealed))])
-            .map_err(store_fail)?;
-        inner.keys.insert(key.name.clone(), Arc::new(key));
-        Ok(())
+        let name = key.name.clone();
+        self.change(
+            Table::Keys,
+            &name,
+            |inner| {
+                if inner.keys.contains_key(&key.name) && !force {
+                    return Err(Fail::bad(
+                        "key already exists; to overwrite it, set force to true",
+                    ));
+                }
+                Ok(Step::Write(Some(serialize(&key)?), key))
+            },
+            |inner, key| {
+                inner.keys.insert(key.name.clone(), Arc::new(key));
+            },
+        )
     }
 
     pub(crate) fn delete(&self, name: &str) -> Result<(), Fail> {
-        let mut inner = self.lock();
-        let key = inner
-            .keys
-            .get(name)
-            .ok_or_else(|| Fail::bad("could not delete key; not found"))?;
-        if !key.deletion_allowed {
-            return Err(Fail::bad("deletion is not allowed for this key"));
-        }
-        inner
-            .store
-            .write(&[(Table::Keys, name, None)])
-            .map_err(store_fail)?;
-        inner.keys.remove(name);
-        Ok(())
+        self.change(
+            Table::Keys,
+            name,
+            |inner| {
+                let key = inner
+                    .keys
+                    .get(name)
+                    .ok_or_else(|| Fail::bad("could not delete key; not found"))?;
+                if !key.deletion_allowed {
+                    return Err(Fail::bad("deletion is not allowed for this key"));
+                }
+                Ok(Step::Write(None, ()))
+            },
+            |inner, ()| {
+                inner.keys.remove(name);
+            },
+        )
     }
 }
 
@@ -514,6 +592,30 @@ pub async fn blocking<R: Send + 'static>(
     let t = transit.clone();
     let ctx = crate::audit::context::current();
     tokio::task::spawn_blocking(move || crate::audit::context::in_context(ctx, || f(&t)))
+        .await
+        .map_err(|e| Fail::internal_detail("request", e))?
+}
+
+/// Batches of at most this many items on a non-RSA key run on the I/O
+/// thread (see [`with_key`]).
+pub const INLINE_ITEMS: usize = 16;
+
+/// Runs `f` with key `name`. Cheap work (a non-RSA key, at most
+/// [`INLINE_ITEMS`] items: microseconds) runs right here, since handing it
+/// to a blocking thread costs more than the work itself (two thread
+/// switches per request); RSA keys and larger batches go to a blocking
+/// thread.
+pub async fn with_key<R: Send + 'static>(
+    transit: &Arc<Transit>,
+    name: &str,
+    items: usize,
+    f: impl FnOnce(&Key) -> Result<R, Fail> + Send + 'static,
+) -> Result<R, Fail> {
+    let key = transit.get(name)?;
+    if !key.key_type.is_rsa() && items <= INLINE_ITEMS {
+        return f(&key);
+    }
+    tokio::task::spawn_blocking(move || f(&key))
         .await
         .map_err(|e| Fail::internal_detail("request", e))?
 }

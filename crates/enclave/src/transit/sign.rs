@@ -21,8 +21,8 @@ use serde_json::{json, Value};
 use super::auth::Authed;
 use super::keys::{parse_versioned, Key, KeyType, B64};
 use super::{
-    b64_field, batch_response, blocking, check_batch, envelope, json_body, lenient_bool,
-    lenient_u64, Fail,
+    b64_field, batch_response, check_batch, envelope, json_body, lenient_bool, lenient_u64,
+    with_key, Fail,
 };
 use crate::api::AppState;
 
@@ -298,16 +298,16 @@ async fn run(
         check_batch(batch)?;
     }
     let o = options(&req, path_alg)?;
-    blocking(&state.transit, move |t| {
-        let key = t.get(&name)?;
+    let items = req.batch_input.as_ref().map_or(1, Vec::len);
+    with_key(&state.transit, &name, items, move |key| {
         match &req.batch_input {
-            None => Ok(envelope(one(&key, &o, &req.item)?)),
+            None => Ok(envelope(one(key, &o, &req.item)?)),
             Some(batch) => {
                 let results = batch
                     .iter()
                     .map(|item| {
                         let mut r =
-                            one(&key, &o, item).unwrap_or_else(|e| json!({ "error": e.message() }));
+                            one(key, &o, item).unwrap_or_else(|e| json!({ "error": e.message() }));
                         if let (Some(reference), Some(obj)) = (&item.reference, r.as_object_mut()) {
                             obj.insert("reference".into(), json!(reference));
                         }
