@@ -411,3 +411,32 @@ async fn a_restart_continues_the_chain_and_a_bad_tail_stops_the_start() {
         refusal.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_is_recorded_without_the_token_it_returns() {
+    let server = Server::start();
+    let r = https::send_json(server.addr, "PUT", "/v1/sys/init", &[], Some(&json!({}))).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.raw));
+    let root = r.body["root_token"].as_str().unwrap().to_string();
+    let r = call(&server, &root, "GET", "/v1/auth/token/lookup-self", None).await;
+    assert_eq!(r.status, 200);
+    let accessor = r.body["data"]["accessor"].as_str().unwrap().to_string();
+
+    let file = log_path(server.data_dir.path());
+    let raw = std::fs::read(&file).unwrap();
+    assert!(
+        !contains(&raw, root.as_bytes()),
+        "root token in the audit log"
+    );
+    let log = entries(&file);
+    let init = log
+        .iter()
+        .find(|e| e["operation"] == "update sys/init")
+        .unwrap();
+    assert!(init["accessor"].is_null());
+    assert_eq!(init["outcome"], "ok");
+    let lookup = log.last().unwrap();
+    assert_eq!(lookup["operation"], "read auth/token/lookup-self");
+    assert_eq!(lookup["accessor"], accessor.as_str());
+    assert_eq!(lookup["request_id"], r.body["request_id"]);
+}
