@@ -26,15 +26,16 @@ pub struct AppState {
 }
 
 pub fn router(platform: Arc<dyn Platform>, transit: Arc<Transit>) -> Router {
+    let state = AppState { platform, transit };
     Router::new()
         .route("/", get(status::status))
         .route("/generate-aes-key", get(generate::aes_key))
         .route("/generate-rsa-key-pair", get(generate::rsa_key_pair))
         .route("/attestation", get(attestation::evidence))
-        .merge(crate::transit::routes())
+        .merge(crate::transit::routes(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState { platform, transit })
+        .with_state(state)
 }
 
 /// An error as the client sees it.
