@@ -1,7 +1,8 @@
 """hvac (pinned) against a running minikms: every transit method we serve,
-asserting values; Python `cryptography` cross-checks signatures and an
-exported key. Run by run.sh (VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT: the
-enclave CA that `minikms trust` saved after attesting the server)."""
+tokens and ACL policies, asserting values; Python `cryptography` cross-checks
+signatures and an exported key. Run by run.sh (VAULT_ADDR, VAULT_TOKEN,
+VAULT_CACERT: the enclave CA that `minikms trust` saved after attesting the
+server)."""
 
 import base64
 import os
@@ -175,6 +176,44 @@ try:
     t.read_key(name="k-hmac")
     check(False, "read deleted")
 except hvac.exceptions.InvalidPath:
+    checks += 1
+
+# Tokens and policies: client.sys.*_policy and client.auth.token.*.
+client.sys.create_or_update_policy(
+    name="enc-aes",
+    policy='path "transit/encrypt/k-aes*" { capabilities = ["update"] }',
+)
+check("enc-aes" in client.sys.list_policies()["data"]["policies"], "list_policies")
+check("transit/encrypt/k-aes*" in client.sys.read_policy(name="enc-aes")["data"]["rules"], "read_policy")
+client.sys.create_or_update_acl_policy(
+    name="reader", policy='path "transit/keys/*" { capabilities = ["read", "list"] }'
+)
+check("reader" in client.sys.list_acl_policies()["data"]["keys"], "list_acl_policies")
+created = client.auth.token.create(policies=["enc-aes"], ttl="1h", num_uses=0)["auth"]
+check(created["policies"] == ["default", "enc-aes"] and created["lease_duration"] == 3600, "token create")
+limited = hvac.Client(url=os.environ["VAULT_ADDR"], token=created["client_token"], verify=False)
+check(limited.is_authenticated(), "child token authenticates")
+check(limited.auth.token.lookup_self()["data"]["accessor"] == created["accessor"], "lookup_self")
+check(client.auth.token.lookup_accessor(created["accessor"])["data"]["policies"] == ["default", "enc-aes"], "lookup_accessor")
+check(limited.secrets.transit.encrypt_data(name=aes, plaintext=b64(b"x"))["data"]["ciphertext"].startswith("vault:v"), "child encrypts")
+try:
+    limited.secrets.transit.decrypt_data(name=aes, ciphertext=ct)
+    check(False, "child decrypts")
+except hvac.exceptions.Forbidden:
+    checks += 1
+try:
+    limited.auth.token.create(policies=["reader"])
+    check(False, "child makes tokens")
+except hvac.exceptions.Forbidden:
+    checks += 1
+client.auth.token.revoke_accessor(created["accessor"])
+check(not limited.is_authenticated(), "revoked")
+client.sys.delete_policy(name="enc-aes")
+check("enc-aes" not in client.sys.list_policies()["data"]["policies"], "delete_policy")
+try:
+    client.sys.create_or_update_policy(name="bad", policy='path "x" { capabilities = ["fly"] }')
+    check(False, "bad policy stored")
+except hvac.exceptions.InvalidRequest:
     checks += 1
 
 from importlib.metadata import version

@@ -51,9 +51,12 @@ pub fn router(
     };
     // Every matched `/v1` route is audited (unmatched paths touch nothing):
     // merge new `/v1` routers here, before the audit layer.
-    let v1 = Router::new().merge(crate::transit::routes()).route_layer(
-        axum::middleware::from_fn_with_state(state.clone(), crate::audit::layer),
-    );
+    let v1 = Router::new()
+        .merge(crate::transit::routes(state.clone()))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::layer,
+        ));
     Router::new()
         .route("/", get(status::status))
         .route("/generate-aes-key", get(generate::aes_key))

@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use minikms_audit::{open_line, sign_line, Entry, Outcome, StartEvidence, VERSION, ZERO_PREV};
@@ -280,11 +280,8 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         .unwrap_or_default();
     let operation = operation(req.method(), req.uri().query(), &pattern);
     let key = key_name(&pattern, req.uri().path());
-    let accessor = presented_token(req.headers()).map(|t| {
-        let accessor = crate::transit::auth::accessor(&crate::transit::auth::token_hash(&t));
-        drop(t);
-        accessor
-    });
+    let accessor = crate::transit::auth::presented_token(req.headers())
+        .map(|t| crate::transit::auth::accessor(&crate::transit::auth::token_hash(t)));
     let ctx = Arc::new(context::RequestContext::new());
     let response = context::scope(ctx.clone(), next.run(req)).await;
     let record = Record {
@@ -302,24 +299,6 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         Ok(Err(e)) => ApiError::internal("audit log write", e).into_response(),
         Err(e) => ApiError::internal("audit log write", e).into_response(),
     }
-}
-
-/// The token as `Authed` reads it (`X-Vault-Token`, else `Authorization:
-/// Bearer`), wiped after use.
-fn presented_token(headers: &HeaderMap) -> Option<zeroize::Zeroizing<String>> {
-    headers
-        .get("x-vault-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .or_else(|| {
-            headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-        })
-        .map(|t| zeroize::Zeroizing::new(t.to_string()))
 }
 
 /// `read|update|delete|list ROUTE`, ROUTE the pattern without `/v1/`.

@@ -3,9 +3,13 @@
 //! sees sealed records.
 //!
 //! Format (version 1):
-//! - Tables `meta` and `keys`, both `&str -> &[u8]`. `meta` holds `index`
-//!   (see below) and `init` (the root token's SHA-256); `keys` holds one
-//!   record per managed key, by name.
+//! - Tables `meta`, `keys`, `tokens` and `policies`, all `&str -> &[u8]`.
+//!   `meta` holds `index` (see below) and `init` (the root token's
+//!   SHA-256); `keys` holds one record per managed key, by name; `tokens`
+//!   one record per token other than root, by accessor (the record holds
+//!   the token's SHA-256, never the token); `policies` one ACL policy per
+//!   name. A file made before `tokens` and `policies` existed opens
+//!   unchanged: the tables are created empty.
 //! - A record is `"MKS1" || version (u64 LE) || nonce (12) || AES-256-GCM
 //!   ciphertext || tag (16)`. The key is HKDF-SHA256 (salt
 //!   `minikms store v1`, info `minikms store v1 aes-256-gcm`) of the
@@ -61,6 +65,8 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 const HEADER: TableDefinition<&str, u64> = TableDefinition::new("header");
 const SEAL_SVN: &str = "seal_svn";
+const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+const POLICIES: TableDefinition<&str, &[u8]> = TableDefinition::new("policies");
 const INDEX_ID: &str = "index";
 const MAGIC: &[u8; 4] = b"MKS1";
 const LABEL: &[u8] = b"minikms store v1";
@@ -70,13 +76,22 @@ const LABEL: &[u8] = b"minikms store v1";
 pub enum Table {
     Meta,
     Keys,
+    /// Tokens other than root, by accessor.
+    Tokens,
+    /// ACL policies, by name.
+    Policies,
 }
 
 impl Table {
+    /// Every table, in the order they are read at open.
+    const ALL: [Table; 4] = [Table::Meta, Table::Keys, Table::Tokens, Table::Policies];
+
     fn name(self) -> &'static str {
         match self {
             Table::Meta => "meta",
             Table::Keys => "keys",
+            Table::Tokens => "tokens",
+            Table::Policies => "policies",
         }
     }
 
@@ -84,15 +99,13 @@ impl Table {
         match self {
             Table::Meta => META,
             Table::Keys => KEYS,
+            Table::Tokens => TOKENS,
+            Table::Policies => POLICIES,
         }
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "meta" => Some(Table::Meta),
-            "keys" => Some(Table::Keys),
-            _ => None,
-        }
+        Table::ALL.into_iter().find(|t| t.name() == name)
     }
 }
 
@@ -187,8 +200,9 @@ impl Store {
         // Make sure every table exists, so readers never see "no table";
         // a new store (or one from before the header) is sealed at our SVN.
         let tx = db.begin_write().map_err(db_err)?;
-        tx.open_table(META).map_err(db_err)?;
-        tx.open_table(KEYS).map_err(db_err)?;
+        for table in Table::ALL {
+            tx.open_table(table.def()).map_err(db_err)?;
+        }
         let sealed_at = {
             let mut header = tx.open_table(HEADER).map_err(db_err)?;
             let stored = header.get(SEAL_SVN).map_err(db_err)?.map(|v| v.value());
@@ -234,7 +248,7 @@ impl Store {
     fn load(&mut self) -> Result<Records, StoreError> {
         let tx = self.db.begin_read().map_err(db_err)?;
         let mut raw: BTreeMap<(Table, String), Vec<u8>> = BTreeMap::new();
-        for table in [Table::Meta, Table::Keys] {
+        for table in Table::ALL {
             let t = tx.open_table(table.def()).map_err(db_err)?;
             for item in t.iter().map_err(db_err)? {
                 let (k, v) = item.map_err(db_err)?;
@@ -348,10 +362,14 @@ impl Store {
         {
             let mut meta = tx.open_table(META).map_err(db_err)?;
             let mut keys = tx.open_table(KEYS).map_err(db_err)?;
+            let mut tokens = tx.open_table(TOKENS).map_err(db_err)?;
+            let mut policies = tx.open_table(POLICIES).map_err(db_err)?;
             for (table, id, value) in &sealed {
                 let t = match table {
                     Table::Meta => &mut meta,
                     Table::Keys => &mut keys,
+                    Table::Tokens => &mut tokens,
+                    Table::Policies => &mut policies,
                 };
                 match value {
                     Some(v) => {

@@ -1,15 +1,27 @@
-//! Tokens: the root token made at `PUT /v1/sys/init` (shown once, only its
-//! SHA-256 stored, sealed), checked on every `/v1` route by [`Authed`].
+//! Who may do what: the root token made at `PUT /v1/sys/init` (shown once,
+//! only its SHA-256 stored, sealed), the tokens made from it
+//! ([`super::tokens`]) and their ACL policies ([`super::acl`]).
+//!
+//! [`Authed`] is the one place that decides. [`super::routes`] puts [`guard`]
+//! in front of every `/v1` route but `sys/init`, so a handler that forgets to
+//! take an `Authed` is still guarded; a handler that takes one gets the
+//! decision already made for its request (it is made once per request, so a
+//! limited-use token is used once).
+
+use std::sync::Arc;
 
 use aws_lc_rs::digest;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::Method;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use zeroize::Zeroizing;
 
-use super::{blocking, envelope, json_body, Fail};
+use super::tokens::TokenRecord;
+use super::{blocking, json_body, Fail};
 use crate::api::AppState;
 
 pub fn token_hash(token: &str) -> [u8; 32] {
@@ -29,35 +41,154 @@ pub fn accessor(token_hash: &[u8; 32]) -> String {
     super::hex_encode(&d.as_ref()[..12])
 }
 
-/// Proof that the request carried a valid token. Every protected handler
-/// takes one; without it the request ends with 403 before the body is read.
-pub struct Authed;
+/// A new random token: `hvs.` and base64url of 32 random bytes.
+pub fn new_token() -> Result<Zeroizing<String>, Fail> {
+    let raw = super::keys::random(32)?;
+    Ok(Zeroizing::new(format!(
+        "hvs.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_slice())
+    )))
+}
+
+/// What a request asks to do, as Vault maps HTTP methods to capabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// GET.
+    Read,
+    /// LIST, or GET with `?list=true`.
+    List,
+    /// POST and PUT: `create` for a new transit key, `update` otherwise.
+    Write,
+    /// DELETE.
+    Delete,
+}
+
+/// Proof that the request carried a valid token whose policies allow this
+/// method on this path. Every protected handler takes one; without it the
+/// request ends with 403 before the body is read.
+#[derive(Clone)]
+pub struct Authed(Arc<Identity>);
+
+/// The token a request came with, after its use was counted.
+pub struct Identity {
+    pub accessor: String,
+    /// `None` for the root token.
+    pub record: Option<TokenRecord>,
+    /// Whether the token has a use limit (it then makes no children).
+    pub limited: bool,
+}
+
+impl Identity {
+    pub fn is_root(&self) -> bool {
+        self.record.is_none()
+    }
+
+    pub fn policies(&self) -> Vec<String> {
+        match &self.record {
+            None => vec!["root".into()],
+            Some(r) => r.policies.clone(),
+        }
+    }
+}
+
+impl Authed {
+    pub fn identity(&self) -> &Identity {
+        &self.0
+    }
+}
+
+/// The token a request presents: `X-Vault-Token`, else `Authorization:
+/// Bearer`. The one reading of it, for the guard and the audit log.
+pub fn presented_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get("x-vault-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .or_else(|| {
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+        })
+        .filter(|t| !t.is_empty())
+}
+
+/// The path a policy is checked against: the request path without `/v1/`,
+/// percent-decoded as the handlers' `Path` extractors decode it (so the
+/// policy and the handler see the same name); list requests end in `/`,
+/// as in Vault (`transit/keys/*` grants listing `transit/keys`).
+fn policy_path(parts: &Parts, op: Op) -> Result<String, Fail> {
+    let raw = parts
+        .uri
+        .path()
+        .strip_prefix("/v1/")
+        .ok_or_else(Fail::denied)?;
+    let mut path = percent_decode(raw).ok_or_else(|| Fail::bad("invalid percent-encoding"))?;
+    if op == Op::List && !path.ends_with('/') {
+        path.push('/');
+    }
+    Ok(path)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn op_of(parts: &Parts) -> Op {
+    let list_query = parts
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "list=true" || kv == "list=1"));
+    match parts.method {
+        Method::GET | Method::HEAD if list_query => Op::List,
+        Method::GET | Method::HEAD => Op::Read,
+        Method::DELETE => Op::Delete,
+        Method::POST | Method::PUT => Op::Write,
+        ref m if m.as_str() == "LIST" => Op::List,
+        // Anything else is no route of ours; writing is the strictest ask.
+        _ => Op::Write,
+    }
+}
 
 impl FromRequestParts<AppState> for Authed {
     type Rejection = Fail;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Fail> {
-        let headers = &parts.headers;
-        let token = headers
-            .get("x-vault-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .or_else(|| {
-                headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .map(str::trim)
-            })
-            .ok_or_else(Fail::denied)?;
-        let Some(root) = state.transit.root_hash() else {
-            return Err(Fail::denied());
-        };
-        let given = token_hash(token);
-        aws_lc_rs::constant_time::verify_slices_are_equal(&given, &root)
-            .map_err(|_| Fail::denied())?;
-        Ok(Authed)
+        if let Some(done) = parts.extensions.get::<Authed>() {
+            return Ok(done.clone());
+        }
+        let hash = token_hash(presented_token(&parts.headers).ok_or_else(Fail::denied)?);
+        let op = op_of(parts);
+        let path = policy_path(parts, op)?;
+        let identity = blocking(&state.transit, move |t| t.authorize(&hash, &path, op)).await?;
+        let authed = Authed(Arc::new(identity));
+        parts.extensions.insert(authed.clone());
+        Ok(authed)
+    }
+}
+
+/// Middleware on every protected route: decides (through [`Authed`]) before
+/// the handler runs, whatever the handler takes.
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match Authed::from_request_parts(&mut parts, &state).await {
+        Ok(_) => next.run(Request::from_parts(parts, body)).await,
+        Err(fail) => fail.into_response(),
     }
 }
 
@@ -73,11 +204,7 @@ pub struct InitRequest {}
 /// unseal-key fields are empty: the enclave's sealing key replaces them.
 pub async fn init(State(state): State<AppState>, body: Body) -> Result<Response, Fail> {
     let _: InitRequest = json_body(body).await?;
-    let raw = super::keys::random(32)?;
-    let token = Zeroizing::new(format!(
-        "hvs.{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_slice())
-    ));
+    let token = new_token()?;
     let hash = token_hash(&token);
     blocking(&state.transit, move |t| t.initialise(hash)).await?;
     Ok(axum::Json(serde_json::json!({
@@ -86,26 +213,4 @@ pub async fn init(State(state): State<AppState>, body: Body) -> Result<Response,
         "root_token": token.as_str(),
     }))
     .into_response())
-}
-
-/// `GET /v1/auth/token/lookup-self`.
-pub async fn lookup_self(_: Authed, State(state): State<AppState>) -> Response {
-    let accessor = state.transit.root_hash().map(|h| accessor(&h));
-    envelope(serde_json::json!({
-        "accessor": accessor,
-        "creation_time": 0,
-        "creation_ttl": 0,
-        "display_name": "root",
-        "entity_id": "",
-        "expire_time": null,
-        "explicit_max_ttl": 0,
-        "meta": null,
-        "num_uses": 0,
-        "orphan": true,
-        "path": "auth/token/root",
-        "policies": ["root"],
-        "renewable": false,
-        "ttl": 0,
-        "type": "service",
-    }))
 }

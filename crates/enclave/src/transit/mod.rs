@@ -9,24 +9,31 @@
 //! - [`crypt`]: encrypt, decrypt, rewrap, datakey.
 //! - [`sign`]: sign and verify (signatures and HMACs), hmac.
 //! - [`utility`]: random, hash.
-//! - [`auth`]: tokens, `sys/init`, `auth/token/lookup-self`.
+//! - [`auth`]: the decision for every request ([`auth::Authed`]), `sys/init`.
+//! - [`tokens`]: `auth/token/*`: create, lookup, revoke.
+//! - [`acl`]: ACL policies (Vault's HCL path form) and how they match.
+//! - [`policies`]: `sys/policy` and `sys/policies/acl`.
 //!
 //! Wire rules (Vault's): answers with data come in Vault's envelope;
 //! writes without data answer 204; errors are `{"errors": [...]}`
 //! (`application/json`). Every `/v1` route except `sys/init` needs a token
-//! (`X-Vault-Token` or `Authorization: Bearer`), else 403.
+//! (`X-Vault-Token` or `Authorization: Bearer`) whose policies allow the
+//! request, else 403 `permission denied` and nothing happens.
 //!
 //! Limits: request bodies at most [`MAX_BODY`] bytes (413 beyond), batches
 //! at most [`MAX_BATCH`] items (400 beyond), random at most
 //! [`utility::MAX_RANDOM`] bytes, key names at most [`MAX_NAME`] characters
 //! of `[A-Za-z0-9_.-]`.
 
+pub mod acl;
 pub mod auth;
 pub mod crypt;
 pub mod import;
 pub mod keys;
 pub mod manage;
+pub mod policies;
 pub mod sign;
+pub mod tokens;
 pub mod utility;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -90,6 +97,10 @@ struct Inner {
     /// Sealed singletons of the meta table other than `init` (the import
     /// wrapping key, the TLS CA, ...), by id.
     meta: BTreeMap<String, Zeroizing<Vec<u8>>>,
+    /// Tokens other than root, by accessor.
+    tokens: BTreeMap<String, tokens::TokenRecord>,
+    /// ACL policies by name; `default` always (built in until rewritten).
+    policies: BTreeMap<String, policies::NamedPolicy>,
 }
 
 /// How [`Transit::sealed_meta`] failed.
@@ -134,6 +145,8 @@ impl Transit {
         let mut keys = BTreeMap::new();
         let mut root_hash = None;
         let mut meta = BTreeMap::new();
+        let mut tokens = BTreeMap::new();
+        let mut policies = BTreeMap::new();
         for ((table, id), plain) in records {
             match table {
                 Table::Keys => {
@@ -152,7 +165,24 @@ impl Transit {
                 Table::Meta => {
                     meta.insert(id, Zeroizing::new(plain.to_vec()));
                 }
+                Table::Tokens => {
+                    let rec: tokens::TokenRecord = serde_json::from_slice(&plain)
+                        .map_err(|_| TransitError::Record(format!("tokens/{id}")))?;
+                    tokens.insert(id, rec);
+                }
+                Table::Policies => {
+                    let text = String::from_utf8(plain.to_vec())
+                        .map_err(|_| TransitError::Record(format!("policies/{id}")))?;
+                    let policy = policies::NamedPolicy::parse(text)
+                        .map_err(|_| TransitError::Record(format!("policies/{id}")))?;
+                    policies.insert(id, policy);
+                }
             }
+        }
+        if !policies.contains_key("default") {
+            let policy = policies::NamedPolicy::parse(acl::DEFAULT_POLICY.to_string())
+                .map_err(|_| TransitError::Record("the built-in default policy".into()))?;
+            policies.insert("default".to_string(), policy);
         }
         let transit = Self {
             idle: Condvar::new(),
@@ -162,6 +192,8 @@ impl Transit {
                 keys,
                 root_hash,
                 meta,
+                tokens,
+                policies,
             }),
         };
         if let Some(token) = dev_root_token {
@@ -221,10 +253,6 @@ impl Transit {
 
     pub(crate) fn is_initialised(&self) -> bool {
         self.lock().root_hash.is_some()
-    }
-
-    pub(crate) fn root_hash(&self) -> Option<[u8; 32]> {
-        self.lock().root_hash
     }
 
     /// Stores the root token's hash; fails if already initialised.
@@ -498,10 +526,33 @@ fn envelope_with(
     data: serde_json::Value,
     errors: Option<Vec<String>>,
 ) -> Response {
+    let mut body = envelope_body(data);
+    if let (Some(errors), Some(obj)) = (errors, body.as_object_mut()) {
+        obj.insert("errors".into(), serde_json::json!(errors));
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+/// Vault's envelope, status 200, with some top-level fields set (`auth`,
+/// or the names Vault repeats at the top level).
+pub fn envelope_with_fields(
+    data: serde_json::Value,
+    fields: &[(&str, serde_json::Value)],
+) -> Response {
+    let mut body = envelope_body(data);
+    if let Some(obj) = body.as_object_mut() {
+        for (k, v) in fields {
+            obj.insert((*k).to_string(), v.clone());
+        }
+    }
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+fn envelope_body(data: serde_json::Value) -> serde_json::Value {
     // The audited request's id, so the log and the answer agree.
     let request_id = crate::audit::request_id();
     crate::audit::context::note_key_version(&data);
-    let mut body = serde_json::json!({
+    serde_json::json!({
         "request_id": request_id,
         "lease_id": "",
         "renewable": false,
@@ -510,11 +561,7 @@ fn envelope_with(
         "wrap_info": null,
         "warnings": null,
         "auth": null,
-    });
-    if let (Some(errors), Some(obj)) = (errors, body.as_object_mut()) {
-        obj.insert("errors".into(), serde_json::json!(errors));
-    }
-    (status, axum::Json(body)).into_response()
+    })
 }
 
 /// Results of a batch: 200 if every item worked, else 400 with the results
@@ -673,14 +720,55 @@ pub fn b64_field(value: Option<&str>, what: &str) -> Result<Zeroizing<Vec<u8>>, 
     }
 }
 
-/// The `/v1/...` routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
+/// The `/v1/...` routes. All but `sys/init` sit behind [`auth::guard`], so
+/// no handler can run for a request its token does not allow.
+pub fn routes(state: AppState) -> Router<AppState> {
+    let open = Router::new().route(
+        "/v1/sys/init",
+        get(auth::init_status).put(auth::init).post(auth::init),
+    );
+    let guarded = Router::new()
         .route(
-            "/v1/sys/init",
-            get(auth::init_status).put(auth::init).post(auth::init),
+            "/v1/auth/token/create",
+            post(tokens::create).put(tokens::create),
         )
-        .route("/v1/auth/token/lookup-self", get(auth::lookup_self))
+        .route("/v1/auth/token/lookup-self", get(tokens::lookup_self))
+        .route(
+            "/v1/auth/token/lookup",
+            post(tokens::lookup).put(tokens::lookup),
+        )
+        .route(
+            "/v1/auth/token/lookup-accessor",
+            post(tokens::lookup_accessor).put(tokens::lookup_accessor),
+        )
+        .route(
+            "/v1/auth/token/revoke",
+            post(tokens::revoke).put(tokens::revoke),
+        )
+        .route(
+            "/v1/auth/token/revoke-accessor",
+            post(tokens::revoke_accessor).put(tokens::revoke_accessor),
+        )
+        .route(
+            "/v1/auth/token/revoke-self",
+            post(tokens::revoke_self).put(tokens::revoke_self),
+        )
+        .route("/v1/sys/policy", any(policies::list))
+        .route("/v1/sys/policies/acl", any(policies::list))
+        .route(
+            "/v1/sys/policy/{name}",
+            get(policies::read)
+                .put(policies::write)
+                .post(policies::write)
+                .delete(policies::delete),
+        )
+        .route(
+            "/v1/sys/policies/acl/{name}",
+            get(policies::read)
+                .put(policies::write)
+                .post(policies::write)
+                .delete(policies::delete),
+        )
         .route("/v1/transit/keys", any(manage::list))
         .route("/v1/transit/wrapping_key", get(import::wrapping_key))
         .route(
@@ -775,4 +863,6 @@ pub fn routes() -> Router<AppState> {
             "/v1/transit/verify/{name}/{alg}",
             post(sign::verify_alg).put(sign::verify_alg),
         )
+        .route_layer(axum::middleware::from_fn_with_state(state, auth::guard));
+    open.merge(guarded)
 }
