@@ -55,6 +55,9 @@ pub async fn serve(
             },
             _ = stopped(&mut stop) => break,
         };
+        // No Nagle: the handshake's flights and small answers would wait
+        // for the client's delayed ACK (40 ms on Linux).
+        let _ = tcp.set_nodelay(true);
         // The certificate this connection gets, and which requests on it
         // can learn (attestation binds the key of the connection it is on).
         let served = tls.current();
