@@ -25,11 +25,13 @@
 //! the operator moves the file away, and a new log begins. We never repair
 //! or restart a chain silently.
 //!
-//! Durability: each entry is written with one `write` and `fdatasync`ed
-//! before the answer is sent, under one lock, so entries are in answer
-//! order and an acknowledged request always has its entry. If the entry
-//! cannot be written the client gets a 500 instead of the answer. The cost
-//! is one fsync per request, serialised (see the README).
+//! Durability: each entry is chained and written with one `write` under
+//! the tail lock, then made durable by group commit: one request at a time
+//! runs `fdatasync` (on a blocking thread) for everything written so far,
+//! and every request whose entry that covered is answered without a sync
+//! of its own. A request is answered only once its entry is on disk; if
+//! the entry cannot be written or synced the client gets a 500 instead of
+//! the answer. The cost is one fsync per group of concurrent requests.
 
 pub mod context;
 
@@ -72,6 +74,11 @@ pub struct AuditLog {
     key: Ed25519KeyPair,
     path: PathBuf,
     tail: Mutex<Tail>,
+    /// The file length known to be on disk; held by the request running
+    /// the group's `fdatasync`, awaited by the others.
+    synced: tokio::sync::Mutex<u64>,
+    /// The same open file, for syncing off the tail lock.
+    sync_file: Arc<File>,
 }
 
 struct Tail {
@@ -105,10 +112,16 @@ impl AuditLog {
             Ed25519KeyPair::from_pkcs8(key_pkcs8).map_err(|e| AuditError::Key(e.to_string()))?;
         let path = data_dir.join(FILE_NAME);
         let tail = open_tail(&path, key.public_key().as_ref())?;
+        let sync_file = Arc::new(tail.file.try_clone().map_err(|error| AuditError::Io {
+            path: path.display().to_string(),
+            error,
+        })?);
         let log = Self {
             key,
             path,
+            synced: tokio::sync::Mutex::new(tail.len),
             tail: Mutex::new(tail),
+            sync_file,
         };
         let public_key = log.key.public_key().as_ref().to_vec();
         let held = crate::api::claims(
@@ -141,8 +154,15 @@ impl AuditLog {
                 evidence,
             };
             log.append(&mut tail, &entry)?;
+            tail.file.sync_data().map_err(|error| AuditError::Io {
+                path: log.path.display().to_string(),
+                error,
+            })?;
             seq
         };
+        *log.synced
+            .try_lock()
+            .map_err(|_| AuditError::Key("audit log busy at start".into()))? = log.lock().len;
         tracing::info!(
             "audit log {}: entry {segment} starts this segment",
             log.path.display()
@@ -155,7 +175,35 @@ impl AuditLog {
     }
 
     /// Appends one request's entry; on `Ok` it is on disk.
-    pub fn record(&self, record: Record) -> Result<(), AuditError> {
+    pub async fn record(&self, record: Record) -> Result<(), AuditError> {
+        let end = self.write_entry(record)?;
+        self.durable(end).await
+    }
+
+    /// Makes the file durable up to `end`: by the sync another request is
+    /// running or ran, or by one of our own covering everything written.
+    async fn durable(&self, end: u64) -> Result<(), AuditError> {
+        let mut synced = self.synced.lock().await;
+        if *synced >= end {
+            return Ok(());
+        }
+        let target = self.lock().len;
+        let file = self.sync_file.clone();
+        let io = |error: std::io::Error| AuditError::Io {
+            path: self.path.display().to_string(),
+            error,
+        };
+        tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .map_err(|e| io(std::io::Error::other(e.to_string())))?
+            .map_err(io)?;
+        *synced = target;
+        Ok(())
+    }
+
+    /// Chains, signs and writes one request's entry (not yet synced);
+    /// returns the file length after it.
+    fn write_entry(&self, record: Record) -> Result<u64, AuditError> {
         let mut tail = self.lock();
         let entry = Entry::Request {
             v: VERSION,
@@ -170,11 +218,12 @@ impl AuditLog {
             status: record.status,
             outcome: Outcome::of_status(record.status),
         };
-        self.append(&mut tail, &entry)
+        self.append(&mut tail, &entry)?;
+        Ok(tail.len)
     }
 
-    /// Signs, writes and syncs one entry, then advances the chain. A failed
-    /// write is cut back off, so the file always ends with a whole entry.
+    /// Signs and writes one entry, then advances the chain. A failed write
+    /// is cut back off, so the file always ends with a whole entry.
     fn append(&self, tail: &mut Tail, entry: &Entry) -> Result<(), AuditError> {
         let io = |error: std::io::Error| AuditError::Io {
             path: self.path.display().to_string(),
@@ -184,11 +233,7 @@ impl AuditLog {
             .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         let hash = minikms_audit::line_hash(&line);
         line.push(b'\n');
-        let written = tail
-            .file
-            .write_all(&line)
-            .and_then(|()| tail.file.sync_data());
-        if let Err(e) = written {
+        if let Err(e) = tail.file.write_all(&line) {
             let len = tail.len;
             if let Err(cut) = tail.file.set_len(len).and_then(|()| tail.file.sync_data()) {
                 tracing::error!("audit log: cannot cut a failed write back off: {cut}");
@@ -292,11 +337,8 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         key_version: ctx.key_version(),
         status: response.status().as_u16(),
     };
-    let audit = state.audit.clone();
-    let written = tokio::task::spawn_blocking(move || audit.record(record)).await;
-    match written {
-        Ok(Ok(())) => response,
-        Ok(Err(e)) => ApiError::internal("audit log write", e).into_response(),
+    match state.audit.record(record).await {
+        Ok(()) => response,
         Err(e) => ApiError::internal("audit log write", e).into_response(),
     }
 }
