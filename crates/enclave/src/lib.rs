@@ -269,7 +269,7 @@ async fn set_up(
     let tls = tls::TlsState::new(platform.clone(), ca.clone(), names, setup.cert_lifetime)
         .await
         .map_err(|e| other("cannot set up TLS", &e))?;
-    let app = api::router(platform, Arc::new(transit), ca, Arc::new(audit));
+    let app = api::router(platform, Arc::new(transit), ca, audit);
     Ok(Ready {
         listener,
         addr,

@@ -11,7 +11,10 @@
 //!    `{"pubkey-hash": [1, SHA-256(key)], "nonce": "minikms audit log v1"}`:
 //!    only then is the key trusted. Every start entry of one file must
 //!    carry the same key (the enclave keeps it sealed).
-//! 2. Every entry must be signed by that key (an edited entry fails here).
+//! 2. Every signature must verify under that key (an edited signed entry
+//!    fails here), and every entry must be signed or followed, in the same
+//!    segment, by a signed entry (whose signature covers it through the
+//!    chain; an edited unsigned entry breaks the chain at the next one).
 //! 3. Every entry's `prev` must be the SHA-256 of the line before it, and
 //!    its `seq` one more (a removed, reordered or inserted entry fails
 //!    here); the first must have `seq` 1 and `prev` all zeros.
@@ -116,8 +119,12 @@ pub enum Problem {
     /// The signature does not verify under the log's key.
     #[error("bad signature (edited)")]
     BadSignature,
+    /// An entry without a signature that no later signed entry of its
+    /// segment covers (or a start entry without one).
+    #[error("not signed, and no signed entry follows it in its segment")]
+    Unsigned,
     /// `prev` is not the hash of the line before.
-    #[error("hash chain broken (entry removed, reordered or inserted before it)")]
+    #[error("hash chain broken (the entry before it was edited, or entries were removed, reordered or inserted)")]
     ChainBroken,
     /// `seq` does not follow the previous entry's.
     #[error("sequence number {found}, expected {expected}")]
@@ -145,6 +152,8 @@ pub fn verify_log(
     let mut requests = 0u64;
     let mut first_time = String::new();
     let mut last_time = String::new();
+    // The first entry no signature covers yet.
+    let mut uncovered: Option<u64> = None;
     for (i, line) in lines.iter().enumerate() {
         let n = i as u64 + 1;
         let fail = |problem: Problem| AuditError::Entry { entry: n, problem };
@@ -159,6 +168,15 @@ pub fn verify_log(
                 evidence,
                 ..
             } => {
+                if let Some(first) = uncovered {
+                    return Err(AuditError::Entry {
+                        entry: first,
+                        problem: Problem::Unsigned,
+                    });
+                }
+                if opened.signature.is_none() {
+                    return Err(fail(Problem::Unsigned));
+                }
                 let pk = minikms_audit::b64_decode(public_key)
                     .filter(|k| k.len() == 32)
                     .ok_or_else(|| fail(Problem::PublicKey))?;
@@ -178,8 +196,12 @@ pub fn verify_log(
         let Some(k) = &key else {
             return Err(fail(Problem::NoHeader));
         };
-        if !opened.signed_by(k) {
-            return Err(fail(Problem::BadSignature));
+        match opened.signature {
+            Some(_) if !opened.signed_by(k) => return Err(fail(Problem::BadSignature)),
+            Some(_) => uncovered = None,
+            None => {
+                uncovered.get_or_insert(n);
+            }
         }
         let entry = &opened.entry;
         match prev_line {
@@ -206,6 +228,12 @@ pub fn verify_log(
         }
         last_time = entry.time().to_string();
         prev_line = Some(line);
+    }
+    if let Some(first) = uncovered {
+        return Err(AuditError::Entry {
+            entry: first,
+            problem: Problem::Unsigned,
+        });
     }
     let public_key = key.map(hex::encode).unwrap_or_default();
     Ok(Summary {

@@ -11,7 +11,7 @@ use aws_lc_rs::signature::{
     EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
 };
 use ciborium::Value as Cbor;
-use minikms_audit::{sign_line, Entry, Outcome, StartEvidence, VERSION, ZERO_PREV};
+use minikms_audit::{sign_line, unsigned_line, Entry, Outcome, StartEvidence, VERSION, ZERO_PREV};
 use minikms_verifier::audit::{verify_log, AuditError, LogOptions, Problem};
 use minikms_verifier::roots::SIMULATION_ROOT_CA_PEM;
 use minikms_verifier::Policy;
@@ -128,7 +128,19 @@ impl Writer<'_> {
     }
 
     fn request(&mut self, id: &str) {
-        let entry = Entry::Request {
+        let line = sign_line(&self.request_entry(id), self.key).unwrap();
+        self.lines.push(line);
+    }
+
+    /// An entry left for a later signature to cover, as the enclave writes
+    /// all but the last entry of one write.
+    fn request_unsigned(&mut self, id: &str) {
+        let line = unsigned_line(&self.request_entry(id)).unwrap();
+        self.lines.push(line);
+    }
+
+    fn request_entry(&self, id: &str) -> Entry {
+        Entry::Request {
             v: VERSION,
             seq: self.lines.len() as u64 + 1,
             prev: self.prev(),
@@ -140,8 +152,7 @@ impl Writer<'_> {
             key_version: Some(1),
             status: 200,
             outcome: Outcome::Ok,
-        };
-        self.lines.push(sign_line(&entry, self.key).unwrap());
+        }
     }
 
     fn file(lines: &[Vec<u8>]) -> Vec<u8> {
@@ -243,7 +254,7 @@ fn each_kind_of_tampering_is_named() {
             problem: p
         }
         .to_string(),
-        "entry 3: hash chain broken (entry removed, reordered or inserted before it)"
+        "entry 3: hash chain broken (the entry before it was edited, or entries were removed, reordered or inserted)"
     );
     // The last entry removed is not detectable (documented); the first is.
     let (n, p) = fails(&Writer::file(&lines[1..]));
@@ -289,6 +300,62 @@ fn each_kind_of_tampering_is_named() {
         fails(&Writer::file(&garbage)),
         (4, Problem::Line(_))
     ));
+}
+
+#[test]
+fn a_signature_covers_the_unsigned_entries_before_it() {
+    let Some(root) = sim_root_key() else { return };
+    let key = ed25519();
+    let pk = key.public_key().as_ref().to_vec();
+    let mut w = Writer {
+        key: &key,
+        lines: Vec::new(),
+    };
+    w.start(&pk, minikms_audit::EVIDENCE_NONCE, &root);
+    w.request_unsigned("a");
+    w.request_unsigned("b");
+    w.request("c");
+    w.start(&pk, minikms_audit::EVIDENCE_NONCE, &root);
+    w.request_unsigned("d");
+    w.request("e");
+    let lines = w.lines;
+    let summary = verify_log(&Writer::file(&lines), &options(), &policy()).unwrap();
+    assert_eq!((summary.entries, summary.requests), (7, 5));
+
+    // An edited unsigned entry breaks the chain at the next one.
+    let mut edited = lines.clone();
+    edited[1] = String::from_utf8(edited[1].clone())
+        .unwrap()
+        .replace("\"key\":\"app\"", "\"key\":\"other\"")
+        .into_bytes();
+    assert_eq!(fails(&Writer::file(&edited)), (3, Problem::ChainBroken));
+
+    // The signature that covered them removed: nothing vouches for 2..4.
+    let unsigned = |line: &[u8]| {
+        let opened = minikms_audit::open_line(line).unwrap();
+        assert!(opened.signature.is_some());
+        opened.signed
+    };
+    let mut stripped = lines.clone();
+    stripped[3] = unsigned(&lines[3]);
+    let (n, p) = fails(&Writer::file(&stripped));
+    assert_eq!((n, p.clone()), (2, Problem::Unsigned));
+    assert_eq!(
+        AuditError::Entry {
+            entry: n,
+            problem: p
+        }
+        .to_string(),
+        "entry 2: not signed, and no signed entry follows it in its segment"
+    );
+    // ... and at the end of the file.
+    let mut tail = lines.clone();
+    tail[6] = unsigned(&lines[6]);
+    assert_eq!(fails(&Writer::file(&tail)), (6, Problem::Unsigned));
+    // A start entry must carry its own signature.
+    let mut headless = lines.clone();
+    headless[0] = unsigned(&lines[0]);
+    assert_eq!(fails(&Writer::file(&headless[..1])), (1, Problem::Unsigned));
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! The audited request's context, visible to its handler: the request id
-//! (Vault's envelope returns it as `request_id`) and the key version the
-//! answer names. A tokio task-local, carried into `spawn_blocking` by
+//! (Vault's envelope returns it as `request_id`), the key version the
+//! answer names, and whether it changed state. A tokio task-local, carried into `spawn_blocking` by
 //! [`in_context`].
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 tokio::task_local! {
@@ -14,6 +15,8 @@ tokio::task_local! {
 pub struct RequestContext {
     pub request_id: String,
     key_version: Mutex<Option<u64>>,
+    /// A durable write was made for this request.
+    wrote: AtomicBool,
 }
 
 impl RequestContext {
@@ -21,6 +24,7 @@ impl RequestContext {
         Self {
             request_id: new_request_id(),
             key_version: Mutex::new(None),
+            wrote: AtomicBool::new(false),
         }
     }
 
@@ -29,6 +33,14 @@ impl RequestContext {
             .key_version
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl RequestContext {
+    /// Whether the request changed state (its entry must then be as
+    /// durable as the change).
+    pub fn wrote(&self) -> bool {
+        self.wrote.load(Ordering::Acquire)
     }
 }
 
@@ -77,12 +89,28 @@ pub fn note_key_version(data: &serde_json::Value) {
     }
 }
 
-/// A random UUID-shaped id, as Vault's.
+/// Notes that the current request made a durable write (the store's group
+/// commit calls this), so its audit entry is fsynced before the answer.
+pub fn note_durable_write() {
+    let _ = CURRENT.try_with(|c| c.wrote.store(true, Ordering::Release));
+}
+
+/// A UUID-shaped id, as Vault's: 8 random bytes drawn once per process and
+/// a counter, so ids never repeat and making one costs no trip to the
+/// random source (ids name requests; they are not secrets).
 pub fn new_request_id() -> String {
+    static PREFIX: std::sync::OnceLock<[u8; 8]> = std::sync::OnceLock::new();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut p = [0u8; 8];
+        // The OS random source does not fail on Linux; a zero prefix would
+        // still give unique ids within this process.
+        let _ = aws_lc_rs::rand::fill(&mut p);
+        p
+    });
     let mut id = [0u8; 16];
-    // The OS random source does not fail on Linux; a zero id would still
-    // be a valid (if poor) id.
-    let _ = aws_lc_rs::rand::fill(&mut id);
+    id[..8].copy_from_slice(prefix);
+    id[8..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
     let h = hex::encode(id);
     format!(
         "{}-{}-{}-{}-{}",

@@ -25,13 +25,28 @@
 //! the operator moves the file away, and a new log begins. We never repair
 //! or restart a chain silently.
 //!
-//! Durability: each entry is chained and written with one `write` under
-//! the tail lock, then made durable by group commit: one request at a time
-//! runs `fdatasync` (on a blocking thread) for everything written so far,
-//! and every request whose entry that covered is answered without a sync
-//! of its own. A request is answered only once its entry is on disk; if
-//! the entry cannot be written or synced the client gets a 500 instead of
-//! the answer. The cost is one fsync per group of concurrent requests.
+//! Writing: a request queues its entry and wakes the writer task, which
+//! takes every entry queued by the time it runs, chains them, signs the
+//! last one (its signature covers the others through the chain; see
+//! [`minikms_audit`]), and appends them all with one `write`. So under load
+//! one signature and one `write` serve a whole group of requests, and alone
+//! a request's entry is signed itself.
+//!
+//! Durability: no answer leaves before its entry is written to the file
+//! (it then survives a crash of the enclave or host process). A request
+//! that changed state (a key, token or policy write: the store's group
+//! commit says so) also waits until its entry is fsynced, as its change
+//! is: what survives a power cut never lacks its entry. Entries of
+//! requests that changed nothing are fsynced by a background task that
+//! syncs whenever something was written, so at most the entries of about
+//! one `fdatasync` (a millisecond or two) can be lost to a power cut or
+//! kernel crash; the host could drop them anyway (it stores the file, and
+//! a cut-off tail cannot be detected offline). Vault's file audit device
+//! does not fsync at all.
+//!
+//! Failure is final: if an entry cannot be written or synced, that request
+//! and every later one gets a 500 (the enclave keeps refusing until it is
+//! restarted), so nothing goes unrecorded.
 
 pub mod context;
 
@@ -45,7 +60,10 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use minikms_audit::{open_line, sign_line, Entry, Outcome, StartEvidence, VERSION, ZERO_PREV};
+use minikms_audit::{
+    open_line, sign_line, unsigned_line, Entry, Outcome, StartEvidence, VERSION, ZERO_PREV,
+};
+use tokio::sync::{watch, Notify};
 
 use crate::api::{ApiError, AppState};
 use crate::platform::Platform;
@@ -67,17 +85,26 @@ pub enum AuditError {
     Key(String),
     #[error("attestation for the audit key failed: {0}")]
     Evidence(#[from] crate::platform::PlatformError),
+    /// An earlier write or sync failed (logged then); nothing is answered
+    /// unrecorded, so nothing is answered until a restart.
+    #[error("audit log {path} failed earlier; restart the enclave once the cause is fixed")]
+    Failed { path: String },
 }
 
 /// The open log: its key, and where the chain stands.
 pub struct AuditLog {
     key: Ed25519KeyPair,
     path: PathBuf,
+    queue: Mutex<Queue>,
+    /// Only the writer task holds this.
     tail: Mutex<Tail>,
-    /// The file length known to be on disk; held by the request running
-    /// the group's `fdatasync`, awaited by the others.
-    synced: tokio::sync::Mutex<u64>,
-    /// The same open file, for syncing off the tail lock.
+    /// How far the file is written and synced, for waiting requests.
+    progress: watch::Sender<Progress>,
+    /// Wakes the writer task when an entry is queued.
+    queued: Notify,
+    /// Wakes the syncer task after a write.
+    written: Notify,
+    /// The same open file, for syncing while others write.
     sync_file: Arc<File>,
 }
 
@@ -87,6 +114,29 @@ struct Tail {
     len: u64,
     seq: u64,
     prev: String,
+}
+
+/// Entries waiting for the next write.
+struct Queue {
+    waiting: Vec<Queued>,
+    /// The seq the next queued entry gets.
+    next_seq: u64,
+}
+
+struct Queued {
+    seq: u64,
+    time: String,
+    record: Record,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    /// Entries up to this seq are in the file.
+    written: u64,
+    /// Entries up to this seq are on disk.
+    synced: u64,
+    /// A write or sync failed: every request is refused from now on.
+    failed: bool,
 }
 
 /// What one request did, for its entry.
@@ -101,29 +151,23 @@ pub struct Record {
 
 impl AuditLog {
     /// Opens (or begins) `data_dir/audit.log` with the sealed key
-    /// `key_pkcs8`, checks its tail, and appends a start entry with fresh
-    /// evidence for the key.
+    /// `key_pkcs8`, checks its tail, appends a start entry with fresh
+    /// evidence for the key, and starts the writer and syncer tasks.
     pub async fn open(
         platform: &Arc<dyn Platform>,
         data_dir: &Path,
         key_pkcs8: &[u8],
-    ) -> Result<Self, AuditError> {
+    ) -> Result<Arc<Self>, AuditError> {
         let key =
             Ed25519KeyPair::from_pkcs8(key_pkcs8).map_err(|e| AuditError::Key(e.to_string()))?;
         let path = data_dir.join(FILE_NAME);
-        let tail = open_tail(&path, key.public_key().as_ref())?;
-        let sync_file = Arc::new(tail.file.try_clone().map_err(|error| AuditError::Io {
+        let mut tail = open_tail(&path, key.public_key().as_ref())?;
+        let io = |error: std::io::Error| AuditError::Io {
             path: path.display().to_string(),
             error,
-        })?);
-        let log = Self {
-            key,
-            path,
-            synced: tokio::sync::Mutex::new(tail.len),
-            tail: Mutex::new(tail),
-            sync_file,
         };
-        let public_key = log.key.public_key().as_ref().to_vec();
+        let sync_file = Arc::new(tail.file.try_clone().map_err(io)?);
+        let public_key = key.public_key().as_ref().to_vec();
         let held = crate::api::claims(
             &minikms_audit::public_key_hash(&public_key),
             None,
@@ -136,115 +180,213 @@ impl AuditLog {
         report_data[..32]
             .copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &held).as_ref());
         let evidence = platform.evidence(report_data).await?;
-        let evidence = StartEvidence {
-            platform: platform.name().to_string(),
-            quote: hex::encode(&evidence.quote),
-            held_data: hex::encode(&held),
-            collateral: evidence.collateral.map(|c| c.to_string()),
-        };
-        let segment = {
-            let mut tail = log.lock();
-            let seq = tail.seq + 1;
-            let entry = Entry::Start {
-                v: VERSION,
-                seq,
-                prev: tail.prev.clone(),
-                time: context::now_rfc3339(),
-                public_key: minikms_audit::b64_encode(&public_key),
-                evidence,
-            };
-            log.append(&mut tail, &entry)?;
-            tail.file.sync_data().map_err(|error| AuditError::Io {
-                path: log.path.display().to_string(),
-                error,
-            })?;
-            seq
-        };
-        *log.synced
-            .try_lock()
-            .map_err(|_| AuditError::Key("audit log busy at start".into()))? = log.lock().len;
-        tracing::info!(
-            "audit log {}: entry {segment} starts this segment",
-            log.path.display()
-        );
-        Ok(log)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Tail> {
-        self.tail.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Appends one request's entry; on `Ok` it is on disk.
-    pub async fn record(&self, record: Record) -> Result<(), AuditError> {
-        let end = self.write_entry(record)?;
-        self.durable(end).await
-    }
-
-    /// Makes the file durable up to `end`: by the sync another request is
-    /// running or ran, or by one of our own covering everything written.
-    async fn durable(&self, end: u64) -> Result<(), AuditError> {
-        let mut synced = self.synced.lock().await;
-        if *synced >= end {
-            return Ok(());
-        }
-        let target = self.lock().len;
-        let file = self.sync_file.clone();
-        let io = |error: std::io::Error| AuditError::Io {
-            path: self.path.display().to_string(),
-            error,
-        };
-        tokio::task::spawn_blocking(move || file.sync_data())
-            .await
-            .map_err(|e| io(std::io::Error::other(e.to_string())))?
-            .map_err(io)?;
-        *synced = target;
-        Ok(())
-    }
-
-    /// Chains, signs and writes one request's entry (not yet synced);
-    /// returns the file length after it.
-    fn write_entry(&self, record: Record) -> Result<u64, AuditError> {
-        let mut tail = self.lock();
-        let entry = Entry::Request {
+        let start = Entry::Start {
             v: VERSION,
             seq: tail.seq + 1,
             prev: tail.prev.clone(),
             time: context::now_rfc3339(),
-            request_id: record.request_id,
-            accessor: record.accessor,
-            operation: record.operation,
-            key: record.key,
-            key_version: record.key_version,
-            status: record.status,
-            outcome: Outcome::of_status(record.status),
+            public_key: minikms_audit::b64_encode(&public_key),
+            evidence: StartEvidence {
+                platform: platform.name().to_string(),
+                quote: hex::encode(&evidence.quote),
+                held_data: hex::encode(&held),
+                collateral: evidence.collateral.map(|c| c.to_string()),
+            },
         };
-        self.append(&mut tail, &entry)?;
-        Ok(tail.len)
+        let mut line = sign_line(&start, &key).map_err(|e| io(invalid(e)))?;
+        let hash = minikms_audit::line_hash(&line);
+        line.push(b'\n');
+        write_lines(&mut tail, &line).map_err(io)?;
+        tail.file.sync_data().map_err(io)?;
+        tail.seq = start.seq();
+        tail.prev = hash;
+        let seq = tail.seq;
+        let (progress, _) = watch::channel(Progress {
+            written: seq,
+            synced: seq,
+            failed: false,
+        });
+        tracing::info!(
+            "audit log {}: entry {seq} starts this segment",
+            path.display()
+        );
+        let log = Arc::new(Self {
+            key,
+            path,
+            queue: Mutex::new(Queue {
+                waiting: Vec::new(),
+                next_seq: seq + 1,
+            }),
+            tail: Mutex::new(tail),
+            progress,
+            queued: Notify::new(),
+            written: Notify::new(),
+            sync_file,
+        });
+        tokio::spawn(log.clone().write_in_background());
+        tokio::spawn(log.clone().sync_in_background());
+        Ok(log)
     }
 
-    /// Signs and writes one entry, then advances the chain. A failed write
-    /// is cut back off, so the file always ends with a whole entry.
-    fn append(&self, tail: &mut Tail, entry: &Entry) -> Result<(), AuditError> {
+    /// Appends one request's entry. On `Ok` it is in the file, and on disk
+    /// if `durable` (the request changed state).
+    pub async fn record(&self, record: Record, durable: bool) -> Result<(), AuditError> {
+        let mut progress = self.progress.subscribe();
+        if progress.borrow().failed {
+            return Err(self.failed());
+        }
+        let seq = {
+            let mut queue = lock(&self.queue);
+            let seq = queue.next_seq;
+            queue.next_seq += 1;
+            queue.waiting.push(Queued {
+                seq,
+                time: context::now_rfc3339(),
+                record,
+            });
+            seq
+        };
+        self.queued.notify_one();
+        let done = progress
+            .wait_for(|p| p.failed || (p.written >= seq && (!durable || p.synced >= seq)))
+            .await
+            .map(|p| !p.failed);
+        match done {
+            Ok(true) => Ok(()),
+            _ => Err(self.failed()),
+        }
+    }
+
+    fn failed(&self) -> AuditError {
+        AuditError::Failed {
+            path: self.path.display().to_string(),
+        }
+    }
+
+    /// Writes what is queued each time it is woken: one signature and one
+    /// `write` (to the page cache: tens of microseconds) for everything
+    /// queued since the last round.
+    async fn write_in_background(self: Arc<Self>) {
+        loop {
+            self.queued.notified().await;
+            // Let the requests already runnable finish and queue their
+            // entries first: under load this makes the groups (and so the
+            // signatures saved) larger; when idle it costs nothing.
+            tokio::task::yield_now().await;
+            let batch = std::mem::take(&mut lock(&self.queue).waiting);
+            if batch.is_empty() {
+                continue;
+            }
+            let written = self.write_batch(batch);
+            self.progress.send_modify(|p| match written {
+                Ok(seq) => p.written = seq,
+                Err(_) => p.failed = true,
+            });
+            match written {
+                Ok(_) => self.written.notify_one(),
+                Err(e) => {
+                    tracing::error!("{e}; refusing every request from now on");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Chains `batch`, signs its last entry, and appends it in one write;
+    /// returns the last seq written.
+    fn write_batch(&self, batch: Vec<Queued>) -> Result<u64, AuditError> {
         let io = |error: std::io::Error| AuditError::Io {
             path: self.path.display().to_string(),
             error,
         };
-        let mut line = sign_line(entry, &self.key)
-            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
-        let hash = minikms_audit::line_hash(&line);
-        line.push(b'\n');
-        if let Err(e) = tail.file.write_all(&line) {
-            let len = tail.len;
-            if let Err(cut) = tail.file.set_len(len).and_then(|()| tail.file.sync_data()) {
-                tracing::error!("audit log: cannot cut a failed write back off: {cut}");
+        let mut tail = lock(&self.tail);
+        let mut prev = tail.prev.clone();
+        let mut seq = tail.seq;
+        let mut bytes = Vec::with_capacity(batch.len() * 400);
+        let last = batch.len().saturating_sub(1);
+        for (i, queued) in batch.into_iter().enumerate() {
+            let record = queued.record;
+            let entry = Entry::Request {
+                v: VERSION,
+                seq: queued.seq,
+                prev,
+                time: queued.time,
+                request_id: record.request_id,
+                accessor: record.accessor,
+                operation: record.operation,
+                key: record.key,
+                key_version: record.key_version,
+                status: record.status,
+                outcome: Outcome::of_status(record.status),
+            };
+            let line = if i == last {
+                sign_line(&entry, &self.key)
+            } else {
+                unsigned_line(&entry)
             }
-            return Err(io(e));
+            .map_err(|e| io(invalid(e)))?;
+            prev = minikms_audit::line_hash(&line);
+            seq = queued.seq;
+            bytes.extend_from_slice(&line);
+            bytes.push(b'\n');
         }
-        tail.len += line.len() as u64;
-        tail.seq = entry.seq();
-        tail.prev = hash;
-        Ok(())
+        write_lines(&mut tail, &bytes).map_err(io)?;
+        tail.seq = seq;
+        tail.prev = prev;
+        Ok(seq)
     }
+
+    /// Syncs whatever was written since the last sync, each time a write
+    /// happened, for as long as the log works.
+    async fn sync_in_background(self: Arc<Self>) {
+        let mut synced = self.progress.borrow().synced;
+        loop {
+            self.written.notified().await;
+            let target = self.progress.borrow().written;
+            if target <= synced {
+                continue;
+            }
+            let file = self.sync_file.clone();
+            let result = tokio::task::spawn_blocking(move || file.sync_data())
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+            if let Err(e) = result {
+                tracing::error!(
+                    "audit log {}: fdatasync failed: {e}; refusing every request from now on",
+                    self.path.display()
+                );
+                self.progress.send_modify(|p| p.failed = true);
+                return;
+            }
+            synced = target;
+            self.progress.send_modify(|p| p.synced = target);
+        }
+    }
+}
+
+/// Appends whole lines at the tail. A failed write is cut back off, so the
+/// file always ends with a whole entry.
+fn write_lines(tail: &mut Tail, bytes: &[u8]) -> std::io::Result<()> {
+    if let Err(e) = tail.file.write_all(bytes) {
+        if let Err(cut) = tail
+            .file
+            .set_len(tail.len)
+            .and_then(|()| tail.file.sync_data())
+        {
+            tracing::error!("audit log: cannot cut a failed write back off: {cut}");
+        }
+        return Err(e);
+    }
+    tail.len += bytes.len() as u64;
+    Ok(())
+}
+
+fn invalid(e: serde_json::Error) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Opens the file for appending and reads where its chain stands.
@@ -337,7 +479,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         key_version: ctx.key_version(),
         status: response.status().as_u16(),
     };
-    match state.audit.record(record).await {
+    match state.audit.record(record, ctx.wrote()).await {
         Ok(()) => response,
         Err(e) => ApiError::internal("audit log write", e).into_response(),
     }

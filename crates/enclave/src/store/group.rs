@@ -60,6 +60,10 @@ impl GroupCommit {
         queue.waiting.push((ticket, changes));
         loop {
             if let Some(result) = queue.results.remove(&ticket) {
+                if result.is_ok() {
+                    // Its audit entry must then be on disk before the answer.
+                    crate::audit::context::note_durable_write();
+                }
                 return result.map_err(StoreError::Database);
             }
             if queue.leader {

@@ -60,6 +60,8 @@ pub mod group;
 
 /// The database file, in the data dir.
 pub const FILE_NAME: &str = "keys.redb";
+/// redb's page cache.
+const CACHE_BYTES: usize = 4 << 20;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
@@ -190,7 +192,13 @@ impl Store {
     ) -> Result<(Self, Records), StoreError> {
         let ours = platform.identity().security_version;
         let path = data_dir.join(FILE_NAME);
-        let db = Database::create(&path).map_err(db_err)?;
+        // Every record lives unsealed in memory above us, so redb's page
+        // cache only saves re-reading its B-tree nodes: a few MiB, not its
+        // default 1 GiB (an enclave's memory is small; see issue 7).
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(db_err)?;
         // Only sealed records in it, but nobody else needs to read it.
         {
             use std::os::unix::fs::PermissionsExt;

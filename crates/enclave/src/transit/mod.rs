@@ -458,7 +458,7 @@ fn store_fail(e: StoreError) -> Fail {
 }
 
 fn hex_encode(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    hex::encode(b)
 }
 
 fn hex_decode(s: &str, out: &mut [u8]) -> Option<()> {

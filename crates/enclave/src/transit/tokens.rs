@@ -137,6 +137,33 @@ impl Inner {
         Ok(())
     }
 
+    fn is_root(&self, hash: &[u8; 32]) -> bool {
+        self.root_hash.is_some_and(|root| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(hash, &root).is_ok()
+        })
+    }
+
+    /// Whether live token `rec`, presented as `hash`, may do `op` on `path`.
+    fn allows(&self, rec: &TokenRecord, hash: &[u8; 32], path: &str, op: Op) -> Result<(), Fail> {
+        let mut stored = [0u8; 32];
+        hex_decode(&rec.token_sha256, &mut stored).ok_or_else(Fail::denied)?;
+        aws_lc_rs::constant_time::verify_slices_are_equal(hash, &stored)
+            .map_err(|_| Fail::denied())?;
+        let needed = match op {
+            Op::Read => acl::Cap::Read,
+            Op::List => acl::Cap::List,
+            Op::Delete => acl::Cap::Delete,
+            Op::Write => match new_key_name(path) {
+                Some(name) if !self.keys.contains_key(name) => acl::Cap::Create,
+                _ => acl::Cap::Update,
+            },
+        };
+        match self.caps(&rec.policies, path) {
+            Some(caps) if caps & needed as u8 == 0 => Err(Fail::denied()),
+            _ => Ok(()),
+        }
+    }
+
     /// Capability bits `policies` give on `path`; `None` means root (all).
     fn caps(&self, policies: &[String], path: &str) -> Option<u8> {
         if policies.iter().any(|p| p == "root") {
@@ -154,36 +181,13 @@ impl Transit {
     pub(crate) fn authorize(&self, hash: &[u8; 32], path: &str, op: Op) -> Result<Identity, Fail> {
         let mut inner = self.lock();
         let accessor = auth::accessor(hash);
-        if let Some(root) = inner.root_hash {
-            if aws_lc_rs::constant_time::verify_slices_are_equal(hash, &root).is_ok() {
-                return Ok(Identity {
-                    accessor,
-                    record: None,
-                    limited: false,
-                });
-            }
+        if inner.is_root(hash) {
+            return Ok(Identity::root(accessor));
         }
         let mut rec = inner
             .live_token(&self.store, &accessor, now())
             .ok_or_else(Fail::denied)?;
-        let mut stored = [0u8; 32];
-        hex_decode(&rec.token_sha256, &mut stored).ok_or_else(Fail::denied)?;
-        aws_lc_rs::constant_time::verify_slices_are_equal(hash, &stored)
-            .map_err(|_| Fail::denied())?;
-        let needed = match op {
-            Op::Read => acl::Cap::Read,
-            Op::List => acl::Cap::List,
-            Op::Delete => acl::Cap::Delete,
-            Op::Write => match new_key_name(path) {
-                Some(name) if !inner.keys.contains_key(name) => acl::Cap::Create,
-                _ => acl::Cap::Update,
-            },
-        };
-        if let Some(caps) = inner.caps(&rec.policies, path) {
-            if caps & needed as u8 == 0 {
-                return Err(Fail::denied());
-            }
-        }
+        inner.allows(&rec, hash, path, op)?;
         let limited = rec.num_uses > 0;
         if limited {
             rec.num_uses -= 1;
@@ -198,6 +202,39 @@ impl Transit {
             record: Some(rec),
             limited,
         })
+    }
+
+    /// [`Self::authorize`] without waiting or writing, for the I/O thread:
+    /// `None` when the decision needs the store (a limited token's use, an
+    /// expired token to purge) or the lock is held (a writer may hold it
+    /// across an fsync); the caller then runs `authorize` on a blocking
+    /// thread. Same decision, same code.
+    pub(crate) fn authorize_in_memory(
+        &self,
+        hash: &[u8; 32],
+        path: &str,
+        op: Op,
+    ) -> Option<Result<Identity, Fail>> {
+        let inner = match self.inner.try_lock() {
+            Ok(inner) => inner,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let accessor = auth::accessor(hash);
+        if inner.is_root(hash) {
+            return Some(Ok(Identity::root(accessor)));
+        }
+        let Some(rec) = inner.tokens.get(&accessor) else {
+            return Some(Err(Fail::denied()));
+        };
+        if rec.num_uses > 0 || rec.expire_time.is_some_and(|t| t <= now()) {
+            return None;
+        }
+        Some(inner.allows(rec, hash, path, op).map(|()| Identity {
+            accessor,
+            record: Some(rec.clone()),
+            limited: false,
+        }))
     }
 
     /// Makes and stores a child of `creator`; returns the token and its record.

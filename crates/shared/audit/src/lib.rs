@@ -20,6 +20,13 @@
 //!   over [`SIGNING_PREFIX`] followed by the line with `,"sig":"…"` removed
 //!   (that is, the exact bytes of the entry as serialised without `sig`).
 //!   Signatures cover exact bytes: no canonicalisation.
+//! - `sig` may be left out of an entry when a later entry of the same
+//!   segment is signed: that signature covers its `prev`, which is the hash
+//!   of the line before, which holds that line's `prev`, and so on, so it
+//!   vouches for every line before it. The writer signs the last entry of
+//!   each write (one signature per group of concurrent requests), so a
+//!   complete file always ends with a signed entry; a reader refuses
+//!   entries that no signature covers. Start entries are always signed.
 //! - A `start` entry opens each segment (one per enclave start; the first
 //!   line of a file is one): it carries the audit public key (base64 of the
 //!   raw 32-byte Ed25519 key) and attestation [`StartEvidence`] whose held
@@ -159,22 +166,27 @@ pub enum LineError {
 }
 
 /// A line split into its entry, the bytes its signature covers, and the
-/// signature. Nothing is verified yet.
+/// signature, if it has one. Nothing is verified yet.
 pub struct Opened {
     pub entry: Entry,
     /// The entry's bytes without `sig` (what was signed, after the prefix).
     pub signed: Vec<u8>,
-    pub signature: [u8; 64],
+    /// `None` for an entry that a later one's signature covers.
+    pub signature: Option<[u8; 64]>,
 }
 
 impl Opened {
-    /// Whether `public_key` (raw Ed25519) signed this entry.
+    /// Whether `public_key` (raw Ed25519) signed this entry (`false` for
+    /// an entry without a signature).
     pub fn signed_by(&self, public_key: &[u8]) -> bool {
+        let Some(signature) = &self.signature else {
+            return false;
+        };
         let mut msg = Vec::with_capacity(SIGNING_PREFIX.len() + self.signed.len());
         msg.extend_from_slice(SIGNING_PREFIX);
         msg.extend_from_slice(&self.signed);
         UnparsedPublicKey::new(&ED25519, public_key)
-            .verify(&msg, &self.signature)
+            .verify(&msg, signature)
             .is_ok()
     }
 }
@@ -185,19 +197,25 @@ pub fn open_line(line: &[u8]) -> Result<Opened, LineError> {
     if line.len() > MAX_LINE {
         return Err(bad("line too long"));
     }
-    let at = find_last(line, SIG_MEMBER).ok_or_else(|| bad("no signature"))?;
-    let (head, tail) = line.split_at(at);
-    let sig_b64 = tail[SIG_MEMBER.len()..]
-        .strip_suffix(b"\"}")
-        .ok_or_else(|| bad("signature is not the last member"))?;
-    let sig = B64
-        .decode(sig_b64)
-        .map_err(|_| bad("signature is not base64"))?;
-    let signature: [u8; 64] = sig
-        .try_into()
-        .map_err(|_| bad("signature is not 64 bytes"))?;
-    let mut signed = head.to_vec();
-    signed.push(b'}');
+    let (signed, signature) = match find_last(line, SIG_MEMBER) {
+        Some(at) => {
+            let (head, tail) = line.split_at(at);
+            let sig_b64 = tail[SIG_MEMBER.len()..]
+                .strip_suffix(b"\"}")
+                .ok_or_else(|| bad("signature is not the last member"))?;
+            let sig = B64
+                .decode(sig_b64)
+                .map_err(|_| bad("signature is not base64"))?;
+            let signature: [u8; 64] = sig
+                .try_into()
+                .map_err(|_| bad("signature is not 64 bytes"))?;
+            let mut signed = head.to_vec();
+            signed.push(b'}');
+            (signed, Some(signature))
+        }
+        // Key names are JSON-escaped, so `,"sig":"` in a line is the member.
+        None => (line.to_vec(), None),
+    };
     let entry: Entry = serde_json::from_slice(&signed).map_err(|e| {
         LineError::Malformed(format!("{:?} error at column {}", e.classify(), e.column()))
     })?;
@@ -211,9 +229,23 @@ pub fn open_line(line: &[u8]) -> Result<Opened, LineError> {
     })
 }
 
+/// Serialises `entry` without a signature (a later signed entry of the
+/// same write covers it): the line to append, without its `\n`.
+pub fn unsigned_line(entry: &Entry) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(entry)
+}
+
 /// Serialises and signs `entry`: the line to append, without its `\n`.
 pub fn sign_line(entry: &Entry, key: &Ed25519KeyPair) -> Result<Vec<u8>, serde_json::Error> {
-    let mut line = serde_json::to_vec(entry)?;
+    let line = unsigned_line(entry)?;
+    sign_serialised(line, key)
+}
+
+/// Signs an entry serialised by [`unsigned_line`].
+pub fn sign_serialised(
+    mut line: Vec<u8>,
+    key: &Ed25519KeyPair,
+) -> Result<Vec<u8>, serde_json::Error> {
     let mut msg = Vec::with_capacity(SIGNING_PREFIX.len() + line.len());
     msg.extend_from_slice(SIGNING_PREFIX);
     msg.extend_from_slice(&line);
