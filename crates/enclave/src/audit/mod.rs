@@ -37,12 +37,11 @@
 //! that changed state (a key, token or policy write: the store's group
 //! commit says so) also waits until its entry is fsynced, as its change
 //! is: what survives a power cut never lacks its entry. Entries of
-//! requests that changed nothing are fsynced by a background task that
-//! syncs whenever something was written, so at most the entries of about
-//! one `fdatasync` (a millisecond or two) can be lost to a power cut or
-//! kernel crash; the host could drop them anyway (it stores the file, and
-//! a cut-off tail cannot be detected offline). Vault's file audit device
-//! does not fsync at all.
+//! requests that changed nothing are fsynced by a background task within
+//! [`SYNC_INTERVAL`] (10 ms) plus one `fdatasync`, so only the entries of
+//! such a window can be lost to a power cut or kernel crash; the host
+//! could drop them anyway (it stores the file, and a cut-off tail cannot
+//! be detected offline). Vault's file audit device does not fsync at all.
 //!
 //! Failure is final: if an entry cannot be written or synced, that request
 //! and every later one gets a 500 (the enclave keeps refusing until it is
@@ -71,6 +70,8 @@ pub use context::{new_request_id, request_id};
 
 /// The log file, in the enclave's data dir.
 pub const FILE_NAME: &str = "audit.log";
+/// Longest wait before entries nobody waits on are fsynced.
+const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 /// Longest key name recorded (longer path segments are cut).
 const MAX_KEY: usize = 256;
 
@@ -104,6 +105,8 @@ pub struct AuditLog {
     queued: Notify,
     /// Wakes the syncer task after a write.
     written: Notify,
+    /// Wakes it early when a request waits for durability.
+    durable_wanted: Notify,
     /// The same open file, for syncing while others write.
     sync_file: Arc<File>,
 }
@@ -121,6 +124,8 @@ struct Queue {
     waiting: Vec<Queued>,
     /// The seq the next queued entry gets.
     next_seq: u64,
+    /// The last seq a request waits to see on disk.
+    durable_upto: u64,
 }
 
 struct Queued {
@@ -216,11 +221,13 @@ impl AuditLog {
             queue: Mutex::new(Queue {
                 waiting: Vec::new(),
                 next_seq: seq + 1,
+                durable_upto: seq,
             }),
             tail: Mutex::new(tail),
             progress,
             queued: Notify::new(),
             written: Notify::new(),
+            durable_wanted: Notify::new(),
             sync_file,
         });
         tokio::spawn(log.clone().write_in_background());
@@ -244,9 +251,15 @@ impl AuditLog {
                 time: context::now_rfc3339(),
                 record,
             });
+            if durable {
+                queue.durable_upto = seq;
+            }
             seq
         };
         self.queued.notify_one();
+        if durable {
+            self.durable_wanted.notify_one();
+        }
         let done = progress
             .wait_for(|p| p.failed || (p.written >= seq && (!durable || p.synced >= seq)))
             .await
@@ -336,12 +349,20 @@ impl AuditLog {
         Ok(seq)
     }
 
-    /// Syncs whatever was written since the last sync, each time a write
-    /// happened, for as long as the log works.
+    /// Syncs whatever was written since the last sync: at once when a
+    /// request waits for it, else at most every [`SYNC_INTERVAL`] (each
+    /// `fdatasync` costs the kernel CPU time), for as long as the log works.
     async fn sync_in_background(self: Arc<Self>) {
         let mut synced = self.progress.borrow().synced;
+        let mut last = tokio::time::Instant::now();
         loop {
             self.written.notified().await;
+            if lock(&self.queue).durable_upto <= synced {
+                tokio::select! {
+                    () = tokio::time::sleep_until(last + SYNC_INTERVAL) => {}
+                    () = self.durable_wanted.notified() => {}
+                }
+            }
             let target = self.progress.borrow().written;
             if target <= synced {
                 continue;
@@ -359,6 +380,7 @@ impl AuditLog {
                 return;
             }
             synced = target;
+            last = tokio::time::Instant::now();
             self.progress.send_modify(|p| p.synced = target);
         }
     }
