@@ -1,7 +1,7 @@
 //! The audited request's context, visible to its handler: the request id
 //! (Vault's envelope returns it as `request_id`), the key version the
-//! answer names, and whether it changed state. A tokio task-local, carried into `spawn_blocking` by
-//! [`in_context`].
+//! answer names, and whether it changed state. A tokio task-local, carried
+//! into `spawn_blocking` by [`in_context`].
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,9 +34,7 @@ impl RequestContext {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
-}
 
-impl RequestContext {
     /// Whether the request changed state (its entry must then be as
     /// durable as the change).
     pub fn wrote(&self) -> bool {

@@ -185,8 +185,21 @@ fn is_index_id(table: Table, id: &str) -> bool {
     table == Table::Meta && (id == INDEX_ID || id.starts_with(BUCKET_PREFIX))
 }
 
-fn unknown_table() -> StoreError {
-    StoreError::Tampered("unknown table in the index".into())
+/// A record's place: its table and id.
+type RecordKey = (Table, String);
+
+/// An index list's entries (the one-level index, or one bucket).
+fn index_entries(plain: &[u8]) -> Result<Vec<(RecordKey, u64)>, StoreError> {
+    let entries: Vec<IndexEntry> = serde_json::from_slice(plain)
+        .map_err(|_| StoreError::Tampered("unreadable index".into()))?;
+    entries
+        .into_iter()
+        .map(|e| {
+            let table = Table::from_name(&e.table)
+                .ok_or_else(|| StoreError::Tampered("unknown table in the index".into()))?;
+            Ok(((table, e.id), e.version))
+        })
+        .collect()
 }
 
 /// Every record's plaintext, as read and checked at open.
@@ -325,11 +338,8 @@ impl Store {
         let mut bucket_versions = vec![0u64; BUCKETS];
         let legacy = root_plain.first() == Some(&b'[');
         if legacy {
-            let entries: Vec<IndexEntry> = serde_json::from_slice(&root_plain)
-                .map_err(|_| StoreError::Tampered("unreadable index".into()))?;
-            for e in entries {
-                let table = Table::from_name(&e.table).ok_or_else(unknown_table)?;
-                buckets[bucket_of(table, &e.id)].insert((table, e.id), e.version);
+            for (k, version) in index_entries(&root_plain)? {
+                buckets[bucket_of(k.0, &k.1)].insert(k, version);
             }
         } else {
             let root: Root = serde_json::from_slice(&root_plain)
@@ -358,16 +368,13 @@ impl Store {
                                 "index bucket {id} is version {version}, the index says {expected} (replayed)"
                             )));
                         }
-                        let entries: Vec<IndexEntry> = serde_json::from_slice(&plain)
-                            .map_err(|_| StoreError::Tampered("unreadable index".into()))?;
-                        for e in entries {
-                            let table = Table::from_name(&e.table).ok_or_else(unknown_table)?;
-                            if bucket_of(table, &e.id) != b {
+                        for (k, version) in index_entries(&plain)? {
+                            if bucket_of(k.0, &k.1) != b {
                                 return Err(StoreError::Tampered(format!(
                                     "index bucket {id} lists a record of another bucket"
                                 )));
                             }
-                            buckets[b].insert((table, e.id), e.version);
+                            buckets[b].insert(k, version);
                         }
                     }
                 }
