@@ -22,9 +22,21 @@ use crate::transit::Transit;
 
 pub use attestation::claims;
 
-/// Shared state of every handler.
+/// Shared state of every handler: one `Arc`, since axum clones the state
+/// for every request and every middleware.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// What the handlers share.
+pub struct Services {
     pub platform: Arc<dyn Platform>,
     /// Managed keys (the `/v1` routes).
     pub transit: Arc<Transit>,
@@ -42,13 +54,13 @@ pub fn router(
     ca: Arc<TlsCa>,
     audit: Arc<AuditLog>,
 ) -> Router {
-    let state = AppState {
+    let state = AppState(Arc::new(Services {
         platform,
         transit,
         ca,
         audit,
         rsa_pool: rsa_pool::RsaPool::new(rsa_pool::CAPACITY),
-    };
+    }));
     // Every matched `/v1` route is audited (unmatched paths touch nothing):
     // merge new `/v1` routers here, before the audit layer.
     let v1 = Router::new()

@@ -81,10 +81,15 @@ pub fn note_key_version(data: &serde_json::Value) {
         .or_else(|| data.get("latest_version"))
         .and_then(serde_json::Value::as_u64);
     if let Some(v) = version {
-        let _ = CURRENT.try_with(|c| {
-            *c.key_version.lock().unwrap_or_else(PoisonError::into_inner) = Some(v);
-        });
+        note_version(v);
     }
+}
+
+/// Notes the key version an answer names.
+pub fn note_version(v: u64) {
+    let _ = CURRENT.try_with(|c| {
+        *c.key_version.lock().unwrap_or_else(PoisonError::into_inner) = Some(v);
+    });
 }
 
 /// Notes that the current request made a durable write (the store's group

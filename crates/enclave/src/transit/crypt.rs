@@ -2,20 +2,24 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::auth::Authed;
 use super::keys::{random, Key, B64};
 use super::{
-    b64_field, batch_response, check_batch, envelope, json_body, lenient_u64, with_key, Fail,
+    b64_field, batch_answer, check_batch, envelope, enveloped, json_body, lenient_u64, with_key,
+    Fail,
 };
 use crate::api::AppState;
 
-/// One encrypt, decrypt or rewrap item (the request itself or a batch entry).
+/// One encrypt, decrypt or rewrap item: the request itself, or an entry of
+/// its `batch_input` (where a nested `batch_input` is ignored). One struct
+/// rather than a flattened pair, which serde would parse twice.
 #[derive(Default, Deserialize)]
 pub struct Item {
     plaintext: Option<Zeroizing<String>>,
@@ -26,13 +30,32 @@ pub struct Item {
     #[serde(default, deserialize_with = "lenient_u64")]
     key_version: Option<u64>,
     reference: Option<String>,
+    batch_input: Option<Vec<Item>>,
 }
 
-#[derive(Default, Deserialize)]
-pub struct Request {
-    #[serde(flatten)]
-    item: Item,
-    batch_input: Option<Vec<Item>>,
+/// What one item answers, as Vault names the fields.
+#[derive(Default, Serialize)]
+pub struct Outcome {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ciphertext: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plaintext: Option<Zeroizing<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl Outcome {
+    fn encrypted(ciphertext: String, key_version: u64) -> Self {
+        Self {
+            ciphertext: Some(ciphertext),
+            key_version: Some(key_version),
+            ..Self::default()
+        }
+    }
 }
 
 fn no_derivation(item: &Item) -> Result<(), Fail> {
@@ -49,7 +72,7 @@ fn no_derivation(item: &Item) -> Result<(), Fail> {
     Ok(())
 }
 
-fn encrypt_one(key: &Key, item: &Item) -> Result<Value, Fail> {
+fn encrypt_one(key: &Key, item: &Item) -> Result<Outcome, Fail> {
     no_derivation(item)?;
     let Some(plaintext) = &item.plaintext else {
         return Err(Fail::bad("missing plaintext to encrypt"));
@@ -58,21 +81,23 @@ fn encrypt_one(key: &Key, item: &Item) -> Result<Value, Fail> {
     let aad = b64_field(item.associated_data.as_deref(), "associated_data")?;
     let v = key.version_for_use(item.key_version)?;
     let ciphertext = key.encrypt(v, &plaintext, &aad)?;
-    Ok(json!({ "ciphertext": ciphertext, "key_version": v }))
+    Ok(Outcome::encrypted(ciphertext, v))
 }
 
-fn decrypt_one(key: &Key, item: &Item) -> Result<Value, Fail> {
+fn decrypt_one(key: &Key, item: &Item) -> Result<Outcome, Fail> {
     no_derivation(item)?;
     let Some(ciphertext) = &item.ciphertext else {
         return Err(Fail::bad("missing ciphertext to decrypt"));
     };
     let aad = b64_field(item.associated_data.as_deref(), "associated_data")?;
     let plain = key.decrypt(ciphertext, &aad)?;
-    let encoded = Zeroizing::new(B64.encode(plain.as_slice()));
-    Ok(json!({ "plaintext": encoded.as_str() }))
+    Ok(Outcome {
+        plaintext: Some(Zeroizing::new(B64.encode(plain.as_slice()))),
+        ..Outcome::default()
+    })
 }
 
-fn rewrap_one(key: &Key, item: &Item) -> Result<Value, Fail> {
+fn rewrap_one(key: &Key, item: &Item) -> Result<Outcome, Fail> {
     no_derivation(item)?;
     let Some(ciphertext) = &item.ciphertext else {
         return Err(Fail::bad("missing ciphertext to rewrap"));
@@ -81,7 +106,7 @@ fn rewrap_one(key: &Key, item: &Item) -> Result<Value, Fail> {
     let plain = key.decrypt(ciphertext, &aad)?;
     let v = key.version_for_use(item.key_version)?;
     let ciphertext = key.encrypt(v, &plain, &aad)?;
-    Ok(json!({ "ciphertext": ciphertext, "key_version": v }))
+    Ok(Outcome::encrypted(ciphertext, v))
 }
 
 /// Runs `one` on the request or on each batch item.
@@ -89,31 +114,37 @@ async fn run(
     state: AppState,
     name: String,
     body: Body,
-    one: fn(&Key, &Item) -> Result<Value, Fail>,
+    one: fn(&Key, &Item) -> Result<Outcome, Fail>,
 ) -> Result<Response, Fail> {
-    let req: Request = json_body(body).await?;
+    let req: Item = json_body(body).await?;
     if let Some(batch) = &req.batch_input {
         check_batch(batch)?;
     }
     let items = req.batch_input.as_ref().map_or(1, Vec::len);
     with_key(&state.transit, &name, items, move |key| {
-        match req.batch_input {
-            None => Ok(envelope(one(key, &req.item)?)),
-            Some(batch) => {
-                let results = batch
-                    .iter()
-                    .map(|item| {
-                        let mut r =
-                            one(key, item).unwrap_or_else(|e| json!({ "error": e.message() }));
-                        if let (Some(reference), Some(obj)) = (&item.reference, r.as_object_mut()) {
-                            obj.insert("reference".into(), json!(reference));
-                        }
-                        r
-                    })
-                    .collect();
-                Ok(batch_response(results))
+        let Some(batch) = &req.batch_input else {
+            let outcome = one(key, &req)?;
+            if let Some(v) = outcome.key_version {
+                crate::audit::context::note_version(v);
             }
-        }
+            return Ok(enveloped(StatusCode::OK, &outcome, None));
+        };
+        let mut first_error = None;
+        let results: Vec<Outcome> = batch
+            .iter()
+            .map(|item| {
+                let mut outcome = one(key, item).unwrap_or_else(|e| {
+                    first_error.get_or_insert_with(|| e.message().to_string());
+                    Outcome {
+                        error: Some(e.message().to_string()),
+                        ..Outcome::default()
+                    }
+                });
+                outcome.reference.clone_from(&item.reference);
+                outcome
+            })
+            .collect();
+        Ok(batch_answer(&results, first_error))
     })
     .await
 }

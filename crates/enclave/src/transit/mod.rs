@@ -62,6 +62,9 @@ pub const MAX_BATCH: usize = 1000;
 /// Longest key name accepted.
 pub const MAX_NAME: usize = 128;
 
+/// Tries before [`Transit::try_lock_briefly`] gives up (a few microseconds).
+const LOCK_SPINS: usize = 200;
+
 const INIT_ID: &str = "init";
 const WRAPPING_ID: &str = "wrapping_key";
 const AUDIT_KEY_ID: &str = "audit_key";
@@ -212,6 +215,21 @@ impl Transit {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The lock if it comes free within a short spin, for the I/O threads:
+    /// lookups hold it for well under a microsecond, so a busy lock is
+    /// usually another lookup (handing the request to a blocking thread
+    /// instead costs two thread switches); `None` if it stays held.
+    fn try_lock_briefly(&self) -> Option<MutexGuard<'_, Inner>> {
+        for _ in 0..LOCK_SPINS {
+            match self.inner.try_lock() {
+                Ok(inner) => return Some(inner),
+                Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => std::hint::spin_loop(),
+            }
+        }
+        None
     }
 
     /// One durable change to record `table/id`: `prepare` decides, under
@@ -518,19 +536,52 @@ impl IntoResponse for Fail {
 
 /// Vault's response envelope around `data`, status 200.
 pub fn envelope(data: serde_json::Value) -> Response {
-    envelope_with(StatusCode::OK, data, None)
+    crate::audit::context::note_key_version(&data);
+    enveloped(StatusCode::OK, &data, None)
 }
 
-fn envelope_with(
-    status: StatusCode,
-    data: serde_json::Value,
-    errors: Option<Vec<String>>,
-) -> Response {
-    let mut body = envelope_body(data);
-    if let (Some(errors), Some(obj)) = (errors, body.as_object_mut()) {
-        obj.insert("errors".into(), serde_json::json!(errors));
+/// Vault's response envelope. Serialised straight from this struct: the
+/// answer to every `/v1` call, so no intermediate JSON tree is built.
+#[derive(serde::Serialize)]
+struct Envelope<'a, T: serde::Serialize> {
+    request_id: &'a str,
+    lease_id: &'static str,
+    renewable: bool,
+    lease_duration: u64,
+    data: &'a T,
+    wrap_info: Option<()>,
+    warnings: Option<()>,
+    auth: Option<()>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [String]>,
+}
+
+impl<'a, T: serde::Serialize> Envelope<'a, T> {
+    fn new(request_id: &'a str, data: &'a T, errors: Option<&'a [String]>) -> Self {
+        Self {
+            request_id,
+            lease_id: "",
+            renewable: false,
+            lease_duration: 0,
+            data,
+            wrap_info: None,
+            warnings: None,
+            auth: None,
+            errors,
+        }
     }
-    (status, axum::Json(body)).into_response()
+}
+
+/// `data` in Vault's envelope with `status` (and `errors`, for a batch
+/// with failed items). The caller notes the key version it names.
+pub fn enveloped<T: serde::Serialize>(
+    status: StatusCode,
+    data: &T,
+    errors: Option<&[String]>,
+) -> Response {
+    // The audited request's id, so the log and the answer agree.
+    let request_id = crate::audit::request_id();
+    (status, axum::Json(Envelope::new(&request_id, data, errors))).into_response()
 }
 
 /// Vault's envelope, status 200, with some top-level fields set (`auth`,
@@ -539,7 +590,10 @@ pub fn envelope_with_fields(
     data: serde_json::Value,
     fields: &[(&str, serde_json::Value)],
 ) -> Response {
-    let mut body = envelope_body(data);
+    crate::audit::context::note_key_version(&data);
+    let request_id = crate::audit::request_id();
+    let mut body = serde_json::to_value(Envelope::new(&request_id, &data, None))
+        .unwrap_or(serde_json::Value::Null);
     if let Some(obj) = body.as_object_mut() {
         for (k, v) in fields {
             obj.insert((*k).to_string(), v.clone());
@@ -548,32 +602,27 @@ pub fn envelope_with_fields(
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
-fn envelope_body(data: serde_json::Value) -> serde_json::Value {
-    // The audited request's id, so the log and the answer agree.
-    let request_id = crate::audit::request_id();
-    crate::audit::context::note_key_version(&data);
-    serde_json::json!({
-        "request_id": request_id,
-        "lease_id": "",
-        "renewable": false,
-        "lease_duration": 0,
-        "data": data,
-        "wrap_info": null,
-        "warnings": null,
-        "auth": null,
-    })
-}
-
 /// Results of a batch: 200 if every item worked, else 400 with the results
 /// (failed items carry `error`) and the first error in `errors`.
 pub fn batch_response(results: Vec<serde_json::Value>) -> Response {
     let first_error = results
         .iter()
         .find_map(|r| r.get("error").and_then(|e| e.as_str()).map(str::to_string));
-    let data = serde_json::json!({ "batch_results": results });
+    batch_answer(&results, first_error)
+}
+
+/// [`batch_response`] for results already checked for errors.
+pub fn batch_answer<T: serde::Serialize>(results: &[T], first_error: Option<String>) -> Response {
+    #[derive(serde::Serialize)]
+    struct Batch<'a, T> {
+        batch_results: &'a [T],
+    }
+    let data = Batch {
+        batch_results: results,
+    };
     match first_error {
-        None => envelope(data),
-        Some(e) => envelope_with(StatusCode::BAD_REQUEST, data, Some(vec![e])),
+        None => enveloped(StatusCode::OK, &data, None),
+        Some(e) => enveloped(StatusCode::BAD_REQUEST, &data, Some(&[e])),
     }
 }
 

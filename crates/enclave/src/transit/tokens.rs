@@ -206,8 +206,8 @@ impl Transit {
 
     /// [`Self::authorize`] without waiting or writing, for the I/O thread:
     /// `None` when the decision needs the store (a limited token's use, an
-    /// expired token to purge) or the lock is held (a writer may hold it
-    /// across an fsync); the caller then runs `authorize` on a blocking
+    /// expired token to purge) or the lock stays held (a token writer holds
+    /// it across an fsync); the caller then runs `authorize` on a blocking
     /// thread. Same decision, same code.
     pub(crate) fn authorize_in_memory(
         &self,
@@ -215,11 +215,7 @@ impl Transit {
         path: &str,
         op: Op,
     ) -> Option<Result<Identity, Fail>> {
-        let inner = match self.inner.try_lock() {
-            Ok(inner) => inner,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
+        let inner = self.try_lock_briefly()?;
         let accessor = auth::accessor(hash);
         if inner.is_root(hash) {
             return Some(Ok(Identity::root(accessor)));
