@@ -52,6 +52,7 @@ pub mod context;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
@@ -62,10 +63,11 @@ use axum::response::{IntoResponse, Response};
 use minikms_audit::{
     open_line, sign_line, unsigned_line, Entry, Outcome, StartEvidence, VERSION, ZERO_PREV,
 };
-use tokio::sync::{watch, Notify};
+use tokio::sync::{oneshot, Notify};
 
 use crate::api::{ApiError, AppState};
 use crate::platform::Platform;
+use crate::transit::auth::Credential;
 pub use context::{new_request_id, request_id};
 
 /// The log file, in the enclave's data dir.
@@ -99,8 +101,12 @@ pub struct AuditLog {
     queue: Mutex<Queue>,
     /// Only the writer task holds this.
     tail: Mutex<Tail>,
-    /// How far the file is written and synced, for waiting requests.
-    progress: watch::Sender<Progress>,
+    /// Entries up to this seq are in the file.
+    written_upto: AtomicU64,
+    /// A write or sync failed: every request is refused from now on.
+    failed: AtomicBool,
+    /// Requests whose entries are written and which wait for the sync.
+    unsynced: Mutex<Vec<(u64, Reply)>>,
     /// Wakes the writer task when an entry is queued.
     queued: Notify,
     /// Wakes the syncer task after a write.
@@ -132,16 +138,15 @@ struct Queued {
     seq: u64,
     time: String,
     record: Record,
+    reply: Reply,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Progress {
-    /// Entries up to this seq are in the file.
-    written: u64,
-    /// Entries up to this seq are on disk.
-    synced: u64,
-    /// A write or sync failed: every request is refused from now on.
-    failed: bool,
+/// How a waiting request learns that its entry is in the file (and on
+/// disk, if `durable`): `true`, or `false` if writing or syncing failed.
+/// One per request, so a write wakes exactly the requests it wrote.
+struct Reply {
+    durable: bool,
+    done: oneshot::Sender<bool>,
 }
 
 /// What one request did, for its entry.
@@ -206,11 +211,6 @@ impl AuditLog {
         tail.seq = start.seq();
         tail.prev = hash;
         let seq = tail.seq;
-        let (progress, _) = watch::channel(Progress {
-            written: seq,
-            synced: seq,
-            failed: false,
-        });
         tracing::info!(
             "audit log {}: entry {seq} starts this segment",
             path.display()
@@ -224,7 +224,9 @@ impl AuditLog {
                 durable_upto: seq,
             }),
             tail: Mutex::new(tail),
-            progress,
+            written_upto: AtomicU64::new(seq),
+            failed: AtomicBool::new(false),
+            unsynced: Mutex::new(Vec::new()),
             queued: Notify::new(),
             written: Notify::new(),
             durable_wanted: Notify::new(),
@@ -238,11 +240,11 @@ impl AuditLog {
     /// Appends one request's entry. On `Ok` it is in the file, and on disk
     /// if `durable` (the request changed state).
     pub async fn record(&self, record: Record, durable: bool) -> Result<(), AuditError> {
-        let mut progress = self.progress.subscribe();
-        if progress.borrow().failed {
+        if self.failed.load(Ordering::Acquire) {
             return Err(self.failed());
         }
-        let seq = {
+        let (done, answer) = oneshot::channel();
+        {
             let mut queue = lock(&self.queue);
             let seq = queue.next_seq;
             queue.next_seq += 1;
@@ -250,21 +252,17 @@ impl AuditLog {
                 seq,
                 time: context::now_rfc3339(),
                 record,
+                reply: Reply { durable, done },
             });
             if durable {
                 queue.durable_upto = seq;
             }
-            seq
-        };
+        }
         self.queued.notify_one();
         if durable {
             self.durable_wanted.notify_one();
         }
-        let done = progress
-            .wait_for(|p| p.failed || (p.written >= seq && (!durable || p.synced >= seq)))
-            .await
-            .map(|p| !p.failed);
-        match done {
+        match answer.await {
             Ok(true) => Ok(()),
             _ => Err(self.failed()),
         }
@@ -278,7 +276,8 @@ impl AuditLog {
 
     /// Writes what is queued each time it is woken: one signature and one
     /// `write` (to the page cache: tens of microseconds) for everything
-    /// queued since the last round.
+    /// queued since the last round. Once anything failed, it refuses what
+    /// is queued instead.
     async fn write_in_background(self: Arc<Self>) {
         loop {
             self.queued.notified().await;
@@ -290,24 +289,44 @@ impl AuditLog {
             if batch.is_empty() {
                 continue;
             }
-            let written = self.write_batch(batch);
-            self.progress.send_modify(|p| match written {
-                Ok(seq) => p.written = seq,
-                Err(_) => p.failed = true,
-            });
-            match written {
-                Ok(_) => self.written.notify_one(),
+            if self.failed.load(Ordering::Acquire) {
+                refuse(batch.into_iter().map(|q| q.reply));
+                continue;
+            }
+            let mut replies = Vec::with_capacity(batch.len());
+            let mut entries = Vec::with_capacity(batch.len());
+            for queued in batch {
+                replies.push((queued.seq, queued.reply));
+                entries.push((queued.seq, queued.time, queued.record));
+            }
+            match self.write_entries(entries) {
+                Ok(seq) => {
+                    self.written_upto.store(seq, Ordering::Release);
+                    let mut unsynced = lock(&self.unsynced);
+                    for (seq, reply) in replies {
+                        if reply.durable {
+                            unsynced.push((seq, reply));
+                        } else {
+                            let _ = reply.done.send(true);
+                        }
+                    }
+                    drop(unsynced);
+                    self.written.notify_one();
+                }
                 Err(e) => {
                     tracing::error!("{e}; refusing every request from now on");
-                    return;
+                    self.failed.store(true, Ordering::Release);
+                    refuse(replies.into_iter().map(|(_, r)| r));
+                    // The syncer refuses those waiting for it.
+                    self.written.notify_one();
                 }
             }
         }
     }
 
-    /// Chains `batch`, signs its last entry, and appends it in one write;
-    /// returns the last seq written.
-    fn write_batch(&self, batch: Vec<Queued>) -> Result<u64, AuditError> {
+    /// Chains the entries, signs the last one, and appends them in one
+    /// write; returns the last seq written.
+    fn write_entries(&self, entries: Vec<(u64, String, Record)>) -> Result<u64, AuditError> {
         let io = |error: std::io::Error| AuditError::Io {
             path: self.path.display().to_string(),
             error,
@@ -315,15 +334,14 @@ impl AuditLog {
         let mut tail = lock(&self.tail);
         let mut prev = tail.prev.clone();
         let mut seq = tail.seq;
-        let mut bytes = Vec::with_capacity(batch.len() * 400);
-        let last = batch.len().saturating_sub(1);
-        for (i, queued) in batch.into_iter().enumerate() {
-            let record = queued.record;
+        let mut bytes = Vec::with_capacity(entries.len() * 400);
+        let last = entries.len().saturating_sub(1);
+        for (i, (entry_seq, time, record)) in entries.into_iter().enumerate() {
             let entry = Entry::Request {
                 v: VERSION,
-                seq: queued.seq,
+                seq: entry_seq,
                 prev,
-                time: queued.time,
+                time,
                 request_id: record.request_id,
                 accessor: record.accessor,
                 operation: record.operation,
@@ -339,7 +357,7 @@ impl AuditLog {
             }
             .map_err(|e| io(invalid(e)))?;
             prev = minikms_audit::line_hash(&line);
-            seq = queued.seq;
+            seq = entry_seq;
             bytes.extend_from_slice(&line);
             bytes.push(b'\n');
         }
@@ -351,19 +369,24 @@ impl AuditLog {
 
     /// Syncs whatever was written since the last sync: at once when a
     /// request waits for it, else at most every [`SYNC_INTERVAL`] (each
-    /// `fdatasync` costs the kernel CPU time), for as long as the log works.
+    /// `fdatasync` costs the kernel CPU time). Once anything failed, it
+    /// refuses the requests waiting for it instead.
     async fn sync_in_background(self: Arc<Self>) {
-        let mut synced = self.progress.borrow().synced;
+        let mut synced = self.written_upto.load(Ordering::Acquire);
         let mut last = tokio::time::Instant::now();
         loop {
             self.written.notified().await;
+            if self.failed.load(Ordering::Acquire) {
+                refuse(lock(&self.unsynced).drain(..).map(|(_, r)| r));
+                continue;
+            }
             if lock(&self.queue).durable_upto <= synced {
                 tokio::select! {
                     () = tokio::time::sleep_until(last + SYNC_INTERVAL) => {}
                     () = self.durable_wanted.notified() => {}
                 }
             }
-            let target = self.progress.borrow().written;
+            let target = self.written_upto.load(Ordering::Acquire);
             if target <= synced {
                 continue;
             }
@@ -376,13 +399,30 @@ impl AuditLog {
                     "audit log {}: fdatasync failed: {e}; refusing every request from now on",
                     self.path.display()
                 );
-                self.progress.send_modify(|p| p.failed = true);
-                return;
+                self.failed.store(true, Ordering::Release);
+                refuse(lock(&self.unsynced).drain(..).map(|(_, r)| r));
+                continue;
             }
             synced = target;
             last = tokio::time::Instant::now();
-            self.progress.send_modify(|p| p.synced = target);
+            let mut unsynced = lock(&self.unsynced);
+            let still = unsynced
+                .iter()
+                .position(|(seq, _)| *seq > target)
+                .unwrap_or(unsynced.len());
+            let done: Vec<_> = unsynced.drain(..still).collect();
+            drop(unsynced);
+            for (_, reply) in done {
+                let _ = reply.done.send(true);
+            }
         }
+    }
+}
+
+/// Tells waiting requests their entries were not recorded.
+fn refuse(replies: impl Iterator<Item = Reply>) {
+    for reply in replies {
+        let _ = reply.done.send(false);
     }
 }
 
@@ -481,7 +521,7 @@ fn open_tail(path: &Path, public_key: &[u8]) -> Result<Tail, AuditError> {
 /// The middleware on every `/v1` route: gives the request its id (the
 /// envelope's `request_id`), runs it, and records its entry before the
 /// answer leaves.
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let pattern = req
         .extensions()
         .get::<MatchedPath>()
@@ -489,8 +529,12 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         .unwrap_or_default();
     let operation = operation(req.method(), req.uri().query(), &pattern);
     let key = key_name(&pattern, req.uri().path());
-    let accessor = crate::transit::auth::presented_token(req.headers())
-        .map(|t| crate::transit::auth::accessor(&crate::transit::auth::token_hash(t)));
+    let credential = Credential::presented(req.headers(), req.extensions());
+    let accessor = credential.as_ref().map(|c| c.accessor.clone());
+    if let Some(credential) = credential {
+        // The guard decides with it: the token is hashed once.
+        req.extensions_mut().insert(credential);
+    }
     let ctx = Arc::new(context::RequestContext::new());
     let response = context::scope(ctx.clone(), next.run(req)).await;
     let record = Record {

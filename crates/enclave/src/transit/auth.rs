@@ -105,6 +105,36 @@ impl Authed {
     }
 }
 
+/// The token a request presents, as the guard and the audit log know it:
+/// its SHA-256 and its accessor. Both hashes are made once per request:
+/// the audit layer keeps the credential in the request's extensions.
+#[derive(Clone)]
+pub struct Credential {
+    pub hash: [u8; 32],
+    pub accessor: String,
+}
+
+impl Credential {
+    pub fn of_token(token: &str) -> Self {
+        let hash = token_hash(token);
+        Self {
+            accessor: accessor(&hash),
+            hash,
+        }
+    }
+
+    /// The credential in `extensions`, else the one `headers` present.
+    pub fn presented(
+        headers: &axum::http::HeaderMap,
+        extensions: &axum::http::Extensions,
+    ) -> Option<Self> {
+        match extensions.get::<Credential>() {
+            Some(known) => Some(known.clone()),
+            None => presented_token(headers).map(Self::of_token),
+        }
+    }
+}
+
 /// The token a request presents: `X-Vault-Token`, else `Authorization:
 /// Bearer`. The one reading of it, for the guard and the audit log.
 pub fn presented_token(headers: &axum::http::HeaderMap) -> Option<&str> {
@@ -180,14 +210,15 @@ impl FromRequestParts<AppState> for Authed {
         if let Some(done) = parts.extensions.get::<Authed>() {
             return Ok(done.clone());
         }
-        let hash = token_hash(presented_token(&parts.headers).ok_or_else(Fail::denied)?);
+        let credential =
+            Credential::presented(&parts.headers, &parts.extensions).ok_or_else(Fail::denied)?;
         let op = op_of(parts);
         let path = policy_path(parts, op)?;
         // Most decisions are a lookup; only those that write go to a
         // blocking thread (a thread hand-off costs more than the lookup).
-        let identity = match state.transit.authorize_in_memory(&hash, &path, op) {
+        let identity = match state.transit.authorize_in_memory(&credential, &path, op) {
             Some(decided) => decided?,
-            None => blocking(&state.transit, move |t| t.authorize(&hash, &path, op)).await?,
+            None => blocking(&state.transit, move |t| t.authorize(&credential, &path, op)).await?,
         };
         let authed = Authed(Arc::new(identity));
         parts.extensions.insert(authed.clone());

@@ -178,9 +178,14 @@ impl Transit {
     /// The decision for one request: the token (`hash`) must be root or a
     /// live token whose policies grant `op` on `path`. An allowed request
     /// uses one of a limited token's uses, durably, before it goes on.
-    pub(crate) fn authorize(&self, hash: &[u8; 32], path: &str, op: Op) -> Result<Identity, Fail> {
+    pub(crate) fn authorize(
+        &self,
+        credential: &auth::Credential,
+        path: &str,
+        op: Op,
+    ) -> Result<Identity, Fail> {
         let mut inner = self.lock();
-        let accessor = auth::accessor(hash);
+        let (hash, accessor) = (&credential.hash, credential.accessor.clone());
         if inner.is_root(hash) {
             return Ok(Identity::root(accessor));
         }
@@ -211,12 +216,12 @@ impl Transit {
     /// thread. Same decision, same code.
     pub(crate) fn authorize_in_memory(
         &self,
-        hash: &[u8; 32],
+        credential: &auth::Credential,
         path: &str,
         op: Op,
     ) -> Option<Result<Identity, Fail>> {
         let inner = self.try_lock_briefly()?;
-        let accessor = auth::accessor(hash);
+        let (hash, accessor) = (&credential.hash, credential.accessor.clone());
         if inner.is_root(hash) {
             return Some(Ok(Identity::root(accessor)));
         }
