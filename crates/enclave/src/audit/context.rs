@@ -114,28 +114,63 @@ pub fn new_request_id() -> String {
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(prefix);
     id[8..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-    let h = hex::encode(id);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    // 8-4-4-4-12 hex digits, written in place (one allocation).
+    let mut out = [b'-'; 36];
+    for (bytes, at) in [(0..4, 0), (4..6, 9), (6..8, 14), (8..10, 19), (10..16, 24)] {
+        let end = at + 2 * bytes.len();
+        let _ = hex::encode_to_slice(&id[bytes], &mut out[at..end]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Now, RFC 3339 UTC with milliseconds.
+/// Now, RFC 3339 UTC with milliseconds (`2026-11-27T10:30:00.123Z`),
+/// written digit by digit: every audit entry has one.
 pub fn now_rfc3339() -> String {
     let t = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut n: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, u32::try_from(t.year()).unwrap_or(0));
+    put(5, 2, u32::from(u8::from(t.month())));
+    put(8, 2, u32::from(t.day()));
+    put(11, 2, u32::from(t.hour()));
+    put(14, 2, u32::from(t.minute()));
+    put(17, 2, u32::from(t.second()));
+    put(20, 3, u32::from(t.millisecond()));
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_uuid_shaped_and_unique() {
+        let (a, b) = (new_request_id(), new_request_id());
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            let groups: Vec<usize> = id.split('-').map(str::len).collect();
+            assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
+            assert!(id.bytes().all(|c| c == b'-' || c.is_ascii_hexdigit()));
+        }
+        // Same process: same random prefix, counter in the last 8 bytes.
+        assert_eq!(a[..18], b[..18]);
+    }
+
+    #[test]
+    fn times_are_rfc3339_with_milliseconds() {
+        let before = time::OffsetDateTime::now_utc();
+        let text = now_rfc3339();
+        let parsed =
+            time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+                .unwrap();
+        assert_eq!(text.len(), 24, "{text}");
+        assert!(text.ends_with('Z'));
+        let slack = time::Duration::milliseconds(1);
+        assert!(parsed >= before - slack && parsed <= time::OffsetDateTime::now_utc());
+    }
 }

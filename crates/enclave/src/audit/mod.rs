@@ -574,7 +574,16 @@ fn operation(method: &Method, query: Option<&str>, pattern: &str) -> String {
 fn key_name(pattern: &str, path: &str) -> Option<String> {
     let i = pattern.split('/').position(|s| s == "{name}")?;
     let segment = path.split('/').nth(i)?;
-    Some(segment.chars().take(MAX_KEY).collect())
+    // At most MAX_KEY characters (a name of at most MAX_KEY bytes is whole).
+    let cut = if segment.len() <= MAX_KEY {
+        segment.len()
+    } else {
+        segment
+            .char_indices()
+            .nth(MAX_KEY)
+            .map_or(segment.len(), |(at, _)| at)
+    };
+    Some(segment[..cut].to_string())
 }
 
 #[cfg(test)]
