@@ -4,8 +4,6 @@
 //! The ciphertext is base64(RSA-OAEP-SHA256(ephemeral AES-256 key) ‖
 //! AES-KWP(target key)), wrapped to the enclave's RSA-4096 wrapping key.
 
-use std::collections::BTreeMap;
-
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::key_wrap::{AesKek, KeyWrapPadded, AES_256};
 use aws_lc_rs::rsa::{OaepPrivateDecryptingKey, PrivateDecryptingKey, OAEP_SHA256_MGF1SHA256};
@@ -220,7 +218,7 @@ pub async fn import(
             min_encryption_version: 0,
             min_available_version: 0,
             latest_version: 1,
-            versions: BTreeMap::from([(1, version)]),
+            versions: [(1, version)].into_iter().collect(),
             imported: true,
             allow_rotation: req.allow_rotation.unwrap_or(false),
         };

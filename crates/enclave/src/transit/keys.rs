@@ -96,6 +96,73 @@ pub struct Version {
     pub hmac_key: Zeroizing<Vec<u8>>,
 }
 
+/// A key's versions by number, in order. A sorted vector rather than a
+/// `BTreeMap`, whose first node has room for 11 versions (~700 bytes for a
+/// key of one version, and the enclave holds every key). Serialised as the
+/// map it replaced, so stored keys and backups read the same.
+#[derive(Clone, Default)]
+pub struct Versions(Vec<(u64, Version)>);
+
+impl Versions {
+    fn find(&self, n: u64) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&n, |(k, _)| *k)
+    }
+
+    pub fn get(&self, n: &u64) -> Option<&Version> {
+        self.find(*n).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn contains_key(&self, n: &u64) -> bool {
+        self.find(*n).is_ok()
+    }
+
+    /// Adds (or replaces) version `n`.
+    pub fn insert(&mut self, n: u64, version: Version) {
+        match self.find(n) {
+            Ok(i) => self.0[i].1 = version,
+            Err(i) => self.0.insert(i, (n, version)),
+        }
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&u64, &mut Version) -> bool) {
+        self.0.retain_mut(|(n, v)| keep(n, v));
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&u64, &Version)> {
+        self.0.iter().map(|(n, v)| (n, v))
+    }
+
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &u64> {
+        self.0.iter().map(|(n, _)| n)
+    }
+
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Version> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+impl FromIterator<(u64, Version)> for Versions {
+    fn from_iter<I: IntoIterator<Item = (u64, Version)>>(iter: I) -> Self {
+        let mut versions = Self::default();
+        for (n, v) in iter {
+            versions.insert(n, v);
+        }
+        versions
+    }
+}
+
+impl Serialize for Versions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Versions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        BTreeMap::<u64, Version>::deserialize(d).map(|m| m.into_iter().collect())
+    }
+}
+
 /// A managed key as it is sealed in the store.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Key {
@@ -108,7 +175,7 @@ pub struct Key {
     pub min_encryption_version: u64,
     pub min_available_version: u64,
     pub latest_version: u64,
-    pub versions: BTreeMap<u64, Version>,
+    pub versions: Versions,
     /// Made from imported material (BYOK).
     #[serde(default)]
     pub imported: bool,
@@ -264,7 +331,7 @@ impl Key {
     /// Vault's key read response.
     pub fn info(&self) -> Result<serde_json::Value, Fail> {
         let mut keys = serde_json::Map::new();
-        for (n, v) in &self.versions {
+        for (n, v) in self.versions.iter() {
             let entry = if self.key_type.is_asymmetric() {
                 let name = match self.key_type {
                     KeyType::EcdsaP256 => "P-256",
@@ -409,7 +476,7 @@ impl Key {
     /// Vault's export: version -> key material (base64 or PEM).
     pub fn export(&self, kind: &str) -> Result<BTreeMap<String, String>, Fail> {
         let mut out = BTreeMap::new();
-        for (n, v) in &self.versions {
+        for (n, v) in self.versions.iter() {
             let value = match (kind, self.key_type) {
                 ("hmac-key", KeyType::Hmac) => B64.encode(v.secret.as_slice()),
                 ("hmac-key", _) => B64.encode(v.hmac_key.as_slice()),
@@ -464,4 +531,41 @@ pub fn parse_versioned(s: &str, what: &str) -> Result<(u64, Vec<u8>), Fail> {
         .decode(b64)
         .map_err(|_| Fail::bad(format!("invalid {what}: bad base64")))?;
     Ok((v, body))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn version(byte: u8) -> Version {
+        Version {
+            created: 1,
+            secret: Zeroizing::new(vec![byte; 32]),
+            hmac_key: Zeroizing::new(vec![byte; 32]),
+        }
+    }
+
+    #[test]
+    fn versions_keep_order_and_the_stored_map_format() {
+        let mut versions: Versions = [(3, version(3)), (1, version(1))].into_iter().collect();
+        versions.insert(2, version(2));
+        assert_eq!(versions.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(versions.get(&2).unwrap().secret[0], 2);
+        assert!(versions.get(&4).is_none());
+
+        // As a BTreeMap<u64, Version> was written: keys as strings, in order.
+        let json = serde_json::to_value(&versions).unwrap();
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["1", "2", "3"]);
+        let old: BTreeMap<u64, Version> =
+            [(1, version(1)), (2, version(2)), (3, version(3))].into();
+        assert_eq!(json, serde_json::to_value(&old).unwrap());
+        let back: Versions = serde_json::from_value(json).unwrap();
+        assert_eq!(back.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
+
+        versions.retain(|n, _| *n >= 2);
+        assert_eq!(versions.keys().copied().collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(versions.values().next_back().unwrap().secret[0], 3);
+    }
 }

@@ -1,7 +1,7 @@
 //! Key management: create, read, list, delete, config, rotate, trim,
 //! export, backup, restore.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -79,7 +79,7 @@ pub async fn create(
             min_encryption_version: 0,
             min_available_version: 0,
             latest_version: 1,
-            versions: BTreeMap::from([(1, version)]),
+            versions: [(1, version)].into_iter().collect(),
             imported: false,
             allow_rotation: true,
         };
