@@ -170,11 +170,11 @@ fn normalise(key_type: KeyType, material: &[u8]) -> Result<Zeroizing<Vec<u8>>, F
 }
 
 fn version(key_type: KeyType, material: &[u8]) -> Result<Version, Fail> {
-    Ok(Version {
-        created: now(),
-        secret: normalise(key_type, material)?,
-        hmac_key: random(32)?,
-    })
+    Ok(Version::new(
+        now(),
+        normalise(key_type, material)?,
+        random(32)?,
+    ))
 }
 
 /// `POST /v1/transit/keys/:name/import`: a new key from wrapped material.

@@ -3,6 +3,7 @@
 //! [`Zeroizing`] buffers and is never formatted (no `Debug`).
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::encoding::{AsBigEndian, AsDer};
@@ -86,7 +87,7 @@ impl KeyType {
 }
 
 /// One version of a key.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Version {
     /// Unix seconds.
     pub created: i64,
@@ -94,6 +95,38 @@ pub struct Version {
     pub secret: Zeroizing<Vec<u8>>,
     /// The version's HMAC key (Vault gives every key one).
     pub hmac_key: Zeroizing<Vec<u8>>,
+    /// An AES key's schedule, made on its first use and kept (making it
+    /// cost more than sealing a short message).
+    #[serde(skip)]
+    aes: OnceLock<LessSafeKey>,
+}
+
+impl Version {
+    pub fn new(created: i64, secret: Zeroizing<Vec<u8>>, hmac_key: Zeroizing<Vec<u8>>) -> Self {
+        Self {
+            created,
+            secret,
+            hmac_key,
+            aes: OnceLock::new(),
+        }
+    }
+
+    fn aes(&self) -> Result<&LessSafeKey, Fail> {
+        if let Some(key) = self.aes.get() {
+            return Ok(key);
+        }
+        let key = UnboundKey::new(&AES_256_GCM, &self.secret)
+            .map(LessSafeKey::new)
+            .map_err(|_| Fail::internal("AES key"))?;
+        Ok(self.aes.get_or_init(|| key))
+    }
+}
+
+impl Clone for Version {
+    /// A copy of the key material; the copy prepares its own AES key.
+    fn clone(&self) -> Self {
+        Self::new(self.created, self.secret.clone(), self.hmac_key.clone())
+    }
 }
 
 /// A key's versions by number, in order. A sorted vector rather than a
@@ -227,11 +260,7 @@ pub fn new_version(key_type: KeyType, hmac_size: usize) -> Result<Version, Fail>
             Zeroizing::new(der.as_ref().to_vec())
         }
     };
-    Ok(Version {
-        created: now(),
-        secret,
-        hmac_key: random(32)?,
-    })
+    Ok(Version::new(now(), secret, random(32)?))
 }
 
 fn ecdsa_alg(t: KeyType) -> &'static signature::EcdsaSigningAlgorithm {
@@ -377,7 +406,7 @@ impl Key {
         let ver = self.version(v)?;
         let body = match self.key_type {
             KeyType::Aes256Gcm96 => {
-                let key = aes_key(&ver.secret)?;
+                let key = ver.aes()?;
                 let mut nonce = [0u8; NONCE_LEN];
                 aws_lc_rs::rand::fill(&mut nonce).map_err(|_| Fail::internal("randomness"))?;
                 let mut buf = plaintext.to_vec();
@@ -434,7 +463,7 @@ impl Key {
         let failed = || Fail::bad("cipher: message authentication failed");
         match self.key_type {
             KeyType::Aes256Gcm96 => {
-                let key = aes_key(&ver.secret)?;
+                let key = ver.aes()?;
                 let Some((nonce, _)) = body.split_first_chunk::<NONCE_LEN>() else {
                     return Err(Fail::bad("invalid ciphertext: too short"));
                 };
@@ -512,12 +541,6 @@ impl Key {
     }
 }
 
-fn aes_key(secret: &[u8]) -> Result<LessSafeKey, Fail> {
-    UnboundKey::new(&AES_256_GCM, secret)
-        .map(LessSafeKey::new)
-        .map_err(|_| Fail::internal("AES key"))
-}
-
 /// Parses `vault:vN:base64` (ciphertexts, signatures, HMACs).
 pub fn parse_versioned(s: &str, what: &str) -> Result<(u64, Vec<u8>), Fail> {
     let bad = || Fail::bad(format!("invalid {what}: not of the form vault:vN:base64"));
@@ -539,11 +562,11 @@ mod tests {
     use super::*;
 
     fn version(byte: u8) -> Version {
-        Version {
-            created: 1,
-            secret: Zeroizing::new(vec![byte; 32]),
-            hmac_key: Zeroizing::new(vec![byte; 32]),
-        }
+        Version::new(
+            1,
+            Zeroizing::new(vec![byte; 32]),
+            Zeroizing::new(vec![byte; 32]),
+        )
     }
 
     #[test]
