@@ -175,9 +175,10 @@ impl Inner {
 }
 
 impl Transit {
-    /// The decision for one request: the token (`hash`) must be root or a
-    /// live token whose policies grant `op` on `path`. An allowed request
-    /// uses one of a limited token's uses, durably, before it goes on.
+    /// The decision for one request: the token (`credential`) must be root
+    /// or a live token whose policies grant `op` on `path`. An allowed
+    /// request uses one of a limited token's uses, durably, before it goes
+    /// on.
     pub(crate) fn authorize(
         &self,
         credential: &auth::Credential,
