@@ -215,6 +215,18 @@ impl AuditLog {
             "audit log {}: entry {seq} starts this segment",
             path.display()
         );
+        Ok(Self::continue_from(key, path, tail, sync_file))
+    }
+
+    /// The log whose file ends at `tail`, with its writer and syncer tasks
+    /// running.
+    fn continue_from(
+        key: Ed25519KeyPair,
+        path: PathBuf,
+        tail: Tail,
+        sync_file: Arc<File>,
+    ) -> Arc<Self> {
+        let seq = tail.seq;
         let log = Arc::new(Self {
             key,
             path,
@@ -234,7 +246,7 @@ impl AuditLog {
         });
         tokio::spawn(log.clone().write_in_background());
         tokio::spawn(log.clone().sync_in_background());
-        Ok(log)
+        log
     }
 
     /// Appends one request's entry. On `Ok` it is in the file, and on disk
@@ -588,7 +600,55 @@ fn key_name(pattern: &str, path: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn record(n: u16) -> Record {
+        Record {
+            request_id: format!("request-{n}"),
+            accessor: None,
+            operation: "update transit/encrypt/{name}".into(),
+            key: Some("k".into()),
+            key_version: Some(1),
+            status: 200,
+        }
+    }
+
+    /// A write that fails (the disk is full: `/dev/full` under the log's
+    /// file handle) refuses that request and every later one, durable or
+    /// not, and nothing after the failure reaches the file.
+    #[tokio::test]
+    async fn a_failed_write_refuses_every_later_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let tail = open_tail(&path, key.public_key().as_ref()).unwrap();
+        let sync_file = Arc::new(tail.file.try_clone().unwrap());
+        let log = AuditLog::continue_from(key, path.clone(), tail, sync_file);
+
+        log.record(record(1), false).await.unwrap();
+        log.record(record(2), true).await.unwrap();
+        let before = std::fs::read(&path).unwrap();
+        assert_eq!(before.iter().filter(|&&b| b == b'\n').count(), 2);
+
+        lock(&log.tail).file = OpenOptions::new().append(true).open("/dev/full").unwrap();
+        // A request left waiting would hang the test: give each a deadline.
+        let answer = |n, durable| {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                log.record(record(n), durable),
+            )
+        };
+        let refused = answer(3, false).await.unwrap().unwrap_err();
+        assert!(matches!(refused, AuditError::Failed { .. }), "{refused}");
+        for durable in [false, true] {
+            let later = answer(4, durable).await.unwrap().unwrap_err();
+            assert!(matches!(later, AuditError::Failed { .. }), "{later}");
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
 
     #[test]
     fn operations_name_the_verb_and_route() {
