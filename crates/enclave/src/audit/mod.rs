@@ -61,7 +61,8 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use minikms_audit::{
-    open_line, sign_line, unsigned_line, Entry, Outcome, StartEvidence, VERSION, ZERO_PREV,
+    open_line, sign_line, sign_serialised, write_request_line, Entry, RequestLine, StartEvidence,
+    VERSION, ZERO_PREV,
 };
 use tokio::sync::{oneshot, Notify};
 
@@ -153,7 +154,9 @@ struct Reply {
 pub struct Record {
     pub request_id: String,
     pub accessor: Option<String>,
-    pub operation: String,
+    /// The operation is `verb route`: `update`, `transit/encrypt/{name}`.
+    pub verb: &'static str,
+    pub route: String,
     pub key: Option<String>,
     pub key_version: Option<u64>,
     pub status: u16,
@@ -348,29 +351,30 @@ impl AuditLog {
         let mut seq = tail.seq;
         let mut bytes = Vec::with_capacity(entries.len() * 400);
         let last = entries.len().saturating_sub(1);
-        for (i, (entry_seq, time, record)) in entries.into_iter().enumerate() {
-            let entry = Entry::Request {
-                v: VERSION,
-                seq: entry_seq,
-                prev,
-                time,
-                request_id: record.request_id,
-                accessor: record.accessor,
-                operation: record.operation,
-                key: record.key,
-                key_version: record.key_version,
-                status: record.status,
-                outcome: Outcome::of_status(record.status),
-            };
-            let line = if i == last {
-                sign_line(&entry, &self.key)
-            } else {
-                unsigned_line(&entry)
+        for (i, (entry_seq, time, record)) in entries.iter().enumerate() {
+            let start = bytes.len();
+            write_request_line(
+                &mut bytes,
+                &RequestLine {
+                    seq: *entry_seq,
+                    prev: &prev,
+                    time,
+                    request_id: &record.request_id,
+                    accessor: record.accessor.as_deref(),
+                    verb: record.verb,
+                    route: &record.route,
+                    key: record.key.as_deref(),
+                    key_version: record.key_version,
+                    status: record.status,
+                },
+            );
+            if i == last {
+                let line = bytes.split_off(start);
+                let signed = sign_serialised(line, &self.key).map_err(|e| io(invalid(e)))?;
+                bytes.extend_from_slice(&signed);
             }
-            .map_err(|e| io(invalid(e)))?;
-            prev = minikms_audit::line_hash(&line);
-            seq = entry_seq;
-            bytes.extend_from_slice(&line);
+            prev = minikms_audit::line_hash(&bytes[start..]);
+            seq = *entry_seq;
             bytes.push(b'\n');
         }
         write_lines(&mut tail, &bytes).map_err(io)?;
@@ -534,13 +538,10 @@ fn open_tail(path: &Path, public_key: &[u8]) -> Result<Tail, AuditError> {
 /// envelope's `request_id`), runs it, and records its entry before the
 /// answer leaves.
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let pattern = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_default();
-    let operation = operation(req.method(), req.uri().query(), &pattern);
-    let key = key_name(&pattern, req.uri().path());
+    let pattern = req.extensions().get::<MatchedPath>().cloned();
+    let pattern = pattern.as_ref().map_or("", MatchedPath::as_str);
+    let verb = verb(req.method(), req.uri().query());
+    let key = key_name(pattern, req.uri().path());
     let credential = Credential::presented(req.headers(), req.extensions());
     let accessor = credential.as_ref().map(|c| c.accessor.clone());
     if let Some(credential) = credential {
@@ -552,7 +553,8 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     let record = Record {
         request_id: ctx.request_id.clone(),
         accessor,
-        operation,
+        verb,
+        route: route(pattern).to_string(),
         key,
         key_version: ctx.key_version(),
         status: response.status().as_u16(),
@@ -563,12 +565,12 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     }
 }
 
-/// `read|update|delete|list ROUTE`, ROUTE the pattern without `/v1/`.
-fn operation(method: &Method, query: Option<&str>, pattern: &str) -> String {
+/// `read|update|delete|list`, the verb of the entry's operation.
+fn verb(method: &Method, query: Option<&str>) -> &'static str {
     let list = method.as_str() == "LIST"
         || (*method == Method::GET
             && query.is_some_and(|q| q.split('&').any(|kv| kv == "list=true")));
-    let verb = if list {
+    if list {
         "list"
     } else {
         match *method {
@@ -577,9 +579,12 @@ fn operation(method: &Method, query: Option<&str>, pattern: &str) -> String {
             Method::DELETE => "delete",
             _ => "other",
         }
-    };
-    let route = pattern.strip_prefix("/v1/").unwrap_or(pattern);
-    format!("{verb} {route}")
+    }
+}
+
+/// The route of the entry's operation: the pattern without `/v1/`.
+fn route(pattern: &str) -> &str {
+    pattern.strip_prefix("/v1/").unwrap_or(pattern)
 }
 
 /// The path segment where the pattern says `{name}`, cut to [`MAX_KEY`].
@@ -607,7 +612,8 @@ mod tests {
         Record {
             request_id: format!("request-{n}"),
             accessor: None,
-            operation: "update transit/encrypt/{name}".into(),
+            verb: "update",
+            route: "transit/encrypt/{name}".into(),
             key: Some("k".into()),
             key_version: Some(1),
             status: 200,
@@ -653,7 +659,8 @@ mod tests {
     #[test]
     fn operations_name_the_verb_and_route() {
         let op = |m: &str, q: Option<&str>, p: &str| {
-            operation(&Method::from_bytes(m.as_bytes()).unwrap(), q, p)
+            let verb = verb(&Method::from_bytes(m.as_bytes()).unwrap(), q);
+            format!("{verb} {}", route(p))
         };
         assert_eq!(
             op("POST", None, "/v1/transit/encrypt/{name}"),

@@ -235,6 +235,74 @@ pub fn unsigned_line(entry: &Entry) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_vec(entry)
 }
 
+/// A request entry's fields, borrowed: what [`write_request_line`] writes.
+pub struct RequestLine<'a> {
+    pub seq: u64,
+    pub prev: &'a str,
+    pub time: &'a str,
+    pub request_id: &'a str,
+    pub accessor: Option<&'a str>,
+    /// `operation` is `verb route`, e.g. `update` and `transit/encrypt/{name}`.
+    pub verb: &'a str,
+    pub route: &'a str,
+    pub key: Option<&'a str>,
+    pub key_version: Option<u64>,
+    pub status: u16,
+}
+
+/// Appends the unsigned line of a request entry to `out`: the same bytes
+/// as [`unsigned_line`] of the [`Entry::Request`] they describe (a test
+/// holds them equal), written straight into the writer's buffer. Every
+/// request has one, so this skips building an owned [`Entry`]; values
+/// still go through serde_json, so strings are escaped as the reader
+/// expects.
+pub fn write_request_line(out: &mut Vec<u8>, r: &RequestLine<'_>) {
+    fn string(out: &mut Vec<u8>, s: &str) {
+        // Writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+    fn optional<T: Serialize>(out: &mut Vec<u8>, v: Option<T>) {
+        let _ = serde_json::to_writer(&mut *out, &v);
+    }
+    out.extend_from_slice(b"{\"type\":\"request\",\"v\":");
+    let _ = serde_json::to_writer(&mut *out, &VERSION);
+    out.extend_from_slice(b",\"seq\":");
+    let _ = serde_json::to_writer(&mut *out, &r.seq);
+    out.extend_from_slice(b",\"prev\":");
+    string(out, r.prev);
+    out.extend_from_slice(b",\"time\":");
+    string(out, r.time);
+    out.extend_from_slice(b",\"request_id\":");
+    string(out, r.request_id);
+    out.extend_from_slice(b",\"accessor\":");
+    optional(out, r.accessor);
+    out.extend_from_slice(b",\"operation\":");
+    if is_plain(r.verb) && is_plain(r.route) {
+        out.push(b'"');
+        out.extend_from_slice(r.verb.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(r.route.as_bytes());
+        out.push(b'"');
+    } else {
+        string(out, &format!("{} {}", r.verb, r.route));
+    }
+    out.extend_from_slice(b",\"key\":");
+    optional(out, r.key);
+    out.extend_from_slice(b",\"key_version\":");
+    optional(out, r.key_version);
+    out.extend_from_slice(b",\"status\":");
+    let _ = serde_json::to_writer(&mut *out, &r.status);
+    out.extend_from_slice(b",\"outcome\":");
+    let _ = serde_json::to_writer(&mut *out, &Outcome::of_status(r.status));
+    out.push(b'}');
+}
+
+/// Printable ASCII that JSON does not escape.
+fn is_plain(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
 /// Serialises and signs `entry`: the line to append, without its `\n`.
 pub fn sign_line(entry: &Entry, key: &Ed25519KeyPair) -> Result<Vec<u8>, serde_json::Error> {
     let line = unsigned_line(entry)?;
@@ -308,6 +376,78 @@ mod tests {
             key_version: Some(3),
             status: 200,
             outcome: Outcome::Ok,
+        }
+    }
+
+    /// The direct writer and serde write the same bytes, for any values
+    /// (quotes, backslashes, control characters, non-ASCII, absent fields).
+    #[test]
+    fn request_lines_are_written_as_serde_writes_them() {
+        let check = |seq: u64,
+                     accessor: Option<&str>,
+                     verb: &str,
+                     route: &str,
+                     key: Option<&str>,
+                     key_version: Option<u64>,
+                     status: u16| {
+            let time = "2026-11-27T03:00:00.123Z";
+            let mut direct = b"tail of the line before\n".to_vec();
+            write_request_line(
+                &mut direct,
+                &RequestLine {
+                    seq,
+                    prev: ZERO_PREV,
+                    time,
+                    request_id: "0a1b2c3d-0000-0000-0000-000000000001",
+                    accessor,
+                    verb,
+                    route,
+                    key,
+                    key_version,
+                    status,
+                },
+            );
+            let entry = Entry::Request {
+                v: VERSION,
+                seq,
+                prev: ZERO_PREV.into(),
+                time: time.into(),
+                request_id: "0a1b2c3d-0000-0000-0000-000000000001".into(),
+                accessor: accessor.map(Into::into),
+                operation: format!("{verb} {route}"),
+                key: key.map(Into::into),
+                key_version,
+                status,
+                outcome: Outcome::of_status(status),
+            };
+            let serde = unsigned_line(&entry).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&direct[24..]),
+                String::from_utf8_lossy(&serde)
+            );
+            assert_eq!(open_line(&serde).unwrap().entry, entry);
+        };
+        check(
+            1,
+            Some("abc"),
+            "update",
+            "transit/encrypt/{name}",
+            Some("k"),
+            Some(3),
+            200,
+        );
+        check(u64::MAX, None, "read", "sys/policy/{name}", None, None, 403);
+        check(7, Some("a"), "list", "transit/keys", None, Some(0), 500);
+        for odd in [
+            "k\",\"sig\":\"x",
+            "back\\slash",
+            "tab\tnl\n\u{1}",
+            "é✓😀",
+            "\u{7f}",
+            "",
+        ] {
+            check(2, Some(odd), "update", odd, Some(odd), Some(u64::MAX), 401);
+            check(3, None, odd, "transit/keys/{name}", Some(odd), None, 204);
         }
     }
 
