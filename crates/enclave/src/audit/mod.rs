@@ -656,6 +656,40 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 
+    /// A sync that fails (`fdatasync` on `/dev/null` is EINVAL) refuses
+    /// the request waiting for it and every later one, durable or not.
+    #[tokio::test]
+    async fn a_failed_sync_refuses_every_later_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let tail = open_tail(&path, key.public_key().as_ref()).unwrap();
+        let sync_file = Arc::new(File::open("/dev/null").unwrap());
+        let log = AuditLog::continue_from(key, path.clone(), tail, sync_file);
+        let answer = |n, durable| {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                log.record(record(n), durable),
+            )
+        };
+
+        // Written to the file; its sync (within SYNC_INTERVAL) fails later.
+        answer(1, false).await.unwrap().unwrap();
+        let refused = answer(2, true).await.unwrap().unwrap_err();
+        assert!(matches!(refused, AuditError::Failed { .. }), "{refused}");
+        for durable in [false, true] {
+            let later = answer(3, durable).await.unwrap().unwrap_err();
+            assert!(matches!(later, AuditError::Failed { .. }), "{later}");
+        }
+        // Entry 2 is written unless the failed sync of entry 1 came first;
+        // nothing is written after the failure.
+        let lines = std::fs::read(&path).unwrap();
+        let count = lines.iter().filter(|&&b| b == b'\n').count();
+        assert!((1..=2).contains(&count), "{count} lines");
+    }
+
     #[test]
     fn operations_name_the_verb_and_route() {
         let op = |m: &str, q: Option<&str>, p: &str| {
