@@ -328,7 +328,11 @@ pub fn sign_serialised(
 
 /// What the next entry's `prev` must be: hex SHA-256 of `line`.
 pub fn line_hash(line: &[u8]) -> String {
-    hex::encode(digest::digest(&digest::SHA256, line).as_ref())
+    let mut out = [0u8; 64];
+    // `hex::encode` builds its String a char at a time; every entry has
+    // one of these. 32 bytes fill the 64 exactly, so this cannot fail.
+    let _ = hex::encode_to_slice(digest::digest(&digest::SHA256, line).as_ref(), &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// SHA-256 of a raw public key: what the held data's `pubkey-hash` holds.
@@ -449,6 +453,14 @@ mod tests {
             check(2, Some(odd), "update", odd, Some(odd), Some(u64::MAX), 401);
             check(3, None, odd, "transit/keys/{name}", Some(odd), None, 204);
         }
+    }
+
+    #[test]
+    fn line_hashes_are_lowercase_hex_sha256() {
+        assert_eq!(
+            line_hash(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
