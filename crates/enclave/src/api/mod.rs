@@ -65,10 +65,7 @@ pub fn router(
     // merge new `/v1` routers here, before the audit layer.
     let v1 = Router::new()
         .merge(crate::transit::routes(state.clone()))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::audit::layer,
-        ));
+        .route_layer(crate::audit::AuditLayer::new(state.clone()));
     Router::new()
         .route("/", get(status::status))
         .route("/generate-aes-key", get(generate::aes_key))

@@ -49,8 +49,10 @@ impl Default for RequestContext {
 }
 
 /// Runs `f` as the request `ctx`.
-pub async fn scope<F: Future>(ctx: Arc<RequestContext>, f: F) -> F::Output {
-    CURRENT.scope(ctx, f).await
+pub fn scope<F: Future>(ctx: Arc<RequestContext>, f: F) -> impl Future<Output = F::Output> {
+    // Not an `async fn`: that would hold `f` twice in its state (this
+    // wraps every request's whole future).
+    CURRENT.scope(ctx, f)
 }
 
 /// The current request's context, to carry onto a blocking thread.

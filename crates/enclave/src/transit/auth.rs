@@ -2,20 +2,23 @@
 //! only its SHA-256 stored, sealed), the tokens made from it
 //! ([`super::tokens`]) and their ACL policies ([`super::acl`]).
 //!
-//! [`Authed`] is the one place that decides. [`super::routes`] puts [`guard`]
+//! [`Authed`] is the one place that decides. [`super::routes`] puts [`GuardLayer`]
 //! in front of every `/v1` route but `sys/init`, so a handler that forgets to
 //! take an `Authed` is still guarded; a handler that takes one gets the
 //! decision already made for its request (it is made once per request, so a
 //! limited-use token is used once).
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use aws_lc_rs::digest;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use zeroize::Zeroizing;
@@ -226,13 +229,65 @@ impl FromRequestParts<AppState> for Authed {
     }
 }
 
-/// Middleware on every protected route: decides (through [`Authed`]) before
-/// the handler runs, whatever the handler takes.
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let (mut parts, body) = request.into_parts();
-    match Authed::from_request_parts(&mut parts, &state).await {
-        Ok(_) => next.run(Request::from_parts(parts, body)).await,
-        Err(fail) => fail.into_response(),
+/// Middleware on every protected route (`Router::route_layer`): decides
+/// (through [`Authed`]) before the handler runs, whatever the handler
+/// takes. Hand-written rather than `axum::middleware::from_fn` for a
+/// future under glibc's thread cache limit (see `audit::AuditLayer`).
+#[derive(Clone)]
+pub struct GuardLayer {
+    state: AppState,
+}
+
+impl GuardLayer {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+impl<S> tower::Layer<S> for GuardLayer {
+    type Service = Guarded<S>;
+
+    fn layer(&self, inner: S) -> Guarded<S> {
+        Guarded {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// A route with [`GuardLayer`] in front.
+#[derive(Clone)]
+pub struct Guarded<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl<S> tower::Service<Request> for Guarded<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The ready service goes with the request; a clone stays here for
+        // the next one (tower's contract: call what poll_ready readied).
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
+        let state = self.state.clone();
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            match Authed::from_request_parts(&mut parts, &state).await {
+                Ok(_) => inner.call(Request::from_parts(parts, body)).await,
+                Err(fail) => Ok(fail.into_response()),
+            }
+        })
     }
 }
 

@@ -788,7 +788,7 @@ pub fn b64_field(value: Option<&str>, what: &str) -> Result<Zeroizing<Vec<u8>>, 
     }
 }
 
-/// The `/v1/...` routes. All but `sys/init` sit behind [`auth::guard`], so
+/// The `/v1/...` routes. All but `sys/init` sit behind [`auth::GuardLayer`], so
 /// no handler can run for a request its token does not allow.
 pub fn routes(state: AppState) -> Router<AppState> {
     let open = Router::new().route(
@@ -931,6 +931,6 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/v1/transit/verify/{name}/{alg}",
             post(sign::verify_alg).put(sign::verify_alg),
         )
-        .route_layer(axum::middleware::from_fn_with_state(state, auth::guard));
+        .route_layer(auth::GuardLayer::new(state));
     open.merge(guarded)
 }
