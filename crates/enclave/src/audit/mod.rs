@@ -302,35 +302,35 @@ impl AuditLog {
     /// queued since the last round. Once anything failed, it refuses what
     /// is queued instead.
     async fn write_in_background(self: Arc<Self>) {
+        // The queue's vector and this one trade places each round, so
+        // neither is regrown per group (groups of a few dozen entries
+        // made allocations past glibc's thread cache).
+        let mut spare = Vec::new();
         loop {
             self.queued.notified().await;
             // Let the requests already runnable finish and queue their
             // entries first: under load this makes the groups (and so the
             // signatures saved) larger; when idle it costs nothing.
             tokio::task::yield_now().await;
-            let batch = std::mem::take(&mut lock(&self.queue).waiting);
+            let mut batch = std::mem::replace(&mut lock(&self.queue).waiting, spare);
             if batch.is_empty() {
+                spare = batch;
                 continue;
             }
             if self.failed.load(Ordering::Acquire) {
-                refuse(batch.into_iter().map(|q| q.reply));
+                refuse(batch.drain(..).map(|q| q.reply));
+                spare = batch;
                 continue;
             }
-            let mut replies = Vec::with_capacity(batch.len());
-            let mut entries = Vec::with_capacity(batch.len());
-            for queued in batch {
-                replies.push((queued.seq, queued.reply));
-                entries.push((queued.seq, queued.time, queued.record));
-            }
-            match self.write_entries(entries) {
+            match self.write_entries(&batch) {
                 Ok(seq) => {
                     self.written_upto.store(seq, Ordering::Release);
                     let mut unsynced = lock(&self.unsynced);
-                    for (seq, reply) in replies {
-                        if reply.durable {
-                            unsynced.push((seq, reply));
+                    for queued in batch.drain(..) {
+                        if queued.reply.durable {
+                            unsynced.push((queued.seq, queued.reply));
                         } else {
-                            let _ = reply.done.send(true);
+                            let _ = queued.reply.done.send(true);
                         }
                     }
                     drop(unsynced);
@@ -339,17 +339,18 @@ impl AuditLog {
                 Err(e) => {
                     tracing::error!("{e}; refusing every request from now on");
                     self.failed.store(true, Ordering::Release);
-                    refuse(replies.into_iter().map(|(_, r)| r));
+                    refuse(batch.drain(..).map(|q| q.reply));
                     // The syncer refuses those waiting for it.
                     self.written.notify_one();
                 }
             }
+            spare = batch;
         }
     }
 
     /// Chains the entries, signs the last one, and appends them in one
     /// write; returns the last seq written.
-    fn write_entries(&self, entries: Vec<(u64, String, Record)>) -> Result<u64, AuditError> {
+    fn write_entries(&self, entries: &[Queued]) -> Result<u64, AuditError> {
         let io = |error: std::io::Error| AuditError::Io {
             path: self.path.display().to_string(),
             error,
@@ -361,7 +362,16 @@ impl AuditLog {
         bytes.clear();
         bytes.reserve(entries.len() * 400);
         let last = entries.len().saturating_sub(1);
-        for (i, (entry_seq, time, record)) in entries.iter().enumerate() {
+        for (
+            i,
+            Queued {
+                seq: entry_seq,
+                time,
+                record,
+                ..
+            },
+        ) in entries.iter().enumerate()
+        {
             let start = bytes.len();
             write_request_line(
                 &mut bytes,
