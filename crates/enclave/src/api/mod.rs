@@ -62,10 +62,9 @@ pub fn router(
         rsa_pool: rsa_pool::RsaPool::new(rsa_pool::CAPACITY),
     }));
     // Every matched `/v1` route is audited (unmatched paths touch nothing):
-    // merge new `/v1` routers here, before the audit layer.
-    let v1 = Router::new()
-        .merge(crate::transit::routes(state.clone()))
-        .route_layer(crate::audit::AuditLayer::new(state.clone()));
+    // a `/v1` router takes the audit layer and puts it in front of each of
+    // its routes, outside its guard (so refusals are audited too).
+    let v1 = crate::transit::routes(state.clone(), crate::audit::AuditLayer::new(state.clone()));
     Router::new()
         .route("/", get(status::status))
         .route("/generate-aes-key", get(generate::aes_key))

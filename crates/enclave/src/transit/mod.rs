@@ -788,13 +788,18 @@ pub fn b64_field(value: Option<&str>, what: &str) -> Result<Zeroizing<Vec<u8>>, 
     }
 }
 
-/// The `/v1/...` routes. All but `sys/init` sit behind [`auth::GuardLayer`], so
-/// no handler can run for a request its token does not allow.
-pub fn routes(state: AppState) -> Router<AppState> {
-    let open = Router::new().route(
-        "/v1/sys/init",
-        get(auth::init_status).put(auth::init).post(auth::init),
-    );
+/// The `/v1/...` routes, each behind `audit`. All but `sys/init` sit
+/// behind [`auth::GuardLayer`] too, inside the audit, so no handler can run
+/// for a request its token does not allow, and a refusal is audited. The
+/// two layers are stacked directly (one route level, not two: each level
+/// costs every request a boxed clone of the route and a boxed future).
+pub fn routes(state: AppState, audit: crate::audit::AuditLayer) -> Router<AppState> {
+    let open = Router::new()
+        .route(
+            "/v1/sys/init",
+            get(auth::init_status).put(auth::init).post(auth::init),
+        )
+        .route_layer(audit.clone());
     let guarded = Router::new()
         .route(
             "/v1/auth/token/create",
@@ -931,6 +936,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/v1/transit/verify/{name}/{alg}",
             post(sign::verify_alg).put(sign::verify_alg),
         )
-        .route_layer(auth::GuardLayer::new(state));
+        .route_layer(
+            tower::ServiceBuilder::new()
+                .layer(audit)
+                .layer(auth::GuardLayer::new(state)),
+        );
     open.merge(guarded)
 }
