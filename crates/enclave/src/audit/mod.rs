@@ -668,8 +668,13 @@ fn route(pattern: &str) -> &str {
 
 /// The path segment where the pattern says `{name}`, cut to [`MAX_KEY`].
 fn key_name(pattern: &str, path: &str) -> Option<String> {
-    let i = pattern.split('/').position(|s| s == "{name}")?;
-    let segment = path.split('/').nth(i)?;
+    let segment = if pattern.ends_with("/{name}") {
+        // Most routes: the last segment (no counting of segments).
+        path.rsplit_once('/')?.1
+    } else {
+        let i = pattern.split('/').position(|s| s == "{name}")?;
+        path.split('/').nth(i)?
+    };
     // At most MAX_KEY characters (a name of at most MAX_KEY bytes is whole).
     let cut = if segment.len() <= MAX_KEY {
         segment.len()
@@ -806,6 +811,13 @@ mod tests {
                 "/v1/transit/datakey/wrapped/k1"
             ),
             Some("k1".into())
+        );
+        assert_eq!(
+            key_name(
+                "/v1/transit/keys/{name}/rotate",
+                "/v1/transit/keys/k2/rotate"
+            ),
+            Some("k2".into())
         );
         assert_eq!(key_name("/v1/transit/random", "/v1/transit/random"), None);
         let long = format!("/v1/transit/keys/{}", "a".repeat(1000));

@@ -138,17 +138,20 @@ impl Credential {
     }
 }
 
+const X_VAULT_TOKEN: axum::http::HeaderName = axum::http::HeaderName::from_static("x-vault-token");
+
 /// The token a request presents: `X-Vault-Token`, else `Authorization:
 /// Bearer`. The one reading of it, for the guard and the audit log.
 pub fn presented_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers
-        .get("x-vault-token")
+        // A HeaderName, not a &str: a &str is parsed into one per lookup.
+        .get(X_VAULT_TOKEN)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .or_else(|| {
             headers
-                .get("authorization")
+                .get(axum::http::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim)
