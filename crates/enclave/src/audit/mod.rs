@@ -51,13 +51,10 @@ pub mod context;
 
 use std::convert::Infallible;
 use std::fs::{File, OpenOptions};
-use std::future::Future;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use axum::extract::{MatchedPath, Request};
@@ -69,7 +66,7 @@ use minikms_audit::{
 };
 use tokio::sync::{oneshot, Notify};
 
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, Middleware, MiddlewareFuture, MiddlewareKind};
 use crate::platform::Platform;
 use crate::transit::auth::Credential;
 pub use context::{new_request_id, request_id};
@@ -559,57 +556,18 @@ fn open_tail(path: &Path, public_key: &[u8]) -> Result<Tail, AuditError> {
     })
 }
 
-/// The middleware on every `/v1` route (`Router::route_layer`): gives the
+/// The middleware on every `/v1` route (a [`StateLayer`]): gives the
 /// request its id (the envelope's `request_id`), runs it, and records its
 /// entry before the answer leaves.
-///
-/// A hand-written tower layer rather than `axum::middleware::from_fn`:
-/// from_fn's future keeps the request's parts several times over, which
-/// made it ~1.7 KB, past glibc's thread cache (1032 bytes), so every
-/// request took malloc's slow path (and a `malloc_consolidate`).
-#[derive(Clone)]
-pub struct AuditLayer {
-    state: AppState,
-}
+#[derive(Clone, Copy)]
+pub struct Audit;
 
-impl AuditLayer {
-    pub fn new(state: AppState) -> Self {
-        Self { state }
-    }
-}
-
-impl<S> tower::Layer<S> for AuditLayer {
-    type Service = Audited<S>;
-
-    fn layer(&self, inner: S) -> Audited<S> {
-        Audited {
-            inner,
-            state: self.state.clone(),
-        }
-    }
-}
-
-/// A route with [`AuditLayer`] in front.
-#[derive(Clone)]
-pub struct Audited<S> {
-    inner: S,
-    state: AppState,
-}
-
-impl<S> tower::Service<Request> for Audited<S>
+impl<S> MiddlewareKind<S> for Audit
 where
     S: tower::Service<Request, Response = Response, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
 {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request) -> Self::Future {
+    fn call(mw: &mut Middleware<Self, S>, mut req: Request) -> MiddlewareFuture {
         let pattern = req.extensions().get::<MatchedPath>().cloned();
         let pattern = pattern.as_ref().map_or("", MatchedPath::as_str);
         let verb = verb(req.method(), req.uri().query());
@@ -623,8 +581,8 @@ where
         }
         let ctx = Arc::new(context::RequestContext::new());
         // Called here, after our poll_ready said the inner service is ready.
-        let handled = context::scope(ctx.clone(), self.inner.call(req));
-        let state = self.state.clone();
+        let handled = context::scope(ctx.clone(), mw.inner.call(req));
+        let state = mw.state.clone();
         Box::pin(async move {
             let Ok(response) = handled.await;
             let record = Record {
@@ -704,37 +662,48 @@ mod tests {
         }
     }
 
+    /// A new log in `dir` with a fresh key, its writer and syncer
+    /// running; syncs go to `sync_file` if given, else to the log's file.
+    fn new_log(dir: &Path, sync_file: Option<File>) -> (Arc<AuditLog>, PathBuf) {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let path = dir.join(FILE_NAME);
+        let tail = open_tail(&path, key.public_key().as_ref()).unwrap();
+        let sync_file = sync_file.unwrap_or_else(|| tail.file.try_clone().unwrap());
+        let log = AuditLog::continue_from(key, path.clone(), tail, Arc::new(sync_file));
+        (log, path)
+    }
+
+    /// Records request `n`; a request left waiting would hang the test,
+    /// so each gets a deadline.
+    async fn answer(log: &AuditLog, n: u16, durable: bool) -> Result<(), AuditError> {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            log.record(record(n), durable),
+        )
+        .await
+        .expect("the audit log answers within 10 s")
+    }
+
     /// A write that fails (the disk is full: `/dev/full` under the log's
     /// file handle) refuses that request and every later one, durable or
     /// not, and nothing after the failure reaches the file.
     #[tokio::test]
     async fn a_failed_write_refuses_every_later_request() {
         let dir = tempfile::tempdir().unwrap();
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-        let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
-        let path = dir.path().join(FILE_NAME);
-        let tail = open_tail(&path, key.public_key().as_ref()).unwrap();
-        let sync_file = Arc::new(tail.file.try_clone().unwrap());
-        let log = AuditLog::continue_from(key, path.clone(), tail, sync_file);
+        let (log, path) = new_log(dir.path(), None);
 
-        log.record(record(1), false).await.unwrap();
-        log.record(record(2), true).await.unwrap();
+        answer(&log, 1, false).await.unwrap();
+        answer(&log, 2, true).await.unwrap();
         let before = std::fs::read(&path).unwrap();
         assert_eq!(before.iter().filter(|&&b| b == b'\n').count(), 2);
 
         lock(&log.tail).file = OpenOptions::new().append(true).open("/dev/full").unwrap();
-        // A request left waiting would hang the test: give each a deadline.
-        let answer = |n, durable| {
-            tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                log.record(record(n), durable),
-            )
-        };
-        let refused = answer(3, false).await.unwrap().unwrap_err();
+        let refused = answer(&log, 3, false).await.unwrap_err();
         assert!(matches!(refused, AuditError::Failed { .. }), "{refused}");
         for durable in [false, true] {
-            let later = answer(4, durable).await.unwrap().unwrap_err();
+            let later = answer(&log, 4, durable).await.unwrap_err();
             assert!(matches!(later, AuditError::Failed { .. }), "{later}");
         }
         assert_eq!(std::fs::read(&path).unwrap(), before);
@@ -745,26 +714,14 @@ mod tests {
     #[tokio::test]
     async fn a_failed_sync_refuses_every_later_request() {
         let dir = tempfile::tempdir().unwrap();
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-        let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
-        let path = dir.path().join(FILE_NAME);
-        let tail = open_tail(&path, key.public_key().as_ref()).unwrap();
-        let sync_file = Arc::new(File::open("/dev/null").unwrap());
-        let log = AuditLog::continue_from(key, path.clone(), tail, sync_file);
-        let answer = |n, durable| {
-            tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                log.record(record(n), durable),
-            )
-        };
+        let (log, path) = new_log(dir.path(), Some(File::open("/dev/null").unwrap()));
 
         // Written to the file; its sync (within SYNC_INTERVAL) fails later.
-        answer(1, false).await.unwrap().unwrap();
-        let refused = answer(2, true).await.unwrap().unwrap_err();
+        answer(&log, 1, false).await.unwrap();
+        let refused = answer(&log, 2, true).await.unwrap_err();
         assert!(matches!(refused, AuditError::Failed { .. }), "{refused}");
         for durable in [false, true] {
-            let later = answer(3, durable).await.unwrap().unwrap_err();
+            let later = answer(&log, 3, durable).await.unwrap_err();
             assert!(matches!(later, AuditError::Failed { .. }), "{later}");
         }
         // Entry 2 is written unless the failed sync of entry 1 came first;

@@ -2,17 +2,14 @@
 //! only its SHA-256 stored, sealed), the tokens made from it
 //! ([`super::tokens`]) and their ACL policies ([`super::acl`]).
 //!
-//! [`Authed`] is the one place that decides. [`super::routes`] puts [`GuardLayer`]
+//! [`Authed`] is the one place that decides. [`super::routes`] puts [`Guard`]
 //! in front of every `/v1` route but `sys/init`, so a handler that forgets to
 //! take an `Authed` is still guarded; a handler that takes one gets the
 //! decision already made for its request (it is made once per request, so a
 //! limited-use token is used once).
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use aws_lc_rs::digest;
 use axum::body::Body;
@@ -25,7 +22,7 @@ use zeroize::Zeroizing;
 
 use super::tokens::TokenRecord;
 use super::{blocking, json_body, Fail};
-use crate::api::AppState;
+use crate::api::{AppState, Middleware, MiddlewareFuture, MiddlewareKind};
 
 pub fn token_hash(token: &str) -> [u8; 32] {
     let d = digest::digest(&digest::SHA256, token.as_bytes());
@@ -232,58 +229,23 @@ impl FromRequestParts<AppState> for Authed {
     }
 }
 
-/// Middleware on every protected route (`Router::route_layer`): decides
+/// The middleware on every protected route (a [`StateLayer`]): decides
 /// (through [`Authed`]) before the handler runs, whatever the handler
-/// takes. Hand-written rather than `axum::middleware::from_fn` for a
-/// future under glibc's thread cache limit (see `audit::AuditLayer`).
-#[derive(Clone)]
-pub struct GuardLayer {
-    state: AppState,
-}
+/// takes.
+#[derive(Clone, Copy)]
+pub struct Guard;
 
-impl GuardLayer {
-    pub fn new(state: AppState) -> Self {
-        Self { state }
-    }
-}
-
-impl<S> tower::Layer<S> for GuardLayer {
-    type Service = Guarded<S>;
-
-    fn layer(&self, inner: S) -> Guarded<S> {
-        Guarded {
-            inner,
-            state: self.state.clone(),
-        }
-    }
-}
-
-/// A route with [`GuardLayer`] in front.
-#[derive(Clone)]
-pub struct Guarded<S> {
-    inner: S,
-    state: AppState,
-}
-
-impl<S> tower::Service<Request> for Guarded<S>
+impl<S> MiddlewareKind<S> for Guard
 where
     S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(mw: &mut Middleware<Self, S>, request: Request) -> MiddlewareFuture {
         // The ready service goes with the request; a clone stays here for
         // the next one (tower's contract: call what poll_ready readied).
-        let fresh = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, fresh);
-        let state = self.state.clone();
+        let fresh = mw.inner.clone();
+        let mut inner = std::mem::replace(&mut mw.inner, fresh);
+        let state = mw.state.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             match Authed::from_request_parts(&mut parts, &state).await {

@@ -49,7 +49,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use zeroize::Zeroizing;
 
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, AppState, StateLayer};
 use crate::platform::Platform;
 use crate::store::group::GroupCommit;
 use crate::store::{Store, StoreError, Table};
@@ -789,11 +789,11 @@ pub fn b64_field(value: Option<&str>, what: &str) -> Result<Zeroizing<Vec<u8>>, 
 }
 
 /// The `/v1/...` routes, each behind `audit`. All but `sys/init` sit
-/// behind [`auth::GuardLayer`] too, inside the audit, so no handler can run
+/// behind [`auth::Guard`] too, inside the audit, so no handler can run
 /// for a request its token does not allow, and a refusal is audited. The
 /// two layers are stacked directly (one route level, not two: each level
 /// costs every request a boxed clone of the route and a boxed future).
-pub fn routes(state: AppState, audit: crate::audit::AuditLayer) -> Router<AppState> {
+pub fn routes(state: AppState, audit: StateLayer<crate::audit::Audit>) -> Router<AppState> {
     let open = Router::new()
         .route(
             "/v1/sys/init",
@@ -939,7 +939,7 @@ pub fn routes(state: AppState, audit: crate::audit::AuditLayer) -> Router<AppSta
         .route_layer(
             tower::ServiceBuilder::new()
                 .layer(audit)
-                .layer(auth::GuardLayer::new(state)),
+                .layer(StateLayer::new(state, auth::Guard)),
         );
     open.merge(guarded)
 }
