@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use crate::attested_tls::{Attestation, AttestedVerifier};
 use crate::cli::{AttestArgs, Cli};
 use crate::commands;
-use crate::connection::{Connection, ServerUrl};
+use crate::connection::{Connection, Prepared, ServerUrl};
 
 /// Longest run accepted, in seconds.
 const MAX_DURATION: f64 = 3600.0;
@@ -156,6 +156,8 @@ struct Plan {
     /// The path, for every op but create-key and attest (which vary it).
     path: String,
     body: Option<Bytes>,
+    /// `method path body` checked once, for the ops that repeat it.
+    prepared: Prepared,
     /// Unique per run, for the names create-key makes.
     run_id: String,
     new_connections: bool,
@@ -409,6 +411,7 @@ async fn prepare(
         )),
         None => None,
     };
+    let prepared = conn.prepare(method, &path, token, body.clone())?;
     Ok(Plan {
         op: args.op,
         url: base.url,
@@ -418,6 +421,7 @@ async fn prepare(
         method,
         path,
         body,
+        prepared,
         run_id: base.run_id,
         new_connections: args.new_connections,
         items,
@@ -541,11 +545,7 @@ async fn one(
                     .await?,
             )
         }
-        _ => check(
-            plan.op,
-            conn.send(plan.method, &plan.path, token, plan.body.clone())
-                .await?,
-        ),
+        _ => check(plan.op, conn.send_prepared(&plan.prepared).await?),
     };
     if plan.new_connections {
         *slot = None;

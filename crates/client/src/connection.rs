@@ -5,13 +5,17 @@ use std::sync::Arc;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
-use hyper::Request;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 use minikms_verifier::CertificateClaims;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 
 use crate::attested_tls::{AttestedVerifier, Refused};
+
+/// Vault's token header.
+const X_VAULT_TOKEN: HeaderName = HeaderName::from_static("x-vault-token");
 
 /// Largest response body read.
 const MAX_RESPONSE: usize = 16 << 20;
@@ -175,23 +179,52 @@ impl Connection {
         token: Option<&str>,
         body: Option<Bytes>,
     ) -> Result<Response, String> {
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", &self.host_header);
+        let prepared = self.prepare(method, path, token, body)?;
+        self.send_prepared(&prepared).await
+    }
+
+    /// A request checked once, to send many times with
+    /// [`Connection::send_prepared`] on any connection to this server.
+    pub fn prepare(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Bytes>,
+    ) -> Result<Prepared, String> {
+        let bad = |e: &dyn std::fmt::Display| format!("bad request {method} {path}: {e}");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_str(&self.host_header).map_err(|e| bad(&e))?,
+        );
         if let Some(token) = token {
-            builder = builder.header("x-vault-token", token);
+            let mut value = HeaderValue::from_str(token).map_err(|e| bad(&e))?;
+            value.set_sensitive(true);
+            headers.insert(X_VAULT_TOKEN, value);
         }
-        let body = match body {
-            Some(bytes) => {
-                builder = builder.header("content-type", "application/json");
-                bytes
-            }
-            None => Bytes::new(),
-        };
-        let request = builder
-            .body(Full::new(body))
-            .map_err(|e| format!("bad request {method} {path}: {e}"))?;
+        if body.is_some() {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        Ok(Prepared {
+            method: Method::from_bytes(method.as_bytes()).map_err(|e| bad(&e))?,
+            uri: Uri::try_from(path).map_err(|e| bad(&e))?,
+            headers,
+            body: body.unwrap_or_default(),
+        })
+    }
+
+    /// Sends a prepared request: only its body and headers are cloned
+    /// (reference counts), nothing is parsed again.
+    pub async fn send_prepared(&mut self, prepared: &Prepared) -> Result<Response, String> {
+        let mut request = Request::new(Full::new(prepared.body.clone()));
+        *request.method_mut() = prepared.method.clone();
+        *request.uri_mut() = prepared.uri.clone();
+        *request.headers_mut() = prepared.headers.clone();
+        let (method, path) = (&prepared.method, &prepared.uri);
         self.sender
             .ready()
             .await
@@ -209,6 +242,15 @@ impl Connection {
             .to_bytes();
         Ok(Response { status, body })
     }
+}
+
+/// A request made ready to send: method, URI and headers parsed once.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
 }
 
 /// The verifier's own message when it refused the server, else the TLS error.

@@ -14,12 +14,11 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, Unp
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Authed;
-use super::keys::{parse_versioned, Key, KeyType, B64};
+use super::keys::{parse_versioned, versioned, Key, KeyType};
 use super::{
     b64_field, batch_response, check_batch, envelope, json_body, lenient_bool, lenient_u64,
     with_key, Fail,
@@ -124,7 +123,7 @@ fn hmac_one(key: &Key, o: &Options, item: &Item) -> Result<Value, Fail> {
     let input = input_of(item)?;
     let v = key.version_for_use(o.key_version)?;
     let tag = hmac::sign(&hmac::Key::new(alg, hmac_key(key, v)?), &input);
-    Ok(json!({ "hmac": format!("vault:v{v}:{}", B64.encode(tag.as_ref())) }))
+    Ok(json!({ "hmac": versioned(v, tag.as_ref()) }))
 }
 
 fn sign_one(key: &Key, o: &Options, item: &Item) -> Result<Value, Fail> {
@@ -186,7 +185,7 @@ fn sign_one(key: &Key, o: &Options, item: &Item) -> Result<Value, Fail> {
             )))
         }
     };
-    Ok(json!({ "signature": format!("vault:v{v}:{}", B64.encode(sig)), "key_version": v }))
+    Ok(json!({ "signature": versioned(v, &sig), "key_version": v }))
 }
 
 fn ecdsa_algs(
