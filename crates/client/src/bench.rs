@@ -152,11 +152,13 @@ struct Plan {
     verifier: Arc<AttestedVerifier>,
     attestation: Attestation,
     token: Option<String>,
+    /// For create-key, whose path varies: each request's path is `path`
+    /// and a fresh name.
     method: &'static str,
-    /// The path, for every op but create-key and attest (which vary it).
     path: String,
     body: Option<Bytes>,
-    /// `method path body` checked once, for the ops that repeat it.
+    /// `method path body` checked once, for every op but create-key and
+    /// attest (which send their own requests).
     prepared: Prepared,
     /// Unique per run, for the names create-key makes.
     run_id: String,
