@@ -13,7 +13,7 @@ tokio::task_local! {
 
 /// One request's audit context.
 pub struct RequestContext {
-    pub request_id: String,
+    pub request_id: RequestId,
     key_version: Mutex<Option<u64>>,
     /// A durable write was made for this request.
     wrote: AtomicBool,
@@ -69,9 +69,9 @@ pub fn in_context<R>(ctx: Option<Arc<RequestContext>>, f: impl FnOnce() -> R) ->
 }
 
 /// The current request's id; a fresh one outside any audited request.
-pub fn request_id() -> String {
+pub fn request_id() -> RequestId {
     CURRENT
-        .try_with(|c| c.request_id.clone())
+        .try_with(|c| c.request_id)
         .unwrap_or_else(|_| new_request_id())
 }
 
@@ -103,7 +103,7 @@ pub fn note_durable_write() {
 /// A UUID-shaped id, as Vault's: 8 random bytes drawn once per process and
 /// a counter, so ids never repeat and making one costs no trip to the
 /// random source (ids name requests; they are not secrets).
-pub fn new_request_id() -> String {
+pub fn new_request_id() -> RequestId {
     static PREFIX: std::sync::OnceLock<[u8; 8]> = std::sync::OnceLock::new();
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let prefix = PREFIX.get_or_init(|| {
@@ -116,18 +116,18 @@ pub fn new_request_id() -> String {
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(prefix);
     id[8..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-    // 8-4-4-4-12 hex digits, written in place (one allocation).
+    // 8-4-4-4-12 hex digits, written in place.
     let mut out = [b'-'; 36];
     for (bytes, at) in [(0..4, 0), (4..6, 9), (6..8, 14), (8..10, 19), (10..16, 24)] {
         let end = at + 2 * bytes.len();
         let _ = hex::encode_to_slice(&id[bytes], &mut out[at..end]);
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Inline(out)
 }
 
 /// Now, RFC 3339 UTC with milliseconds (`2026-11-27T10:30:00.123Z`),
 /// written digit by digit: every audit entry has one.
-pub fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> Timestamp {
     let t = time::OffsetDateTime::now_utc();
     let mut out = *b"0000-00-00T00:00:00.000Z";
     let mut put = |at: usize, width: usize, mut n: u32| {
@@ -143,7 +143,46 @@ pub fn now_rfc3339() -> String {
     put(14, 2, u32::from(t.minute()));
     put(17, 2, u32::from(t.second()));
     put(20, 3, u32::from(t.millisecond()));
-    String::from_utf8_lossy(&out).into_owned()
+    Inline(out)
+}
+
+/// A request id: `8-4-4-4-12` hex digits.
+pub type RequestId = Inline<36>;
+
+/// An entry's time: RFC 3339 UTC with milliseconds.
+pub type Timestamp = Inline<24>;
+
+/// Fixed-width ASCII text held in place: every request makes an id and a
+/// time, and a `String` for each was two more heap allocations per request
+/// (the time freed on the audit writer's thread, not the one that made it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Inline<const N: usize>([u8; N]);
+
+impl<const N: usize> Inline<N> {
+    pub fn as_str(&self) -> &str {
+        // Only made above, from ASCII digits, letters and punctuation.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> std::ops::Deref for Inline<N> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl<const N: usize> std::fmt::Display for Inline<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for Inline<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 #[cfg(test)]

@@ -142,7 +142,7 @@ struct Queue {
 
 struct Queued {
     seq: u64,
-    time: String,
+    time: context::Timestamp,
     record: Record,
     reply: Reply,
 }
@@ -157,8 +157,8 @@ struct Reply {
 
 /// What one request did, for its entry.
 pub struct Record {
-    pub request_id: String,
-    pub accessor: Option<String>,
+    pub request_id: context::RequestId,
+    pub accessor: Option<Arc<str>>,
     /// The operation is `verb route`: `update`, `transit/encrypt/{name}`.
     pub verb: &'static str,
     pub route: String,
@@ -202,7 +202,7 @@ impl AuditLog {
             v: VERSION,
             seq: tail.seq + 1,
             prev: tail.prev.clone(),
-            time: context::now_rfc3339(),
+            time: context::now_rfc3339().to_string(),
             public_key: minikms_audit::b64_encode(&public_key),
             evidence: StartEvidence {
                 platform: platform.name().to_string(),
@@ -586,7 +586,7 @@ where
         Box::pin(async move {
             let Ok(response) = handled.await;
             let record = Record {
-                request_id: ctx.request_id.clone(),
+                request_id: ctx.request_id,
                 accessor,
                 verb,
                 route,
@@ -650,13 +650,14 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// Request `n`'s entry: its key is named `k{n}`.
     fn record(n: u16) -> Record {
         Record {
-            request_id: format!("request-{n}"),
+            request_id: context::new_request_id(),
             accessor: None,
             verb: "update",
             route: "transit/encrypt/{name}".into(),
-            key: Some("k".into()),
+            key: Some(format!("k{n}")),
             key_version: Some(1),
             status: 200,
         }

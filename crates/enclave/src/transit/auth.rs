@@ -71,7 +71,7 @@ pub struct Authed(Arc<Identity>);
 
 /// The token a request came with, after its use was counted.
 pub struct Identity {
-    pub accessor: String,
+    pub accessor: Arc<str>,
     /// `None` for the root token.
     pub record: Option<TokenRecord>,
     /// Whether the token has a use limit (it then makes no children).
@@ -79,7 +79,7 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub fn root(accessor: String) -> Self {
+    pub fn root(accessor: Arc<str>) -> Self {
         Self {
             accessor,
             record: None,
@@ -111,14 +111,15 @@ impl Authed {
 #[derive(Clone)]
 pub struct Credential {
     pub hash: [u8; 32],
-    pub accessor: String,
+    /// Shared: the audit entry, the guard and the identity each keep it.
+    pub accessor: Arc<str>,
 }
 
 impl Credential {
     pub fn of_token(token: &str) -> Self {
         let hash = token_hash(token);
         Self {
-            accessor: accessor(&hash),
+            accessor: accessor(&hash).into(),
             hash,
         }
     }

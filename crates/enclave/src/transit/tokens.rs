@@ -226,7 +226,7 @@ impl Transit {
         if inner.is_root(hash) {
             return Some(Ok(Identity::root(accessor)));
         }
-        let Some(rec) = inner.tokens.get(&accessor) else {
+        let Some(rec) = inner.tokens.get(&*accessor) else {
             return Some(Err(Fail::denied()));
         };
         if rec.num_uses > 0 || rec.expire_time.is_some_and(|t| t <= now()) {
@@ -339,7 +339,7 @@ impl Transit {
             creation_ttl: expire.saturating_sub(now),
             expire_time: Some(expire),
             num_uses: req.num_uses.unwrap_or(0),
-            parent: creator.accessor.clone(),
+            parent: creator.accessor.to_string(),
         };
         let mut inner = self.lock();
         if inner.tokens.len() >= MAX_TOKENS {
@@ -359,7 +359,7 @@ impl Transit {
             }
         }
         // A creator revoked meanwhile makes no children.
-        if !creator.is_root() && !inner.tokens.contains_key(&creator.accessor) {
+        if !creator.is_root() && !inner.tokens.contains_key(&*creator.accessor) {
             return Err(Fail::denied());
         }
         inner.write_token(&self.store, &accessor, &rec)?;
