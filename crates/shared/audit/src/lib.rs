@@ -253,16 +253,27 @@ pub struct RequestLine<'a> {
 /// Appends the unsigned line of a request entry to `out`: the same bytes
 /// as [`unsigned_line`] of the [`Entry::Request`] they describe (a test
 /// holds them equal), written straight into the writer's buffer. Every
-/// request has one, so this skips building an owned [`Entry`]; values
-/// still go through serde_json, so strings are escaped as the reader
-/// expects.
+/// request has one, so this skips building an owned [`Entry`]; a string
+/// JSON would escape goes through serde_json, so it is escaped as the
+/// reader expects.
 pub fn write_request_line(out: &mut Vec<u8>, r: &RequestLine<'_>) {
     fn string(out: &mut Vec<u8>, s: &str) {
-        // Writing to a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
+        // Most values (hashes, times, ids, names) need no escaping: copied
+        // as they are, without serde's escaper and writer per value.
+        if is_plain(s) {
+            out.push(b'"');
+            out.extend_from_slice(s.as_bytes());
+            out.push(b'"');
+        } else {
+            // Writing to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, s);
+        }
     }
-    fn optional<T: Serialize>(out: &mut Vec<u8>, v: Option<T>) {
-        let _ = serde_json::to_writer(&mut *out, &v);
+    fn optional_string(out: &mut Vec<u8>, v: Option<&str>) {
+        match v {
+            Some(s) => string(out, s),
+            None => out.extend_from_slice(b"null"),
+        }
     }
     out.extend_from_slice(b"{\"type\":\"request\",\"v\":");
     let _ = serde_json::to_writer(&mut *out, &VERSION);
@@ -275,7 +286,7 @@ pub fn write_request_line(out: &mut Vec<u8>, r: &RequestLine<'_>) {
     out.extend_from_slice(b",\"request_id\":");
     string(out, r.request_id);
     out.extend_from_slice(b",\"accessor\":");
-    optional(out, r.accessor);
+    optional_string(out, r.accessor);
     out.extend_from_slice(b",\"operation\":");
     if is_plain(r.verb) && is_plain(r.route) {
         out.push(b'"');
@@ -287,9 +298,9 @@ pub fn write_request_line(out: &mut Vec<u8>, r: &RequestLine<'_>) {
         string(out, &format!("{} {}", r.verb, r.route));
     }
     out.extend_from_slice(b",\"key\":");
-    optional(out, r.key);
+    optional_string(out, r.key);
     out.extend_from_slice(b",\"key_version\":");
-    optional(out, r.key_version);
+    let _ = serde_json::to_writer(&mut *out, &r.key_version);
     out.extend_from_slice(b",\"status\":");
     let _ = serde_json::to_writer(&mut *out, &r.status);
     out.extend_from_slice(b",\"outcome\":");
@@ -299,8 +310,10 @@ pub fn write_request_line(out: &mut Vec<u8>, r: &RequestLine<'_>) {
 
 /// Printable ASCII that JSON does not escape.
 fn is_plain(s: &str) -> bool {
-    s.bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    // No early exit, so the compiler checks many bytes per instruction.
+    s.bytes().fold(true, |plain, b| {
+        plain & (0x20..0x7f).contains(&b) & (b != b'"') & (b != b'\\')
+    })
 }
 
 /// Serialises and signs `entry`: the line to append, without its `\n`.
@@ -332,7 +345,7 @@ pub fn line_hash(line: &[u8]) -> String {
     // `hex::encode` builds its String a char at a time; every entry has
     // one of these. 32 bytes fill the 64 exactly, so this cannot fail.
     let _ = hex::encode_to_slice(digest::digest(&digest::SHA256, line).as_ref(), &mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 /// SHA-256 of a raw public key: what the held data's `pubkey-hash` holds.
