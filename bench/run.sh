@@ -8,8 +8,8 @@
 #   bench/run.sh                 # 10 s per run
 #   DURATION=3 bench/run.sh      # quicker, noisier
 #   NO_BUILD=1 bench/run.sh      # use the release binaries as they are
-#   PAIRS=5 PAIR_DURATION=5      # the encrypt / health ratio re-measured
-#                                # in alternating pairs (default 3 x 5 s)
+#   PAIRS=9 PAIR_DURATION=4      # the encrypt / health ratio re-measured
+#                                # in alternating pairs (default 7 x 4 s)
 #
 # The load generator runs on the same machine as the server: on a small
 # machine they share the cores, and anything else running distorts the
@@ -108,22 +108,25 @@ run "new attested connection + health c1" --op health --new-connections --concur
 run "new attested connection + health c8" --op health --new-connections --concurrency 8
 
 # encrypt / health again, from alternating pairs of shorter runs: rates on
-# a shared VM drift by 10-20% between runs, so one pair can mislead.
-PAIRS=${PAIRS:-3}
-PAIR_DURATION=${PAIR_DURATION:-5}
+# a shared VM drift by 10-20% between runs, so one pair can mislead; the
+# median of several, each pair's order swapped from the last, drifts less.
+PAIRS=${PAIRS:-7}
+PAIR_DURATION=${PAIR_DURATION:-4}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
 
 pair_ratios=()
 for i in $(seq "$PAIRS"); do
     echo "bench: encrypt / health pair $i of $PAIRS" >&2
-    pair=()
-    for op in health encrypt; do
+    declare -A pair=()
+    order="health encrypt"
+    if [ $((i % 2)) -eq 0 ]; then order="encrypt health"; fi
+    for op in $order; do
         if ! out=$("${client[@]}" bench --duration "$PAIR_DURATION" --json --op "$op" --concurrency "$c"); then
             echo "bench: $op in pair $i had errors" >&2
         fi
-        pair+=("$(field ops_per_sec "$out")")
+        pair[$op]=$(field ops_per_sec "$out")
     done
-    pair_ratios+=("$(ratio "${pair[1]}" "${pair[0]}")")
+    pair_ratios+=("$(ratio "${pair[encrypt]}" "${pair[health]}")")
 done
 # `sort -n` reads the number before the `%`.
 pairs_sorted=$(printf '%s\n' "${pair_ratios[@]}" | sort -n | paste -sd, - | sed 's/,/, /g')
