@@ -46,6 +46,8 @@ pub struct Services {
     pub audit: Arc<AuditLog>,
     /// RSA-2048 pairs made ahead of demand.
     pub rsa_pool: Arc<rsa_pool::RsaPool>,
+    /// `GET /`'s answer, written once ([`status::document`]).
+    pub status: axum::body::Bytes,
 }
 
 pub fn router(
@@ -55,6 +57,7 @@ pub fn router(
     audit: Arc<AuditLog>,
 ) -> Router {
     let state = AppState(Arc::new(Services {
+        status: status::document(platform.as_ref()),
         platform,
         transit,
         ca,
