@@ -44,19 +44,10 @@ for rev in "$@"; do
     dirs+=("$PWD/target/compare/target-$sha/release")
 done
 
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 rows=$(mktemp)
-data=
-host_pid=
-stop() {
-    if [ -n "$host_pid" ] && kill -0 "$host_pid" 2>/dev/null; then
-        kill -TERM "$host_pid" 2>/dev/null || true
-        wait "$host_pid" 2>/dev/null || true
-    fi
-    host_pid=
-    if [ -n "$data" ]; then rm -rf "$data"; fi
-    data=
-}
-trap 'stop; rm -f "$rows"' EXIT
+trap 'stop_server; rm -f "$rows"' EXIT
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 field() { sed -E "s/.*\"$1\":([0-9.]*).*/\1/" <<<"$2"; }
@@ -67,26 +58,8 @@ children_cpu() { awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, "m"); s 
 # One build, one round: "BUILD OP RATE ENCLAVE_US CLIENT_US" per op.
 round() {
     local build=$1 bin=${dirs[$1]} order=("${@:2}")
-    data=$(mktemp -d)
-    local token
-    token=bench-$(openssl rand -hex 16)
-    "$bin/kms-host" run --simulation --port 0 --data-dir "$data" \
-        --dev-root-token "$token" >"$data/host.out" 2>"$data/host.err" &
-    host_pid=$!
-    local url= line
-    for _ in $(seq 600); do
-        line=$(head -n1 "$data/host.out" 2>/dev/null || true)
-        case "$line" in "listening on https://"*) url=${line#listening on }; break ;; esac
-        kill -0 "$host_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if [ -z "$url" ]; then
-        echo "build $build: the server did not start:" >&2
-        cat "$data/host.err" >&2
-        exit 1
-    fi
-    local enclave_pid op out c0 c1 t0 t1 n
-    enclave_pid=$(pgrep -P "$host_pid" | head -n1)
+    start_server "$bin"
+    local op out c0 c1 t0 t1 n
     for op in "${order[@]}"; do
         c0=$(cpu_ticks "$enclave_pid")
         times >"$data/t0"
@@ -108,7 +81,7 @@ round() {
             -v e=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v c0="$t0" -v c1="$t1" \
             'BEGIN { printf "%s %s %.0f %.2f %.2f\n", b, op, r, e / hz * 1e6 / n, (c1 - c0) * 1e6 / n }'
     done
-    stop
+    stop_server
 }
 
 for r in $(seq "$ROUNDS"); do

@@ -51,33 +51,10 @@ CARGO_TARGET_DIR=$out_dir RUSTFLAGS="-C force-frame-pointers=yes" \
     cargo build --release -p minikms-host -p minikms-client -p minikms-enclave --bins >&2
 bin=$out_dir/release
 
-data=$(mktemp -d)
-token=bench-$(openssl rand -hex 16)
-host_pid=
-cleanup() {
-    if [ -n "$host_pid" ] && kill -0 "$host_pid" 2>/dev/null; then
-        kill -TERM "$host_pid" 2>/dev/null || true
-        wait "$host_pid" 2>/dev/null || true
-    fi
-    rm -rf "$data"
-}
-trap cleanup EXIT
-"$bin/kms-host" run --simulation --port 0 --data-dir "$data" \
-    --dev-root-token "$token" >"$data/host.out" 2>"$data/host.err" &
-host_pid=$!
-url=
-for _ in $(seq 600); do
-    line=$(head -n1 "$data/host.out" 2>/dev/null || true)
-    case "$line" in "listening on https://"*) url=${line#listening on }; break ;; esac
-    kill -0 "$host_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$url" ]; then
-    echo "the server did not start:" >&2
-    cat "$data/host.err" >&2
-    exit 1
-fi
-enclave_pid=$(pgrep -P "$host_pid" | head -n1)
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+trap stop_server EXIT
+start_server "$bin"
 export MINIKMS_TOKEN=$token
 client=("$bin/minikms" --server "$url" --enclave "$data/minikms-enclave.signed" --allow-simulation)
 

@@ -1,0 +1,40 @@
+# Sourced by the bench scripts: a fresh simulated server, and its end.
+
+# start_server BIN_DIR: starts BIN_DIR/kms-host on a free port with a new
+# data dir and a throwaway development root token; sets `data`, `token`,
+# `url`, `host_pid` and `enclave_pid`. Exits, with the host's errors, if
+# the server does not come up.
+start_server() {
+    local bin=$1 line
+    data=$(mktemp -d)
+    token=bench-$(openssl rand -hex 16)
+    "$bin/kms-host" run --simulation --port 0 --data-dir "$data" \
+        --dev-root-token "$token" >"$data/host.out" 2>"$data/host.err" &
+    host_pid=$!
+    url=
+    for _ in $(seq 600); do
+        line=$(head -n1 "$data/host.out" 2>/dev/null || true)
+        case "$line" in
+            "listening on https://"*) url=${line#listening on }; break ;;
+        esac
+        if ! kill -0 "$host_pid" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    if [ -z "$url" ]; then
+        echo "the server did not start:" >&2
+        cat "$data/host.err" >&2
+        exit 1
+    fi
+    enclave_pid=$(pgrep -P "$host_pid" | head -n1 || true)
+}
+
+# stop_server: stops the host (the enclave with it) and removes the data dir.
+stop_server() {
+    if [ -n "${host_pid:-}" ] && kill -0 "$host_pid" 2>/dev/null; then
+        kill -TERM "$host_pid" 2>/dev/null || true
+        wait "$host_pid" 2>/dev/null || true
+    fi
+    host_pid=
+    if [ -n "${data:-}" ]; then rm -rf "$data"; fi
+    data=
+}
