@@ -37,6 +37,8 @@ for rev in "$@"; do
     sha=$(git rev-parse --short=12 "$rev^{commit}")
     tree=target/compare/src-$sha
     if [ ! -e "$tree/.git" ]; then
+        # A worktree deleted with target/ is still registered until pruned.
+        git worktree prune
         git worktree add --detach "$tree" "$sha" >&2
     fi
     (cd "$tree" && CARGO_TARGET_DIR="$PWD/../target-$sha" \

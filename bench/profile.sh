@@ -29,6 +29,7 @@ out_dir=target/profile
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v perf >/dev/null || ! perf --version >/dev/null 2>&1; then
     echo "bench/profile.sh: installing perf (Debian package linux-perf)" >&2
+    sudo_if_needed apt-get update >&2
     sudo_if_needed apt-get install -y linux-perf >&2
 fi
 paranoid=$(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null || echo 2)
