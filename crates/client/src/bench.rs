@@ -241,7 +241,15 @@ async fn run(cli: &Cli, args: &BenchArgs) -> Result<Report, String> {
         },
     )
     .await?;
-    drop(setup);
+    // One request before the clock starts: a plan the server refuses (a
+    // key type that cannot sign, a body over its limit, a token without
+    // the policy) ends here with the server's answer, not as a run of
+    // errors.
+    let mut trial = Some(setup);
+    one(&plan, args.concurrency, 0, &mut trial)
+        .await
+        .map_err(|e| format!("the first request failed, so nothing was measured: {e}"))?;
+    drop(trial);
     let plan = Arc::new(plan);
 
     // Keep-alive workers connect before the clock starts.

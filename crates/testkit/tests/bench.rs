@@ -7,10 +7,11 @@ use minikms_testkit::{bin, Server};
 
 const TOKEN: &str = "bench-test-token";
 
-fn bench(server: &Server, extra: &[&str]) -> serde_json::Value {
+/// `minikms bench` (1 s, c2, JSON) against `server`, with `extra` args.
+fn minikms(server: &Server, extra: &[&str]) -> std::process::Output {
     let url = format!("https://{}", server.addr);
     let enclave = server.data_dir.path().join("minikms-enclave.signed");
-    let out = std::process::Command::new(bin("minikms"))
+    std::process::Command::new(bin("minikms"))
         .args([
             "--server",
             &url,
@@ -31,7 +32,12 @@ fn bench(server: &Server, extra: &[&str]) -> serde_json::Value {
         .env_remove("MINIKMS_TOKEN")
         .env_remove("VAULT_TOKEN")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// A run that must succeed with no errors: its JSON report.
+fn bench(server: &Server, extra: &[&str]) -> serde_json::Value {
+    let out = minikms(server, extra);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(out.status.success(), "{extra:?}: {stdout}\n{stderr}");
@@ -80,6 +86,17 @@ fn bench_reports_json_for_health_encrypt_batches_and_other_ops() {
     ] {
         bench(&server, op);
     }
+
+    // A plan the server refuses stops before the run, with its answer.
+    let out = minikms(&server, &["--op", "sign", "--key-type", "aes256-gcm96"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("the first request failed, so nothing was measured")
+            && stderr.contains("does not support signing"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
 }
 
 #[test]
