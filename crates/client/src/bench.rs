@@ -4,9 +4,11 @@
 //! hold one attested keep-alive connection and send requests back to back
 //! for `--duration` seconds; with `--new-connections` every request opens
 //! (and verifies) a new connection instead. Setup (the key to use, the
-//! ciphertexts or signatures to decrypt or verify, the connections) happens
-//! before the timed window. Every answer is checked: a non-2xx status, a
-//! `verify` that says invalid, or evidence that does not verify is an error.
+//! ciphertexts or signatures to decrypt or verify, the connections) and
+//! one trial request happen before the timed window; a refused trial ends
+//! the run with the server's answer. Every answer is checked: a non-2xx
+//! status, a `verify` that says invalid, or evidence that does not verify
+//! is an error.
 //!
 //! The result is one line of text, or with `--json` one JSON object:
 //! `ops_per_sec` (requests per second), `items_per_sec` (batch items per
