@@ -5,8 +5,8 @@
 //! for `--duration` seconds; with `--new-connections` every request opens
 //! (and verifies) a new connection instead. Setup (the key to use, the
 //! ciphertexts or signatures to decrypt or verify, the connections) and
-//! one trial request happen before the timed window; a refused trial ends
-//! the run with the server's answer. Every answer is checked: a non-2xx
+//! one trial request happen before the timed window; a failed trial ends
+//! the run with its error. Every answer is checked: a non-2xx
 //! status, a `verify` that says invalid, or evidence that does not verify
 //! is an error.
 //!
@@ -245,8 +245,7 @@ async fn run(cli: &Cli, args: &BenchArgs) -> Result<Report, String> {
     .await?;
     // One request before the clock starts: a plan the server refuses (a
     // key type that cannot sign, a body over its limit, a token without
-    // the policy) ends here with the server's answer, not as a run of
-    // errors.
+    // the policy) ends here with its error, not as a run of errors.
     let mut trial = Some(setup);
     one(&plan, args.concurrency, 0, &mut trial)
         .await

@@ -8,7 +8,7 @@ use minikms_testkit::{bin, Server};
 const TOKEN: &str = "bench-test-token";
 
 /// `minikms bench` (1 s, c2, JSON) against `server`, with `extra` args.
-fn minikms(server: &Server, extra: &[&str]) -> std::process::Output {
+fn run_bench(server: &Server, extra: &[&str]) -> std::process::Output {
     let url = format!("https://{}", server.addr);
     let enclave = server.data_dir.path().join("minikms-enclave.signed");
     std::process::Command::new(bin("minikms"))
@@ -37,7 +37,7 @@ fn minikms(server: &Server, extra: &[&str]) -> std::process::Output {
 
 /// A run that must succeed with no errors: its JSON report.
 fn bench(server: &Server, extra: &[&str]) -> serde_json::Value {
-    let out = minikms(server, extra);
+    let out = run_bench(server, extra);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(out.status.success(), "{extra:?}: {stdout}\n{stderr}");
@@ -88,7 +88,7 @@ fn bench_reports_json_for_health_encrypt_batches_and_other_ops() {
     }
 
     // A plan the server refuses stops before the run, with its answer.
-    let out = minikms(&server, &["--op", "sign", "--key-type", "aes256-gcm96"]);
+    let out = run_bench(&server, &["--op", "sign", "--key-type", "aes256-gcm96"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
