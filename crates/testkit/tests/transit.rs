@@ -1011,6 +1011,22 @@ async fn bad_input_is_a_4xx_and_changes_nothing() {
     let r = v.post("/v1/transit/encrypt/k", big).await;
     assert_eq!(r.status, 413);
     assert_eq!(r.content_type, "application/json");
+    // Far larger than the socket buffers: the client, still sending when
+    // the server decides, must get the 413 too, not a reset connection.
+    let r = https::send_raw(
+        v.addr,
+        "POST",
+        "/v1/transit/encrypt/k",
+        &[("X-Vault-Token", TOKEN)],
+        vec![b' '; 16 * 1024 * 1024],
+    )
+    .await;
+    assert_eq!(r.status, 413);
+    assert_eq!(
+        r.body["errors"][0], "request body too large (limit 1048576 bytes)",
+        "{:?}",
+        r.raw
+    );
     // Oversized batch: 400, documented limit 1000 items.
     let items: Vec<Value> = (0..1001).map(|_| json!({"plaintext": ""})).collect();
     let msg = v

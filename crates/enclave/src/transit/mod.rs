@@ -20,7 +20,8 @@
 //! (`X-Vault-Token` or `Authorization: Bearer`) whose policies allow the
 //! request, else 403 `permission denied` and nothing happens.
 //!
-//! Limits: request bodies at most [`MAX_BODY`] bytes (413 beyond), batches
+//! Limits: request bodies at most [`MAX_BODY`] bytes (413 beyond, after
+//! reading the rest: see `drain`), batches
 //! at most [`MAX_BATCH`] items (400 beyond), random at most
 //! [`utility::MAX_RANDOM`] bytes, key names at most [`MAX_NAME`] characters
 //! of `[A-Za-z0-9_.-]`.
@@ -39,12 +40,14 @@ pub mod utility;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
+use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use zeroize::Zeroizing;
@@ -58,6 +61,11 @@ use keys::Key;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
+/// How much of a body over [`MAX_BODY`] is read, and for how long, before
+/// the 413 goes out: an HTTP/1.1 client still sending would otherwise see
+/// the connection reset instead of the answer (as nginx's lingering close).
+const DRAIN_BODY: usize = 64 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(10);
 /// Largest `batch_input` accepted.
 pub const MAX_BATCH: usize = 1000;
 /// Longest key name accepted.
@@ -649,13 +657,17 @@ pub fn no_content() -> Response {
 }
 
 /// Reads a bounded JSON body; an empty body is `T::default()`.
-pub async fn json_body<T: DeserializeOwned + Default>(body: Body) -> Result<T, Fail> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        Fail::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body too large (limit {MAX_BODY} bytes)"),
-        )
-    })?;
+pub async fn json_body<T: DeserializeOwned + Default>(mut body: Body) -> Result<T, Fail> {
+    let bytes = match Limited::new(&mut body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            drain(body).await;
+            return Err(Fail::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body too large (limit {MAX_BODY} bytes)"),
+            ));
+        }
+    };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -668,6 +680,25 @@ pub async fn json_body<T: DeserializeOwned + Default>(body: Body) -> Result<T, F
             e.column()
         ))
     })
+}
+
+/// Reads what is left of `body` and drops it, up to [`DRAIN_BODY`] bytes
+/// and [`DRAIN_TIME`]; past either, hyper closes the connection.
+async fn drain(mut body: Body) {
+    if axum::body::HttpBody::size_hint(&body).lower() > DRAIN_BODY as u64 {
+        return;
+    }
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut left = DRAIN_BODY;
+        while let Some(Ok(frame)) = body.frame().await {
+            let read = frame.data_ref().map_or(0, axum::body::Bytes::len);
+            match left.checked_sub(read) {
+                Some(rest) => left = rest,
+                None => return,
+            }
+        }
+    })
+    .await;
 }
 
 /// Checks a batch's size.
