@@ -21,10 +21,9 @@
 //! request, else 403 `permission denied` and nothing happens.
 //!
 //! Limits: request bodies at most [`MAX_BODY`] bytes (413 beyond, after
-//! reading the rest: see `drain`), batches
-//! at most [`MAX_BATCH`] items (400 beyond), random at most
-//! [`utility::MAX_RANDOM`] bytes, key names at most [`MAX_NAME`] characters
-//! of `[A-Za-z0-9_.-]`.
+//! reading the rest: see `drain`), batches at most [`MAX_BATCH`] items
+//! (400 beyond), random at most [`utility::MAX_RANDOM`] bytes, key names at
+//! most [`MAX_NAME`] characters of `[A-Za-z0-9_.-]`.
 
 pub mod acl;
 pub mod auth;
