@@ -6,9 +6,9 @@
 //! (and verifies) a new connection instead. Setup (the key to use, the
 //! ciphertexts or signatures to decrypt or verify, the connections) and
 //! one trial request happen before the timed window; a failed trial ends
-//! the run with its error. Every answer is checked: a non-2xx
-//! status, a `verify` that says invalid, or evidence that does not verify
-//! is an error.
+//! the run with its error. Every answer is checked: a non-2xx status, a
+//! `verify` that says invalid, or evidence that does not verify is an
+//! error.
 //!
 //! The result is one line of text, or with `--json` one JSON object:
 //! `ops_per_sec` (requests per second), `items_per_sec` (batch items per
