@@ -1102,6 +1102,60 @@ async fn token_lifecycle_ttl_uses_revoke_and_no_escalation() {
     assert_eq!(r["data"]["creation_ttl"], 90);
 }
 
+/// However the query spells `list=true`, a list request needs the `list`
+/// capability: the guard, the audit and the handler read the same decoded
+/// query (before, `?list=%74rue` listed every key name with `read` only).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_spelling_of_a_list_needs_the_list_capability() {
+    let server = dev_server();
+    let a = server.addr;
+    root_ok(a, "POST", "/v1/transit/keys/secret-name", json!({})).await;
+    // `read` on the list route itself too: before, a GET with a list query
+    // the guard did not recognise was checked as a read of it, and the
+    // handler then listed.
+    put_policy(
+        a,
+        "read-only",
+        r#"path "transit/keys" { capabilities = ["read"] }
+           path "transit/keys/*" { capabilities = ["read"] }"#,
+    )
+    .await;
+    put_policy(
+        a,
+        "lister",
+        r#"path "transit/keys/*" { capabilities = ["list"] }"#,
+    )
+    .await;
+    let (reader, _) = token(a, &["read-only"], json!({})).await;
+    let (lister, _) = token(a, &["lister"], json!({})).await;
+    for query in [
+        "list=true",
+        "list=%74rue",
+        "%6cist=true",
+        "list=1",
+        "x=1&list=true",
+    ] {
+        let path = format!("/v1/transit/keys?{query}");
+        let r = call(a, &reader, "GET", &path, None).await;
+        assert_denied(&r, &format!("read-only token: GET {path}"));
+        assert!(
+            !String::from_utf8_lossy(&r.raw).contains("secret-name"),
+            "{path}: a key name leaked"
+        );
+        let r = call(a, &lister, "GET", &path, None).await;
+        assert_eq!(r.status, 200, "lister: GET {path}: {:?}", r.body);
+        assert_eq!(r.body["data"]["keys"], json!(["secret-name"]), "{path}");
+    }
+    // Without a list query, GET on the list route is a read, which the
+    // route does not serve: 405, not the names.
+    let r = call(a, &lister, "GET", "/v1/transit/keys?list=false", None).await;
+    assert_denied(&r, "lister: GET ?list=false is a read");
+    for token in [ROOT, reader.as_str()] {
+        let r = call(a, token, "GET", "/v1/transit/keys?list=false", None).await;
+        assert_eq!(r.status, 405, "{:?}", r.body);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_policies_are_refused_and_everything_survives_a_restart() {
     let server = dev_server();

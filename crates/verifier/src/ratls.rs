@@ -39,8 +39,8 @@ const GRAMINE_LEGACY_OID: &[u8] = &[
 ];
 /// DER contents of OID 1.2.840.113741.1.13.1 (Intel SGX SDK quote).
 const INTEL_SGX_QUOTE_OID: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF8, 0x4D, 0x01, 0x0D, 0x01];
-/// CBOR tag of TCG DICE tagged evidence.
-const EVIDENCE_TAG: u64 = 60000;
+/// CBOR tag of TCG DICE tagged evidence (the one the enclave writes).
+const EVIDENCE_TAG: u64 = minikms_api::claims::RA_TLS_CBOR_TAG;
 
 /// Which extension the evidence came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -11,21 +11,21 @@
 //! applied (one transaction).
 //!
 //! Callers must not queue two changes to the same record at once (the
-//! transit layer serialises writers per record).
+//! state layer serialises writers per record).
 
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use zeroize::Zeroizing;
 
-use super::{Store, StoreError, Table};
+use super::{Storage, StoreError, Table};
 
 /// One record to write, or (`None`) to remove.
 pub type Change = (Table, String, Option<Zeroizing<Vec<u8>>>);
 
-/// A [`Store`] behind group commit.
+/// A [`Storage`] backend behind group commit.
 pub struct GroupCommit {
-    store: Mutex<Store>,
+    store: Mutex<Box<dyn Storage>>,
     queue: Mutex<Queue>,
     committed: Condvar,
 }
@@ -39,7 +39,7 @@ struct Queue {
 }
 
 impl GroupCommit {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Box<dyn Storage>) -> Self {
         Self {
             store: Mutex::new(store),
             queue: Mutex::new(Queue::default()),
@@ -60,10 +60,6 @@ impl GroupCommit {
         queue.waiting.push((ticket, changes));
         loop {
             if let Some(result) = queue.results.remove(&ticket) {
-                if result.is_ok() {
-                    // Its audit entry must then be on disk before the answer.
-                    crate::audit::context::note_durable_write();
-                }
                 return result.map_err(StoreError::Database);
             }
             if queue.leader {

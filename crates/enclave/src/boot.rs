@@ -1,0 +1,212 @@
+//! Start-up: who we are, then what `set_up_server` asks: the platform,
+//! the sealed state, the audit log, the CA, the TLS identity and the
+//! listening socket; then serving until the host says `shutdown`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use minikms_edl::{Ecall, Ocall, ServerFailure};
+use minikms_sigstruct::{EnclaveConfig, Identity};
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::channel::Channel;
+use crate::platform::gramine::Gramine;
+use crate::platform::simulation::Simulation;
+use crate::platform::{self, Platform};
+use crate::server::{self, tls};
+use crate::services::{audit, ca};
+use crate::state::State;
+use crate::store::redb::RedbStore;
+
+/// Who we are, before the platform is fully up.
+pub enum Start {
+    /// Verified from our own signed file; the platform opens once the host
+    /// says where its fuse file is.
+    Simulation(Identity, EnclaveConfig),
+    Gramine(Gramine),
+}
+
+impl Start {
+    pub fn config(&self) -> &EnclaveConfig {
+        match self {
+            Start::Simulation(_, config) => config,
+            Start::Gramine(g) => g.config(),
+        }
+    }
+
+    fn hello(&self) -> minikms_edl::Identity {
+        match self {
+            Start::Simulation(identity, _) => platform::edl_identity(identity, "simulation"),
+            Start::Gramine(g) => platform::edl_identity(g.identity(), g.name()),
+        }
+    }
+}
+
+pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
+    channel
+        .send(Ocall::Hello {
+            version: minikms_edl::PROTOCOL_VERSION,
+            identity: start.hello(),
+        })
+        .await;
+    let (setup, keep_server_up) = match channel.recv().await {
+        Some(Ecall::SetUpServer {
+            bind,
+            port,
+            keep_server_up,
+            data_dir,
+            sim_platform_file,
+            dev_root_token,
+            cert_lifetime_secs,
+            tls_names,
+        }) => (
+            SetUp {
+                bind,
+                port,
+                data_dir,
+                sim_platform_file,
+                dev_root_token: dev_root_token.map(zeroize::Zeroizing::new),
+                cert_lifetime: std::time::Duration::from_secs(cert_lifetime_secs.clamp(
+                    minikms_edl::MIN_CERT_LIFETIME_SECS,
+                    minikms_edl::MAX_CERT_LIFETIME_SECS,
+                )),
+                tls_names,
+            },
+            keep_server_up,
+        ),
+        Some(other) => {
+            error!("expected set_up_server, got {other:?}; stopping");
+            channel.close().await;
+            return ExitCode::FAILURE;
+        }
+        None => {
+            channel.close().await;
+            return ExitCode::FAILURE;
+        }
+    };
+    let Ready {
+        listener,
+        addr,
+        tls,
+        app,
+    } = match set_up(start, setup, &channel).await {
+        Ok(ready) => ready,
+        Err((kind, message)) => {
+            channel
+                .send_and_close(Ocall::ServerFailed { kind, message })
+                .await;
+            return ExitCode::FAILURE;
+        }
+    };
+
+    // Shutdown comes from the host (`shutdown`, or the channel closing).
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let server = tokio::spawn(server::serve(
+        listener,
+        tls.clone(),
+        app,
+        keep_server_up,
+        stop_rx.clone(),
+    ));
+    tls.clone().spawn_renewal(stop_rx.clone());
+    info!("serving HTTPS on {addr} (keep_server_up = {keep_server_up})");
+    channel.send(Ocall::ServerUp { addr }).await;
+
+    let mut server = server;
+    tokio::select! {
+        _ = &mut server => {}
+        _ = async {
+            loop {
+                match channel.recv().await {
+                    Some(Ecall::Shutdown {}) | None => break,
+                    Some(other) => error!("ignoring unexpected {other:?} while serving"),
+                }
+            }
+        } => {
+            let _ = stop_tx.send(true);
+            let _ = (&mut server).await;
+        }
+    }
+    info!("server stopped");
+    channel.send_and_close(Ocall::Stopped {}).await;
+    ExitCode::SUCCESS
+}
+
+/// What `set_up_server` asked for.
+struct SetUp {
+    bind: std::net::IpAddr,
+    port: u16,
+    data_dir: std::path::PathBuf,
+    sim_platform_file: std::path::PathBuf,
+    dev_root_token: Option<zeroize::Zeroizing<String>>,
+    cert_lifetime: std::time::Duration,
+    tls_names: Vec<String>,
+}
+
+/// A server ready to serve.
+struct Ready {
+    listener: tokio::net::TcpListener,
+    addr: std::net::SocketAddr,
+    tls: Arc<tls::TlsState>,
+    app: axum::Router,
+}
+
+/// Opens the platform and the key store, binds the socket and makes the TLS
+/// identity. A failure says what failed, for the host to report.
+async fn set_up(
+    start: Start,
+    setup: SetUp,
+    channel: &Channel,
+) -> Result<Ready, (ServerFailure, String)> {
+    let other =
+        |what: &str, e: &dyn std::fmt::Display| (ServerFailure::Other, format!("{what}: {e}"));
+    let platform: Arc<dyn Platform> = match start {
+        Start::Simulation(identity, config) => Arc::new(
+            Simulation::open(identity, config, &setup.sim_platform_file, channel.caller())
+                .map_err(|e| other("cannot open the simulated platform", &e))?,
+        ),
+        Start::Gramine(g) => Arc::new(g),
+    };
+    let (store, records) = RedbStore::open(&platform, &setup.data_dir)
+        .map_err(|e| other("cannot open the key store", &e))?;
+    let state = State::open(Box::new(store), records, setup.dev_root_token)
+        .map_err(|e| other("cannot open the key store", &e))?;
+    let audit_key =
+        audit::sealed_key(&state).map_err(|e| other("cannot make the audit key", &e))?;
+    let audit = audit::AuditLog::open(&platform, &setup.data_dir, &audit_key)
+        .await
+        .map_err(|e| other("cannot open the audit log", &e))?;
+    drop(audit_key);
+    let listener = tokio::net::TcpListener::bind((setup.bind, setup.port))
+        .await
+        .map_err(|e| {
+            let kind = match e.kind() {
+                std::io::ErrorKind::AddrInUse => ServerFailure::AddressInUse,
+                std::io::ErrorKind::PermissionDenied => ServerFailure::PermissionDenied,
+                std::io::ErrorKind::AddrNotAvailable => ServerFailure::AddressNotAvailable,
+                _ => ServerFailure::Other,
+            };
+            (
+                kind,
+                format!("cannot listen on {}:{}: {e}", setup.bind, setup.port),
+            )
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| other("cannot read the bound address", &e))?;
+    let names = tls::Names::parse(&setup.tls_names).map_err(|e| other("bad TLS names", &e))?;
+    let ca = ca::TlsCa::load_or_create(&state, platform.as_ref())
+        .map_err(|e| other("cannot set up the TLS CA", &e))?;
+    let ca = Arc::new(ca);
+    let tls = tls::TlsState::new(platform.clone(), ca.clone(), names, setup.cert_lifetime)
+        .await
+        .map_err(|e| other("cannot set up TLS", &e))?;
+    let app = crate::http::router(platform, Arc::new(state), ca, audit);
+    Ok(Ready {
+        listener,
+        addr,
+        tls,
+        app,
+    })
+}

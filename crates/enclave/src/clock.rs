@@ -1,0 +1,53 @@
+//! The host's clock, the one reading of it (an enclave has no trusted time:
+//! token lifetimes and entry times are as good as the host's clock), and
+//! RFC 3339 through the `time` crate.
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Now, in Unix seconds (0 if the clock is before 1970).
+pub fn now() -> u64 {
+    u64::try_from(OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0)
+}
+
+/// Unix seconds as RFC 3339 UTC (`2026-11-27T10:30:00Z`).
+pub fn rfc3339(secs: u64) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// Now, RFC 3339 UTC with milliseconds (`2026-11-27T10:30:00.123Z`), as
+/// audit entries carry it.
+pub fn now_rfc3339_millis() -> String {
+    const MILLIS: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    OffsetDateTime::now_utc().format(MILLIS).unwrap_or_default()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_through_the_time_crate() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_775_445), "2026-11-27T10:30:45Z");
+    }
+
+    #[test]
+    fn entry_times_have_milliseconds() {
+        let before = OffsetDateTime::now_utc();
+        let text = now_rfc3339_millis();
+        let parsed = OffsetDateTime::parse(&text, &Rfc3339).unwrap();
+        assert_eq!(text.len(), 24, "{text}");
+        assert!(text.ends_with('Z'));
+        let slack = time::Duration::milliseconds(1);
+        assert!(parsed >= before - slack && parsed <= OffsetDateTime::now_utc());
+    }
+}

@@ -1,0 +1,203 @@
+//! Encrypt, decrypt, rewrap, datakey.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::batch::{check_batch, Answer};
+use super::input::{b64_field, lenient_u64};
+use super::keys::{self, random, B64};
+use crate::error::Error;
+use crate::state::key::Key;
+
+/// One encrypt, decrypt or rewrap item: the request itself, or an entry of
+/// its `batch_input` (where a nested `batch_input` is ignored). One struct
+/// rather than a flattened pair, which serde would parse twice.
+#[derive(Default, Deserialize)]
+pub struct Item {
+    pub plaintext: Option<Zeroizing<String>>,
+    pub ciphertext: Option<String>,
+    pub associated_data: Option<String>,
+    pub context: Option<String>,
+    pub nonce: Option<String>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub key_version: Option<u64>,
+    pub reference: Option<String>,
+    pub batch_input: Option<Vec<Item>>,
+}
+
+/// What one item answers, as Vault names the fields.
+#[derive(Default, Serialize)]
+pub struct Outcome {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ciphertext: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plaintext: Option<Zeroizing<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    fn encrypted(ciphertext: String, key_version: u64) -> Self {
+        Self {
+            ciphertext: Some(ciphertext),
+            key_version: Some(key_version),
+            ..Self::default()
+        }
+    }
+}
+
+fn no_derivation(item: &Item) -> Result<(), Error> {
+    if item.context.as_deref().is_some_and(|c| !c.is_empty()) {
+        return Err(Error::invalid(
+            "context is only valid for derived keys, which are not supported",
+        ));
+    }
+    if item.nonce.as_deref().is_some_and(|c| !c.is_empty()) {
+        return Err(Error::invalid(
+            "nonce is only valid for convergent encryption, which is not supported",
+        ));
+    }
+    Ok(())
+}
+
+pub fn encrypt_one(key: &Key, item: &Item) -> Result<Outcome, Error> {
+    no_derivation(item)?;
+    let Some(plaintext) = &item.plaintext else {
+        return Err(Error::invalid("missing plaintext to encrypt"));
+    };
+    let plaintext = b64_field(Some(plaintext.as_str()), "plaintext")?;
+    let aad = b64_field(item.associated_data.as_deref(), "associated_data")?;
+    let v = key.version_for_use(item.key_version)?;
+    let ciphertext = keys::encrypt(key, v, &plaintext, &aad)?;
+    Ok(Outcome::encrypted(ciphertext, v))
+}
+
+pub fn decrypt_one(key: &Key, item: &Item) -> Result<Outcome, Error> {
+    no_derivation(item)?;
+    let Some(ciphertext) = &item.ciphertext else {
+        return Err(Error::invalid("missing ciphertext to decrypt"));
+    };
+    let aad = b64_field(item.associated_data.as_deref(), "associated_data")?;
+    let plain = keys::decrypt(key, ciphertext, &aad)?;
+    Ok(Outcome {
+        plaintext: Some(Zeroizing::new(B64.encode(plain.as_slice()))),
+        ..Outcome::default()
+    })
+}
+
+pub fn rewrap_one(key: &Key, item: &Item) -> Result<Outcome, Error> {
+    no_derivation(item)?;
+    let Some(ciphertext) = &item.ciphertext else {
+        return Err(Error::invalid("missing ciphertext to rewrap"));
+    };
+    let aad = b64_field(item.associated_data.as_deref(), "associated_data")?;
+    let plain = keys::decrypt(key, ciphertext, &aad)?;
+    let v = key.version_for_use(item.key_version)?;
+    let ciphertext = keys::encrypt(key, v, &plain, &aad)?;
+    Ok(Outcome::encrypted(ciphertext, v))
+}
+
+/// Checks a request's batch (if any) before any work.
+pub fn check(req: &Item) -> Result<(), Error> {
+    match &req.batch_input {
+        Some(batch) => check_batch(batch),
+        None => Ok(()),
+    }
+}
+
+/// Runs `one` on the request, or on each item of its batch.
+pub fn run(
+    key: &Key,
+    req: &Item,
+    one: fn(&Key, &Item) -> Result<Outcome, Error>,
+) -> Result<Answer<Outcome>, Error> {
+    let Some(batch) = &req.batch_input else {
+        return one(key, req).map(Answer::One);
+    };
+    let mut first_error = None;
+    let results = batch
+        .iter()
+        .map(|item| {
+            let mut outcome = one(key, item).unwrap_or_else(|e| {
+                let message = e.public_message();
+                first_error.get_or_insert_with(|| message.clone());
+                Outcome {
+                    error: Some(message),
+                    ..Outcome::default()
+                }
+            });
+            outcome.reference.clone_from(&item.reference);
+            outcome
+        })
+        .collect();
+    Ok(Answer::Batch {
+        results,
+        first_error,
+    })
+}
+
+#[derive(Default, Deserialize)]
+pub struct DatakeyRequest {
+    #[serde(default, deserialize_with = "lenient_u64")]
+    bits: Option<u64>,
+    context: Option<String>,
+    nonce: Option<String>,
+}
+
+/// A data key: encrypted under the key, and in the clear if asked.
+#[derive(Serialize)]
+pub struct DataKey {
+    pub ciphertext: String,
+    pub key_version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plaintext: Option<Zeroizing<String>>,
+}
+
+/// What a data key request asks, checked before the key is looked up.
+pub struct DatakeyPlan {
+    show_plaintext: bool,
+    bytes: usize,
+}
+
+/// Checks a data key request: `kind` is `plaintext` or `wrapped`.
+pub fn datakey_plan(kind: &str, req: DatakeyRequest) -> Result<DatakeyPlan, Error> {
+    let show_plaintext = match kind {
+        "plaintext" => true,
+        "wrapped" => false,
+        _ => return Err(Error::invalid("invalid type: must be plaintext or wrapped")),
+    };
+    let bytes = match req.bits {
+        None | Some(0) | Some(256) => 32,
+        Some(128) => 16,
+        Some(512) => 64,
+        Some(_) => return Err(Error::invalid("invalid bits: must be 128, 256 or 512")),
+    };
+    no_derivation(&Item {
+        context: req.context,
+        nonce: req.nonce,
+        ..Item::default()
+    })?;
+    Ok(DatakeyPlan {
+        show_plaintext,
+        bytes,
+    })
+}
+
+/// A fresh data key under `key`'s latest version.
+pub fn datakey(key: &Key, plan: &DatakeyPlan) -> Result<DataKey, Error> {
+    let v = key.version_for_use(None)?;
+    let data_key = random(plan.bytes)?;
+    let ciphertext = keys::encrypt(key, v, &data_key, &[])?;
+    Ok(DataKey {
+        ciphertext,
+        key_version: v,
+        plaintext: plan
+            .show_plaintext
+            .then(|| Zeroizing::new(B64.encode(data_key.as_slice()))),
+    })
+}

@@ -1,0 +1,74 @@
+//! How Vault clients send request fields, and the limits on them: numbers
+//! and booleans arrive as JSON values or as strings; binary data as
+//! base64; batches and key names are bounded.
+
+use base64::Engine;
+use serde::{Deserialize, Deserializer};
+use zeroize::Zeroizing;
+
+use super::keys::B64;
+use crate::error::Error;
+
+/// Checks a key name from the path ([`minikms_api::key_name`]).
+pub fn check_name(name: &str) -> Result<(), Error> {
+    if minikms_api::key_name::is_valid(name) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "invalid key name: {}",
+            minikms_api::key_name::RULE
+        )))
+    }
+}
+
+/// A number that may arrive as a JSON number, a numeric string, or null.
+pub fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum N {
+        U(u64),
+        S(String),
+    }
+    match Option::<N>::deserialize(d)? {
+        None => Ok(None),
+        Some(N::U(n)) => Ok(Some(n)),
+        Some(N::S(s)) if s.is_empty() => Ok(None),
+        Some(N::S(s)) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("expected a non-negative integer")),
+    }
+}
+
+/// A boolean that may arrive as a JSON bool, "true"/"false", or null.
+pub fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum B {
+        B(bool),
+        S(String),
+    }
+    match Option::<B>::deserialize(d)? {
+        None => Ok(None),
+        Some(B::B(b)) => Ok(Some(b)),
+        Some(B::S(s)) => match s.as_str() {
+            "" => Ok(None),
+            "true" | "1" => Ok(Some(true)),
+            "false" | "0" => Ok(Some(false)),
+            _ => Err(serde::de::Error::custom("expected a boolean")),
+        },
+    }
+}
+
+/// Base64 from the client; `None`/empty is empty.
+pub fn b64_field(value: Option<&str>, what: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+    match value {
+        None | Some("") => Ok(Zeroizing::new(Vec::new())),
+        // Standard base64, or URL-safe (hvac's examples use it).
+        Some(s) => B64
+            .decode(s)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
+            .map(Zeroizing::new)
+            .map_err(|_| Error::invalid(format!("failed to base64-decode {what}"))),
+    }
+}

@@ -1,0 +1,438 @@
+//! What each key type does with its material: generation, encryption,
+//! decryption, public keys, export, and Vault's `vault:vN:base64` strings.
+//! The model itself (versions, policy) is `crate::state::key`.
+
+use std::collections::BTreeMap;
+
+use aws_lc_rs::aead::{Aad, Nonce, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::encoding::{AsBigEndian, AsDer};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{
+    KeyPair as RsaKeyPair, KeySize, OaepPrivateDecryptingKey, OaepPublicEncryptingKey,
+    PrivateDecryptingKey, OAEP_SHA256_MGF1SHA256,
+};
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _};
+use base64::Engine;
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+use crate::state::key::{Key, KeyType, Version};
+
+/// Standard base64, as Vault writes it.
+pub const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Unix seconds, as a key version's creation time.
+pub fn now() -> i64 {
+    i64::try_from(crate::clock::now()).unwrap_or(i64::MAX)
+}
+
+/// A fresh random AES-GCM nonce. Nonces are public and must only never
+/// repeat under a key, so they come from a per-thread buffer of system
+/// randomness (one `RAND_bytes` per [`NONCE_BATCH`] nonces): each call to
+/// the generator locks, checks for reseeding and mixes in RDRAND, which
+/// costs as much as the rest of a small encryption. Keys and tokens do
+/// not come from here. The enclave never forks, so no buffer is shared.
+fn gcm_nonce() -> Result<[u8; NONCE_LEN], Error> {
+    use std::cell::RefCell;
+    thread_local! {
+        static NONCES: RefCell<NonceBuffer> = const { RefCell::new(NonceBuffer { bytes: [0; NONCE_BATCH * NONCE_LEN], used: NONCE_BATCH }) };
+    }
+    NONCES.with_borrow_mut(|b| {
+        if b.used == NONCE_BATCH {
+            aws_lc_rs::rand::fill(&mut b.bytes).map_err(|_| Error::failed("randomness"))?;
+            b.used = 0;
+        }
+        let at = b.used * NONCE_LEN;
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&b.bytes[at..at + NONCE_LEN]);
+        // A nonce handed out is wiped from the buffer: never given twice.
+        b.bytes[at..at + NONCE_LEN].fill(0);
+        b.used += 1;
+        Ok(nonce)
+    })
+}
+
+/// Nonces fetched per call to the system generator.
+const NONCE_BATCH: usize = 64;
+
+struct NonceBuffer {
+    bytes: [u8; NONCE_BATCH * NONCE_LEN],
+    /// Nonces handed out from `bytes`.
+    used: usize,
+}
+
+pub fn random(n: usize) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let mut v = Zeroizing::new(vec![0u8; n]);
+    aws_lc_rs::rand::fill(v.as_mut_slice()).map_err(|_| Error::failed("randomness"))?;
+    Ok(v)
+}
+
+/// Fresh key material for a version of `key_type`.
+pub fn new_version(key_type: KeyType, hmac_size: usize) -> Result<Version, Error> {
+    let rng = SystemRandom::new();
+    let gen = || Error::failed("key generation");
+    let secret = match key_type {
+        KeyType::Aes256Gcm96 => random(32)?,
+        KeyType::Hmac => random(hmac_size)?,
+        KeyType::Ed25519 => Zeroizing::new(
+            Ed25519KeyPair::generate_pkcs8(&rng)
+                .map_err(|_| gen())?
+                .as_ref()
+                .to_vec(),
+        ),
+        KeyType::EcdsaP256 | KeyType::EcdsaP384 => Zeroizing::new(
+            EcdsaKeyPair::generate_pkcs8(ecdsa_alg(key_type), &rng)
+                .map_err(|_| gen())?
+                .as_ref()
+                .to_vec(),
+        ),
+        KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 => {
+            let size = match key_type {
+                KeyType::Rsa2048 => KeySize::Rsa2048,
+                KeyType::Rsa3072 => KeySize::Rsa3072,
+                _ => KeySize::Rsa4096,
+            };
+            let pair = RsaKeyPair::generate(size).map_err(|_| gen())?;
+            let der = pair.as_der().map_err(|_| gen())?;
+            Zeroizing::new(der.as_ref().to_vec())
+        }
+    };
+    Ok(Version::new(now(), secret, random(32)?))
+}
+
+fn ecdsa_alg(t: KeyType) -> &'static signature::EcdsaSigningAlgorithm {
+    match t {
+        KeyType::EcdsaP384 => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+        _ => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+    }
+}
+
+fn pem(tag: &str, der: &[u8]) -> String {
+    let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&pem::Pem::new(tag, der), lf)
+}
+
+/// A key described as Vault's key read answers (public parts only).
+#[derive(serde::Serialize)]
+pub struct KeyInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub key_type: &'static str,
+    pub deletion_allowed: bool,
+    pub derived: bool,
+    pub exportable: bool,
+    pub allow_plaintext_backup: bool,
+    pub keys: BTreeMap<u64, VersionInfo>,
+    pub min_decryption_version: u64,
+    pub min_encryption_version: u64,
+    pub min_available_version: u64,
+    pub latest_version: u64,
+    pub supports_encryption: bool,
+    pub supports_decryption: bool,
+    pub supports_derivation: bool,
+    pub supports_signing: bool,
+    pub imported_key: bool,
+    pub auto_rotate_period: u64,
+    pub convergent_encryption: bool,
+}
+
+/// One version in [`KeyInfo`]: its creation time (Unix seconds) for
+/// symmetric keys; its public key for asymmetric ones.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum VersionInfo {
+    Created(i64),
+    Public {
+        creation_time: String,
+        name: &'static str,
+        public_key: String,
+    },
+}
+
+/// The public key of version `v`, as Vault shows it: PEM for RSA and
+/// ECDSA, base64 for Ed25519.
+pub fn public_key(key: &Key, v: &Version) -> Result<String, Error> {
+    let bad = || Error::failed("public key");
+    Ok(match key.key_type {
+        KeyType::Ed25519 => {
+            let pair = Ed25519KeyPair::from_pkcs8(&v.secret).map_err(|_| bad())?;
+            B64.encode(pair.public_key().as_ref())
+        }
+        KeyType::EcdsaP256 | KeyType::EcdsaP384 => {
+            let pair =
+                EcdsaKeyPair::from_pkcs8(ecdsa_alg(key.key_type), &v.secret).map_err(|_| bad())?;
+            let der: aws_lc_rs::encoding::PublicKeyX509Der<'static> =
+                pair.public_key().as_der().map_err(|_| bad())?;
+            pem("PUBLIC KEY", der.as_ref())
+        }
+        t if t.is_rsa() => {
+            let pair = RsaKeyPair::from_pkcs8(&v.secret).map_err(|_| bad())?;
+            let der = pair.public_key().as_der().map_err(|_| bad())?;
+            pem("PUBLIC KEY", der.as_ref())
+        }
+        _ => String::new(),
+    })
+}
+
+/// Vault's key read answer.
+pub fn info(key: &Key) -> Result<KeyInfo, Error> {
+    let mut keys = BTreeMap::new();
+    for (n, v) in key.versions.iter() {
+        let entry = if key.key_type.is_asymmetric() {
+            let name = match key.key_type {
+                KeyType::EcdsaP256 => "P-256",
+                KeyType::EcdsaP384 => "P-384",
+                KeyType::Ed25519 => "ed25519",
+                _ => "rsa",
+            };
+            VersionInfo::Public {
+                creation_time: crate::clock::rfc3339(u64::try_from(v.created).unwrap_or(0)),
+                name,
+                public_key: public_key(key, v)?,
+            }
+        } else {
+            VersionInfo::Created(v.created)
+        };
+        keys.insert(*n, entry);
+    }
+    let t = key.key_type;
+    Ok(KeyInfo {
+        name: key.name.clone(),
+        key_type: t.name(),
+        deletion_allowed: key.deletion_allowed,
+        derived: false,
+        exportable: key.exportable,
+        allow_plaintext_backup: key.allow_plaintext_backup,
+        keys,
+        min_decryption_version: key.min_decryption_version,
+        min_encryption_version: key.min_encryption_version,
+        min_available_version: key.min_available_version,
+        latest_version: key.latest_version,
+        supports_encryption: t.supports_encryption(),
+        supports_decryption: t.supports_encryption(),
+        supports_derivation: false,
+        supports_signing: t.supports_signing(),
+        imported_key: key.imported,
+        auto_rotate_period: 0,
+        convergent_encryption: false,
+    })
+}
+
+/// Encrypts with version `v`; returns `vault:vN:base64`.
+pub fn encrypt(key: &Key, v: u64, plaintext: &[u8], aad: &[u8]) -> Result<String, Error> {
+    let ver = key.version(v)?;
+    let body = match key.key_type {
+        KeyType::Aes256Gcm96 => {
+            let key = ver.aes()?;
+            let nonce = gcm_nonce()?;
+            // nonce | plaintext, sealed in place with room for the tag:
+            // no reallocation, so no copy of the plaintext is freed
+            // unzeroized.
+            let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + AES_256_GCM.tag_len());
+            out.extend_from_slice(&nonce);
+            out.extend_from_slice(plaintext);
+            let (_, body) = out.split_at_mut(NONCE_LEN);
+            let tag = key
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(aad),
+                    body,
+                )
+                .map_err(|_| Error::failed("encryption"))?;
+            out.extend_from_slice(tag.as_ref());
+            out
+        }
+        t if t.is_rsa() => {
+            if !aad.is_empty() {
+                return Err(Error::invalid(
+                    "associated_data is only supported by AEAD keys",
+                ));
+            }
+            let private = PrivateDecryptingKey::from_pkcs8(&ver.secret)
+                .map_err(|_| Error::failed("RSA key"))?;
+            let public = OaepPublicEncryptingKey::new(private.public_key())
+                .map_err(|_| Error::failed("RSA key"))?;
+            if plaintext.len() > public.max_plaintext_size(&OAEP_SHA256_MGF1SHA256) {
+                return Err(Error::invalid("plaintext is too long for this RSA key"));
+            }
+            let mut out = vec![0u8; public.ciphertext_size()];
+            let n = public
+                .encrypt(&OAEP_SHA256_MGF1SHA256, plaintext, &mut out, None)
+                .map_err(|_| Error::failed("encryption"))?
+                .len();
+            out.truncate(n);
+            out
+        }
+        _ => {
+            return Err(Error::invalid(format!(
+                "key type {} does not support encryption",
+                key.key_type.name()
+            )))
+        }
+    };
+    Ok(versioned(v, &body))
+}
+
+/// Decrypts `vault:vN:base64`; returns the plaintext.
+pub fn decrypt(key: &Key, ciphertext: &str, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if !key.key_type.supports_encryption() {
+        return Err(Error::invalid(format!(
+            "key type {} does not support decryption",
+            key.key_type.name()
+        )));
+    }
+    let (v, body) = parse_versioned(ciphertext, "ciphertext")?;
+    key.check_decryption_version(v)?;
+    let ver = key.version(v)?;
+    let failed = || Error::invalid("cipher: message authentication failed");
+    match key.key_type {
+        KeyType::Aes256Gcm96 => {
+            let key = ver.aes()?;
+            let Some((nonce, _)) = body.split_first_chunk::<NONCE_LEN>() else {
+                return Err(Error::invalid("invalid ciphertext: too short"));
+            };
+            if body.len() < NONCE_LEN + 16 {
+                return Err(Error::invalid("invalid ciphertext: too short"));
+            }
+            let nonce = *nonce;
+            let mut buf = Zeroizing::new(body.get(NONCE_LEN..).unwrap_or_default().to_vec());
+            let n = key
+                .open_in_place(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(aad),
+                    buf.as_mut_slice(),
+                )
+                .map_err(|_| failed())?
+                .len();
+            buf.truncate(n);
+            Ok(buf)
+        }
+        _ => {
+            if !aad.is_empty() {
+                return Err(Error::invalid(
+                    "associated_data is only supported by AEAD keys",
+                ));
+            }
+            let private = PrivateDecryptingKey::from_pkcs8(&ver.secret)
+                .map_err(|_| Error::failed("RSA key"))?;
+            let private =
+                OaepPrivateDecryptingKey::new(private).map_err(|_| Error::failed("RSA key"))?;
+            let mut out = Zeroizing::new(vec![0u8; private.min_output_size()]);
+            let n = private
+                .decrypt(&OAEP_SHA256_MGF1SHA256, &body, out.as_mut_slice(), None)
+                .map_err(|_| Error::invalid("invalid ciphertext: decryption failed"))?
+                .len();
+            out.truncate(n);
+            Ok(out)
+        }
+    }
+}
+
+/// Vault's export: version -> key material (base64 or PEM).
+pub fn export(key: &Key, kind: &str) -> Result<BTreeMap<String, String>, Error> {
+    let mut out = BTreeMap::new();
+    for (n, v) in key.versions.iter() {
+        let value = match (kind, key.key_type) {
+            ("hmac-key", KeyType::Hmac) => B64.encode(v.secret.as_slice()),
+            ("hmac-key", _) => B64.encode(v.hmac_key.as_slice()),
+            ("encryption-key", KeyType::Aes256Gcm96) => B64.encode(v.secret.as_slice()),
+            ("encryption-key" | "signing-key", t) if t.is_rsa() => {
+                pem("PRIVATE KEY", v.secret.as_slice())
+            }
+            ("signing-key", KeyType::EcdsaP256 | KeyType::EcdsaP384) => {
+                pem("PRIVATE KEY", v.secret.as_slice())
+            }
+            ("signing-key", KeyType::Ed25519) => {
+                let pair = Ed25519KeyPair::from_pkcs8(&v.secret)
+                    .map_err(|_| Error::failed("ed25519 key"))?;
+                let seed = pair.seed().map_err(|_| Error::failed("ed25519 key"))?;
+                let seed: aws_lc_rs::encoding::Curve25519SeedBin<'static> = seed
+                    .as_be_bytes()
+                    .map_err(|_| Error::failed("ed25519 key"))?;
+                let mut full = Zeroizing::new(seed.as_ref().to_vec());
+                full.extend_from_slice(pair.public_key().as_ref());
+                B64.encode(full.as_slice())
+            }
+            ("public-key", t) if t.is_asymmetric() => public_key(key, v)?,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "export type {kind} is not supported by key type {}",
+                    key.key_type.name()
+                )))
+            }
+        };
+        out.insert(n.to_string(), value);
+    }
+    Ok(out)
+}
+
+/// Writes `vault:vN:base64` (ciphertexts, signatures, HMACs) in one
+/// allocation.
+pub fn versioned(v: u64, body: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(30 + body.len().div_ceil(3) * 4);
+    let _ = write!(out, "vault:v{v}:");
+    B64.encode_string(body, &mut out);
+    out
+}
+
+/// Parses `vault:vN:base64` (ciphertexts, signatures, HMACs).
+pub fn parse_versioned(s: &str, what: &str) -> Result<(u64, Vec<u8>), Error> {
+    let bad = || Error::invalid(format!("invalid {what}: not of the form vault:vN:base64"));
+    let rest = s.strip_prefix("vault:v").ok_or_else(bad)?;
+    let (n, b64) = rest.split_once(':').ok_or_else(bad)?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || n.len() > 10 {
+        return Err(bad());
+    }
+    let v: u64 = n.parse().map_err(|_| bad())?;
+    let body = B64
+        .decode(b64)
+        .map_err(|_| Error::invalid(format!("invalid {what}: bad base64")))?;
+    Ok((v, body))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Buffered nonces never repeat, within a thread (across refills) or
+    /// across threads, and are never the zeroes left where one was taken.
+    #[test]
+    fn nonces_do_not_repeat() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    (0..5 * NONCE_BATCH)
+                        .map(|_| gcm_nonce().unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all = std::collections::HashSet::new();
+        for t in threads {
+            for nonce in t.join().unwrap() {
+                assert_ne!(nonce, [0; NONCE_LEN]);
+                assert!(all.insert(nonce), "a nonce repeated");
+            }
+        }
+        assert_eq!(all.len(), 4 * 5 * NONCE_BATCH);
+    }
+
+    /// `vault:vN:base64` as Vault writes it, read back by the parser.
+    #[test]
+    fn versioned_strings_round_trip() {
+        assert_eq!(versioned(1, b""), "vault:v1:");
+        assert_eq!(versioned(12, b"hi!"), "vault:v12:aGkh");
+        for (v, body) in [
+            (1, vec![]),
+            (7, vec![0u8; 1]),
+            (u64::from(u32::MAX), vec![255; 29]),
+        ] {
+            assert_eq!(
+                parse_versioned(&versioned(v, &body), "x").unwrap(),
+                (v, body)
+            );
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Key management: create, read, list, delete, config, rotate, trim,
+//! export, backup, restore.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::input::{check_name, lenient_bool, lenient_u64};
+use super::keys::{self, new_version, KeyInfo, B64};
+use crate::error::Error;
+use crate::state::key::{Key, KeyType};
+use crate::state::State;
+
+#[derive(Default, Deserialize)]
+pub struct CreateRequest {
+    #[serde(rename = "type")]
+    key_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    exportable: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    allow_plaintext_backup: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    derived: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    convergent_encryption: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    key_size: Option<u64>,
+}
+
+/// Creates the key `name` (no change if it exists); its description.
+pub fn create(state: &State, name: &str, req: CreateRequest) -> Result<KeyInfo, Error> {
+    check_name(name)?;
+    let key_type = match req.key_type.as_deref() {
+        None | Some("") => KeyType::Aes256Gcm96,
+        Some(t) => {
+            KeyType::parse(t).ok_or_else(|| Error::invalid(format!("unknown key type {t}")))?
+        }
+    };
+    if req.derived == Some(true) || req.convergent_encryption == Some(true) {
+        return Err(Error::invalid(
+            "key derivation and convergent encryption are not supported",
+        ));
+    }
+    let hmac_size = match (key_type, req.key_size) {
+        (KeyType::Hmac, None | Some(0)) => 32,
+        (KeyType::Hmac, Some(n)) if (32..=512).contains(&n) => {
+            usize::try_from(n).map_err(|_| Error::invalid("invalid key_size"))?
+        }
+        (KeyType::Hmac, Some(_)) => {
+            return Err(Error::invalid(
+                "invalid key_size: 32 to 512 bytes for hmac keys",
+            ))
+        }
+        (_, None | Some(0)) => 0,
+        (_, Some(_)) => return Err(Error::invalid("key_size is only valid for hmac keys")),
+    };
+    if let Some(existing) = state.find(name) {
+        return keys::info(&existing);
+    }
+    let version = new_version(key_type, hmac_size)?;
+    let key = Key {
+        name: name.to_string(),
+        key_type,
+        deletion_allowed: false,
+        exportable: req.exportable.unwrap_or(false),
+        allow_plaintext_backup: req.allow_plaintext_backup.unwrap_or(false),
+        min_decryption_version: 1,
+        min_encryption_version: 0,
+        min_available_version: 0,
+        latest_version: 1,
+        versions: [(1, version)].into_iter().collect(),
+        imported: false,
+        allow_rotation: true,
+    };
+    state.create(key)?;
+    keys::info(&*state.get(name)?)
+}
+
+/// A key's description; 404 if there is no such key.
+pub fn read(state: &State, name: &str) -> Result<KeyInfo, Error> {
+    keys::info(&*found(state, name)?)
+}
+
+fn found(state: &State, name: &str) -> Result<std::sync::Arc<Key>, Error> {
+    state
+        .find(name)
+        .ok_or_else(|| Error::not_found("key not found"))
+}
+
+/// Every key's name; 404 if there are none (as Vault answers).
+pub fn list(state: &State) -> Result<Vec<String>, Error> {
+    let names = state.names();
+    if names.is_empty() {
+        return Err(Error::not_found("no keys"));
+    }
+    Ok(names)
+}
+
+/// Deletes a key whose `deletion_allowed` is set.
+pub fn delete(state: &State, name: &str) -> Result<(), Error> {
+    state.delete(name)
+}
+
+#[derive(Default, Deserialize)]
+pub struct ConfigRequest {
+    #[serde(default, deserialize_with = "lenient_u64")]
+    min_decryption_version: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    min_encryption_version: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    deletion_allowed: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    exportable: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    allow_plaintext_backup: Option<bool>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    auto_rotate_period: Option<u64>,
+}
+
+/// Changes a key's policy.
+pub fn config(state: &State, name: &str, req: ConfigRequest) -> Result<KeyInfo, Error> {
+    let key = state.update(name, |k| {
+        if req.auto_rotate_period.unwrap_or(0) != 0 {
+            return Err(Error::invalid("auto_rotate_period is not supported"));
+        }
+        if let Some(v) = req.min_decryption_version {
+            let v = v.max(1);
+            if v > k.latest_version {
+                return Err(Error::invalid(
+                    "cannot set min decryption version of a key above its latest version",
+                ));
+            }
+            if v < k.min_available_version {
+                return Err(Error::invalid(
+                    "cannot set min decryption version below the trimmed versions",
+                ));
+            }
+            k.min_decryption_version = v;
+        }
+        if let Some(v) = req.min_encryption_version {
+            if v > k.latest_version {
+                return Err(Error::invalid(
+                    "cannot set min encryption version of a key above its latest version",
+                ));
+            }
+            k.min_encryption_version = v;
+        }
+        if k.min_encryption_version > 0 && k.min_encryption_version < k.min_decryption_version {
+            return Err(Error::invalid(
+                "min encryption version should not be less than min decryption version",
+            ));
+        }
+        if let Some(b) = req.deletion_allowed {
+            k.deletion_allowed = b;
+        }
+        if let Some(b) = req.exportable {
+            if !b && k.exportable {
+                return Err(Error::invalid(
+                    "exportability cannot be disabled once enabled",
+                ));
+            }
+            k.exportable = b;
+        }
+        if let Some(b) = req.allow_plaintext_backup {
+            if !b && k.allow_plaintext_backup {
+                return Err(Error::invalid(
+                    "allow_plaintext_backup cannot be disabled once enabled",
+                ));
+            }
+            k.allow_plaintext_backup = b;
+        }
+        Ok(())
+    })?;
+    keys::info(&key)
+}
+
+/// Adds a version.
+pub fn rotate(state: &State, name: &str) -> Result<KeyInfo, Error> {
+    let current = state.get(name)?;
+    if current.imported && !current.allow_rotation {
+        return Err(Error::invalid(
+            "imported key was not imported with allow_rotation",
+        ));
+    }
+    let hmac_size = current
+        .versions
+        .values()
+        .next_back()
+        .map(|v| v.secret.len())
+        .unwrap_or(32);
+    // Generate outside the store lock (RSA takes a while).
+    let version = new_version(current.key_type, hmac_size)?;
+    keys::info(&*state.update(name, move |k| add_version(k, version))?)
+}
+
+/// Adds `version` as the key's new latest version.
+pub fn add_version(k: &mut Key, version: crate::state::key::Version) -> Result<(), Error> {
+    let n = k
+        .latest_version
+        .checked_add(1)
+        .ok_or_else(|| Error::invalid("the key has no more version numbers"))?;
+    k.versions.insert(n, version);
+    k.latest_version = n;
+    Ok(())
+}
+
+#[derive(Default, Deserialize)]
+pub struct TrimRequest {
+    #[serde(default, deserialize_with = "lenient_u64")]
+    min_available_version: Option<u64>,
+}
+
+/// Drops versions below `min_available_version`.
+pub fn trim(state: &State, name: &str, req: TrimRequest) -> Result<KeyInfo, Error> {
+    let Some(min) = req.min_available_version else {
+        return Err(Error::invalid("missing min_available_version"));
+    };
+    let key = state.update(name, |k| {
+        if min < 1 {
+            return Err(Error::invalid(
+                "minimum available version should be positive",
+            ));
+        }
+        if min < k.min_available_version {
+            return Err(Error::invalid(
+                "minimum available version cannot be less than the current one",
+            ));
+        }
+        if min > k.min_decryption_version {
+            return Err(Error::invalid(
+                "minimum available version cannot be greater than minimum decryption version",
+            ));
+        }
+        if k.min_encryption_version > 0 && min > k.min_encryption_version {
+            return Err(Error::invalid(
+                "minimum available version cannot be greater than minimum encryption version",
+            ));
+        }
+        k.versions.retain(|v, _| *v >= min);
+        k.min_available_version = min;
+        Ok(())
+    })?;
+    keys::info(&key)
+}
+
+/// Exported key material, by version.
+#[derive(Serialize)]
+pub struct Exported {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub key_type: &'static str,
+    pub keys: BTreeMap<String, String>,
+}
+
+/// Vault's export of `kind` (`encryption-key`, `signing-key`, `hmac-key`,
+/// `public-key`): every version, or only `version` (a number or `latest`).
+pub fn export(
+    state: &State,
+    kind: &str,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Exported, Error> {
+    if !matches!(
+        kind,
+        "encryption-key" | "signing-key" | "hmac-key" | "public-key"
+    ) {
+        return Err(Error::invalid(format!("invalid export type {kind}")));
+    }
+    let key = found(state, name)?;
+    if kind != "public-key" && !key.exportable {
+        return Err(Error::invalid("private key material is not exportable"));
+    }
+    let mut keys = keys::export(&key, kind)?;
+    if let Some(v) = version {
+        let wanted = if v == "latest" {
+            key.latest_version.to_string()
+        } else {
+            v.to_string()
+        };
+        keys.retain(|k, _| *k == wanted);
+        if keys.is_empty() {
+            return Err(Error::invalid("invalid key version"));
+        }
+    }
+    Ok(Exported {
+        name: key.name.clone(),
+        key_type: key.key_type.name(),
+        keys,
+    })
+}
+
+/// A whole key, base64 of its record.
+#[derive(Serialize)]
+pub struct Backup {
+    pub backup: Zeroizing<String>,
+}
+
+/// The whole key; needs `exportable` and `allow_plaintext_backup`, as in
+/// Vault.
+pub fn backup(state: &State, name: &str) -> Result<Backup, Error> {
+    let key = found(state, name)?;
+    if !key.exportable || !key.allow_plaintext_backup {
+        return Err(Error::invalid(
+            "plaintext backup is disallowed on the policy (needs exportable and allow_plaintext_backup)",
+        ));
+    }
+    let record = Zeroizing::new(serde_json::to_vec(&*key).map_err(|_| Error::failed("backup"))?);
+    Ok(Backup {
+        backup: Zeroizing::new(B64.encode(record.as_slice())),
+    })
+}
+
+#[derive(Default, Deserialize)]
+pub struct RestoreRequest {
+    backup: Option<Zeroizing<String>>,
+    name: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    force: Option<bool>,
+}
+
+/// Restores a backup, under `path_name` or the request's `name` if given.
+pub fn restore(state: &State, path_name: Option<String>, req: RestoreRequest) -> Result<(), Error> {
+    let Some(backup) = req.backup else {
+        return Err(Error::invalid("missing backup"));
+    };
+    let record = Zeroizing::new(
+        B64.decode(backup.as_bytes())
+            .map_err(|_| Error::invalid("failed to base64-decode backup"))?,
+    );
+    let mut key: Key =
+        serde_json::from_slice(&record).map_err(|_| Error::invalid("invalid backup"))?;
+    if let Some(name) = path_name.or(req.name).filter(|n| !n.is_empty()) {
+        key.name = name;
+    }
+    check_name(&key.name)?;
+    if key.latest_version == 0
+        || !key.versions.contains_key(&key.latest_version)
+        || key.versions.keys().any(|v| *v > key.latest_version)
+    {
+        return Err(Error::invalid("invalid backup"));
+    }
+    for v in key.versions.values() {
+        let aes_ok = key.key_type != KeyType::Aes256Gcm96 || v.secret.len() == 32;
+        if !aes_ok || v.secret.is_empty() {
+            return Err(Error::invalid("invalid backup"));
+        }
+    }
+    // Parses every asymmetric version's key.
+    if keys::info(&key).is_err() {
+        return Err(Error::invalid("invalid backup"));
+    }
+    state.put(key, req.force.unwrap_or(false))
+}

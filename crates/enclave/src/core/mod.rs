@@ -1,0 +1,31 @@
+//! The key service's operations, as plain functions: typed inputs (what a
+//! request asks, already parsed), typed outputs (what it answers, e.g. an
+//! encryption with its key version), [`crate::error::Error`] for what went
+//! wrong. No HTTP, no JSON text, no status codes here: `crate::http` maps
+//! requests to these and their results to Vault's answers.
+//!
+//! - [`keys`]: what each key type does (generate, encrypt, sign, export).
+//! - [`input`]: how Vault clients send fields (lenient numbers, booleans,
+//!   base64), and the limits on them.
+//! - [`batch`]: `batch_input`: its bound, and answers item by item.
+//! - [`manage`]: create, read, list, delete, config, rotate, trim, export,
+//!   backup, restore.
+//! - [`crypt`]: encrypt, decrypt, rewrap, datakey.
+//! - [`sign`]: sign, verify (signatures and HMACs), hmac.
+//! - [`utility`]: random, hash.
+//! - [`import`]: bring your own key (the wrapping key, import).
+//! - [`tokens`]: token create, lookup, revoke.
+//! - [`policies`]: ACL policies by name.
+//! - [`init`]: `sys/init`, the root token.
+
+pub mod batch;
+pub mod crypt;
+pub mod import;
+pub mod init;
+pub mod input;
+pub mod keys;
+pub mod manage;
+pub mod policies;
+pub mod sign;
+pub mod tokens;
+pub mod utility;

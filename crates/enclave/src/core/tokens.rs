@@ -1,0 +1,324 @@
+//! Tokens other than root: create, lookup, revoke, in Vault's shapes. How
+//! tokens are kept and checked is `crate::state::tokens`.
+//!
+//! - TTL: default and maximum [`MAX_TTL`] (Vault's default 768h); a child
+//!   never outlives its creator.
+//! - The root token cannot be revoked: nothing could make a new one.
+//! - A token may give a child only policies it has itself (plus `default`);
+//!   root may give any. Without `policies` the child gets its creator's.
+//!   Making tokens needs `update` on `auth/token/create`; a token with a use
+//!   limit makes none (as Vault: children would escape the limit).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use super::input::{lenient_bool, lenient_u64};
+use super::keys::random;
+use super::policies::policy_name;
+use crate::clock::{now, rfc3339};
+use crate::error::Error;
+use crate::state::tokens::{accessor, token_hash, Identity, TokenRecord};
+use crate::state::State;
+
+/// Longest (and default) token lifetime: 768h, Vault's default.
+pub const MAX_TTL: u64 = 768 * 3600;
+const MAX_POLICIES: usize = 64;
+const MAX_META: usize = 64;
+const MAX_TEXT: usize = 512;
+
+/// A new random token: `hvs.` and base64url of 32 random bytes.
+pub fn new_token() -> Result<Zeroizing<String>, Error> {
+    let raw = random(32)?;
+    Ok(Zeroizing::new(format!(
+        "hvs.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_slice())
+    )))
+}
+
+/// `auth/token/create`'s body. Unknown fields are ignored, as are
+/// `no_parent` (every token here has a parent) and `renewable` (no token
+/// is); fields that would change what a token is are refused.
+#[derive(Default, Deserialize)]
+pub struct CreateRequest {
+    policies: Option<Vec<String>>,
+    ttl: Option<Value>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    num_uses: Option<u64>,
+    display_name: Option<String>,
+    meta: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    no_default_policy: Option<bool>,
+    #[serde(rename = "type")]
+    token_type: Option<String>,
+    id: Option<Value>,
+    role_name: Option<Value>,
+    period: Option<Value>,
+    explicit_max_ttl: Option<Value>,
+    entity_alias: Option<Value>,
+}
+
+/// A token just made: the token itself (shown once), its accessor and
+/// record.
+pub struct Created {
+    pub token: Zeroizing<String>,
+    pub accessor: String,
+    pub record: TokenRecord,
+}
+
+/// Makes and stores a child of `creator`, shown once.
+pub fn create(state: &State, creator: &Identity, req: CreateRequest) -> Result<Created, Error> {
+    if creator.limited {
+        // As Vault: a use limit would be escaped through children.
+        return Err(Error::invalid(
+            "restricted use token cannot generate child tokens",
+        ));
+    }
+    for (what, given) in [
+        ("id", req.id.is_some()),
+        ("role_name", req.role_name.is_some()),
+        ("period", req.period.is_some()),
+        ("explicit_max_ttl", req.explicit_max_ttl.is_some()),
+        ("entity_alias", req.entity_alias.is_some()),
+    ] {
+        if given {
+            return Err(Error::invalid(format!("{what} is not supported")));
+        }
+    }
+    if let Some(t) = req.token_type.as_deref() {
+        if !matches!(t, "" | "service" | "default") {
+            return Err(Error::invalid("only service tokens are supported"));
+        }
+    }
+    let ttl = match &req.ttl {
+        None => MAX_TTL,
+        Some(v) => parse_ttl(v)?,
+    };
+    if ttl == 0 || ttl > MAX_TTL {
+        return Err(Error::invalid(format!(
+            "ttl must be 1s to {}h",
+            MAX_TTL / 3600
+        )));
+    }
+    let mut policies: BTreeSet<String> = match req.policies {
+        None => creator.policies().into_iter().collect(),
+        Some(list) => {
+            if list.len() > MAX_POLICIES {
+                return Err(Error::invalid(format!("at most {MAX_POLICIES} policies")));
+            }
+            let mut set = BTreeSet::new();
+            for p in list {
+                set.insert(policy_name(&p)?);
+            }
+            set
+        }
+    };
+    if !req.no_default_policy.unwrap_or(false) && !policies.contains("root") {
+        policies.insert("default".into());
+    }
+    if !creator.is_root() {
+        let have: BTreeSet<String> = creator.policies().into_iter().collect();
+        if let Some(extra) = policies
+            .iter()
+            .find(|p| *p != "default" && !have.contains(*p))
+        {
+            return Err(Error::Forbidden(format!(
+                "child policies must be subset of parent: {extra} is not"
+            )));
+        }
+    }
+    let meta = req.meta.unwrap_or_default();
+    if meta.len() > MAX_META
+        || meta
+            .iter()
+            .any(|(k, v)| k.len() > MAX_TEXT || v.len() > MAX_TEXT)
+    {
+        return Err(Error::invalid(format!(
+            "meta: at most {MAX_META} entries of at most {MAX_TEXT} characters"
+        )));
+    }
+    let display = req.display_name.unwrap_or_default();
+    if display.len() > 128 || display.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "display_name: at most 128 printable characters",
+        ));
+    }
+    let display_name = if display.is_empty() {
+        "token".to_string()
+    } else {
+        format!("token-{display}")
+    };
+
+    let token = new_token()?;
+    let hash = token_hash(&token);
+    let accessor = accessor(&hash);
+    let now = now();
+    let mut expire = now.saturating_add(ttl);
+    if let Some(parent_expiry) = creator.record.as_ref().and_then(|r| r.expire_time) {
+        expire = expire.min(parent_expiry);
+    }
+    let rec = TokenRecord {
+        token_sha256: hex::encode(hash),
+        policies: policies.into_iter().collect(),
+        display_name,
+        meta,
+        creation_time: now,
+        creation_ttl: expire.saturating_sub(now),
+        expire_time: Some(expire),
+        num_uses: req.num_uses.unwrap_or(0),
+        parent: creator.accessor.to_string(),
+    };
+    state.insert_token(creator, &accessor, &rec)?;
+    Ok(Created {
+        token,
+        accessor,
+        record: rec,
+    })
+}
+
+/// A token as `lookup` describes it (Vault's shape).
+#[derive(Serialize)]
+pub struct TokenView {
+    pub accessor: String,
+    pub creation_time: u64,
+    pub creation_ttl: u64,
+    pub display_name: String,
+    pub entity_id: &'static str,
+    pub expire_time: Option<String>,
+    pub explicit_max_ttl: u64,
+    pub meta: Option<BTreeMap<String, String>>,
+    pub num_uses: u64,
+    pub orphan: bool,
+    pub path: &'static str,
+    pub policies: Vec<String>,
+    pub renewable: bool,
+    pub ttl: u64,
+    #[serde(rename = "type")]
+    pub token_type: &'static str,
+}
+
+/// The description of token `accessor` (`None`: the root token).
+pub fn view(accessor: &str, rec: Option<&TokenRecord>) -> TokenView {
+    let Some(rec) = rec else {
+        return TokenView {
+            accessor: accessor.to_string(),
+            creation_time: 0,
+            creation_ttl: 0,
+            display_name: "root".into(),
+            entity_id: "",
+            expire_time: None,
+            explicit_max_ttl: 0,
+            meta: None,
+            num_uses: 0,
+            orphan: true,
+            path: "auth/token/root",
+            policies: vec!["root".into()],
+            renewable: false,
+            ttl: 0,
+            token_type: "service",
+        };
+    };
+    TokenView {
+        accessor: accessor.to_string(),
+        creation_time: rec.creation_time,
+        creation_ttl: rec.creation_ttl,
+        display_name: rec.display_name.clone(),
+        entity_id: "",
+        expire_time: rec.expire_time.map(rfc3339),
+        explicit_max_ttl: 0,
+        meta: (!rec.meta.is_empty()).then(|| rec.meta.clone()),
+        num_uses: rec.num_uses,
+        orphan: false,
+        path: "auth/token/create",
+        policies: rec.policies.clone(),
+        renewable: false,
+        ttl: rec.expire_time.map_or(0, |t| t.saturating_sub(now())),
+        token_type: "service",
+    }
+}
+
+/// Looks up the token `accessor` (`what` names how it was given, for the
+/// error).
+pub fn lookup(state: &State, accessor: &str, what: &str) -> Result<TokenView, Error> {
+    match state.lookup_token(accessor) {
+        Some(rec) => Ok(view(accessor, rec.as_ref())),
+        None => Err(Error::invalid(format!("invalid {what}"))),
+    }
+}
+
+/// Revokes the presenting token and its children (a last use may already
+/// have revoked it).
+pub fn revoke_self(state: &State, identity: &Identity) -> Result<(), Error> {
+    if identity.is_root() {
+        return Err(Error::invalid("the root token cannot be revoked"));
+    }
+    state.revoke_self(&identity.accessor)
+}
+
+#[derive(Default, Deserialize)]
+pub struct TokenBody {
+    token: Option<zeroize::Zeroizing<String>>,
+}
+
+#[derive(Default, Deserialize)]
+pub struct AccessorBody {
+    accessor: Option<String>,
+}
+
+/// The accessor of the token in `body`.
+pub fn accessor_of_token(body: TokenBody) -> Result<String, Error> {
+    let token = body
+        .token
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| Error::invalid("missing token"))?;
+    Ok(accessor(&token_hash(token.trim())))
+}
+
+/// The accessor in `body`.
+pub fn accessor_field(body: AccessorBody) -> Result<String, Error> {
+    body.accessor
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| Error::invalid("missing accessor"))
+}
+
+/// A TTL: seconds (number or numeric string) or a duration like `1h`,
+/// `30m`, `1h30m`, `45s`, `2d`.
+pub fn parse_ttl(v: &Value) -> Result<u64, Error> {
+    let bad = || Error::invalid("invalid ttl: seconds, or a duration like 1h, 30m, 1h30m, 45s");
+    match v {
+        Value::Number(n) => n.as_u64().ok_or_else(bad),
+        Value::String(s) if s.is_empty() => Ok(MAX_TTL),
+        Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) => s.parse().map_err(|_| bad()),
+        Value::String(s) => {
+            let mut total: u64 = 0;
+            let mut num = String::new();
+            for c in s.chars() {
+                if c.is_ascii_digit() {
+                    num.push(c);
+                    continue;
+                }
+                let unit = match c {
+                    's' => 1,
+                    'm' => 60,
+                    'h' => 3600,
+                    'd' => 86400,
+                    _ => return Err(bad()),
+                };
+                let n: u64 = num.parse().map_err(|_| bad())?;
+                num.clear();
+                total = n
+                    .checked_mul(unit)
+                    .and_then(|x| total.checked_add(x))
+                    .ok_or_else(bad)?;
+            }
+            if !num.is_empty() {
+                return Err(bad());
+            }
+            Ok(total)
+        }
+        _ => Err(bad()),
+    }
+}

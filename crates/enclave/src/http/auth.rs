@@ -1,0 +1,125 @@
+//! `sys/init` and the token routes under `/v1/auth/token`, in Vault's
+//! shapes (hvac's `client.sys.initialize`, `client.auth.token.*`).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use super::app::AppState;
+use super::body::json_body;
+use super::envelope::{no_content, ok, ok_with_fields, with_facts, Facts};
+use super::exec::blocking;
+use super::layers::Authed;
+use crate::core::{init as initialise, tokens};
+use crate::error::Error;
+use crate::services::audit::RequestId;
+
+/// `GET /v1/sys/init`: `{"initialized": bool}` (open, as in Vault).
+pub async fn init_status(State(app): State<AppState>) -> Response {
+    axum::Json(json!({ "initialized": app.state.is_initialised() })).into_response()
+}
+
+/// `PUT /v1/sys/init`: makes the root token, returns it once.
+pub async fn init(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
+    let req: initialise::InitRequest = json_body(body).await?;
+    let done = blocking(&app.state, move |s| initialise::init(s, req)).await?;
+    Ok(with_facts(axum::Json(done).into_response(), Facts::WROTE))
+}
+
+/// `POST /v1/auth/token/create`: Vault's `auth` block, token shown once.
+pub async fn create(
+    State(app): State<AppState>,
+    id: RequestId,
+    Authed(identity): Authed,
+    body: Body,
+) -> Result<Response, Error> {
+    let req: tokens::CreateRequest = json_body(body).await?;
+    let made = blocking(&app.state, move |s| tokens::create(s, &identity, req)).await?;
+    let rec = &made.record;
+    let auth = json!({
+        "client_token": made.token.as_str(),
+        "accessor": made.accessor,
+        "policies": rec.policies,
+        "token_policies": rec.policies,
+        "identity_policies": null,
+        "metadata": if rec.meta.is_empty() { Value::Null } else { json!(rec.meta) },
+        "lease_duration": rec.creation_ttl,
+        "renewable": false,
+        "entity_id": "",
+        "token_type": "service",
+        "orphan": false,
+        "mfa_requirement": null,
+        "num_uses": rec.num_uses,
+    });
+    Ok(ok_with_fields(
+        id,
+        &Value::Null,
+        &[("auth", auth)],
+        Facts::WROTE,
+    ))
+}
+
+/// `GET /v1/auth/token/lookup-self`.
+pub async fn lookup_self(id: RequestId, Authed(identity): Authed) -> Response {
+    let view = tokens::view(&identity.accessor, identity.record.as_ref());
+    ok(id, &view, Facts::default())
+}
+
+/// Looks up a token by accessor. Looking up may purge an expired token: a
+/// write, so the entry is as durable.
+async fn lookup_by(
+    app: &AppState,
+    id: RequestId,
+    accessor: String,
+    what: &'static str,
+) -> Result<Response, Error> {
+    let view = blocking(&app.state, move |s| tokens::lookup(s, &accessor, what)).await?;
+    Ok(ok(id, &view, Facts::WROTE))
+}
+
+/// `POST /v1/auth/token/lookup` `{token}`.
+pub async fn lookup(
+    State(app): State<AppState>,
+    id: RequestId,
+    body: Body,
+) -> Result<Response, Error> {
+    let accessor = tokens::accessor_of_token(json_body(body).await?)?;
+    lookup_by(&app, id, accessor, "token").await
+}
+
+/// `POST /v1/auth/token/lookup-accessor` `{accessor}`.
+pub async fn lookup_accessor(
+    State(app): State<AppState>,
+    id: RequestId,
+    body: Body,
+) -> Result<Response, Error> {
+    let accessor = tokens::accessor_field(json_body(body).await?)?;
+    lookup_by(&app, id, accessor, "accessor").await
+}
+
+async fn revoke_by(app: &AppState, accessor: String) -> Result<Response, Error> {
+    blocking(&app.state, move |s| s.revoke(&accessor)).await?;
+    Ok(no_content())
+}
+
+/// `POST /v1/auth/token/revoke` `{token}`: 204.
+pub async fn revoke(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
+    let accessor = tokens::accessor_of_token(json_body(body).await?)?;
+    revoke_by(&app, accessor).await
+}
+
+/// `POST /v1/auth/token/revoke-accessor` `{accessor}`: 204.
+pub async fn revoke_accessor(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
+    let accessor = tokens::accessor_field(json_body(body).await?)?;
+    revoke_by(&app, accessor).await
+}
+
+/// `POST /v1/auth/token/revoke-self`: 204 (a last use already revoked it).
+pub async fn revoke_self(
+    State(app): State<AppState>,
+    Authed(identity): Authed,
+) -> Result<Response, Error> {
+    blocking(&app.state, move |s| tokens::revoke_self(s, &identity)).await?;
+    Ok(no_content())
+}

@@ -1,0 +1,218 @@
+//! The routes that use keys (and two that need none) under
+//! `/v1/transit`: encrypt, decrypt, rewrap, datakey, sign, verify, hmac,
+//! random, hash. Cheap work runs on the I/O thread ([`with_key`]).
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::Response;
+
+use super::app::AppState;
+use super::body::json_body;
+use super::envelope::{answer, ok, Facts};
+use super::exec::with_key;
+use crate::core::crypt::{self, Item, Outcome};
+use crate::core::sign::{self, SignOutcome};
+use crate::core::utility;
+use crate::error::Error;
+use crate::services::audit::RequestId;
+use crate::state::key::Key;
+
+/// Runs `one` on the request or on each batch item.
+async fn crypt(
+    app: AppState,
+    id: RequestId,
+    name: String,
+    body: Body,
+    one: fn(&Key, &Item) -> Result<Outcome, Error>,
+) -> Result<Response, Error> {
+    let req: Item = json_body(body).await?;
+    crypt::check(&req)?;
+    let items = req.batch_input.as_ref().map_or(1, Vec::len);
+    let answered = with_key(&app.state, &name, items, move |key| {
+        crypt::run(key, &req, one)
+    })
+    .await?;
+    Ok(answer(id, &answered, |o: &Outcome| o.key_version))
+}
+
+/// `POST /v1/transit/encrypt/:name`.
+pub async fn encrypt(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    crypt(app, id, name, body, crypt::encrypt_one).await
+}
+
+/// `POST /v1/transit/decrypt/:name`.
+pub async fn decrypt(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    crypt(app, id, name, body, crypt::decrypt_one).await
+}
+
+/// `POST /v1/transit/rewrap/:name`.
+pub async fn rewrap(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    crypt(app, id, name, body, crypt::rewrap_one).await
+}
+
+/// `POST /v1/transit/datakey/:kind/:name`, kind `plaintext` or `wrapped`.
+pub async fn datakey(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path((kind, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, Error> {
+    let req: crypt::DatakeyRequest = json_body(body).await?;
+    let plan = crypt::datakey_plan(&kind, req)?;
+    let data_key = with_key(&app.state, &name, 1, move |key| crypt::datakey(key, &plan)).await?;
+    let facts = Facts {
+        key_version: Some(data_key.key_version),
+        durable: false,
+    };
+    Ok(ok(id, &data_key, facts))
+}
+
+/// Runs `one` (sign, verify or hmac) on the request or each batch item;
+/// `path_alg` is the hash algorithm given in the path.
+async fn signing(
+    app: AppState,
+    id: RequestId,
+    name: String,
+    path_alg: Option<String>,
+    body: Body,
+    one: sign::One,
+) -> Result<Response, Error> {
+    let req: sign::Request = json_body(body).await?;
+    sign::check(&req)?;
+    let o = sign::options(&req, path_alg)?;
+    let items = req.batch_input.as_ref().map_or(1, Vec::len);
+    let answered = with_key(&app.state, &name, items, move |key| {
+        sign::run(key, &o, &req, one)
+    })
+    .await?;
+    Ok(answer(id, &answered, |o: &SignOutcome| o.key_version))
+}
+
+/// `POST /v1/transit/hmac/:name`.
+pub async fn hmac(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    signing(app, id, name, None, body, sign::hmac_one).await
+}
+
+/// `POST /v1/transit/hmac/:name/:algorithm`.
+pub async fn hmac_alg(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path((name, alg)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, Error> {
+    signing(app, id, name, Some(alg), body, sign::hmac_one).await
+}
+
+/// `POST /v1/transit/sign/:name`.
+pub async fn sign(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    signing(app, id, name, None, body, sign::sign_one).await
+}
+
+/// `POST /v1/transit/sign/:name/:algorithm`.
+pub async fn sign_alg(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path((name, alg)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, Error> {
+    signing(app, id, name, Some(alg), body, sign::sign_one).await
+}
+
+/// `POST /v1/transit/verify/:name`.
+pub async fn verify(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    signing(app, id, name, None, body, sign::verify_one).await
+}
+
+/// `POST /v1/transit/verify/:name/:algorithm`.
+pub async fn verify_alg(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path((name, alg)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, Error> {
+    signing(app, id, name, Some(alg), body, sign::verify_one).await
+}
+
+async fn random_with(
+    id: RequestId,
+    source: Option<String>,
+    bytes: Option<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    let req: utility::RandomRequest = json_body(body).await?;
+    let random = utility::random(source, bytes, req)?;
+    Ok(ok(id, &random, Facts::default()))
+}
+
+/// `POST /v1/transit/random`.
+pub async fn random(id: RequestId, body: Body) -> Result<Response, Error> {
+    random_with(id, None, None, body).await
+}
+
+/// `POST /v1/transit/random/:bytes` or `/random/:source`.
+pub async fn random_a(id: RequestId, Path(a): Path<String>, body: Body) -> Result<Response, Error> {
+    if a.bytes().all(|b| b.is_ascii_digit()) {
+        random_with(id, None, Some(a), body).await
+    } else {
+        random_with(id, Some(a), None, body).await
+    }
+}
+
+/// `POST /v1/transit/random/:source/:bytes`.
+pub async fn random_ab(
+    id: RequestId,
+    Path((source, bytes)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, Error> {
+    random_with(id, Some(source), Some(bytes), body).await
+}
+
+async fn hash_with(id: RequestId, alg: Option<String>, body: Body) -> Result<Response, Error> {
+    let req: utility::HashRequest = json_body(body).await?;
+    let sum = utility::hash(alg, req)?;
+    Ok(ok(id, &sum, Facts::default()))
+}
+
+/// `POST /v1/transit/hash`.
+pub async fn hash(id: RequestId, body: Body) -> Result<Response, Error> {
+    hash_with(id, None, body).await
+}
+
+/// `POST /v1/transit/hash/:algorithm`.
+pub async fn hash_alg(
+    id: RequestId,
+    Path(alg): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    hash_with(id, Some(alg), body).await
+}

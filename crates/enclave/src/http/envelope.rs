@@ -1,0 +1,246 @@
+//! Vault's answers: the response envelope around `data`, batches, 204s;
+//! and what a request's audit entry learns from its answer ([`Facts`]).
+//!
+//! Wire rules (Vault's): answers with data come in Vault's envelope;
+//! writes without data answer 204; errors are `{"errors": [...]}`
+//! (`crate::http::error`).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::core::batch::Answer;
+use crate::error::Error;
+use crate::services::audit::RequestId;
+
+/// What a request's audit entry learns from its answer (a response
+/// extension, set by the handler and the guard): the key version the
+/// answer names, and whether the request wrote to the store (its entry
+/// must then be on disk before the answer leaves).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts {
+    pub key_version: Option<u64>,
+    pub durable: bool,
+}
+
+impl Facts {
+    /// A request that changed state.
+    pub const WROTE: Facts = Facts {
+        key_version: None,
+        durable: true,
+    };
+
+    /// These facts, with `other`'s added.
+    pub fn and(self, other: Facts) -> Facts {
+        Facts {
+            key_version: self.key_version.or(other.key_version),
+            durable: self.durable || other.durable,
+        }
+    }
+}
+
+/// Adds `facts` to what `response` already tells the audit entry.
+pub fn with_facts(mut response: Response, facts: Facts) -> Response {
+    let known = response
+        .extensions()
+        .get::<Facts>()
+        .copied()
+        .unwrap_or_default();
+    response.extensions_mut().insert(known.and(facts));
+    response
+}
+
+/// The request id the audit layer gave this request (a fresh one if it
+/// was not audited), for the envelope: the log and the answer agree.
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<RequestId>()
+            .copied()
+            .unwrap_or_default())
+    }
+}
+
+/// Vault's response envelope around `data`: the answer to every `/v1`
+/// call. Only `request_id`, `data` and `errors` vary, so the rest is
+/// written as the constant text it is (serde escaped ten key names and
+/// values per answer); `data` and `errors` go through serde_json.
+fn envelope_bytes<T: serde::Serialize>(
+    request_id: RequestId,
+    data: &T,
+    errors: Option<&[String]>,
+) -> serde_json::Result<Vec<u8>> {
+    // axum::Json's buffer starts at 128 bytes and a single answer's
+    // envelope is ~300: start at 512 instead of growing it twice.
+    let mut body = Vec::with_capacity(512);
+    body.extend_from_slice(b"{\"request_id\":\"");
+    // Hex digits and dashes: nothing to escape.
+    body.extend_from_slice(request_id.as_str().as_bytes());
+    body.extend_from_slice(
+        b"\",\"lease_id\":\"\",\"renewable\":false,\"lease_duration\":0,\"data\":",
+    );
+    serde_json::to_writer(&mut body, data)?;
+    body.extend_from_slice(b",\"wrap_info\":null,\"warnings\":null,\"auth\":null");
+    if let Some(errors) = errors {
+        body.extend_from_slice(b",\"errors\":");
+        serde_json::to_writer(&mut body, errors)?;
+    }
+    body.push(b'}');
+    Ok(body)
+}
+
+/// `data` in Vault's envelope with `status` (and `errors`, for a batch
+/// with failed items), telling the audit entry `facts`.
+pub fn reply<T: Serialize>(
+    id: RequestId,
+    status: StatusCode,
+    data: &T,
+    errors: Option<&[String]>,
+    facts: Facts,
+) -> Response {
+    match envelope_bytes(id, data, errors) {
+        Ok(body) => with_facts(
+            (
+                status,
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            facts,
+        ),
+        Err(e) => Error::internal("answer", e).into_response(),
+    }
+}
+
+/// `data` in Vault's envelope, status 200.
+pub fn ok<T: Serialize>(id: RequestId, data: &T, facts: Facts) -> Response {
+    reply(id, StatusCode::OK, data, None, facts)
+}
+
+/// Vault's envelope, status 200, with some top-level fields set (`auth`,
+/// or the names Vault repeats at the top level). Rare answers: the
+/// envelope is read back into a tree to set them.
+pub fn ok_with_fields<T: Serialize>(
+    id: RequestId,
+    data: &T,
+    fields: &[(&str, serde_json::Value)],
+    facts: Facts,
+) -> Response {
+    let body = envelope_bytes(id, data, None)
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes));
+    match body {
+        Ok(mut body) => {
+            if let Some(obj) = body.as_object_mut() {
+                for (k, v) in fields {
+                    obj.insert((*k).to_string(), v.clone());
+                }
+            }
+            with_facts((StatusCode::OK, axum::Json(body)).into_response(), facts)
+        }
+        Err(e) => Error::internal("answer", e).into_response(),
+    }
+}
+
+/// One outcome in the envelope, or a batch's: 200 if every item worked,
+/// else 400 with the results (failed items carry `error`) and the first
+/// error in `errors`. A single outcome's key version goes to the audit.
+pub fn answer<T: Serialize>(
+    id: RequestId,
+    answer: &Answer<T>,
+    key_version: impl Fn(&T) -> Option<u64>,
+) -> Response {
+    #[derive(Serialize)]
+    struct Batch<'a, T> {
+        batch_results: &'a [T],
+    }
+    match answer {
+        Answer::One(one) => ok(
+            id,
+            one,
+            Facts {
+                key_version: key_version(one),
+                durable: false,
+            },
+        ),
+        Answer::Batch {
+            results,
+            first_error,
+        } => {
+            let data = Batch {
+                batch_results: results,
+            };
+            match first_error {
+                None => reply(id, StatusCode::OK, &data, None, Facts::default()),
+                Some(e) => reply(
+                    id,
+                    StatusCode::BAD_REQUEST,
+                    &data,
+                    Some(std::slice::from_ref(e)),
+                    Facts::default(),
+                ),
+            }
+        }
+    }
+}
+
+/// 204, for writes that return nothing.
+pub fn no_content() -> Response {
+    with_facts(StatusCode::NO_CONTENT.into_response(), Facts::WROTE)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn the_envelope_is_vaults_json() {
+        let id = RequestId::new();
+        let data = json!({"ciphertext": "vault:v1:AAAA", "note": "a \"quoted\"\n\\ line"});
+        let body: Value =
+            serde_json::from_slice(&envelope_bytes(id, &data, None).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "request_id": id.as_str(),
+                "lease_id": "",
+                "renewable": false,
+                "lease_duration": 0,
+                "data": data,
+                "wrap_info": null,
+                "warnings": null,
+                "auth": null,
+            })
+        );
+        // Vault's key order, as serde wrote it from a struct before.
+        let text = String::from_utf8(envelope_bytes(id, &data, None).unwrap()).unwrap();
+        let at = |key: &str| text.find(&format!("\"{key}\":")).unwrap();
+        let order = [
+            "request_id",
+            "lease_id",
+            "renewable",
+            "lease_duration",
+            "data",
+            "wrap_info",
+            "warnings",
+            "auth",
+        ];
+        assert!(order.windows(2).all(|w| at(w[0]) < at(w[1])), "{text}");
+
+        let errors = ["item 1: bad \"input\"".to_string()];
+        let body: Value =
+            serde_json::from_slice(&envelope_bytes(id, &json!({}), Some(&errors)).unwrap())
+                .unwrap();
+        assert_eq!(body["errors"], json!(errors));
+        assert_eq!(body["auth"], Value::Null);
+    }
+}

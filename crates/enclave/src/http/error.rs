@@ -1,0 +1,67 @@
+//! The one place an [`Error`] becomes an HTTP answer: its status, and
+//! `{"errors": [message]}` (Vault's shape). Client-side errors say what is
+//! wrong; for our own faults the client learns only what failed, and the
+//! detail goes to the log.
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::error::Error;
+
+/// The status each kind of error answers with.
+pub fn status(e: &Error) -> StatusCode {
+    match e {
+        Error::Invalid(_) => StatusCode::BAD_REQUEST,
+        Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::WrongMethod(_) => StatusCode::METHOD_NOT_ALLOWED,
+        Error::Denied | Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Storage { .. } | Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Platform { .. } => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        if matches!(
+            self,
+            Error::Storage { .. } | Error::Platform { .. } | Error::Internal { .. }
+        ) {
+            tracing::error!("{self}");
+        }
+        (
+            status(&self),
+            Json(serde_json::json!({ "errors": [self.public_message()] })),
+        )
+            .into_response()
+    }
+}
+
+/// Paths are echoed back shortened, so an error never mirrors a huge input.
+fn shown_path(req: &Request) -> String {
+    let path = req.uri().path();
+    match path.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}...", &path[..cut]),
+        None => path.to_string(),
+    }
+}
+
+/// Any path that is no route of ours.
+pub async fn not_found(req: Request) -> Error {
+    Error::not_found(format!(
+        "no such route: {} {}",
+        req.method(),
+        shown_path(&req)
+    ))
+}
+
+/// A route of ours, with a method it does not take.
+pub async fn method_not_allowed(req: Request) -> Error {
+    Error::WrongMethod(format!(
+        "method {} is not allowed on {}",
+        req.method(),
+        shown_path(&req)
+    ))
+}

@@ -1,0 +1,204 @@
+//! Key management and import routes under `/v1/transit`: each parses its
+//! request, runs the `crate::core` operation on a blocking thread, and
+//! answers in Vault's envelope.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Extension, Path, State};
+use axum::response::Response;
+
+use super::app::AppState;
+use super::body::json_body;
+use super::envelope::{no_content, ok, Facts};
+use super::exec::blocking;
+use crate::core::keys::KeyInfo;
+use crate::core::{import, manage};
+use crate::error::Error;
+use crate::services::audit::RequestId;
+use crate::services::classify::Classified;
+use crate::state::acl::Access;
+
+/// A key's description, naming its latest version for the audit entry.
+fn described(id: RequestId, info: &KeyInfo, wrote: bool) -> Response {
+    ok(
+        id,
+        info,
+        Facts {
+            key_version: Some(info.latest_version),
+            durable: wrote,
+        },
+    )
+}
+
+/// `POST /v1/transit/keys/:name`: creates the key (no change if it
+/// exists) and answers with its description.
+pub async fn create(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    let req: manage::CreateRequest = json_body(body).await?;
+    let info = blocking(&app.state, move |s| manage::create(s, &name, req)).await?;
+    Ok(described(id, &info, true))
+}
+
+/// `GET /v1/transit/keys/:name`.
+pub async fn read(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path(name): Path<String>,
+) -> Result<Response, Error> {
+    let info = blocking(&app.state, move |s| manage::read(s, &name)).await?;
+    Ok(described(id, &info, false))
+}
+
+/// `LIST /v1/transit/keys` or `GET /v1/transit/keys?list=true`.
+pub async fn list(
+    State(app): State<AppState>,
+    id: RequestId,
+    Extension(classified): Extension<Arc<Classified>>,
+) -> Result<Response, Error> {
+    if classified.access != Access::List {
+        return Err(Error::WrongMethod(
+            "use LIST (or GET with ?list=true)".into(),
+        ));
+    }
+    #[derive(serde::Serialize)]
+    struct Names {
+        keys: Vec<String>,
+    }
+    let keys = manage::list(&app.state)?;
+    Ok(ok(id, &Names { keys }, Facts::default()))
+}
+
+/// `DELETE /v1/transit/keys/:name`: needs `deletion_allowed`.
+pub async fn delete(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, Error> {
+    blocking(&app.state, move |s| manage::delete(s, &name)).await?;
+    Ok(no_content())
+}
+
+/// `POST /v1/transit/keys/:name/config`.
+pub async fn config(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    let req: manage::ConfigRequest = json_body(body).await?;
+    let info = blocking(&app.state, move |s| manage::config(s, &name, req)).await?;
+    Ok(described(id, &info, true))
+}
+
+/// `POST /v1/transit/keys/:name/rotate`: adds a version.
+pub async fn rotate(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    let _: Option<serde_json::Value> = json_body(body).await?;
+    let info = blocking(&app.state, move |s| manage::rotate(s, &name)).await?;
+    Ok(described(id, &info, true))
+}
+
+/// `POST /v1/transit/keys/:name/trim`.
+pub async fn trim(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    let req: manage::TrimRequest = json_body(body).await?;
+    let info = blocking(&app.state, move |s| manage::trim(s, &name, req)).await?;
+    Ok(described(id, &info, true))
+}
+
+/// `GET /v1/transit/export/:kind/:name`.
+pub async fn export(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path((kind, name)): Path<(String, String)>,
+) -> Result<Response, Error> {
+    let exported = blocking(&app.state, move |s| manage::export(s, &kind, &name, None)).await?;
+    Ok(ok(id, &exported, Facts::default()))
+}
+
+/// `GET /v1/transit/export/:kind/:name/:version`.
+pub async fn export_version(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path((kind, name, version)): Path<(String, String, String)>,
+) -> Result<Response, Error> {
+    let exported = blocking(&app.state, move |s| {
+        manage::export(s, &kind, &name, Some(&version))
+    })
+    .await?;
+    Ok(ok(id, &exported, Facts::default()))
+}
+
+/// `GET /v1/transit/backup/:name`.
+pub async fn backup(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path(name): Path<String>,
+) -> Result<Response, Error> {
+    let backup = blocking(&app.state, move |s| manage::backup(s, &name)).await?;
+    Ok(ok(id, &backup, Facts::default()))
+}
+
+/// `POST /v1/transit/restore`.
+pub async fn restore(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
+    let req: manage::RestoreRequest = json_body(body).await?;
+    blocking(&app.state, move |s| manage::restore(s, None, req)).await?;
+    Ok(no_content())
+}
+
+/// `POST /v1/transit/restore/:name`.
+pub async fn restore_named(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    let req: manage::RestoreRequest = json_body(body).await?;
+    blocking(&app.state, move |s| manage::restore(s, Some(name), req)).await?;
+    Ok(no_content())
+}
+
+/// `GET /v1/transit/wrapping_key`: made and sealed on first use.
+pub async fn wrapping_key(State(app): State<AppState>, id: RequestId) -> Result<Response, Error> {
+    #[derive(serde::Serialize)]
+    struct Public {
+        public_key: String,
+    }
+    let public_key = blocking(&app.state, import::wrapping_public_key).await?;
+    Ok(ok(id, &Public { public_key }, Facts::WROTE))
+}
+
+/// `POST /v1/transit/keys/:name/import`: a new key from wrapped material.
+pub async fn import(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    let req: import::ImportRequest = json_body(body).await?;
+    let info = blocking(&app.state, move |s| import::import(s, &name, req)).await?;
+    Ok(described(id, &info, true))
+}
+
+/// `POST /v1/transit/keys/:name/import_version`.
+pub async fn import_version(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    let req: import::ImportRequest = json_body(body).await?;
+    let info = blocking(&app.state, move |s| import::import_version(s, &name, req)).await?;
+    Ok(described(id, &info, true))
+}

@@ -1,0 +1,35 @@
+//! The HTTP API: routes, Vault's envelope and error shapes. Handlers parse
+//! a request into a `crate::core` call and its result into Vault's answer;
+//! they hold no key logic.
+//!
+//! - [`routes`]: the route table ([`router`]), and which layers guard
+//!   which routes.
+//! - [`layers`]: the audit and guard layers in front of every `/v1` route.
+//! - [`app`]: what every handler shares.
+//! - [`error`]: the one map from an error to a status and Vault's
+//!   `{"errors": [...]}`.
+//! - [`envelope`]: Vault's envelope, batches, 204s, and the facts an
+//!   answer gives its audit entry.
+//! - [`body`]: bounded JSON request bodies.
+//! - [`exec`]: where handler work runs (I/O thread or blocking thread).
+//! - Handlers, one module per family: [`keys`] (manage, import),
+//!   [`crypto`] (encrypt, decrypt, sign, hash, random, ...), [`auth`]
+//!   (`sys/init`, tokens), [`policies`], and the tutorial's routes:
+//!   [`tutorial`], [`status`], [`attestation`].
+
+pub mod app;
+pub mod attestation;
+pub mod auth;
+pub mod body;
+pub mod crypto;
+pub mod envelope;
+pub mod error;
+pub mod exec;
+pub mod keys;
+pub mod layers;
+pub mod policies;
+pub mod routes;
+pub mod status;
+pub mod tutorial;
+
+pub use routes::router;

@@ -1,0 +1,76 @@
+//! ACL policy routes: `/v1/sys/policy` and `/v1/sys/policies/acl` (hvac's
+//! `client.sys.*_policy` and `*_acl_policy`).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Extension, Path, State};
+use axum::http::Method;
+use axum::response::Response;
+use serde_json::json;
+
+use super::app::AppState;
+use super::body::json_body;
+use super::envelope::{no_content, ok, ok_with_fields, Facts};
+use super::exec::blocking;
+use crate::core::policies;
+use crate::error::Error;
+use crate::services::audit::RequestId;
+use crate::services::classify::Classified;
+use crate::state::acl::Access;
+
+/// `GET /v1/sys/policy` (Vault's old list) or `LIST`/`?list=true` on either
+/// prefix: every policy name, `root` and `default` included.
+pub async fn list(
+    State(app): State<AppState>,
+    id: RequestId,
+    method: Method,
+    Extension(classified): Extension<Arc<Classified>>,
+) -> Result<Response, Error> {
+    if classified.access != Access::List && method != Method::GET {
+        return Err(Error::WrongMethod(
+            "use GET, LIST or GET with ?list=true".into(),
+        ));
+    }
+    let names = policies::list(&app.state);
+    // Vault's `GET sys/policy` also has the names at the top level.
+    Ok(ok_with_fields(
+        id,
+        &json!({ "keys": names, "policies": names }),
+        &[("keys", json!(names)), ("policies", json!(names))],
+        Facts::default(),
+    ))
+}
+
+/// `GET /v1/sys/policy/:name`, `GET /v1/sys/policies/acl/:name`.
+pub async fn read(
+    State(app): State<AppState>,
+    id: RequestId,
+    Path(name): Path<String>,
+) -> Result<Response, Error> {
+    let text = policies::read(&app.state, &name)?;
+    Ok(ok(id, &text, Facts::default()))
+}
+
+/// `PUT`/`POST /v1/sys/policy/:name` and `/v1/sys/policies/acl/:name`
+/// `{"policy": "<HCL>"}`: 204.
+pub async fn write(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, Error> {
+    let name = policies::writable_name(&name)?;
+    let req: policies::WriteRequest = json_body(body).await?;
+    blocking(&app.state, move |s| policies::write(s, name, req)).await?;
+    Ok(no_content())
+}
+
+/// `DELETE /v1/sys/policy/:name`, `/v1/sys/policies/acl/:name`: 204 (also
+/// when there was no such policy, as Vault).
+pub async fn delete(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, Error> {
+    blocking(&app.state, move |s| policies::delete(s, &name)).await?;
+    Ok(no_content())
+}

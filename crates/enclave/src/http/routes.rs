@@ -1,0 +1,207 @@
+//! The route table: the tutorial's routes, open; every `/v1` route
+//! behind the audit layer, and all but `sys/init` behind the guard too
+//! ([`super::layers`]), so no handler can run for a request its token does
+//! not allow, and a refusal is audited.
+
+use std::sync::Arc;
+
+use axum::routing::{any, get, post};
+use axum::Router;
+
+use super::app::{AppState, Services};
+use super::error::{method_not_allowed, not_found};
+use super::layers::{Audit, Guard, StateLayer};
+use super::{attestation, auth, crypto, keys, policies, status, tutorial};
+use crate::platform::Platform;
+use crate::services::audit::AuditLog;
+use crate::services::ca::TlsCa;
+use crate::services::rsa_pool::{RsaPool, CAPACITY};
+use crate::state::State;
+
+/// The whole API.
+pub fn router(
+    platform: Arc<dyn Platform>,
+    state: Arc<State>,
+    ca: Arc<TlsCa>,
+    audit: Arc<AuditLog>,
+) -> Router {
+    let app = AppState(Arc::new(Services {
+        status: status::document(platform.as_ref()),
+        platform,
+        state,
+        ca,
+        audit,
+        rsa_pool: RsaPool::new(CAPACITY),
+    }));
+    Router::new()
+        .route("/", get(status::status))
+        .route("/generate-aes-key", get(tutorial::aes_key))
+        .route("/generate-rsa-key-pair", get(tutorial::rsa_key_pair))
+        .route("/attestation", get(attestation::evidence))
+        .merge(v1(app.clone()))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app)
+}
+
+/// The `/v1/...` routes. Every matched one is audited (unmatched paths
+/// touch nothing). The two layers are stacked directly (one route level,
+/// not two: each level costs every request a boxed clone of the route and
+/// a boxed future).
+fn v1(state: AppState) -> Router<AppState> {
+    let audit = StateLayer::new(state.clone(), Audit);
+    let open = Router::new()
+        .route(
+            "/v1/sys/init",
+            get(auth::init_status).put(auth::init).post(auth::init),
+        )
+        .route_layer(audit.clone());
+    let guarded = Router::new()
+        .route(
+            "/v1/auth/token/create",
+            post(auth::create).put(auth::create),
+        )
+        .route("/v1/auth/token/lookup-self", get(auth::lookup_self))
+        .route(
+            "/v1/auth/token/lookup",
+            post(auth::lookup).put(auth::lookup),
+        )
+        .route(
+            "/v1/auth/token/lookup-accessor",
+            post(auth::lookup_accessor).put(auth::lookup_accessor),
+        )
+        .route(
+            "/v1/auth/token/revoke",
+            post(auth::revoke).put(auth::revoke),
+        )
+        .route(
+            "/v1/auth/token/revoke-accessor",
+            post(auth::revoke_accessor).put(auth::revoke_accessor),
+        )
+        .route(
+            "/v1/auth/token/revoke-self",
+            post(auth::revoke_self).put(auth::revoke_self),
+        )
+        .route("/v1/sys/policy", any(policies::list))
+        .route("/v1/sys/policies/acl", any(policies::list))
+        .route(
+            "/v1/sys/policy/{name}",
+            get(policies::read)
+                .put(policies::write)
+                .post(policies::write)
+                .delete(policies::delete),
+        )
+        .route(
+            "/v1/sys/policies/acl/{name}",
+            get(policies::read)
+                .put(policies::write)
+                .post(policies::write)
+                .delete(policies::delete),
+        )
+        .route("/v1/transit/keys", any(keys::list))
+        .route("/v1/transit/wrapping_key", get(keys::wrapping_key))
+        .route(
+            "/v1/transit/keys/{name}/import",
+            post(keys::import).put(keys::import),
+        )
+        .route(
+            "/v1/transit/keys/{name}/import_version",
+            post(keys::import_version).put(keys::import_version),
+        )
+        .route(
+            "/v1/transit/keys/{name}",
+            get(keys::read)
+                .post(keys::create)
+                .put(keys::create)
+                .delete(keys::delete),
+        )
+        .route(
+            "/v1/transit/keys/{name}/config",
+            post(keys::config).put(keys::config),
+        )
+        .route(
+            "/v1/transit/keys/{name}/rotate",
+            post(keys::rotate).put(keys::rotate),
+        )
+        .route(
+            "/v1/transit/keys/{name}/trim",
+            post(keys::trim).put(keys::trim),
+        )
+        .route("/v1/transit/export/{kind}/{name}", get(keys::export))
+        .route(
+            "/v1/transit/export/{kind}/{name}/{version}",
+            get(keys::export_version),
+        )
+        .route("/v1/transit/backup/{name}", get(keys::backup))
+        .route(
+            "/v1/transit/restore",
+            post(keys::restore).put(keys::restore),
+        )
+        .route(
+            "/v1/transit/restore/{name}",
+            post(keys::restore_named).put(keys::restore_named),
+        )
+        .route(
+            "/v1/transit/encrypt/{name}",
+            post(crypto::encrypt).put(crypto::encrypt),
+        )
+        .route(
+            "/v1/transit/decrypt/{name}",
+            post(crypto::decrypt).put(crypto::decrypt),
+        )
+        .route(
+            "/v1/transit/rewrap/{name}",
+            post(crypto::rewrap).put(crypto::rewrap),
+        )
+        .route(
+            "/v1/transit/datakey/{kind}/{name}",
+            post(crypto::datakey).put(crypto::datakey),
+        )
+        .route(
+            "/v1/transit/random",
+            post(crypto::random).put(crypto::random),
+        )
+        .route(
+            "/v1/transit/random/{a}",
+            post(crypto::random_a).put(crypto::random_a),
+        )
+        .route(
+            "/v1/transit/random/{a}/{b}",
+            post(crypto::random_ab).put(crypto::random_ab),
+        )
+        .route("/v1/transit/hash", post(crypto::hash).put(crypto::hash))
+        .route(
+            "/v1/transit/hash/{alg}",
+            post(crypto::hash_alg).put(crypto::hash_alg),
+        )
+        .route(
+            "/v1/transit/hmac/{name}",
+            post(crypto::hmac).put(crypto::hmac),
+        )
+        .route(
+            "/v1/transit/hmac/{name}/{alg}",
+            post(crypto::hmac_alg).put(crypto::hmac_alg),
+        )
+        .route(
+            "/v1/transit/sign/{name}",
+            post(crypto::sign).put(crypto::sign),
+        )
+        .route(
+            "/v1/transit/sign/{name}/{alg}",
+            post(crypto::sign_alg).put(crypto::sign_alg),
+        )
+        .route(
+            "/v1/transit/verify/{name}",
+            post(crypto::verify).put(crypto::verify),
+        )
+        .route(
+            "/v1/transit/verify/{name}/{alg}",
+            post(crypto::verify_alg).put(crypto::verify_alg),
+        )
+        .route_layer(
+            tower::ServiceBuilder::new()
+                .layer(audit)
+                .layer(StateLayer::new(state.clone(), Guard)),
+        );
+    open.merge(guarded)
+}

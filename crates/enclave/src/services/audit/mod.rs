@@ -1,0 +1,556 @@
+//! The audit trail: every `/v1` request (keys, tokens, `sys/*`) appends one
+//! signed, hash-chained entry to `audit.log` in the enclave's data dir
+//! before its answer leaves. The host stores the file; it cannot forge or
+//! silently change it.
+//!
+//! Format: [`minikms_audit`] (JSON lines; `seq`, `prev` = SHA-256 of the
+//! previous line, an Ed25519 signature on each). Entries hold the time
+//! (RFC 3339 UTC), the token's accessor (never the token), the operation
+//! (`read|update|delete|list ROUTE`), the key name from the path, the key
+//! version where the answer names one, the HTTP status and outcome, and the
+//! request id Vault's envelope returns. Never a body, plaintext, ciphertext
+//! or key material.
+//!
+//! Key: an Ed25519 key made in the enclave on first start and kept sealed
+//! in the store (`meta/audit_key`, MRSIGNER policy), so a restart or a new
+//! build of the same signer continues the same chain. Each start appends a
+//! `start` entry with the public key and fresh attestation evidence
+//! (held data `{"pubkey-hash": [1, SHA-256(key)], "nonce": "minikms audit
+//! log v1"}`, plus the collateral in simulation): `minikms audit verify`
+//! checks everything offline.
+//!
+//! At start the last line must verify under our key and end with a
+//! newline; if it does not (the file was edited or cut, or the store that
+//! holds the key was replaced), the enclave refuses to start and says so:
+//! the operator moves the file away, and a new log begins. We never repair
+//! or restart a chain silently.
+//!
+//! Writing: a request queues its entry and wakes the writer task, which
+//! takes every entry queued by the time it runs, chains them, signs the
+//! last one (its signature covers the others through the chain; see
+//! [`minikms_audit`]), and appends them all with one `write`. So under load
+//! one signature and one `write` serve a whole group of requests, and alone
+//! a request's entry is signed itself.
+//!
+//! Durability: no answer leaves before its entry is written to the file
+//! (it then survives a crash of the enclave or host process). A request
+//! that changed state (a key, token or policy write: the store's group
+//! commit says so) also waits until its entry is fsynced, as its change
+//! is: what survives a power cut never lacks its entry. Entries of
+//! requests that changed nothing are fsynced by a background task within
+//! [`SYNC_INTERVAL`] (10 ms) plus one `fdatasync`, so only the entries of
+//! such a window can be lost to a power cut or kernel crash; the host
+//! could drop them anyway (it stores the file, and a cut-off tail cannot
+//! be detected offline). Vault's file audit device does not fsync at all.
+//!
+//! Failure is final: if an entry cannot be written or synced, that request
+//! and every later one gets a 500 (the enclave keeps refusing until it is
+//! restarted), so nothing goes unrecorded.
+
+pub mod record;
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use minikms_audit::{
+    open_line, sign_line, sign_serialised, write_request_line, Entry, RequestLine, StartEvidence,
+    VERSION, ZERO_PREV,
+};
+use tokio::sync::{oneshot, Notify};
+
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+use crate::platform::Platform;
+use crate::state::State;
+pub use record::{Record, RequestId};
+
+/// The log file, in the enclave's data dir.
+pub const FILE_NAME: &str = "audit.log";
+/// Longest wait before entries nobody waits on are fsynced.
+const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+/// Largest group buffer kept between writes.
+const MAX_KEPT_BUFFER: usize = 1 << 20;
+/// The meta record of the audit key.
+const AUDIT_KEY_ID: &str = "audit_key";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit log {path}: {error}")]
+    Io { path: String, error: std::io::Error },
+    /// The file's tail is not ours: refuse to continue it.
+    #[error("audit log {path}: {why}; move the file away to begin a new log")]
+    Foreign { path: String, why: String },
+    #[error("audit key: {0}")]
+    Key(String),
+    #[error("attestation for the audit key failed: {0}")]
+    Evidence(#[from] crate::platform::PlatformError),
+    /// An earlier write or sync failed (logged then); nothing is answered
+    /// unrecorded, so nothing is answered until a restart.
+    #[error("audit log {path} failed earlier; restart the enclave once the cause is fixed")]
+    Failed { path: String },
+}
+
+/// The open log: its key, and where the chain stands.
+pub struct AuditLog {
+    key: Ed25519KeyPair,
+    path: PathBuf,
+    queue: Mutex<Queue>,
+    /// Only the writer task holds this.
+    tail: Mutex<Tail>,
+    /// Entries up to this seq are in the file.
+    written_upto: AtomicU64,
+    /// A write or sync failed: every request is refused from now on.
+    failed: AtomicBool,
+    /// Requests whose entries are written and which wait for the sync.
+    unsynced: Mutex<Vec<(u64, Reply)>>,
+    /// Wakes the writer task when an entry is queued.
+    queued: Notify,
+    /// Wakes the syncer task after a write.
+    written: Notify,
+    /// Wakes it early when a request waits for durability.
+    durable_wanted: Notify,
+    /// The same open file, for syncing while others write.
+    sync_file: Arc<File>,
+}
+
+struct Tail {
+    file: File,
+    /// The last group's bytes, kept for the next (a fresh buffer per
+    /// group cost a `malloc_consolidate` each time).
+    buf: Vec<u8>,
+    /// Length of the file after the last complete entry.
+    len: u64,
+    seq: u64,
+    prev: String,
+}
+
+/// Entries waiting for the next write.
+struct Queue {
+    waiting: Vec<Queued>,
+    /// The seq the next queued entry gets.
+    next_seq: u64,
+    /// The last seq a request waits to see on disk.
+    durable_upto: u64,
+}
+
+struct Queued {
+    seq: u64,
+    time: String,
+    record: Record,
+    reply: Reply,
+}
+
+/// How a waiting request learns that its entry is in the file (and on
+/// disk, if `durable`): `true`, or `false` if writing or syncing failed.
+/// One per request, so a write wakes exactly the requests it wrote.
+struct Reply {
+    durable: bool,
+    done: oneshot::Sender<bool>,
+}
+
+/// The audit signing key (Ed25519 PKCS#8), generated and sealed on first
+/// use: the same key continues the log after a restart.
+pub fn sealed_key(state: &State) -> Result<Zeroizing<Vec<u8>>, Error> {
+    state.sealed_meta(AUDIT_KEY_ID, || {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let der = Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| Error::failed("audit key generation"))?;
+        Ok(Zeroizing::new(der.as_ref().to_vec()))
+    })
+}
+
+impl AuditLog {
+    /// Opens (or begins) `data_dir/audit.log` with the sealed key
+    /// `key_pkcs8`, checks its tail, appends a start entry with fresh
+    /// evidence for the key, and starts the writer and syncer tasks.
+    pub async fn open(
+        platform: &Arc<dyn Platform>,
+        data_dir: &Path,
+        key_pkcs8: &[u8],
+    ) -> Result<Arc<Self>, AuditError> {
+        let key =
+            Ed25519KeyPair::from_pkcs8(key_pkcs8).map_err(|e| AuditError::Key(e.to_string()))?;
+        let path = data_dir.join(FILE_NAME);
+        let mut tail = open_tail(&path, key.public_key().as_ref())?;
+        let io = |error: std::io::Error| AuditError::Io {
+            path: path.display().to_string(),
+            error,
+        };
+        let sync_file = Arc::new(tail.file.try_clone().map_err(io)?);
+        let public_key = key.public_key().as_ref().to_vec();
+        let held = minikms_api::claims::encode(
+            &minikms_audit::public_key_hash(&public_key),
+            None,
+            vec![(
+                "nonce",
+                ciborium::Value::Bytes(minikms_audit::EVIDENCE_NONCE.to_vec()),
+            )],
+        );
+        let evidence = platform
+            .evidence(minikms_api::claims::report_data(&held))
+            .await?;
+        let start = Entry::Start {
+            v: VERSION,
+            seq: tail.seq + 1,
+            prev: tail.prev.clone(),
+            time: crate::clock::now_rfc3339_millis(),
+            public_key: minikms_audit::b64_encode(&public_key),
+            evidence: StartEvidence {
+                platform: platform.name().to_string(),
+                quote: hex::encode(&evidence.quote),
+                held_data: hex::encode(&held),
+                collateral: evidence.collateral.map(|c| c.to_string()),
+            },
+        };
+        let mut line = sign_line(&start, &key).map_err(|e| io(invalid(e)))?;
+        let hash = minikms_audit::line_hash(&line);
+        line.push(b'\n');
+        write_lines(&mut tail, &line).map_err(io)?;
+        tail.file.sync_data().map_err(io)?;
+        tail.seq = start.seq();
+        tail.prev = hash;
+        let seq = tail.seq;
+        tracing::info!(
+            "audit log {}: entry {seq} starts this segment",
+            path.display()
+        );
+        Ok(Self::continue_from(key, path, tail, sync_file))
+    }
+
+    /// The log whose file ends at `tail`, with its writer and syncer tasks
+    /// running.
+    fn continue_from(
+        key: Ed25519KeyPair,
+        path: PathBuf,
+        tail: Tail,
+        sync_file: Arc<File>,
+    ) -> Arc<Self> {
+        let seq = tail.seq;
+        let log = Arc::new(Self {
+            key,
+            path,
+            queue: Mutex::new(Queue {
+                waiting: Vec::new(),
+                next_seq: seq + 1,
+                durable_upto: seq,
+            }),
+            tail: Mutex::new(tail),
+            written_upto: AtomicU64::new(seq),
+            failed: AtomicBool::new(false),
+            unsynced: Mutex::new(Vec::new()),
+            queued: Notify::new(),
+            written: Notify::new(),
+            durable_wanted: Notify::new(),
+            sync_file,
+        });
+        tokio::spawn(log.clone().write_in_background());
+        tokio::spawn(log.clone().sync_in_background());
+        log
+    }
+
+    /// Appends one request's entry. On `Ok` it is in the file, and on disk
+    /// if `durable` (the request changed state).
+    pub async fn record(&self, record: Record, durable: bool) -> Result<(), AuditError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(self.failed());
+        }
+        let (done, answer) = oneshot::channel();
+        {
+            let mut queue = lock(&self.queue);
+            let seq = queue.next_seq;
+            queue.next_seq += 1;
+            queue.waiting.push(Queued {
+                seq,
+                time: crate::clock::now_rfc3339_millis(),
+                record,
+                reply: Reply { durable, done },
+            });
+            if durable {
+                queue.durable_upto = seq;
+            }
+        }
+        self.queued.notify_one();
+        if durable {
+            self.durable_wanted.notify_one();
+        }
+        match answer.await {
+            Ok(true) => Ok(()),
+            _ => Err(self.failed()),
+        }
+    }
+
+    fn failed(&self) -> AuditError {
+        AuditError::Failed {
+            path: self.path.display().to_string(),
+        }
+    }
+
+    /// Writes what is queued each time it is woken: one signature and one
+    /// `write` (to the page cache: tens of microseconds) for everything
+    /// queued since the last round. Once anything failed, it refuses what
+    /// is queued instead.
+    async fn write_in_background(self: Arc<Self>) {
+        // The queue's vector and this one trade places each round, so
+        // neither is regrown per group (groups of a few dozen entries
+        // made allocations past glibc's thread cache).
+        let mut spare = Vec::new();
+        loop {
+            self.queued.notified().await;
+            // Let the requests already runnable finish and queue their
+            // entries first: under load this makes the groups (and so the
+            // signatures saved) larger; when idle it costs nothing.
+            tokio::task::yield_now().await;
+            let mut batch = std::mem::replace(&mut lock(&self.queue).waiting, spare);
+            if batch.is_empty() {
+                spare = batch;
+                continue;
+            }
+            if self.failed.load(Ordering::Acquire) {
+                refuse(batch.drain(..).map(|q| q.reply));
+                spare = batch;
+                continue;
+            }
+            match self.write_entries(&batch) {
+                Ok(seq) => {
+                    self.written_upto.store(seq, Ordering::Release);
+                    let mut unsynced = lock(&self.unsynced);
+                    for queued in batch.drain(..) {
+                        if queued.reply.durable {
+                            unsynced.push((queued.seq, queued.reply));
+                        } else {
+                            let _ = queued.reply.done.send(true);
+                        }
+                    }
+                    drop(unsynced);
+                    self.written.notify_one();
+                }
+                Err(e) => {
+                    tracing::error!("{e}; refusing every request from now on");
+                    self.failed.store(true, Ordering::Release);
+                    refuse(batch.drain(..).map(|q| q.reply));
+                    // The syncer refuses those waiting for it.
+                    self.written.notify_one();
+                }
+            }
+            spare = batch;
+        }
+    }
+
+    /// Chains the entries, signs the last one, and appends them in one
+    /// write; returns the last seq written.
+    fn write_entries(&self, entries: &[Queued]) -> Result<u64, AuditError> {
+        let io = |error: std::io::Error| AuditError::Io {
+            path: self.path.display().to_string(),
+            error,
+        };
+        let mut tail = lock(&self.tail);
+        let mut prev = tail.prev.clone();
+        let mut seq = tail.seq;
+        let mut bytes = std::mem::take(&mut tail.buf);
+        bytes.clear();
+        bytes.reserve(entries.len() * 400);
+        let last = entries.len().saturating_sub(1);
+        for (
+            i,
+            Queued {
+                seq: entry_seq,
+                time,
+                record,
+                ..
+            },
+        ) in entries.iter().enumerate()
+        {
+            let start = bytes.len();
+            write_request_line(
+                &mut bytes,
+                &RequestLine {
+                    seq: *entry_seq,
+                    prev: &prev,
+                    time,
+                    request_id: record.request_id.as_str(),
+                    accessor: record.accessor.as_deref(),
+                    verb: record.verb,
+                    route: &record.route,
+                    key: record.key.as_deref(),
+                    key_version: record.key_version,
+                    status: record.status,
+                },
+            );
+            if i == last {
+                let line = bytes.split_off(start);
+                let signed = sign_serialised(line, &self.key).map_err(|e| io(invalid(e)))?;
+                bytes.extend_from_slice(&signed);
+            }
+            prev = minikms_audit::line_hash(&bytes[start..]);
+            seq = *entry_seq;
+            bytes.push(b'\n');
+        }
+        write_lines(&mut tail, &bytes).map_err(io)?;
+        tail.seq = seq;
+        tail.prev = prev;
+        if bytes.capacity() <= MAX_KEPT_BUFFER {
+            tail.buf = bytes;
+        }
+        Ok(seq)
+    }
+
+    /// Syncs whatever was written since the last sync: at once when a
+    /// request waits for it, else at most every [`SYNC_INTERVAL`] (each
+    /// `fdatasync` costs the kernel CPU time). Once anything failed, it
+    /// refuses the requests waiting for it instead.
+    async fn sync_in_background(self: Arc<Self>) {
+        let mut synced = self.written_upto.load(Ordering::Acquire);
+        let mut last = tokio::time::Instant::now();
+        loop {
+            self.written.notified().await;
+            if self.failed.load(Ordering::Acquire) {
+                refuse(lock(&self.unsynced).drain(..).map(|(_, r)| r));
+                continue;
+            }
+            if lock(&self.queue).durable_upto <= synced {
+                tokio::select! {
+                    () = tokio::time::sleep_until(last + SYNC_INTERVAL) => {}
+                    () = self.durable_wanted.notified() => {}
+                }
+            }
+            let target = self.written_upto.load(Ordering::Acquire);
+            if target <= synced {
+                continue;
+            }
+            let file = self.sync_file.clone();
+            let result = tokio::task::spawn_blocking(move || file.sync_data())
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+            if let Err(e) = result {
+                tracing::error!(
+                    "audit log {}: fdatasync failed: {e}; refusing every request from now on",
+                    self.path.display()
+                );
+                self.failed.store(true, Ordering::Release);
+                refuse(lock(&self.unsynced).drain(..).map(|(_, r)| r));
+                continue;
+            }
+            synced = target;
+            last = tokio::time::Instant::now();
+            let mut unsynced = lock(&self.unsynced);
+            let still = unsynced
+                .iter()
+                .position(|(seq, _)| *seq > target)
+                .unwrap_or(unsynced.len());
+            let done: Vec<_> = unsynced.drain(..still).collect();
+            drop(unsynced);
+            for (_, reply) in done {
+                let _ = reply.done.send(true);
+            }
+        }
+    }
+}
+
+/// Tells waiting requests their entries were not recorded.
+fn refuse(replies: impl Iterator<Item = Reply>) {
+    for reply in replies {
+        let _ = reply.done.send(false);
+    }
+}
+
+/// Appends whole lines at the tail. A failed write is cut back off, so the
+/// file always ends with a whole entry.
+fn write_lines(tail: &mut Tail, bytes: &[u8]) -> std::io::Result<()> {
+    if let Err(e) = tail.file.write_all(bytes) {
+        if let Err(cut) = tail
+            .file
+            .set_len(tail.len)
+            .and_then(|()| tail.file.sync_data())
+        {
+            tracing::error!("audit log: cannot cut a failed write back off: {cut}");
+        }
+        return Err(e);
+    }
+    tail.len += bytes.len() as u64;
+    Ok(())
+}
+
+fn invalid(e: serde_json::Error) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Opens the file for appending and reads where its chain stands.
+fn open_tail(path: &Path, public_key: &[u8]) -> Result<Tail, AuditError> {
+    let shown = path.display().to_string();
+    let io = |error: std::io::Error| AuditError::Io {
+        path: shown.clone(),
+        error,
+    };
+    let foreign = |why: &str| AuditError::Foreign {
+        path: shown.clone(),
+        why: why.to_string(),
+    };
+    let existed = path.exists();
+    let mut file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?
+    };
+    if !existed {
+        // The new file's name must survive a crash too.
+        if let Some(dir) = path.parent() {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+    }
+    let len = file.seek(SeekFrom::End(0)).map_err(io)?;
+    if len == 0 {
+        return Ok(Tail {
+            file,
+            buf: Vec::new(),
+            len,
+            seq: 0,
+            prev: ZERO_PREV.to_string(),
+        });
+    }
+    // The last line, at most MAX_LINE bytes plus its newline.
+    let window = len.min(minikms_audit::MAX_LINE as u64 + 2);
+    file.seek(SeekFrom::Start(len - window)).map_err(io)?;
+    let mut buf = Vec::new();
+    Read::by_ref(&mut file)
+        .take(window)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    let Some(body) = buf.strip_suffix(b"\n") else {
+        return Err(foreign("the last entry is incomplete (no final newline)"));
+    };
+    let line = match body.iter().rposition(|&b| b == b'\n') {
+        Some(i) => &body[i + 1..],
+        None if window == len => body,
+        None => return Err(foreign("the last line is too long")),
+    };
+    let opened = open_line(line).map_err(|e| foreign(&format!("the last entry is {e}")))?;
+    if !opened.signed_by(public_key) {
+        return Err(foreign(
+            "the last entry is not signed by this store's audit key (edited, or the key store was replaced)",
+        ));
+    }
+    Ok(Tail {
+        file,
+        buf: Vec::new(),
+        len,
+        seq: opened.entry.seq(),
+        prev: minikms_audit::line_hash(line),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,18 @@
+//! What every request goes through, and what the enclave keeps beside its
+//! keys. No HTTP types here either: `crate::http` calls these.
+//!
+//! - [`classify`]: the one request classifier: method, decoded path and
+//!   query → operation, mount, key name, capability. The guard and the
+//!   audit log both use its answer, so they never disagree.
+//! - [`guard`]: the decision whether a request's token allows it.
+//! - [`audit`]: the signed, hash-chained audit log of every `/v1` request.
+//! - [`ca`]: the enclave's TLS certificate authority, kept sealed.
+//! - [`evidence`]: attestation evidence binding the enclave's keys.
+//! - [`rsa_pool`]: RSA-2048 pairs made ahead of demand.
+
+pub mod audit;
+pub mod ca;
+pub mod classify;
+pub mod evidence;
+pub mod guard;
+pub mod rsa_pool;

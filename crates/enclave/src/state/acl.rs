@@ -1,0 +1,359 @@
+//! ACL policies in Vault's HCL path form, and the decision a set of them
+//! makes for one request.
+//!
+//! ```hcl
+//! path "transit/encrypt/app-*" { capabilities = ["update"] }
+//! path "transit/keys/+/config" { capabilities = ["update", "read"] }
+//! ```
+//!
+//! Parsing uses `hcl-rs` (a maintained HCL parser), then accepts exactly
+//! this subset: `path "PATTERN" { capabilities = [..] }` blocks and nothing
+//! else, so that a policy never silently means less than it says (Vault's
+//! `allowed_parameters` and friends are refused, not ignored).
+//!
+//! Matching follows Vault: a pattern is an exact path, may end in `*`
+//! (prefix glob), and may have `+` segments (any one segment). Of all the
+//! patterns that match a path (across every policy of the token), only the
+//! most specific one applies, ranked as Vault ranks them (see
+//! [`priority`]); rules with that same pattern in several policies are
+//! merged, and `deny` among them wins over everything. No matching rule
+//! means no access (deny by default).
+//!
+//! `sudo` is accepted and kept, as Vault writes it; no route here is
+//! root-protected, so it grants nothing beyond the other capabilities.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+/// What a request asks to do, as Vault maps HTTP methods to capabilities
+/// (the request classifier decides it: `crate::services::classify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// GET.
+    Read,
+    /// LIST, or GET with `?list=true`.
+    List,
+    /// POST and PUT: `create` for a new transit key, `update` otherwise.
+    Write,
+    /// DELETE.
+    Delete,
+}
+
+/// Longest policy text accepted.
+pub const MAX_POLICY: usize = 64 * 1024;
+
+/// One capability, as a bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    Create = 1,
+    Read = 2,
+    Update = 4,
+    Delete = 8,
+    List = 16,
+    Sudo = 32,
+    Deny = 64,
+}
+
+impl Cap {
+    fn parse(s: &str) -> Option<Cap> {
+        Some(match s {
+            "create" => Cap::Create,
+            "read" => Cap::Read,
+            "update" => Cap::Update,
+            "delete" => Cap::Delete,
+            "list" => Cap::List,
+            "sudo" => Cap::Sudo,
+            "deny" => Cap::Deny,
+            _ => return None,
+        })
+    }
+}
+
+/// One `path` block.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub pattern: String,
+    /// [`Cap`] bits.
+    pub caps: u8,
+}
+
+/// A parsed policy: its rules in the order written.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub rules: Vec<Rule>,
+}
+
+/// Parses a policy's text; the error says what is wrong and where.
+pub fn parse(text: &str) -> Result<Policy, String> {
+    if text.len() > MAX_POLICY {
+        return Err(format!("policy is longer than {MAX_POLICY} bytes"));
+    }
+    if text.trim().is_empty() {
+        return Err("policy is empty".into());
+    }
+    let body = hcl::parse(text).map_err(|e| {
+        // One line: the parser's message may span several.
+        let msg = e.to_string();
+        let msg: Vec<&str> = msg.split_whitespace().collect();
+        format!("policy is not valid HCL: {}", msg.join(" "))
+    })?;
+    let mut rules: Vec<Rule> = Vec::new();
+    for structure in body.into_inner() {
+        let block = match structure {
+            hcl::Structure::Block(b) => b,
+            hcl::Structure::Attribute(a) => {
+                return Err(format!(
+                    "unsupported top-level attribute {:?}: a policy holds only path blocks",
+                    a.key.as_str()
+                ))
+            }
+        };
+        if block.identifier.as_str() != "path" {
+            return Err(format!(
+                "unsupported block {:?}: a policy holds only path blocks",
+                block.identifier.as_str()
+            ));
+        }
+        let pattern = match block.labels.as_slice() {
+            [label] => label.as_str().to_string(),
+            _ => {
+                return Err("a path block needs exactly one label: path \"PATTERN\" { .. }".into())
+            }
+        };
+        check_pattern(&pattern)?;
+        let mut caps: Option<u8> = None;
+        for inner in block.body.into_inner() {
+            let attr = match inner {
+                hcl::Structure::Attribute(a) => a,
+                hcl::Structure::Block(b) => {
+                    return Err(format!(
+                        "path {pattern:?}: unsupported block {:?}",
+                        b.identifier.as_str()
+                    ))
+                }
+            };
+            if attr.key.as_str() != "capabilities" {
+                return Err(format!(
+                    "path {pattern:?}: unsupported attribute {:?} (only capabilities is supported)",
+                    attr.key.as_str()
+                ));
+            }
+            if caps.is_some() {
+                return Err(format!("path {pattern:?}: capabilities given twice"));
+            }
+            let hcl::Expression::Array(items) = attr.expr else {
+                return Err(format!(
+                    "path {pattern:?}: capabilities must be a list of strings"
+                ));
+            };
+            let mut bits = 0u8;
+            for item in items {
+                let hcl::Expression::String(s) = item else {
+                    return Err(format!(
+                        "path {pattern:?}: capabilities must be a list of strings"
+                    ));
+                };
+                let cap = Cap::parse(&s).ok_or_else(|| {
+                    format!(
+                        "path {pattern:?}: unknown capability {s:?} (known: create, read, \
+                         update, delete, list, sudo, deny)"
+                    )
+                })?;
+                bits |= cap as u8;
+            }
+            caps = Some(bits);
+        }
+        let caps = caps.ok_or_else(|| format!("path {pattern:?}: no capabilities attribute"))?;
+        // The same pattern twice in one policy: Vault merges them.
+        match rules.iter_mut().find(|r| r.pattern == pattern) {
+            Some(r) => r.caps |= caps,
+            None => rules.push(Rule { pattern, caps }),
+        }
+    }
+    if rules.is_empty() {
+        return Err("policy has no path blocks".into());
+    }
+    Ok(Policy { rules })
+}
+
+fn check_pattern(p: &str) -> Result<(), String> {
+    if p.is_empty() || p.len() > 512 {
+        return Err("a path pattern must have 1 to 512 characters".into());
+    }
+    if p.starts_with('/') {
+        return Err(format!(
+            "path {p:?}: patterns have no leading slash and no v1/ (e.g. \"transit/keys/*\")"
+        ));
+    }
+    if let Some(i) = p.find('*') {
+        if i != p.len() - 1 {
+            return Err(format!("path {p:?}: '*' is allowed only at the end"));
+        }
+    }
+    for seg in p.trim_end_matches('*').split('/') {
+        if seg.contains('+') && seg != "+" {
+            return Err(format!(
+                "path {p:?}: '+' must be a whole path segment (e.g. \"transit/keys/+/config\")"
+            ));
+        }
+    }
+    if p.chars().any(char::is_control) {
+        return Err(format!("path {p:?}: control characters are not allowed"));
+    }
+    Ok(())
+}
+
+/// Whether `pattern` matches `path` (both without a leading slash).
+pub fn matches(pattern: &str, path: &str) -> bool {
+    let (pattern, glob) = match pattern.strip_suffix('*') {
+        Some(p) => (p, true),
+        None => (pattern, false),
+    };
+    if !pattern.contains('+') {
+        return if glob {
+            path.starts_with(pattern)
+        } else {
+            path == pattern
+        };
+    }
+    let pat: Vec<&str> = pattern.split('/').collect();
+    let segs: Vec<&str> = path.split('/').collect();
+    if segs.len() < pat.len() || (!glob && segs.len() != pat.len()) {
+        return false;
+    }
+    let last = pat.len() - 1;
+    for (i, (p, s)) in pat.iter().zip(segs.iter()).enumerate() {
+        if *p == "+" {
+            if s.is_empty() {
+                return false;
+            }
+            continue;
+        }
+        let ok = if glob && i == last {
+            s.starts_with(p)
+        } else {
+            p == s
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// Vault's ranking of two patterns that both match a path: `Greater` when
+/// `a` is the more specific. In order: a later first wildcard (`+` or `*`)
+/// wins; no trailing `*` wins over one; fewer `+` segments win; longer
+/// wins; then the lexicographically greater.
+pub fn priority(a: &str, b: &str) -> Ordering {
+    let first_wild = |p: &str| p.find(['+', '*']).unwrap_or(usize::MAX);
+    let pluses = |p: &str| p.split('/').filter(|s| *s == "+").count();
+    first_wild(a)
+        .cmp(&first_wild(b))
+        .then_with(|| b.ends_with('*').cmp(&a.ends_with('*')))
+        .then_with(|| pluses(b).cmp(&pluses(a)))
+        .then_with(|| a.len().cmp(&b.len()))
+        .then_with(|| a.cmp(b))
+}
+
+/// The capabilities `policies` give on `path`: those of the most specific
+/// matching pattern (merged over the policies that have it), 0 if `deny`
+/// is among them or nothing matches.
+pub fn capabilities<'a>(policies: impl IntoIterator<Item = &'a Policy>, path: &str) -> u8 {
+    let mut best: Option<(&str, u8)> = None;
+    let mut merged: BTreeMap<&str, u8> = BTreeMap::new();
+    for policy in policies {
+        for rule in &policy.rules {
+            if matches(&rule.pattern, path) {
+                *merged.entry(rule.pattern.as_str()).or_default() |= rule.caps;
+            }
+        }
+    }
+    for (pattern, caps) in merged {
+        match best {
+            Some((b, _)) if priority(pattern, b) != Ordering::Greater => {}
+            _ => best = Some((pattern, caps)),
+        }
+    }
+    match best {
+        Some((_, caps)) if caps & Cap::Deny as u8 == 0 => caps,
+        _ => 0,
+    }
+}
+
+/// Vault's built-in `default` policy, the part that applies here: a token
+/// may look itself up and revoke itself.
+pub const DEFAULT_POLICY: &str = r#"# Allow tokens to look up their own properties
+path "auth/token/lookup-self" {
+    capabilities = ["read"]
+}
+
+# Allow tokens to revoke themselves
+path "auth/token/revoke-self" {
+    capabilities = ["update"]
+}
+"#;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_as_in_vault() {
+        assert!(matches("transit/encrypt/app-*", "transit/encrypt/app-1"));
+        assert!(!matches("transit/encrypt/app-*", "transit/encrypt/db-1"));
+        assert!(matches("transit/keys/*", "transit/keys/"));
+        assert!(!matches("transit/keys/*", "transit/keys"));
+        assert!(matches("transit/keys/+/config", "transit/keys/k/config"));
+        assert!(!matches("transit/keys/+/config", "transit/keys/k/rotate"));
+        assert!(!matches("transit/keys/+/config", "transit/keys/a/b/config"));
+        assert!(matches("transit/+/app*", "transit/encrypt/app1/x"));
+        assert!(matches("transit/hash", "transit/hash"));
+        assert!(!matches("transit/hash", "transit/hash/sha2-512"));
+    }
+
+    #[test]
+    fn the_most_specific_rule_applies_and_deny_wins_within_it() {
+        let p = parse(
+            r#"
+            path "transit/*" { capabilities = ["read"] }
+            path "transit/keys/secret-*" { capabilities = ["deny"] }
+            path "transit/keys/+" { capabilities = ["update"] }
+            "#,
+        )
+        .unwrap();
+        let q = parse(r#"path "transit/keys/+" { capabilities = ["deny"] }"#).unwrap();
+        assert_eq!(capabilities([&p], "transit/keys/secret-1"), 0);
+        assert_eq!(capabilities([&p], "transit/keys/k"), Cap::Update as u8);
+        assert_eq!(capabilities([&p], "transit/hash"), Cap::Read as u8);
+        assert_eq!(capabilities([&p, &q], "transit/keys/k"), 0);
+        assert_eq!(capabilities([&p], "sys/policy/x"), 0);
+    }
+
+    #[test]
+    fn bad_policies_say_what_is_wrong() {
+        for (text, want) in [
+            ("", "empty"),
+            ("path \"a\" {", "not valid HCL"),
+            (
+                "path \"a\" { capabilities = [\"fly\"] }",
+                "unknown capability \"fly\"",
+            ),
+            ("path \"a\" { policy = \"write\" }", "unsupported attribute"),
+            ("key \"a\" { capabilities = [] }", "unsupported block"),
+            ("path \"a*b\" { capabilities = [] }", "only at the end"),
+            (
+                "path \"a/x+/b\" { capabilities = [] }",
+                "whole path segment",
+            ),
+            ("path \"a\" { }", "no capabilities"),
+            ("path \"a\" { capabilities = \"read\" }", "list of strings"),
+            ("x = 1", "top-level attribute"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+        parse(DEFAULT_POLICY).unwrap();
+    }
+}

@@ -1,0 +1,292 @@
+//! The managed-key model, as the state holds it and the store keeps it
+//! sealed: a named key with numbered versions and its policy. What each
+//! key type does with it (encrypt, sign, ...) is in `crate::core::keys`.
+//! Key material lives only in [`Zeroizing`] buffers and is never
+//! formatted (no `Debug`).
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use aws_lc_rs::aead::{LessSafeKey, UnboundKey, AES_256_GCM};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyType {
+    #[serde(rename = "aes256-gcm96")]
+    Aes256Gcm96,
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
+    #[serde(rename = "ecdsa-p384")]
+    EcdsaP384,
+    #[serde(rename = "ed25519")]
+    Ed25519,
+    #[serde(rename = "rsa-2048")]
+    Rsa2048,
+    #[serde(rename = "rsa-3072")]
+    Rsa3072,
+    #[serde(rename = "rsa-4096")]
+    Rsa4096,
+    #[serde(rename = "hmac")]
+    Hmac,
+}
+
+impl KeyType {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "aes256-gcm96" => Self::Aes256Gcm96,
+            "ecdsa-p256" => Self::EcdsaP256,
+            "ecdsa-p384" => Self::EcdsaP384,
+            "ed25519" => Self::Ed25519,
+            "rsa-2048" => Self::Rsa2048,
+            "rsa-3072" => Self::Rsa3072,
+            "rsa-4096" => Self::Rsa4096,
+            "hmac" => Self::Hmac,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Aes256Gcm96 => "aes256-gcm96",
+            Self::EcdsaP256 => "ecdsa-p256",
+            Self::EcdsaP384 => "ecdsa-p384",
+            Self::Ed25519 => "ed25519",
+            Self::Rsa2048 => "rsa-2048",
+            Self::Rsa3072 => "rsa-3072",
+            Self::Rsa4096 => "rsa-4096",
+            Self::Hmac => "hmac",
+        }
+    }
+
+    pub fn is_rsa(self) -> bool {
+        matches!(self, Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
+    }
+
+    pub fn supports_encryption(self) -> bool {
+        matches!(self, Self::Aes256Gcm96) || self.is_rsa()
+    }
+
+    pub fn supports_signing(self) -> bool {
+        matches!(self, Self::EcdsaP256 | Self::EcdsaP384 | Self::Ed25519) || self.is_rsa()
+    }
+
+    pub fn is_asymmetric(self) -> bool {
+        self.supports_signing()
+    }
+}
+
+/// One version of a key.
+#[derive(Serialize, Deserialize)]
+pub struct Version {
+    /// Unix seconds.
+    pub created: i64,
+    /// AES key, PKCS#8 private key, or HMAC key (for `hmac` keys).
+    pub secret: Zeroizing<Vec<u8>>,
+    /// The version's HMAC key (Vault gives every key one).
+    pub hmac_key: Zeroizing<Vec<u8>>,
+    /// An AES key's schedule, made on its first use and kept (making it
+    /// cost more than sealing a short message).
+    #[serde(skip)]
+    aes: OnceLock<LessSafeKey>,
+}
+
+impl Version {
+    pub fn new(created: i64, secret: Zeroizing<Vec<u8>>, hmac_key: Zeroizing<Vec<u8>>) -> Self {
+        Self {
+            created,
+            secret,
+            hmac_key,
+            aes: OnceLock::new(),
+        }
+    }
+
+    /// The AES key schedule, made on first use.
+    pub fn aes(&self) -> Result<&LessSafeKey, Error> {
+        if let Some(key) = self.aes.get() {
+            return Ok(key);
+        }
+        let key = UnboundKey::new(&AES_256_GCM, &self.secret)
+            .map(LessSafeKey::new)
+            .map_err(|_| Error::failed("AES key"))?;
+        Ok(self.aes.get_or_init(|| key))
+    }
+}
+
+impl Clone for Version {
+    /// A copy of the key material; the copy prepares its own AES key.
+    fn clone(&self) -> Self {
+        Self::new(self.created, self.secret.clone(), self.hmac_key.clone())
+    }
+}
+
+/// A key's versions by number, in order. A sorted vector rather than a
+/// `BTreeMap`, whose first node has room for 11 versions (~700 bytes for a
+/// key of one version, and the enclave holds every key). Serialised as the
+/// map it replaced, so stored keys and backups read the same.
+#[derive(Clone, Default)]
+pub struct Versions(Vec<(u64, Version)>);
+
+impl Versions {
+    fn find(&self, n: u64) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&n, |(k, _)| *k)
+    }
+
+    pub fn get(&self, n: &u64) -> Option<&Version> {
+        self.find(*n).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn contains_key(&self, n: &u64) -> bool {
+        self.find(*n).is_ok()
+    }
+
+    /// Adds (or replaces) version `n`.
+    pub fn insert(&mut self, n: u64, version: Version) {
+        match self.find(n) {
+            Ok(i) => self.0[i].1 = version,
+            Err(i) => self.0.insert(i, (n, version)),
+        }
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&u64, &mut Version) -> bool) {
+        self.0.retain_mut(|(n, v)| keep(n, v));
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&u64, &Version)> {
+        self.0.iter().map(|(n, v)| (n, v))
+    }
+
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &u64> {
+        self.0.iter().map(|(n, _)| n)
+    }
+
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Version> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+impl FromIterator<(u64, Version)> for Versions {
+    fn from_iter<I: IntoIterator<Item = (u64, Version)>>(iter: I) -> Self {
+        let mut versions = Self::default();
+        for (n, v) in iter {
+            versions.insert(n, v);
+        }
+        versions
+    }
+}
+
+impl Serialize for Versions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Versions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        BTreeMap::<u64, Version>::deserialize(d).map(|m| m.into_iter().collect())
+    }
+}
+
+/// A managed key as it is sealed in the store.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Key {
+    pub name: String,
+    pub key_type: KeyType,
+    pub deletion_allowed: bool,
+    pub exportable: bool,
+    pub allow_plaintext_backup: bool,
+    pub min_decryption_version: u64,
+    pub min_encryption_version: u64,
+    pub min_available_version: u64,
+    pub latest_version: u64,
+    pub versions: Versions,
+    /// Made from imported material (BYOK).
+    #[serde(default)]
+    pub imported: bool,
+    /// For imported keys: whether `rotate` may generate a version.
+    #[serde(default)]
+    pub allow_rotation: bool,
+}
+
+impl Key {
+    pub fn version(&self, v: u64) -> Result<&Version, Error> {
+        self.versions
+            .get(&v)
+            .ok_or_else(|| Error::invalid(format!("key version {v} does not exist or was trimmed")))
+    }
+
+    /// The version to encrypt or sign with: `requested` or the latest.
+    pub fn version_for_use(&self, requested: Option<u64>) -> Result<u64, Error> {
+        let v = match requested {
+            None | Some(0) => self.latest_version,
+            Some(v) => v,
+        };
+        if v > self.latest_version {
+            return Err(Error::invalid(
+                "requested version for encryption is higher than the latest key version",
+            ));
+        }
+        if self.min_encryption_version > 0 && v < self.min_encryption_version {
+            return Err(Error::invalid(
+                "requested version for encryption is less than the minimum encryption key version",
+            ));
+        }
+        self.version(v)?;
+        Ok(v)
+    }
+
+    /// Checks that `v` may decrypt or verify.
+    pub fn check_decryption_version(&self, v: u64) -> Result<(), Error> {
+        if v == 0 || v > self.latest_version {
+            return Err(Error::invalid(
+                "invalid ciphertext: key version does not exist",
+            ));
+        }
+        if v < self.min_decryption_version {
+            return Err(Error::invalid(
+                "ciphertext or signature version is disallowed by policy (too old)",
+            ));
+        }
+        self.version(v)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn version(byte: u8) -> Version {
+        Version::new(
+            1,
+            Zeroizing::new(vec![byte; 32]),
+            Zeroizing::new(vec![byte; 32]),
+        )
+    }
+
+    #[test]
+    fn versions_keep_order_and_the_stored_map_format() {
+        let mut versions: Versions = [(3, version(3)), (1, version(1))].into_iter().collect();
+        versions.insert(2, version(2));
+        assert_eq!(versions.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(versions.get(&2).unwrap().secret[0], 2);
+        assert!(versions.get(&4).is_none());
+
+        // As a BTreeMap<u64, Version> was written: keys as strings, in order.
+        let json = serde_json::to_value(&versions).unwrap();
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["1", "2", "3"]);
+        let old: BTreeMap<u64, Version> =
+            [(1, version(1)), (2, version(2)), (3, version(3))].into();
+        assert_eq!(json, serde_json::to_value(&old).unwrap());
+        let back: Versions = serde_json::from_value(json).unwrap();
+        assert_eq!(back.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
+
+        versions.retain(|n, _| *n >= 2);
+        assert_eq!(versions.keys().copied().collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(versions.values().next_back().unwrap().secret[0], 3);
+    }
+}

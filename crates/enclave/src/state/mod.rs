@@ -1,0 +1,575 @@
+//! The enclave's sealed state, and its one owner: [`State`] holds every
+//! managed key, token, policy and sealed singleton (the root token's hash,
+//! the import wrapping key, the TLS CA, the audit key) in memory, and
+//! writes every change through the store before anyone sees it.
+//!
+//! - [`key`]: the managed-key model.
+//! - [`tokens`]: token records, the root token, and the decision whether a
+//!   token may do something ([`State::authorize`]).
+//! - [`acl`]: ACL policies (Vault's HCL path form) and how they match.
+//! - [`policies`]: named policies as stored.
+//!
+//! Writes are durable before they are visible: a change is prepared under
+//! the lock, written (group commit, see [`crate::store::group`]) without
+//! holding it, and applied in memory once on disk. Meanwhile its record is
+//! busy: another writer of the same record waits, readers see the old
+//! state, and writers of other records go on (and share the fsync).
+
+pub mod acl;
+pub mod key;
+pub mod policies;
+pub mod tokens;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use zeroize::Zeroizing;
+
+use crate::clock::now;
+use crate::error::Error;
+use crate::store::group::GroupCommit;
+use crate::store::{Records, Storage, StoreError, Table};
+use acl::Access;
+use key::Key;
+use policies::{NamedPolicy, Policies};
+use tokens::{Credential, Identity, TokenRecord, Tokens};
+
+/// Tries before [`State::try_lock_briefly`] gives up (a few microseconds).
+const LOCK_SPINS: usize = 200;
+
+/// The meta record of the root token's hash.
+const INIT_ID: &str = "init";
+
+/// The sealed state and the store it is kept in.
+pub struct State {
+    inner: Mutex<Inner>,
+    /// Signalled when a record stops being busy.
+    idle: Condvar,
+    store: GroupCommit,
+}
+
+/// What a write does, decided under the lock.
+enum Step<T, R> {
+    /// Nothing to write: answer `R`.
+    Done(R),
+    /// Write this record (`None` removes it), then apply `T` in memory.
+    Write(Option<Zeroizing<Vec<u8>>>, T),
+}
+
+struct Inner {
+    /// Records being written.
+    busy: BTreeSet<(Table, String)>,
+    keys: BTreeMap<String, Arc<Key>>,
+    /// SHA-256 of the root token, once initialised.
+    root_hash: Option<[u8; 32]>,
+    /// Sealed singletons of the meta table other than `init` (the import
+    /// wrapping key, the TLS CA, ...), by id.
+    meta: BTreeMap<String, Zeroizing<Vec<u8>>>,
+    /// Tokens other than root, by accessor.
+    tokens: Tokens,
+    /// ACL policies by name; `default` always (built in until rewritten).
+    policies: Policies,
+}
+
+/// Why the state could not be opened. No variant carries secret data.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("sealed record {0} is not readable")]
+    Record(String),
+    #[error("the store is already initialised with a different root token")]
+    RootTokenMismatch,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct InitRecord {
+    root_token_sha256: String,
+}
+
+impl State {
+    /// The state held in `records` (every record of `store`, unsealed),
+    /// kept in `store` from now on. With a development root token, an
+    /// uninitialised store is initialised with it (like `vault server -dev
+    /// -dev-root-token-id`), and an initialised one must have that root
+    /// token already.
+    pub fn open(
+        store: Box<dyn Storage>,
+        records: Records,
+        dev_root_token: Option<Zeroizing<String>>,
+    ) -> Result<Self, OpenError> {
+        let mut keys = BTreeMap::new();
+        let mut root_hash = None;
+        let mut meta = BTreeMap::new();
+        let mut tokens = Tokens::default();
+        let mut policies = Policies::default();
+        for ((table, id), plain) in records {
+            match table {
+                Table::Keys => {
+                    let key: Key = serde_json::from_slice(&plain)
+                        .map_err(|_| OpenError::Record(format!("keys/{id}")))?;
+                    keys.insert(id, Arc::new(key));
+                }
+                Table::Meta if id == INIT_ID => {
+                    let init: InitRecord = serde_json::from_slice(&plain)
+                        .map_err(|_| OpenError::Record("meta/init".into()))?;
+                    let mut h = [0u8; 32];
+                    hex::decode_to_slice(&init.root_token_sha256, &mut h)
+                        .map_err(|_| OpenError::Record("meta/init".into()))?;
+                    root_hash = Some(h);
+                }
+                Table::Meta => {
+                    meta.insert(id, Zeroizing::new(plain.to_vec()));
+                }
+                Table::Tokens => {
+                    let rec: TokenRecord = serde_json::from_slice(&plain)
+                        .map_err(|_| OpenError::Record(format!("tokens/{id}")))?;
+                    tokens.insert(id, rec);
+                }
+                Table::Policies => {
+                    let text = String::from_utf8(plain.to_vec())
+                        .map_err(|_| OpenError::Record(format!("policies/{id}")))?;
+                    let policy = NamedPolicy::parse(text)
+                        .map_err(|_| OpenError::Record(format!("policies/{id}")))?;
+                    policies.insert(id, policy);
+                }
+            }
+        }
+        if !policies.contains("default") {
+            let policy = NamedPolicy::parse(acl::DEFAULT_POLICY.to_string())
+                .map_err(|_| OpenError::Record("the built-in default policy".into()))?;
+            policies.insert("default".to_string(), policy);
+        }
+        let state = Self {
+            idle: Condvar::new(),
+            store: GroupCommit::new(store),
+            inner: Mutex::new(Inner {
+                busy: BTreeSet::new(),
+                keys,
+                root_hash,
+                meta,
+                tokens,
+                policies,
+            }),
+        };
+        if let Some(token) = dev_root_token {
+            let hash = tokens::token_hash(&token);
+            let existing = state.lock().root_hash;
+            match existing {
+                None => state
+                    .initialise(hash)
+                    .map_err(|_| OpenError::Record("meta/init".into()))?,
+                Some(h) if h == hash => {}
+                Some(_) => return Err(OpenError::RootTokenMismatch),
+            }
+        }
+        Ok(state)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The lock if it comes free within a short spin, for the I/O threads:
+    /// lookups hold it for well under a microsecond, so a busy lock is
+    /// usually another lookup (handing the request to a blocking thread
+    /// instead costs two thread switches); `None` if it stays held.
+    fn try_lock_briefly(&self) -> Option<MutexGuard<'_, Inner>> {
+        for _ in 0..LOCK_SPINS {
+            match self.inner.try_lock() {
+                Ok(inner) => return Some(inner),
+                Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => std::hint::spin_loop(),
+            }
+        }
+        None
+    }
+
+    /// One durable change to record `table/id`: `prepare` decides, under
+    /// the lock, what to write; the write is committed without the lock;
+    /// `apply` updates the state once the record is on disk. A failed write
+    /// changes nothing.
+    fn change<T, R>(
+        &self,
+        table: Table,
+        id: &str,
+        prepare: impl FnOnce(&Inner) -> Result<Step<T, R>, Error>,
+        apply: impl FnOnce(&mut Inner, T) -> R,
+    ) -> Result<R, Error> {
+        let record = (table, id.to_string());
+        let mut inner = self.lock();
+        while inner.busy.contains(&record) {
+            inner = self
+                .idle
+                .wait(inner)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        let (value, then) = match prepare(&inner)? {
+            Step::Done(answer) => return Ok(answer),
+            Step::Write(value, then) => (value, then),
+        };
+        inner.busy.insert(record.clone());
+        drop(inner);
+        let written = self.store.write(vec![(table, id.to_string(), value)]);
+        let mut inner = self.lock();
+        inner.busy.remove(&record);
+        let answer = match written {
+            Ok(()) => Ok(apply(&mut inner, then)),
+            Err(e) => Err(Error::from(e)),
+        };
+        drop(inner);
+        self.idle.notify_all();
+        answer
+    }
+
+    pub fn is_initialised(&self) -> bool {
+        self.lock().root_hash.is_some()
+    }
+
+    /// Stores the root token's hash; fails if already initialised.
+    pub fn initialise(&self, hash: [u8; 32]) -> Result<(), Error> {
+        self.change(
+            Table::Meta,
+            INIT_ID,
+            |inner| {
+                if inner.root_hash.is_some() {
+                    return Err(Error::invalid("Vault is already initialized"));
+                }
+                let record = serde_json::to_vec(&InitRecord {
+                    root_token_sha256: hex::encode(hash),
+                })
+                .map_err(|_| Error::failed("init"))?;
+                Ok(Step::Write(Some(Zeroizing::new(record)), ()))
+            },
+            |inner, ()| inner.root_hash = Some(hash),
+        )
+    }
+
+    /// A key for use; 400 "not found" as Vault answers for operations.
+    pub fn get(&self, name: &str) -> Result<Arc<Key>, Error> {
+        self.lock()
+            .keys
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::invalid("encryption key not found"))
+    }
+
+    pub fn find(&self, name: &str) -> Option<Arc<Key>> {
+        self.lock().keys.get(name).cloned()
+    }
+
+    /// A sealed singleton record of the meta table: the stored one, or the
+    /// one `make` returns, stored (durably) before it is returned. `make`
+    /// runs outside the lock (RSA-4096 takes seconds); if another request
+    /// stored one meanwhile, that one is kept and ours is dropped.
+    pub fn sealed_meta(
+        &self,
+        id: &str,
+        make: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, Error>,
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        if let Some(record) = self.lock().meta.get(id) {
+            return Ok(record.clone());
+        }
+        let made = make()?;
+        self.change(
+            Table::Meta,
+            id,
+            |inner| match inner.meta.get(id) {
+                Some(k) => Ok(Step::Done(k.clone())),
+                None => Ok(Step::Write(Some(made.clone()), made)),
+            },
+            |inner, made| {
+                inner.meta.insert(id.to_string(), made.clone());
+                made
+            },
+        )
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.lock().keys.keys().cloned().collect()
+    }
+
+    /// Stores `key` as new; `Ok(false)` (and no change) if the name exists.
+    pub fn create(&self, key: Key) -> Result<bool, Error> {
+        let name = key.name.clone();
+        self.change(
+            Table::Keys,
+            &name,
+            |inner| {
+                if inner.keys.contains_key(&key.name) {
+                    return Ok(Step::Done(false));
+                }
+                Ok(Step::Write(Some(serialize(&key)?), key))
+            },
+            |inner, key| {
+                inner.keys.insert(key.name.clone(), Arc::new(key));
+                true
+            },
+        )
+    }
+
+    /// Changes a key durably: `change` edits a copy, which replaces the key
+    /// only once it is on disk. An error from `change` changes nothing.
+    pub fn update(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut Key) -> Result<(), Error>,
+    ) -> Result<Arc<Key>, Error> {
+        self.change(
+            Table::Keys,
+            name,
+            |inner| {
+                let current = inner
+                    .keys
+                    .get(name)
+                    .ok_or_else(|| Error::invalid("encryption key not found"))?;
+                let mut key = Key::clone(current);
+                change(&mut key)?;
+                Ok(Step::Write(Some(serialize(&key)?), Arc::new(key)))
+            },
+            |inner, key| {
+                inner.keys.insert(name.to_string(), key.clone());
+                key
+            },
+        )
+    }
+
+    /// Replaces (or creates) a key wholesale, for restore.
+    pub fn put(&self, key: Key, force: bool) -> Result<(), Error> {
+        let name = key.name.clone();
+        self.change(
+            Table::Keys,
+            &name,
+            |inner| {
+                if inner.keys.contains_key(&key.name) && !force {
+                    return Err(Error::invalid(
+                        "key already exists; to overwrite it, set force to true",
+                    ));
+                }
+                Ok(Step::Write(Some(serialize(&key)?), key))
+            },
+            |inner, key| {
+                inner.keys.insert(key.name.clone(), Arc::new(key));
+            },
+        )
+    }
+
+    pub fn delete(&self, name: &str) -> Result<(), Error> {
+        self.change(
+            Table::Keys,
+            name,
+            |inner| {
+                let key = inner
+                    .keys
+                    .get(name)
+                    .ok_or_else(|| Error::invalid("could not delete key; not found"))?;
+                if !key.deletion_allowed {
+                    return Err(Error::invalid("deletion is not allowed for this key"));
+                }
+                Ok(Step::Write(None, ()))
+            },
+            |inner, ()| {
+                inner.keys.remove(name);
+            },
+        )
+    }
+}
+
+fn serialize(key: &Key) -> Result<Zeroizing<Vec<u8>>, Error> {
+    // Room for the whole record up front, so no reallocation leaves
+    // copies of key material behind.
+    let room: usize = key
+        .versions
+        .values()
+        .map(|v| (v.secret.len() + v.hmac_key.len()) * 4 + 64)
+        .sum::<usize>()
+        + 1024;
+    let mut buf = Zeroizing::new(Vec::with_capacity(room));
+    serde_json::to_writer(&mut *buf, key).map_err(|_| Error::failed("key serialisation"))?;
+    Ok(buf)
+}
+
+impl Inner {
+    fn is_root(&self, hash: &[u8; 32]) -> bool {
+        self.root_hash.is_some_and(|root| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(hash, &root).is_ok()
+        })
+    }
+
+    /// Whether live token `rec`, presented as `hash`, may do `op` on `path`.
+    fn allows(
+        &self,
+        rec: &TokenRecord,
+        hash: &[u8; 32],
+        path: &str,
+        op: Access,
+    ) -> Result<(), Error> {
+        tokens::check_hash(rec, hash)?;
+        let needed = tokens::needed(op, path, |name| self.keys.contains_key(name));
+        match self.policies.caps(&rec.policies, path) {
+            Some(caps) if caps & needed as u8 == 0 => Err(Error::Denied),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl State {
+    /// The decision for one request: the token (`credential`) must be root
+    /// or a live token whose policies grant `op` on `path`. An allowed
+    /// request uses one of a limited token's uses, durably, before it goes
+    /// on.
+    pub fn authorize(
+        &self,
+        credential: &Credential,
+        path: &str,
+        op: Access,
+    ) -> Result<Identity, Error> {
+        let mut inner = self.lock();
+        let (hash, accessor) = (&credential.hash, credential.accessor.clone());
+        if inner.is_root(hash) {
+            return Ok(Identity::root(accessor));
+        }
+        let mut rec = inner
+            .tokens
+            .live(&self.store, &accessor, now())
+            .ok_or(Error::Denied)?;
+        inner.allows(&rec, hash, path, op)?;
+        let limited = rec.num_uses > 0;
+        if limited {
+            rec.num_uses -= 1;
+            if rec.num_uses == 0 {
+                inner.tokens.revoke_tree(&self.store, &accessor)?;
+            } else {
+                inner.tokens.write(&self.store, &accessor, &rec)?;
+            }
+        }
+        Ok(Identity {
+            accessor,
+            record: Some(rec),
+            limited,
+        })
+    }
+
+    /// [`Self::authorize`] without waiting or writing, for the I/O thread:
+    /// `None` when the decision needs the store (a limited token's use, an
+    /// expired token to purge) or the lock stays held (a token writer holds
+    /// it across an fsync); the caller then runs `authorize` on a blocking
+    /// thread. Same decision, same code.
+    pub fn authorize_in_memory(
+        &self,
+        credential: &Credential,
+        path: &str,
+        op: Access,
+    ) -> Option<Result<Identity, Error>> {
+        let inner = self.try_lock_briefly()?;
+        let (hash, accessor) = (&credential.hash, credential.accessor.clone());
+        if inner.is_root(hash) {
+            return Some(Ok(Identity::root(accessor)));
+        }
+        let Some(rec) = inner.tokens.get(&accessor) else {
+            return Some(Err(Error::Denied));
+        };
+        if rec.num_uses > 0 || rec.expire_time.is_some_and(|t| t <= now()) {
+            return None;
+        }
+        Some(inner.allows(rec, hash, path, op).map(|()| Identity {
+            accessor,
+            record: Some(rec.clone()),
+            limited: false,
+        }))
+    }
+
+    /// Stores `rec` as the token `accessor`, a child of `creator`: purges
+    /// expired tokens first if the store is full; refuses if `creator` was
+    /// revoked meanwhile.
+    pub fn insert_token(
+        &self,
+        creator: &Identity,
+        accessor: &str,
+        rec: &TokenRecord,
+    ) -> Result<(), Error> {
+        let mut inner = self.lock();
+        inner.tokens.make_room(&self.store, now())?;
+        // A creator revoked meanwhile makes no children.
+        if !creator.is_root() && !inner.tokens.contains(&creator.accessor) {
+            return Err(Error::Denied);
+        }
+        inner.tokens.write(&self.store, accessor, rec)
+    }
+
+    /// Looks a token up by accessor: the root token (`Some(None)`) or a
+    /// live record.
+    pub fn lookup_token(&self, accessor: &str) -> Option<Option<TokenRecord>> {
+        let mut inner = self.lock();
+        if let Some(root) = inner.root_hash {
+            if tokens::accessor(&root) == accessor {
+                return Some(None);
+            }
+        }
+        inner.tokens.live(&self.store, accessor, now()).map(Some)
+    }
+
+    /// Revokes the token `accessor` and every token made from it.
+    pub fn revoke(&self, accessor: &str) -> Result<(), Error> {
+        let mut inner = self.lock();
+        if inner
+            .root_hash
+            .is_some_and(|r| tokens::accessor(&r) == accessor)
+        {
+            return Err(Error::invalid("the root token cannot be revoked"));
+        }
+        if inner.tokens.live(&self.store, accessor, now()).is_none() {
+            return Err(Error::invalid("invalid token or accessor"));
+        }
+        inner.tokens.revoke_tree(&self.store, accessor)
+    }
+
+    /// Revokes `accessor` and its children without the checks of
+    /// [`State::revoke`] (a token revoking itself).
+    pub fn revoke_self(&self, accessor: &str) -> Result<(), Error> {
+        self.lock().tokens.revoke_tree(&self.store, accessor)
+    }
+}
+
+impl State {
+    /// Every policy name, `root` included.
+    pub fn policy_names(&self) -> Vec<String> {
+        self.lock().policies.names()
+    }
+
+    pub fn policy_text(&self, name: &str) -> Option<String> {
+        self.lock().policies.text(name)
+    }
+
+    pub fn put_policy(&self, name: String, policy: NamedPolicy) -> Result<(), Error> {
+        let mut inner = self.lock();
+        if !inner.policies.contains(&name) && inner.policies.len() >= policies::MAX_STORED {
+            return Err(Error::invalid(format!(
+                "too many policies (limit {})",
+                policies::MAX_STORED
+            )));
+        }
+        // Under the lock: policy writes are rare, and a request must never
+        // see a policy that is not on disk.
+        self.store
+            .write(vec![(
+                Table::Policies,
+                name.clone(),
+                Some(Zeroizing::new(policy.text.as_bytes().to_vec())),
+            )])
+            .map_err(Error::from)?;
+        inner.policies.insert(name, policy);
+        Ok(())
+    }
+
+    pub fn delete_policy(&self, name: &str) -> Result<(), Error> {
+        let mut inner = self.lock();
+        if inner.policies.contains(name) {
+            self.store
+                .write(vec![(Table::Policies, name.to_string(), None)])
+                .map_err(Error::from)?;
+            inner.policies.remove(name);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,505 @@
+//! The embedded backend: one redb file, `keys.redb`, in the enclave's data
+//! dir, holding records in the format of [`super::seal`].
+//!
+//! Format (version 1):
+//! - Tables `meta`, `keys`, `tokens` and `policies`, all `&str -> &[u8]`.
+//!   `meta` holds `index` (see below) and `init` (the root token's
+//!   SHA-256); `keys` holds one record per managed key, by name; `tokens`
+//!   one record per token other than root, by accessor (the record holds
+//!   the token's SHA-256, never the token); `policies` one ACL policy per
+//!   name. A file made before `tokens` and `policies` existed opens
+//!   unchanged: the tables are created empty.
+//! - Table `header` (`&str -> u64`, not sealed) holds `seal_svn`: the
+//!   ISVSVN the sealing key was derived at, and `seal_check`: the first 8
+//!   bytes of that key's check value ([`super::seal`]). Opening derives the
+//!   key at that SVN (EGETKEY allows any SVN up to ours), and an enclave
+//!   with a higher SVN re-seals every record at its own SVN in one
+//!   transaction, so an upgrade keeps the data and the older (perhaps
+//!   vulnerable) build can no longer read it. A store sealed at a higher
+//!   SVN than ours is refused, and so is one whose check value is not our
+//!   key's (another signer or machine: [`StoreError::ForeignKey`]). The
+//!   host may edit the header; a wrong SVN or check value only makes the
+//!   store fail to open.
+//! - Versions are a store-wide generation counter: each write transaction
+//!   takes the next one, for the index and every record it writes.
+//! - The index maps every other record to its current version, in two
+//!   levels so a write rewrites only what it touched: each record belongs
+//!   to one of 256 buckets (the first byte of SHA-256(table || 0 || id));
+//!   `meta/index.XX` (XX the bucket in hex) is a sealed JSON list
+//!   `[{"table":T,"id":ID,"version":N},...]` of that bucket's records, and
+//!   `meta/index` is the sealed root `{"buckets":[v0,...,v255]}`, each the
+//!   version of that bucket's record (0: empty, no record). Each write
+//!   transaction rewrites the root, the buckets it changed and its records.
+//!   A record whose version differs from its bucket, or a bucket whose
+//!   version differs from the root (an old copy replayed), a record or
+//!   bucket the level above does not list, or an entry without its record,
+//!   is tampering: [`RedbStore::open`] refuses with [`StoreError::Tampered`].
+//!   A store whose `meta/index` is still the one-level list (builds before
+//!   the buckets) opens, and its next write converts it.
+//!   Rolling the whole file back to an earlier state (index and records
+//!   together) cannot be detected without a monotonic counter, which the
+//!   platform does not offer yet.
+//!
+//! Durability: every write is one redb transaction committed with redb's
+//! default immediate durability (fsync) before the call returns.
+//!
+//! Everything is read and checked at open; callers keep the decrypted
+//! records in memory (zeroized on drop) and write through this store.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aws_lc_rs::digest;
+use redb::{Database, ReadableTable, TableDefinition};
+
+use super::seal::{shown, Sealer};
+use super::{Records, Storage, StoreError, Table};
+use crate::platform::Platform;
+
+/// The database file, in the data dir.
+pub const FILE_NAME: &str = "keys.redb";
+/// redb's page cache.
+const CACHE_BYTES: usize = 4 << 20;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+const HEADER: TableDefinition<&str, u64> = TableDefinition::new("header");
+const SEAL_SVN: &str = "seal_svn";
+const SEAL_CHECK: &str = "seal_check";
+const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+const POLICIES: TableDefinition<&str, &[u8]> = TableDefinition::new("policies");
+const INDEX_ID: &str = "index";
+/// Bucket records are `index.00` to `index.ff` in `meta`.
+const BUCKET_PREFIX: &str = "index.";
+const BUCKETS: usize = 256;
+
+fn def(table: Table) -> TableDefinition<'static, &'static str, &'static [u8]> {
+    match table {
+        Table::Meta => META,
+        Table::Keys => KEYS,
+        Table::Tokens => TOKENS,
+        Table::Policies => POLICIES,
+    }
+}
+
+fn db_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// An opened store; holds the sealing key.
+pub struct RedbStore {
+    db: Database,
+    sealer: Sealer,
+    platform: std::sync::Arc<dyn Platform>,
+    /// The current version of every record but the index, by bucket.
+    buckets: Vec<BTreeMap<(Table, String), u64>>,
+    /// Each bucket record's version (0: none), as the root lists them.
+    bucket_versions: Vec<u64>,
+    /// Opened from a one-level index: the next write writes every bucket.
+    legacy: bool,
+    index_version: u64,
+}
+
+/// The index root's plaintext.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Root {
+    buckets: Vec<u64>,
+}
+
+/// The bucket of a record: the first byte of SHA-256(table || 0 || id).
+/// Not secret (the ids are the database's plaintext keys); it only spreads
+/// records evenly.
+fn bucket_of(table: Table, id: &str) -> usize {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(table.name().as_bytes());
+    ctx.update(&[0]);
+    ctx.update(id.as_bytes());
+    usize::from(ctx.finish().as_ref()[0])
+}
+
+fn bucket_id(bucket: usize) -> String {
+    format!("{BUCKET_PREFIX}{bucket:02x}")
+}
+
+fn is_index_id(table: Table, id: &str) -> bool {
+    table == Table::Meta && (id == INDEX_ID || id.starts_with(BUCKET_PREFIX))
+}
+
+/// A record's place: its table and id.
+type RecordKey = (Table, String);
+
+/// An index list's entries (the one-level index, or one bucket).
+fn index_entries(plain: &[u8]) -> Result<Vec<(RecordKey, u64)>, StoreError> {
+    let entries: Vec<IndexEntry> = serde_json::from_slice(plain)
+        .map_err(|_| StoreError::Tampered("unreadable index".into()))?;
+    entries
+        .into_iter()
+        .map(|e| {
+            let table = Table::from_name(&e.table)
+                .ok_or_else(|| StoreError::Tampered("unknown table in the index".into()))?;
+            Ok(((table, e.id), e.version))
+        })
+        .collect()
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IndexEntry {
+    table: String,
+    id: String,
+    version: u64,
+}
+
+/// The index as JSON (`[{"table":T,"id":ID,"version":N},...]`, what
+/// serde_json writes for a `Vec<IndexEntry>`), written straight from the
+/// map: it is rewritten with every transaction, so this is a hot path. Ids
+/// that need no escaping (key names always) are copied as they are; any
+/// other goes through serde_json.
+fn index_json(index: &BTreeMap<(Table, String), u64>) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(index.len() * 48 + 2);
+    out.push(b'[');
+    for (i, ((table, id), version)) in index.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"table\":\"");
+        out.extend_from_slice(table.name().as_bytes());
+        out.extend_from_slice(b"\",\"id\":");
+        if id.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            serde_json::to_writer(&mut out, id).map_err(db_err)?;
+        } else {
+            out.push(b'"');
+            out.extend_from_slice(id.as_bytes());
+            out.push(b'"');
+        }
+        out.extend_from_slice(b",\"version\":");
+        out.extend_from_slice(version.to_string().as_bytes());
+        out.push(b'}');
+    }
+    out.push(b']');
+    Ok(out)
+}
+
+impl RedbStore {
+    /// Opens (creating if needed) `data_dir/keys.redb`, unseals every record
+    /// and checks it against the index.
+    pub fn open(
+        platform: &std::sync::Arc<dyn Platform>,
+        data_dir: &Path,
+    ) -> Result<(Self, Records), StoreError> {
+        let ours = platform.identity().security_version;
+        let path = data_dir.join(FILE_NAME);
+        // Every record lives unsealed in memory above us, so redb's page
+        // cache only saves re-reading B-tree pages when writing: a small
+        // cache, not redb's default 1 GiB (an enclave's memory is small).
+        // With the two-level index a commit touches few pages.
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    StoreError::InUse(path.display().to_string())
+                }
+                e => db_err(e),
+            })?;
+        // Only sealed records in it, but nobody else needs to read it.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(db_err)?;
+        }
+        // Make sure every table exists, so readers never see "no table";
+        // a new store (or one from before the header) is sealed at our SVN.
+        let tx = db.begin_write().map_err(db_err)?;
+        for table in Table::ALL {
+            tx.open_table(def(table)).map_err(db_err)?;
+        }
+        let (sealed_at, stored_check) = {
+            let mut header = tx.open_table(HEADER).map_err(db_err)?;
+            let stored = header.get(SEAL_SVN).map_err(db_err)?.map(|v| v.value());
+            let check = header.get(SEAL_CHECK).map_err(db_err)?.map(|v| v.value());
+            match stored {
+                Some(svn) => (svn, check),
+                None => {
+                    header.insert(SEAL_SVN, u64::from(ours)).map_err(db_err)?;
+                    (u64::from(ours), check)
+                }
+            }
+        };
+        tx.commit().map_err(db_err)?;
+        let sealed_at = match u16::try_from(sealed_at) {
+            Ok(svn) if svn <= ours => svn,
+            _ => return Err(StoreError::Downgrade { sealed_at, ours }),
+        };
+
+        let sealer = Sealer::new(platform, sealed_at)?;
+        let ours_check = check_word(&sealer);
+        if stored_check.is_some_and(|c| c != ours_check) {
+            return Err(StoreError::ForeignKey(path.display().to_string()));
+        }
+        let mut store = Self {
+            db,
+            sealer,
+            platform: platform.clone(),
+            buckets: vec![BTreeMap::new(); BUCKETS],
+            bucket_versions: vec![0; BUCKETS],
+            legacy: false,
+            index_version: 0,
+        };
+        let records = store.load()?;
+        if sealed_at < ours {
+            store.reseal(&records, ours)?;
+        } else if stored_check.is_none() {
+            // A store from before check values: it opened, so it is ours.
+            let tx = store.db.begin_write().map_err(db_err)?;
+            tx.open_table(HEADER)
+                .map_err(db_err)?
+                .insert(SEAL_CHECK, ours_check)
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+        }
+        Ok((store, records))
+    }
+
+    /// Re-seals every record under the key of security version `svn`, in
+    /// one durable transaction that also records `svn`.
+    fn reseal(&mut self, records: &Records, svn: u16) -> Result<(), StoreError> {
+        self.sealer = Sealer::new(&self.platform, svn)?;
+        let changes: Vec<(Table, &str, Option<&[u8]>)> = records
+            .iter()
+            .map(|((table, id), plain)| (*table, id.as_str(), Some(plain.as_slice())))
+            .collect();
+        self.write_with_svn(&changes, Some(svn))
+    }
+
+    fn load(&mut self) -> Result<Records, StoreError> {
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let mut raw: BTreeMap<(Table, String), Vec<u8>> = BTreeMap::new();
+        for table in Table::ALL {
+            let t = tx.open_table(def(table)).map_err(db_err)?;
+            for item in t.iter().map_err(db_err)? {
+                let (k, v) = item.map_err(db_err)?;
+                raw.insert((table, k.value().to_string()), v.value().to_vec());
+            }
+        }
+        let mut records = Records::new();
+        let Some(index_raw) = raw.remove(&(Table::Meta, INDEX_ID.to_string())) else {
+            if raw.is_empty() {
+                return Ok(records);
+            }
+            return Err(StoreError::Tampered("records without an index".into()));
+        };
+        let (index_version, root_plain) = self.sealer.unseal(Table::Meta, INDEX_ID, &index_raw)?;
+        let mut buckets = vec![BTreeMap::new(); BUCKETS];
+        let mut bucket_versions = vec![0u64; BUCKETS];
+        let legacy = root_plain.first() == Some(&b'[');
+        if legacy {
+            for (k, version) in index_entries(&root_plain)? {
+                buckets[bucket_of(k.0, &k.1)].insert(k, version);
+            }
+        } else {
+            let root: Root = serde_json::from_slice(&root_plain)
+                .map_err(|_| StoreError::Tampered("unreadable index".into()))?;
+            if root.buckets.len() != BUCKETS {
+                return Err(StoreError::Tampered("unreadable index".into()));
+            }
+            for (b, &expected) in root.buckets.iter().enumerate() {
+                let id = bucket_id(b);
+                match (expected, raw.remove(&(Table::Meta, id.clone()))) {
+                    (0, None) => {}
+                    (0, Some(_)) => {
+                        return Err(StoreError::Tampered(format!(
+                            "index bucket {id} is not in the index (added)"
+                        )))
+                    }
+                    (_, None) => {
+                        return Err(StoreError::Tampered(format!(
+                            "index bucket {id} is missing (removed)"
+                        )))
+                    }
+                    (_, Some(sealed)) => {
+                        let (version, plain) = self.sealer.unseal(Table::Meta, &id, &sealed)?;
+                        if version != expected {
+                            return Err(StoreError::Tampered(format!(
+                                "index bucket {id} is version {version}, the index says {expected} (replayed)"
+                            )));
+                        }
+                        for (k, version) in index_entries(&plain)? {
+                            if bucket_of(k.0, &k.1) != b {
+                                return Err(StoreError::Tampered(format!(
+                                    "index bucket {id} lists a record of another bucket"
+                                )));
+                            }
+                            buckets[b].insert(k, version);
+                        }
+                    }
+                }
+                bucket_versions[b] = expected;
+            }
+        }
+        let indexed: usize = buckets.iter().map(BTreeMap::len).sum();
+        if indexed != raw.len() {
+            return Err(StoreError::Tampered(
+                "records and index do not match (added or removed records)".into(),
+            ));
+        }
+        for ((table, id), sealed) in raw {
+            let Some(expected) = buckets[bucket_of(table, &id)].get(&(table, id.clone())) else {
+                return Err(StoreError::Tampered(format!(
+                    "record {}/{} is not in the index",
+                    table.name(),
+                    shown(&id)
+                )));
+            };
+            let (version, plain) = self.sealer.unseal(table, &id, &sealed)?;
+            if version != *expected {
+                return Err(StoreError::Tampered(format!(
+                    "record {}/{} is version {version}, the index says {expected} (replayed)",
+                    table.name(),
+                    shown(&id)
+                )));
+            }
+            records.insert((table, id), plain);
+        }
+        self.buckets = buckets;
+        self.bucket_versions = bucket_versions;
+        self.legacy = legacy;
+        self.index_version = index_version;
+        Ok(records)
+    }
+
+    fn write_with_svn(
+        &mut self,
+        changes: &[(Table, &str, Option<&[u8]>)],
+        seal_svn: Option<u16>,
+    ) -> Result<(), StoreError> {
+        // The index is changed in place and put back if the write fails.
+        let mut undo: Vec<((Table, String), Option<u64>)> = Vec::with_capacity(changes.len());
+        let result = self.write_changes(changes, seal_svn, &mut undo);
+        if result.is_err() {
+            for (k, old) in undo.into_iter().rev() {
+                let bucket = &mut self.buckets[bucket_of(k.0, &k.1)];
+                match old {
+                    Some(v) => bucket.insert(k, v),
+                    None => bucket.remove(&k),
+                };
+            }
+        }
+        result
+    }
+
+    fn write_changes(
+        &mut self,
+        changes: &[(Table, &str, Option<&[u8]>)],
+        seal_svn: Option<u16>,
+        undo: &mut Vec<((Table, String), Option<u64>)>,
+    ) -> Result<(), StoreError> {
+        // Every write gets the next store-wide generation as its version,
+        // so no two sealed records of one id ever share a version, even
+        // across delete and re-create.
+        let index_version = self.index_version + 1;
+        let mut sealed = Vec::with_capacity(changes.len());
+        // A one-level index, or a re-seal under a new key: every bucket.
+        let mut dirty = vec![self.legacy || seal_svn.is_some(); BUCKETS];
+        for (table, id, value) in changes {
+            if is_index_id(*table, id) {
+                return Err(StoreError::Database("reserved record id".into()));
+            }
+            let k = (*table, id.to_string());
+            let b = bucket_of(*table, id);
+            dirty[b] = true;
+            match value {
+                Some(plain) => {
+                    let version = index_version;
+                    let sealed_record = self.sealer.seal(*table, id, version, plain)?;
+                    let old = self.buckets[b].insert(k.clone(), version);
+                    undo.push((k, old));
+                    sealed.push((*table, id.to_string(), Some(sealed_record)));
+                }
+                None => {
+                    let old = self.buckets[b].remove(&k);
+                    undo.push((k, old));
+                    sealed.push((*table, id.to_string(), None));
+                }
+            }
+        }
+        let mut bucket_versions = self.bucket_versions.clone();
+        for (b, _) in dirty.iter().enumerate().filter(|(_, d)| **d) {
+            let id = bucket_id(b);
+            if self.buckets[b].is_empty() {
+                if bucket_versions[b] != 0 {
+                    sealed.push((Table::Meta, id, None));
+                }
+                bucket_versions[b] = 0;
+            } else {
+                let plain = index_json(&self.buckets[b])?;
+                let record = self.sealer.seal(Table::Meta, &id, index_version, &plain)?;
+                sealed.push((Table::Meta, id, Some(record)));
+                bucket_versions[b] = index_version;
+            }
+        }
+        let root = serde_json::to_vec(&Root {
+            buckets: bucket_versions.clone(),
+        })
+        .map_err(db_err)?;
+        let index_sealed = self
+            .sealer
+            .seal(Table::Meta, INDEX_ID, index_version, &root)?;
+
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut meta = tx.open_table(META).map_err(db_err)?;
+            let mut keys = tx.open_table(KEYS).map_err(db_err)?;
+            let mut tokens = tx.open_table(TOKENS).map_err(db_err)?;
+            let mut policies = tx.open_table(POLICIES).map_err(db_err)?;
+            for (table, id, value) in &sealed {
+                let t = match table {
+                    Table::Meta => &mut meta,
+                    Table::Keys => &mut keys,
+                    Table::Tokens => &mut tokens,
+                    Table::Policies => &mut policies,
+                };
+                match value {
+                    Some(v) => {
+                        t.insert(id.as_str(), v.as_slice()).map_err(db_err)?;
+                    }
+                    None => {
+                        t.remove(id.as_str()).map_err(db_err)?;
+                    }
+                }
+            }
+            meta.insert(INDEX_ID, index_sealed.as_slice())
+                .map_err(db_err)?;
+            if let Some(svn) = seal_svn {
+                let mut header = tx.open_table(HEADER).map_err(db_err)?;
+                header.insert(SEAL_SVN, u64::from(svn)).map_err(db_err)?;
+                header
+                    .insert(SEAL_CHECK, check_word(&self.sealer))
+                    .map_err(db_err)?;
+            }
+        }
+        // Immediate durability (redb's default): fsync before returning.
+        tx.commit().map_err(db_err)?;
+        self.index_version = index_version;
+        self.bucket_versions = bucket_versions;
+        self.legacy = false;
+        Ok(())
+    }
+}
+
+impl Storage for RedbStore {
+    fn write(&mut self, changes: &[(Table, &str, Option<&[u8]>)]) -> Result<(), StoreError> {
+        self.write_with_svn(changes, None)
+    }
+}
+
+/// The part of the sealer's check value the header keeps.
+fn check_word(sealer: &Sealer) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&sealer.check_value()[..8]);
+    u64::from_le_bytes(word)
+}
+
+#[cfg(test)]
+#[path = "redb_tests.rs"]
+mod tests;

@@ -1,0 +1,9 @@
+//! What the enclave and its clients agree on, written once for both sides:
+//!
+//! - [`key_name`]: which names a managed key may have (the server refuses
+//!   others; `minikms import` checks before it wraps anything).
+//! - [`claims`]: the CBOR claims map that attestation evidence binds, and
+//!   the report data that binds it (`SHA-256(claims) || 32 zero bytes`).
+
+pub mod claims;
+pub mod key_name;
