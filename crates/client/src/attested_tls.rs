@@ -14,20 +14,32 @@
 //!    holds the attested key.
 //!
 //! What was verified for each certificate is kept, so a caller can show it
-//! ([`AttestedVerifier::claims_for`]).
+//! ([`AttestedVerifier::claims_for`], in one line with [`summary`]).
+//!
+//! What to accept is an [`Attestation`]: a policy, optionally pinned to a
+//! signed enclave file ([`Attestation::pin_enclave_file`]), and collateral.
 
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
 use minikms_verifier::{
-    certificate_evidence, verify_certificate, CertificateClaims, Policy, VerifyOptions,
+    certificate_evidence, verify_certificate, CertificateClaims, Policy, VerifyError, VerifyOptions,
 };
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
+
+use crate::error::{Error, Refused};
+use crate::files::read_file;
+
+/// Signed enclave files larger than this are not enclaves.
+const MAX_ENCLAVE_FILE: u64 = 256 << 20;
+/// Collateral files larger than this are not collateral.
+const MAX_COLLATERAL_FILE: u64 = 4 << 20;
 
 /// How many verified certificates are remembered for [`AttestedVerifier::claims_for`].
 const REMEMBERED: usize = 64;
@@ -44,6 +56,57 @@ pub struct Attestation {
     pub offline: bool,
 }
 
+impl Attestation {
+    /// Pins MRENCLAVE and MRSIGNER to those of the signed enclave file at
+    /// `path` (made by `kms-host sign`), and accepts a debug enclave if it
+    /// is one: whoever signed a debug enclave and pins it expects one. A pin
+    /// already set to another value is an error.
+    pub fn pin_enclave_file(&mut self, path: &Path) -> Result<(), Error> {
+        let image = read_file(path, MAX_ENCLAVE_FILE)?;
+        let (identity, _) = minikms_sigstruct::image::verify_image(&image)
+            .map_err(|e| Error::bad_file(path, format!("not a valid signed enclave: {e}")))?;
+        pin(
+            "MRENCLAVE",
+            &mut self.policy.mrenclave,
+            identity.mrenclave.0,
+        )?;
+        pin("MRSIGNER", &mut self.policy.mrsigner, identity.mrsigner.0)?;
+        self.policy.allow_debug |= identity.debug;
+        Ok(())
+    }
+
+    /// Verifies with the collateral (QuoteCollateralV3 JSON) in the file at
+    /// `path`.
+    pub fn read_collateral(&mut self, path: &Path) -> Result<(), Error> {
+        self.collateral = Some(read_file(path, MAX_COLLATERAL_FILE)?);
+        Ok(())
+    }
+
+    /// The options to verify evidence with at `at` (Unix seconds).
+    pub fn options(&self, at: u64) -> VerifyOptions<'_> {
+        VerifyOptions {
+            at,
+            collateral: self.collateral.as_deref(),
+            offline: self.offline,
+        }
+    }
+}
+
+fn pin(what: &str, slot: &mut Option<[u8; 32]>, from_file: [u8; 32]) -> Result<(), Error> {
+    match slot {
+        Some(given) if *given != from_file => Err(Error::Input(format!(
+            "--{} {} contradicts --enclave, which says {}",
+            what.to_ascii_lowercase(),
+            hex::encode(given),
+            hex::encode(from_file)
+        ))),
+        _ => {
+            *slot = Some(from_file);
+            Ok(())
+        }
+    }
+}
+
 /// The rustls certificate verifier of attested TLS.
 #[derive(Debug)]
 pub struct AttestedVerifier {
@@ -53,6 +116,7 @@ pub struct AttestedVerifier {
 }
 
 impl AttestedVerifier {
+    /// A verifier that accepts what `attestation` describes.
     pub fn new(attestation: Attestation) -> Arc<Self> {
         Arc::new(Self {
             attestation,
@@ -61,15 +125,20 @@ impl AttestedVerifier {
         })
     }
 
+    /// What this verifier accepts.
+    pub fn attestation(&self) -> &Attestation {
+        &self.attestation
+    }
+
     /// A TLS 1.3 client configuration that uses this verifier.
-    pub fn client_config(self: &Arc<Self>) -> ClientConfig {
-        ClientConfig::builder_with_provider(self.provider.clone())
+    pub fn client_config(self: &Arc<Self>) -> Result<ClientConfig, Error> {
+        // The aws-lc-rs provider supports TLS 1.3: this cannot fail.
+        Ok(ClientConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])
-            // The aws-lc-rs provider supports TLS 1.3.
-            .unwrap_or_else(|_| unreachable!("TLS 1.3 is supported"))
+            .map_err(|e| Error::System(format!("no TLS 1.3: {e}")))?
             .dangerous()
             .with_custom_certificate_verifier(self.clone())
-            .with_no_client_auth()
+            .with_no_client_auth())
     }
 
     /// What was verified for this certificate, if this verifier accepted it.
@@ -89,22 +158,44 @@ impl AttestedVerifier {
         &self,
         cert: &CertificateDer<'_>,
         now: u64,
-    ) -> Result<CertificateClaims, String> {
-        let evidence = certificate_evidence(cert).map_err(|e| e.to_string())?;
-        let now_signed = i64::try_from(now).unwrap_or(i64::MAX);
-        if now_signed < evidence.not_before {
-            return Err("server certificate is not valid yet".into());
-        }
-        if now_signed > evidence.not_after {
-            return Err("server certificate has expired".into());
-        }
-        let options = VerifyOptions {
-            at: now,
-            collateral: self.attestation.collateral.as_deref(),
-            offline: self.attestation.offline,
-        };
-        verify_certificate(cert, &options, &self.attestation.policy).map_err(|e| e.to_string())
+    ) -> Result<CertificateClaims, Refused> {
+        let evidence = certificate_evidence(cert).map_err(VerifyError::from)?;
+        check_validity(evidence.not_before, evidence.not_after, now)?;
+        let options = self.attestation.options(now);
+        Ok(verify_certificate(
+            cert,
+            &options,
+            &self.attestation.policy,
+        )?)
     }
+}
+
+/// Whether `now` (Unix seconds) is within a certificate's validity
+/// (`not_before` and `not_after`, Unix seconds).
+pub fn check_validity(not_before: i64, not_after: i64, now: u64) -> Result<(), Refused> {
+    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    if now < not_before {
+        return Err(Refused::NotYetValid);
+    }
+    if now > not_after {
+        return Err(Refused::Expired);
+    }
+    Ok(())
+}
+
+/// One line: what a server's certificate proved (the CLI's `attested: ...`).
+pub fn summary(claims: &CertificateClaims) -> String {
+    let e = &claims.evidence;
+    format!(
+        "platform {}, MRENCLAVE {}, MRSIGNER {}, product {}, SVN {}, debug {}, TCB {}",
+        e.platform,
+        e.mrenclave.as_deref().unwrap_or("-"),
+        e.mrsigner.as_deref().unwrap_or("-"),
+        e.isv_prod_id.map_or("-".into(), |v| v.to_string()),
+        e.isv_svn.map_or("-".into(), |v| v.to_string()),
+        e.debug,
+        e.tcb_status,
+    )
 }
 
 fn cert_id(cert: &CertificateDer<'_>) -> [u8; 32] {
@@ -131,9 +222,9 @@ impl ServerCertVerifier for AttestedVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let claims = self
             .check_certificate(end_entity, now.as_secs())
-            .map_err(|message| {
+            .map_err(|refused| {
                 rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
-                    Arc::new(Refused(message)),
+                    Arc::new(refused),
                 )))
             })?;
         let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
@@ -178,15 +269,3 @@ impl ServerCertVerifier for AttestedVerifier {
             .supported_schemes()
     }
 }
-
-/// Why the server's evidence was refused, as the TLS error carries it.
-#[derive(Debug)]
-pub struct Refused(pub String);
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Refused {}

@@ -1,10 +1,21 @@
 //! Command-line types: `minikms [OPTIONS] COMMAND`. The attestation flags
-//! are global, so they may come before or after the command.
+//! are global, so they may come before or after the command. Each type
+//! converts itself to what the library takes ([`AttestationArgs::load`],
+//! [`BenchArgs::to_config`], ...); `main.rs` runs the command and prints.
+//! Nothing in the library depends on this module.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::PossibleValue;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use minikms_verifier::{Policy, TcbStatus};
+
+use crate::attested_tls::Attestation;
+use crate::bench::{Config, Op};
+use crate::client::MAX_NONCE;
+use crate::connection::ServerUrl;
+use crate::error::Error;
+use crate::import::ImportOptions;
 
 /// The minikms client. Every command that talks to a server verifies the
 /// server's enclave in the TLS handshake first (attested TLS) and refuses
@@ -58,10 +69,31 @@ pub enum Command {
     /// `minikms api POST transit/encrypt/app --data '{"plaintext":"aGk="}'`.
     Api(ApiArgs),
     /// A load generator over attested HTTPS: ops/s and latency percentiles.
-    Bench(crate::bench::BenchArgs),
+    Bench(BenchArgs),
     /// Audit log commands.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+impl Cli {
+    /// The server to talk to.
+    pub fn server_url(&self) -> Result<ServerUrl, Error> {
+        let url = self.server.as_deref().ok_or_else(|| {
+            Error::Input(
+                "no server: pass --server https://HOST:PORT (or set MINIKMS_SERVER)".into(),
+            )
+        })?;
+        ServerUrl::parse(url)
+    }
+
+    /// The token: `--token`, else MINIKMS_TOKEN, else VAULT_TOKEN; an empty
+    /// one is none.
+    pub fn token(&self) -> Option<String> {
+        self.token
+            .clone()
+            .or_else(|| std::env::var("VAULT_TOKEN").ok())
+            .filter(|t| !t.is_empty())
+    }
 }
 
 /// `minikms audit ...`.
@@ -128,6 +160,17 @@ pub struct ImportArgs {
     pub allow_rotation: bool,
 }
 
+impl ImportArgs {
+    /// The import options these flags ask for.
+    pub fn options(&self) -> ImportOptions {
+        ImportOptions {
+            new_version: self.new_version,
+            exportable: self.exportable,
+            allow_rotation: self.allow_rotation,
+        }
+    }
+}
+
 /// `minikms trust --out FILE`.
 #[derive(Debug, Args)]
 pub struct TrustArgs {
@@ -148,6 +191,76 @@ pub struct ApiArgs {
     /// JSON request body.
     #[arg(long, value_name = "JSON")]
     pub data: Option<String>,
+}
+
+impl ApiArgs {
+    /// The `--data` body, parsed.
+    pub fn body(&self) -> Result<Option<serde_json::Value>, Error> {
+        self.data
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| Error::Input(format!("--data is not JSON: {e}")))
+    }
+}
+
+/// `minikms bench --op OP [--concurrency N] [--duration SECS] ...`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The operation to measure.
+    #[arg(long, value_enum)]
+    pub op: Op,
+    /// Workers, each with its own connection.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub concurrency: usize,
+    /// Length of the timed window, in seconds.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub duration: f64,
+    /// Plaintext or signing input size, in bytes (encrypt, decrypt, sign,
+    /// verify).
+    #[arg(long, default_value_t = 64, value_name = "BYTES")]
+    pub payload: usize,
+    /// Items per request as `batch_input` (encrypt, decrypt, sign, verify);
+    /// without it, one item per request without a batch.
+    #[arg(long, value_name = "N")]
+    pub batch: Option<usize>,
+    /// Key type for encrypt, decrypt, datakey (default aes256-gcm96),
+    /// sign, verify (default ecdsa-p256) and create-key (default
+    /// aes256-gcm96).
+    #[arg(long, value_name = "TYPE")]
+    pub key_type: Option<String>,
+    /// Open (and attest) a new TLS connection for every request.
+    #[arg(long)]
+    pub new_connections: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl BenchArgs {
+    /// The run these flags describe (`--json` is the CLI's).
+    pub fn to_config(&self) -> Config {
+        Config {
+            op: self.op,
+            concurrency: self.concurrency,
+            duration: self.duration,
+            payload: self.payload,
+            batch: self.batch,
+            key_type: self.key_type.clone(),
+            new_connections: self.new_connections,
+        }
+    }
+}
+
+/// `--op` takes the ops by name, with their help.
+impl ValueEnum for Op {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Op::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()).help(self.help()))
+    }
 }
 
 /// How to verify evidence and what to accept: shared by every command.
@@ -197,6 +310,25 @@ pub struct PolicyArgs {
     pub accept_tcb: Vec<TcbStatus>,
 }
 
+impl AttestationArgs {
+    /// The attestation these flags describe, `--enclave` pins and
+    /// `--collateral` read.
+    pub fn load(&self) -> Result<Attestation, Error> {
+        let mut attestation = Attestation {
+            policy: self.policy.to_policy(),
+            collateral: None,
+            offline: self.offline,
+        };
+        if let Some(path) = &self.enclave {
+            attestation.pin_enclave_file(path)?;
+        }
+        if let Some(path) = &self.collateral {
+            attestation.read_collateral(path)?;
+        }
+        Ok(attestation)
+    }
+}
+
 impl PolicyArgs {
     /// The policy these flags describe.
     pub fn to_policy(&self) -> Policy {
@@ -233,8 +365,8 @@ pub struct Nonce(pub Vec<u8>);
 
 fn parse_nonce(s: &str) -> Result<Nonce, String> {
     let bytes = hex::decode(s.trim()).map_err(|e| format!("not hex: {e}"))?;
-    if bytes.len() > 64 {
-        return Err(format!("{} bytes; at most 64", bytes.len()));
+    if bytes.len() > MAX_NONCE {
+        return Err(format!("{} bytes; at most {MAX_NONCE}", bytes.len()));
     }
     Ok(Nonce(bytes))
 }

@@ -12,7 +12,8 @@ use minikms_verifier::CertificateClaims;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 
-use crate::attested_tls::{AttestedVerifier, Refused};
+use crate::attested_tls::AttestedVerifier;
+use crate::error::{Error, Refused};
 
 /// Vault's token header.
 const X_VAULT_TOKEN: HeaderName = HeaderName::from_static("x-vault-token");
@@ -31,10 +32,16 @@ pub struct ServerUrl {
 
 impl ServerUrl {
     /// Parses `https://HOST[:PORT][/]` (port 9001 when absent).
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let bad = || format!("bad server URL {url:?}: expected https://HOST:PORT");
+    pub fn parse(url: &str) -> Result<Self, Error> {
+        let bad = || {
+            Error::Input(format!(
+                "bad server URL {url:?}: expected https://HOST:PORT"
+            ))
+        };
         let rest = url.strip_prefix("https://").ok_or_else(|| {
-            format!("bad server URL {url:?}: minikms speaks only HTTPS (https://HOST:PORT)")
+            Error::Input(format!(
+                "bad server URL {url:?}: minikms speaks only HTTPS (https://HOST:PORT)"
+            ))
         })?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.is_empty() || rest.contains('/') || rest.contains('@') {
@@ -66,24 +73,69 @@ impl ServerUrl {
 /// A response: status and body.
 #[derive(Debug)]
 pub struct Response {
+    /// The HTTP status.
     pub status: u16,
+    /// The body, whole.
     pub body: Bytes,
 }
 
 impl Response {
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
     /// The body as JSON.
-    pub fn json(&self) -> Result<serde_json::Value, String> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            format!(
-                "server answered {} with a body that is not JSON: {e}",
-                self.status
-            )
+    pub fn json(&self) -> Result<serde_json::Value, Error> {
+        serde_json::from_slice(&self.body).map_err(|source| Error::NotJson {
+            status: self.status,
+            source,
         })
     }
+
+    /// A 2xx answer's JSON (`{}` for 204 No Content); any other status is
+    /// [`Error::Server`] with the server's `errors`. A body that is not JSON
+    /// is an error whatever the status.
+    pub fn ok_json(&self) -> Result<serde_json::Value, Error> {
+        if self.status == 204 {
+            return Ok(serde_json::json!({}));
+        }
+        let json = self.json()?;
+        if self.is_success() {
+            return Ok(json);
+        }
+        Err(Error::Server {
+            status: self.status,
+            message: errors_of(&json),
+        })
+    }
+
+    /// This answer as [`Error::Server`], with the server's `errors` if its
+    /// body has any (for a status already known not to be 2xx).
+    pub fn error(&self) -> Error {
+        Error::Server {
+            status: self.status,
+            message: self.json().map(|j| errors_of(&j)).unwrap_or_default(),
+        }
+    }
+}
+
+/// The `errors` of an error answer, joined with "; ".
+fn errors_of(json: &serde_json::Value) -> String {
+    json.get("errors")
+        .and_then(|e| e.as_array())
+        .map(|e| {
+            e.iter()
+                .filter_map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default()
 }
 
 /// An open, attested connection.
 pub struct Connection {
+    url: ServerUrl,
     sender: SendRequest<Full<Bytes>>,
     host_header: String,
     claims: CertificateClaims,
@@ -94,18 +146,21 @@ pub struct Connection {
 impl Connection {
     /// Connects, handshakes (the verifier checks the evidence), and starts
     /// HTTP/1.1. Errors are one line a user can act on.
-    pub async fn open(url: &ServerUrl, verifier: &Arc<AttestedVerifier>) -> Result<Self, String> {
+    pub async fn open(url: &ServerUrl, verifier: &Arc<AttestedVerifier>) -> Result<Self, Error> {
         let tcp = TcpStream::connect((url.host.as_str(), url.port))
             .await
-            .map_err(|e| format!("cannot connect to {}:{}: {e}", url.host, url.port))?;
+            .map_err(|source| Error::Connect {
+                host: url.host.clone(),
+                port: url.port,
+                source,
+            })?;
         let _ = tcp.set_nodelay(true);
-        let name = ServerName::try_from(url.host.clone())
-            .map_err(|_| format!("bad server host {:?}", url.host))?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(verifier.client_config()));
+        let name = server_name(url)?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(verifier.client_config()?));
         let tls = connector
             .connect(name, tcp)
             .await
-            .map_err(|e| handshake_error(&e))?;
+            .map_err(handshake_error)?;
         let chain: Vec<CertificateDer<'static>> = tls
             .get_ref()
             .1
@@ -114,14 +169,16 @@ impl Connection {
             .iter()
             .map(|c| c.clone().into_owned())
             .collect();
-        let cert = chain.first().ok_or("the server sent no certificate")?;
+        let cert = chain
+            .first()
+            .ok_or_else(|| Error::Protocol("the server sent no certificate".into()))?;
         let claims = verifier
             .claims_for(cert)
-            .ok_or("the server's certificate was not verified")?;
+            .ok_or_else(|| Error::System("the server's certificate was not verified".into()))?;
         let spki_sha256 = claims.spki_sha256.clone();
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
-            .map_err(|e| format!("HTTP handshake failed: {e}"))?;
+            .map_err(|e| http("HTTP handshake failed".into(), e))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -131,6 +188,7 @@ impl Connection {
             format!("{}:{}", url.host, url.port)
         };
         Ok(Self {
+            url: url.clone(),
             sender,
             host_header,
             claims,
@@ -142,6 +200,11 @@ impl Connection {
     /// What the server's certificate proved.
     pub fn claims(&self) -> &CertificateClaims {
         &self.claims
+    }
+
+    /// The server this connection is to.
+    pub fn url(&self) -> &ServerUrl {
+        &self.url
     }
 
     /// The certificates the server sent, its own first.
@@ -161,10 +224,10 @@ impl Connection {
         path: &str,
         token: Option<&str>,
         body: Option<&serde_json::Value>,
-    ) -> Result<Response, String> {
+    ) -> Result<Response, Error> {
         let body = match body {
             Some(value) => Some(Bytes::from(
-                serde_json::to_vec(value).map_err(|e| e.to_string())?,
+                serde_json::to_vec(value).map_err(|e| Error::System(e.to_string()))?,
             )),
             None => None,
         };
@@ -178,7 +241,7 @@ impl Connection {
         path: &str,
         token: Option<&str>,
         body: Option<Bytes>,
-    ) -> Result<Response, String> {
+    ) -> Result<Response, Error> {
         let prepared = self.prepare(method, path, token, body)?;
         self.send_prepared(&prepared).await
     }
@@ -191,8 +254,9 @@ impl Connection {
         path: &str,
         token: Option<&str>,
         body: Option<Bytes>,
-    ) -> Result<Prepared, String> {
-        let bad = |e: &dyn std::fmt::Display| format!("bad request {method} {path}: {e}");
+    ) -> Result<Prepared, Error> {
+        let bad =
+            |e: &dyn std::fmt::Display| Error::Input(format!("bad request {method} {path}: {e}"));
         let mut headers = HeaderMap::new();
         headers.insert(
             header::HOST,
@@ -219,7 +283,7 @@ impl Connection {
 
     /// Sends a prepared request: only its body and headers are cloned
     /// (reference counts), nothing is parsed again.
-    pub async fn send_prepared(&mut self, prepared: &Prepared) -> Result<Response, String> {
+    pub async fn send_prepared(&mut self, prepared: &Prepared) -> Result<Response, Error> {
         let mut request = Request::new(Full::new(prepared.body.clone()));
         *request.method_mut() = prepared.method.clone();
         *request.uri_mut() = prepared.uri.clone();
@@ -228,17 +292,20 @@ impl Connection {
         self.sender
             .ready()
             .await
-            .map_err(|e| format!("connection lost: {e}"))?;
+            .map_err(|e| http("connection lost".into(), e))?;
         let response = self
             .sender
             .send_request(request)
             .await
-            .map_err(|e| format!("{method} {path} failed: {e}"))?;
+            .map_err(|e| http(format!("{method} {path} failed"), e))?;
         let status = response.status().as_u16();
         let body = http_body_util::Limited::new(response.into_body(), MAX_RESPONSE)
             .collect()
             .await
-            .map_err(|e| format!("reading the answer to {method} {path}: {e}"))?
+            .map_err(|e| Error::Http {
+                context: format!("reading the answer to {method} {path}"),
+                source: e,
+            })?
             .to_bytes();
         Ok(Response { status, body })
     }
@@ -253,20 +320,33 @@ pub struct Prepared {
     body: Bytes,
 }
 
-/// The verifier's own message when it refused the server, else the TLS error.
-fn handshake_error(e: &std::io::Error) -> String {
+/// The server's name for TLS (never checked: trust comes from the evidence).
+pub(crate) fn server_name(url: &ServerUrl) -> Result<ServerName<'static>, Error> {
+    ServerName::try_from(url.host.clone())
+        .map_err(|_| Error::Input(format!("bad server host {:?}", url.host)))
+}
+
+fn http(context: String, e: hyper::Error) -> Error {
+    Error::Http {
+        context,
+        source: Box::new(e),
+    }
+}
+
+/// Why the verifier refused the server, else the TLS error.
+fn handshake_error(e: std::io::Error) -> Error {
     let refused = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         .and_then(|tls| match tls {
             rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
-                other.0.downcast_ref::<Refused>().map(|r| r.0.clone())
+                other.0.downcast_ref::<Refused>().cloned()
             }
             _ => None,
         });
     match refused {
-        Some(message) => format!("refused the server: {message}"),
-        None => format!("TLS handshake failed: {e}"),
+        Some(refused) => Error::Refused(refused),
+        None => Error::Tls(e),
     }
 }
 

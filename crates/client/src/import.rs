@@ -1,5 +1,6 @@
-//! `minikms import NAME --file KEY`: bring your own key, wrapped on this
-//! side for the attested enclave only.
+//! Bring your own key: reading a key file and wrapping it for an enclave's
+//! wrapping key. `Client::import` sends it, over the attested connection
+//! only.
 //!
 //! The connection is attested first (the handshake refuses a server whose
 //! evidence does not meet the policy), so the wrapping key fetched over it
@@ -22,10 +23,11 @@ use aws_lc_rs::signature::{
     ECDSA_P384_SHA384_ASN1_SIGNING,
 };
 use base64::Engine;
+use minikms_api::key_name;
 use zeroize::Zeroizing;
 
-use crate::cli::ImportArgs;
-use crate::connection::Connection;
+use crate::error::Error;
+use crate::files::read_file;
 
 /// Key files larger than this are not keys.
 const MAX_KEY_FILE: u64 = 64 * 1024;
@@ -33,27 +35,63 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 
 /// A key ready to wrap: its Vault type and the bytes Vault expects.
 pub struct TargetKey {
+    /// The Vault key type, e.g. `rsa-2048`, `aes256-gcm96`.
     pub key_type: String,
+    /// The key: raw for aes256-gcm96 and hmac, PKCS#8 DER otherwise.
     pub bytes: Zeroizing<Vec<u8>>,
 }
 
-/// Imports the key `args` names over the attested `conn`.
-pub async fn run(
-    conn: &mut Connection,
-    args: &ImportArgs,
-    token: Option<&str>,
-) -> Result<serde_json::Value, String> {
-    let target = read_key(&args.file, args.key_type.as_deref())?;
-    check_name(&args.name)?;
-    let response = conn
-        .request("GET", "/v1/transit/wrapping_key", token, None)
-        .await?;
-    let wrapping = crate::commands::answer(response)?;
-    let public_pem = wrapping["data"]["public_key"]
-        .as_str()
-        .ok_or("the server sent no wrapping key")?;
-    let ciphertext = wrap(public_pem, &target.bytes)?;
-    let route = if args.new_version {
+/// How to import a key.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions {
+    /// Add the key as a new version of an existing imported key
+    /// (`import_version`) instead of creating it.
+    pub new_version: bool,
+    /// Allow the key to be exported later (new keys only).
+    pub exportable: bool,
+    /// Allow the server to rotate the key (new keys only).
+    pub allow_rotation: bool,
+}
+
+/// What was imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// The managed key's name.
+    pub name: String,
+    /// Its Vault type.
+    pub key_type: String,
+    /// Whether it was added as a new version of an existing key.
+    pub new_version: bool,
+}
+
+impl Imported {
+    /// As the CLI prints it: `{"name", "type", "imported"}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "type": self.key_type,
+            "imported": if self.new_version { "new version" } else { "new key" },
+        })
+    }
+}
+
+/// Refuses a key name the server would refuse, before anything is sent.
+pub fn check_name(name: &str) -> Result<(), Error> {
+    if key_name::is_valid(name) {
+        Ok(())
+    } else {
+        Err(Error::InvalidKeyName(name.to_string()))
+    }
+}
+
+/// The transit route that imports `name`, and its body (Vault's shape).
+pub fn request(
+    name: &str,
+    target: &TargetKey,
+    ciphertext: String,
+    options: ImportOptions,
+) -> (String, serde_json::Value) {
+    let route = if options.new_version {
         "import_version"
     } else {
         "import"
@@ -62,28 +100,23 @@ pub async fn run(
         "ciphertext": ciphertext,
         "hash_function": "SHA256",
     });
-    if !args.new_version {
+    if !options.new_version {
         body["type"] = target.key_type.clone().into();
-        body["exportable"] = args.exportable.into();
-        body["allow_rotation"] = args.allow_rotation.into();
+        body["exportable"] = options.exportable.into();
+        body["allow_rotation"] = options.allow_rotation.into();
     }
-    let path = format!("/v1/transit/keys/{}/{route}", args.name);
-    crate::commands::answer(conn.request("POST", &path, token, Some(&body)).await?)?;
-    Ok(serde_json::json!({
-        "name": args.name,
-        "type": target.key_type,
-        "imported": if args.new_version { "new version" } else { "new key" },
-    }))
+    (format!("/v1/transit/keys/{name}/{route}"), body)
 }
 
 /// Wraps `target` for the enclave's wrapping key (PKIX PEM).
-pub fn wrap(public_pem: &str, target: &[u8]) -> Result<String, String> {
-    let bad = |what: &str| format!("the server's wrapping key is unusable: {what}");
+pub fn wrap(public_pem: &str, target: &[u8]) -> Result<String, Error> {
+    let bad =
+        |what: &str| Error::Protocol(format!("the server's wrapping key is unusable: {what}"));
     let der = pem::parse(public_pem).map_err(|_| bad("not PEM"))?;
     let public = PublicEncryptingKey::from_der(der.contents()).map_err(|_| bad("not RSA"))?;
     let oaep = OaepPublicEncryptingKey::new(public).map_err(|_| bad("not RSA"))?;
     let mut ephemeral = Zeroizing::new([0u8; 32]);
-    aws_lc_rs::rand::fill(ephemeral.as_mut()).map_err(|_| "no randomness")?;
+    crate::random::fill(ephemeral.as_mut())?;
     let mut rsa = vec![0u8; oaep.ciphertext_size()];
     let rsa = oaep
         .encrypt(&OAEP_SHA256_MGF1SHA256, ephemeral.as_ref(), &mut rsa, None)
@@ -91,25 +124,25 @@ pub fn wrap(public_pem: &str, target: &[u8]) -> Result<String, String> {
     let mut kwp = vec![0u8; target.len() + 16];
     let kwp = AesKek::new(&AES_256, ephemeral.as_ref())
         .and_then(|kek| kek.wrap_with_padding(target, &mut kwp))
-        .map_err(|_| "key wrapping failed".to_string())?;
+        .map_err(|_| Error::System("key wrapping failed".into()))?;
     let mut blob = rsa.to_vec();
     blob.extend_from_slice(kwp);
     Ok(B64.encode(blob))
 }
 
 /// Reads a key file and finds its Vault type (checked against `wanted`).
-pub fn read_key(path: &Path, wanted: Option<&str>) -> Result<TargetKey, String> {
-    let raw = Zeroizing::new(crate::files::read_file(path, MAX_KEY_FILE)?);
-    let shown = path.display();
+pub fn read_key(path: &Path, wanted: Option<&str>) -> Result<TargetKey, Error> {
+    let raw = Zeroizing::new(read_file(path, MAX_KEY_FILE)?);
+    let bad = |message: &str| Error::bad_file(path, message);
     let der = if raw.trim_ascii_start().starts_with(b"-----BEGIN ") {
-        let (label, der) = pem_contents(&raw).map_err(|e| format!("{shown}: {e}"))?;
+        let (label, der) = pem_contents(path, &raw)?;
         if label == "ENCRYPTED PRIVATE KEY" {
-            return Err(format!(
-                "{shown}: encrypted keys are not supported; decrypt it first (openssl pkey -in KEY -out PLAIN)"
+            return Err(bad(
+                "encrypted keys are not supported; decrypt it first (openssl pkey -in KEY -out PLAIN)",
             ));
         }
         if !label.ends_with("PRIVATE KEY") {
-            return Err(format!("{shown}: a {label}, not a private key"));
+            return Err(bad(&format!("a {label}, not a private key")));
         }
         Some(der)
     } else if raw.first() == Some(&0x30) && wanted.is_none_or(is_asymmetric) {
@@ -119,32 +152,17 @@ pub fn read_key(path: &Path, wanted: Option<&str>) -> Result<TargetKey, String> 
     };
     let target = match der {
         Some(der) => asymmetric(&der).ok_or_else(|| {
-            format!("{shown}: not an RSA, ECDSA P-256/P-384 or Ed25519 private key (PKCS#8, PKCS#1 or SEC1)")
+            bad("not an RSA, ECDSA P-256/P-384 or Ed25519 private key (PKCS#8, PKCS#1 or SEC1)")
         })?,
-        None => symmetric(raw, wanted.unwrap_or("aes256-gcm96")).map_err(|e| format!("{shown}: {e}"))?,
+        None => symmetric(path, raw, wanted.unwrap_or("aes256-gcm96"))?,
     };
     match wanted {
-        Some(w) if w != target.key_type => Err(format!(
-            "{shown} holds a key of type {}, not {w}",
-            target.key_type
-        )),
+        Some(w) if w != target.key_type => Err(Error::WrongKeyType {
+            path: path.to_path_buf(),
+            found: target.key_type,
+            wanted: w.to_string(),
+        }),
         _ => Ok(target),
-    }
-}
-
-/// Key names as the server accepts them.
-fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid key name {name:?}: 1 to 128 characters of A-Z a-z 0-9 _ . -"
-        ))
     }
 }
 
@@ -152,18 +170,20 @@ fn is_asymmetric(key_type: &str) -> bool {
     !matches!(key_type, "aes256-gcm96" | "hmac")
 }
 
-fn symmetric(raw: Zeroizing<Vec<u8>>, key_type: &str) -> Result<TargetKey, String> {
+/// A raw symmetric key from the file at `path`.
+fn symmetric(path: &Path, raw: Zeroizing<Vec<u8>>, key_type: &str) -> Result<TargetKey, Error> {
+    let bad = |message: String| Err(Error::bad_file(path, message));
     match key_type {
-        "aes256-gcm96" if raw.len() != 32 => Err(format!(
+        "aes256-gcm96" if raw.len() != 32 => bad(format!(
             "an aes256-gcm96 key is 32 raw bytes, this file has {}",
             raw.len()
         )),
-        "hmac" if raw.is_empty() => Err("an empty HMAC key".into()),
+        "hmac" if raw.is_empty() => bad("an empty HMAC key".into()),
         "aes256-gcm96" | "hmac" => Ok(TargetKey {
             key_type: key_type.into(),
             bytes: raw,
         }),
-        other => Err(format!("unknown key type {other:?}")),
+        other => bad(format!("unknown key type {other:?}")),
     }
 }
 
@@ -201,15 +221,17 @@ fn asymmetric(der: &[u8]) -> Option<TargetKey> {
 }
 
 /// The label and decoded contents of the first PEM block, decoded straight
-/// into a zeroized buffer (the `pem` crate keeps plain copies).
-fn pem_contents(text: &[u8]) -> Result<(String, Zeroizing<Vec<u8>>), String> {
-    let text = std::str::from_utf8(text).map_err(|_| "PEM that is not text")?;
+/// into a zeroized buffer (the `pem` crate keeps plain copies). `path` is
+/// the file it came from, for errors.
+fn pem_contents(path: &Path, text: &[u8]) -> Result<(String, Zeroizing<Vec<u8>>), Error> {
+    let bad = |message: &str| Error::bad_file(path, message);
+    let text = std::str::from_utf8(text).map_err(|_| bad("PEM that is not text"))?;
     let mut lines = text.lines().map(str::trim).skip_while(|l| l.is_empty());
     let begin = lines.next().unwrap_or_default();
     let label = begin
         .strip_prefix("-----BEGIN ")
         .and_then(|l| l.strip_suffix("-----"))
-        .ok_or("malformed PEM header")?
+        .ok_or_else(|| bad("malformed PEM header"))?
         .to_string();
     let end = format!("-----END {label}-----");
     let mut body = Zeroizing::new(String::new());
@@ -220,16 +242,18 @@ fn pem_contents(text: &[u8]) -> Result<(String, Zeroizing<Vec<u8>>), String> {
             break;
         }
         if line.contains(':') {
-            return Err("PEM with headers (an encrypted legacy key?) is not supported".into());
+            return Err(bad(
+                "PEM with headers (an encrypted legacy key?) is not supported",
+            ));
         }
         body.push_str(line);
     }
     if !ended {
-        return Err(format!("no {end} line"));
+        return Err(bad(&format!("no {end} line")));
     }
     let mut der = Zeroizing::new(Vec::with_capacity(body.len()));
     B64.decode_vec(body.as_bytes(), &mut der)
-        .map_err(|_| "PEM body is not base64")?;
+        .map_err(|_| bad("PEM body is not base64"))?;
     Ok((label, der))
 }
 
@@ -239,24 +263,63 @@ mod tests {
 
     #[test]
     fn pem_blocks() {
-        let (label, der) =
-            pem_contents(b"\n-----BEGIN PRIVATE KEY-----\nAAEC\n-----END PRIVATE KEY-----\n")
-                .unwrap();
+        let file = Path::new("key.pem");
+        let (label, der) = pem_contents(
+            file,
+            b"\n-----BEGIN PRIVATE KEY-----\nAAEC\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
         assert_eq!(label, "PRIVATE KEY");
         assert_eq!(der.as_slice(), &[0, 1, 2]);
-        assert!(pem_contents(b"-----BEGIN PRIVATE KEY-----\nAAEC\n").is_err());
-        assert!(pem_contents(b"-----BEGIN X-----\nProc-Type: 4\n-----END X-----").is_err());
+        let err = pem_contents(file, b"-----BEGIN PRIVATE KEY-----\nAAEC\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "key.pem: no -----END PRIVATE KEY----- line"
+        );
+        assert!(pem_contents(file, b"-----BEGIN X-----\nProc-Type: 4\n-----END X-----").is_err());
     }
 
     #[test]
     fn symmetric_keys_are_checked() {
+        let file = Path::new("key.bin");
         let key = |n: usize| Zeroizing::new(vec![7u8; n]);
         assert_eq!(
-            symmetric(key(32), "aes256-gcm96").unwrap().key_type,
+            symmetric(file, key(32), "aes256-gcm96").unwrap().key_type,
             "aes256-gcm96"
         );
-        assert!(symmetric(key(16), "aes256-gcm96").is_err());
-        assert!(symmetric(key(0), "hmac").is_err());
-        assert!(symmetric(key(32), "rsa-2048").is_err());
+        assert!(symmetric(file, key(16), "aes256-gcm96").is_err());
+        assert!(symmetric(file, key(0), "hmac").is_err());
+        assert!(symmetric(file, key(32), "rsa-2048").is_err());
+    }
+
+    #[test]
+    fn key_names_are_the_servers() {
+        assert!(check_name("app-1.x_y").is_ok());
+        let long = "x".repeat(key_name::MAX + 1);
+        for bad in ["", "a/b", "a b", long.as_str()] {
+            assert_eq!(
+                check_name(bad).unwrap_err().to_string(),
+                format!("invalid key name {bad:?}: 1 to 128 characters of A-Z a-z 0-9 _ . -")
+            );
+        }
+    }
+
+    #[test]
+    fn import_requests_are_vaults() {
+        let target = TargetKey {
+            key_type: "aes256-gcm96".into(),
+            bytes: Zeroizing::new(vec![0; 32]),
+        };
+        let (path, body) = request("k", &target, "CT".into(), ImportOptions::default());
+        assert_eq!(path, "/v1/transit/keys/k/import");
+        assert_eq!(body["type"], "aes256-gcm96");
+        assert_eq!(body["exportable"], false);
+        let new_version = ImportOptions {
+            new_version: true,
+            ..ImportOptions::default()
+        };
+        let (path, body) = request("k", &target, "CT".into(), new_version);
+        assert_eq!(path, "/v1/transit/keys/k/import_version");
+        assert!(body.get("type").is_none());
     }
 }

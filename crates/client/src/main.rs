@@ -1,44 +1,154 @@
-//! `minikms`: the minikms client CLI. See the library for the commands.
+//! `minikms`: the minikms client CLI, a thin layer over the library: it
+//! turns the command line into library calls and prints what they return.
+//! Results are JSON on stdout; what was attested is one line on stderr
+//! (`attested: ...`); an error is one line on stderr and exit status 1
+//! (usage errors are clap's, status 2).
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use minikms_client::cli::{AuditCommand, Cli, Command};
-use minikms_client::{audit_cmd, bench, commands, verify_cmd};
+use minikms_client::attested_tls::{summary, unix_now};
+use minikms_client::bench::{Bench, Report};
+use minikms_client::cli::{AuditCommand, AuditVerifyArgs, BenchArgs, Cli, Command, VerifyArgs};
+use minikms_client::client::{api_method, Client};
+use minikms_client::error::Error;
+use minikms_client::import::read_key;
+use minikms_client::offline::{self, AuditLog, Verified};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Bench(args) => return bench::main(&cli, args),
-        Command::Verify(args) => verify_cmd::run(args, &cli.attestation),
-        Command::Audit(AuditCommand::Verify(args)) => audit_cmd::run(args, &cli.attestation),
-        _ => match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => runtime.block_on(commands::run(&cli)),
-            Err(e) => Err(format!("cannot start the runtime: {e}")),
-        },
+        Command::Bench(args) => return bench(&cli, args),
+        Command::Verify(args) => verify(&cli, args),
+        Command::Audit(AuditCommand::Verify(args)) => audit_verify(&cli, args),
+        _ => runtime(false).and_then(|rt| rt.block_on(server_command(&cli))),
     };
-    match result {
-        Ok(json) => print_json(&json),
-        Err(message) => {
-            eprintln!("{}", one_line(&message));
-            ExitCode::FAILURE
-        }
+    match result.and_then(|json| pretty(&json)) {
+        Ok(text) => print(&text),
+        Err(e) => fail(&e),
     }
 }
 
-fn print_json(json: &serde_json::Value) -> ExitCode {
-    let text = match serde_json::to_string_pretty(json) {
-        Ok(text) => text,
-        Err(e) => {
-            eprintln!("cannot print the answer: {e}");
-            return ExitCode::FAILURE;
+/// A command that talks to a server, over one attested connection.
+async fn server_command(cli: &Cli) -> Result<serde_json::Value, Error> {
+    let attestation = cli.attestation.load()?;
+    let url = cli.server_url()?;
+    let mut client = Client::open(&url, attestation)
+        .await?
+        .with_token(cli.token());
+    eprintln!("attested: {}", summary(client.claims()));
+    match &cli.command {
+        Command::Status => client.status().await,
+        Command::GenerateAesKey => client.generate_aes_key().await,
+        Command::GenerateRsaKeyPair => client.generate_rsa_key_pair().await,
+        Command::Attest(args) => {
+            let nonce = args.nonce.as_ref().map(|n| n.0.as_slice());
+            let claims = client.attest(nonce).await?;
+            serde_json::to_value(claims).map_err(|e| Error::System(e.to_string()))
         }
+        Command::Api(args) => {
+            let method = api_method(&args.method)?;
+            let body = args.body()?;
+            client.api(&method, &args.path, body.as_ref()).await
+        }
+        Command::Import(args) => {
+            let key = read_key(&args.file, args.key_type.as_deref())?;
+            let imported = client.import(&args.name, &key, args.options()).await?;
+            Ok(imported.to_json())
+        }
+        Command::Trust(args) => {
+            let ca = client.trust_ca()?;
+            ca.save(&args.out)?;
+            Ok(ca.to_json(&args.out))
+        }
+        Command::Verify(_) | Command::Audit(_) | Command::Bench(_) => Err(Error::Input(
+            "this command does not talk to a server".into(),
+        )),
+    }
+}
+
+/// `minikms verify`: offline.
+fn verify(cli: &Cli, args: &VerifyArgs) -> Result<serde_json::Value, Error> {
+    let input = offline::read_evidence(&args.file)?;
+    let attestation = cli.attestation.load()?;
+    let verified = offline::verify(&input, &attestation, args.at.unwrap_or_else(unix_now))?;
+    if let Verified::Certificate {
+        claims,
+        within_validity: false,
+    } = &verified
+    {
+        eprintln!(
+            "note: the certificate is valid only from {} to {}; a TLS client would refuse it now",
+            claims.not_before, claims.not_after
+        );
+    }
+    verified.to_json()
+}
+
+/// `minikms audit verify`: offline.
+fn audit_verify(cli: &Cli, args: &AuditVerifyArgs) -> Result<serde_json::Value, Error> {
+    let log = AuditLog::read(&args.file)?;
+    let attestation = cli.attestation.load()?;
+    let summary = log.verify(&attestation)?;
+    serde_json::to_value(&summary)
+        .map_err(|e| Error::System(format!("cannot print the summary: {e}")))
+}
+
+/// `minikms bench`, on a multi-thread runtime: the report on stdout (text,
+/// or JSON with `--json`); exit status 1 if any request failed.
+fn bench(cli: &Cli, args: &BenchArgs) -> ExitCode {
+    let report = runtime(true).and_then(|rt| rt.block_on(run_bench(cli, args)));
+    match report {
+        Ok(report) => {
+            let text = if args.json {
+                report.to_json().to_string()
+            } else {
+                report.to_text()
+            };
+            match print(&text) {
+                ExitCode::SUCCESS if report.errors == 0 => ExitCode::SUCCESS,
+                _ => ExitCode::FAILURE,
+            }
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<Report, Error> {
+    let config = args.to_config();
+    config.validate()?;
+    let attestation = cli.attestation.load()?;
+    let url = cli.server_url()?;
+    let bench = Bench::connect(&url, attestation, cli.token(), config).await?;
+    eprintln!("attested: {}", summary(bench.claims()));
+    let report = bench.run().await?;
+    if let Some(e) = &report.first_error {
+        eprintln!("first error: {e}");
+    }
+    Ok(report)
+}
+
+fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, Error> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
     };
-    // A closed stdout (e.g. `| head`) is not worth a panic.
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| Error::System(format!("cannot start the runtime: {e}")))
+}
+
+fn pretty(json: &serde_json::Value) -> Result<String, Error> {
+    serde_json::to_string_pretty(json)
+        .map_err(|e| Error::System(format!("cannot print the answer: {e}")))
+}
+
+/// Prints `text` and a newline on stdout. A closed stdout (e.g. `| head`)
+/// is a failure, not a panic.
+fn print(text: &str) -> ExitCode {
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{text}").and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,6 +157,13 @@ fn print_json(json: &serde_json::Value) -> ExitCode {
 }
 
 /// Errors are one line on stderr.
-fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
+fn fail(e: &Error) -> ExitCode {
+    eprintln!(
+        "{}",
+        e.to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    ExitCode::FAILURE
 }

@@ -1,38 +1,82 @@
-//! `minikms trust --out FILE`: attest once, then save the enclave's CA so
+//! The enclave's CA, checked against the attested connection's evidence, so
 //! that ordinary TLS clients (curl, Python, hvac, the Vault CLI) can verify
-//! minikms without reading attestation evidence.
+//! minikms without reading attestation evidence: attest once, then trust
+//! the CA.
 //!
-//! The CA is saved only if the handshake's evidence met the policy, that
-//! evidence binds the CA's public key (`"ca-pubkey-hash"`), and the CA
-//! issued the certificate the server presented.
+//! A CA is returned only if the handshake's evidence met the policy (the
+//! connection exists), that evidence binds the CA's public key
+//! (`"ca-pubkey-hash"`), and the CA issued the certificate the server
+//! presented, for the name the connection used.
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use aws_lc_rs::digest;
-use minikms_verifier::HeldClaims;
+use minikms_verifier::{Claims, HeldClaims};
 use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, UnixTime};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::connection::{Connection, ServerUrl};
+use crate::connection::{server_name, Connection, ServerUrl};
+use crate::error::Error;
 
-/// Checks the CA `conn`'s server sent against its evidence and writes it to
-/// `out` as PEM. Returns what was verified, as JSON.
-pub fn save_ca(
-    conn: &Connection,
-    url: &ServerUrl,
-    out: &Path,
-) -> Result<serde_json::Value, String> {
-    let chain = conn.server_chain();
-    let (leaf, ca) = match chain {
+/// The enclave's CA certificate, checked against the evidence.
+#[derive(Debug, Clone)]
+pub struct TrustedCa {
+    /// The CA certificate (DER).
+    pub certificate: CertificateDer<'static>,
+    /// SHA-256 (hex) of the CA's public key, as the evidence binds it.
+    pub pubkey_sha256: String,
+    /// What the evidence that binds it proved.
+    pub evidence: Claims,
+}
+
+impl TrustedCa {
+    /// The CA certificate as PEM.
+    pub fn to_pem(&self) -> String {
+        pem::encode(&pem::Pem::new("CERTIFICATE", self.certificate.to_vec()))
+    }
+
+    /// SHA-256 (hex) of the CA certificate.
+    pub fn sha256(&self) -> String {
+        hex::encode(digest::digest(&digest::SHA256, &self.certificate))
+    }
+
+    /// Writes the CA to `out` as PEM, atomically: a temporary file beside
+    /// it, then renamed over it, so a reader never sees half a CA.
+    pub fn save(&self, out: &Path) -> Result<(), Error> {
+        write_atomically(out, self.to_pem().as_bytes())
+    }
+
+    /// What `minikms trust` prints: the CA saved at `ca_file` and what its
+    /// evidence proved.
+    pub fn to_json(&self, ca_file: &Path) -> serde_json::Value {
+        let e = &self.evidence;
+        serde_json::json!({
+            "ca_file": ca_file.display().to_string(),
+            "ca_sha256": self.sha256(),
+            "ca_pubkey_sha256": self.pubkey_sha256,
+            "platform": e.platform,
+            "mrenclave": e.mrenclave,
+            "mrsigner": e.mrsigner,
+            "isv_prod_id": e.isv_prod_id,
+            "isv_svn": e.isv_svn,
+            "debug": e.debug,
+            "tcb_status": e.tcb_status,
+        })
+    }
+}
+
+/// The CA `conn`'s server sent, checked against the connection's evidence.
+pub fn verified_ca(conn: &Connection) -> Result<TrustedCa, Error> {
+    let (leaf, ca) = match conn.server_chain() {
         [leaf, .., ca] => (leaf, ca),
         _ => {
-            return Err(
+            return Err(Error::Protocol(
                 "the server sent no CA certificate (a minikms older than its enclave CA?)".into(),
-            )
+            ))
         }
     };
     let claims = conn.claims();
@@ -44,32 +88,23 @@ pub fn save_ca(
             HeldClaims::Cbor { ca_pubkey_hash, .. } => ca_pubkey_hash.clone(),
             HeldClaims::NotCbor => None,
         })
-        .ok_or("the server's evidence binds no CA key")?;
+        .ok_or_else(|| Error::Unbound("the server's evidence binds no CA key".into()))?;
     if spki_sha256(ca)? != bound {
-        return Err("the CA certificate the server sent is not the one its evidence binds".into());
+        return Err(Error::Unbound(
+            "the CA certificate the server sent is not the one its evidence binds".into(),
+        ));
     }
-    check_issued(leaf, ca, url)?;
-
-    let pem = pem::encode(&pem::Pem::new("CERTIFICATE", ca.to_vec()));
-    write_atomically(out, pem.as_bytes())?;
-    let e = &claims.evidence;
-    Ok(serde_json::json!({
-        "ca_file": out.display().to_string(),
-        "ca_sha256": hex::encode(digest::digest(&digest::SHA256, ca)),
-        "ca_pubkey_sha256": bound,
-        "platform": e.platform,
-        "mrenclave": e.mrenclave,
-        "mrsigner": e.mrsigner,
-        "isv_prod_id": e.isv_prod_id,
-        "isv_svn": e.isv_svn,
-        "debug": e.debug,
-        "tcb_status": e.tcb_status,
-    }))
+    check_issued(leaf, ca, conn.url())?;
+    Ok(TrustedCa {
+        certificate: ca.clone(),
+        pubkey_sha256: bound,
+        evidence: claims.evidence.clone(),
+    })
 }
 
-fn spki_sha256(cert: &CertificateDer<'_>) -> Result<String, String> {
-    let (_, parsed) =
-        X509Certificate::from_der(cert).map_err(|e| format!("the CA certificate: {e}"))?;
+fn spki_sha256(cert: &CertificateDer<'_>) -> Result<String, Error> {
+    let (_, parsed) = X509Certificate::from_der(cert)
+        .map_err(|e| Error::Protocol(format!("the CA certificate: {e}")))?;
     Ok(hex::encode(digest::digest(
         &digest::SHA256,
         parsed.tbs_certificate.subject_pki.raw,
@@ -82,17 +117,18 @@ fn check_issued(
     leaf: &CertificateDer<'_>,
     ca: &CertificateDer<'_>,
     url: &ServerUrl,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(ca.clone())
-        .map_err(|e| format!("the CA certificate is not usable as a trust anchor: {e}"))?;
+    roots.add(ca.clone()).map_err(|e| {
+        Error::Protocol(format!(
+            "the CA certificate is not usable as a trust anchor: {e}"
+        ))
+    })?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
-        .map_err(|e| format!("cannot check the chain: {e}"))?;
-    let name = ServerName::try_from(url.host.clone())
-        .map_err(|_| format!("bad server host {:?}", url.host))?;
+        .map_err(|e| Error::System(format!("cannot check the chain: {e}")))?;
+    let name = server_name(url)?;
     verifier
         .verify_server_cert(leaf, &[], &name, &[], UnixTime::now())
         .map(|_| ())
@@ -100,26 +136,31 @@ fn check_issued(
             rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName)
             | rustls::Error::InvalidCertificate(
                 rustls::CertificateError::NotValidForNameContext { .. },
-            ) => format!(
+            ) => Error::Input(format!(
                 "the enclave's certificate is not issued for {:?}: start the server with --tls-name {} (or connect by a name it has)",
                 url.host, url.host
-            ),
-            other => format!("the server's certificate does not chain to its CA: {other}"),
+            )),
+            other => Error::Unbound(format!(
+                "the server's certificate does not chain to its CA: {other}"
+            )),
         })
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over
-/// `path`: a reader never sees half a CA.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     let name = path
         .file_name()
-        .ok_or_else(|| format!("{} is not a file name", path.display()))?;
+        .ok_or_else(|| Error::Input(format!("{} is not a file name", path.display())))?;
     let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let fail = |source: std::io::Error| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut file = std::fs::File::create(&tmp).map_err(fail)?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())

@@ -298,6 +298,10 @@ async fn the_library_keeps_what_it_verified() {
     assert_eq!(second.status, 200);
 
     let strict = AttestedVerifier::new(Attestation::default());
-    let err = Connection::open(&addr, &strict).await.err().unwrap();
+    let err = Connection::open(&addr, &strict)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("simulation evidence refused"), "{err}");
 }
