@@ -3,6 +3,7 @@
 //! signal says stop.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -17,7 +18,6 @@ use tokio::process::Command;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 
-use crate::cli::RunArgs;
 use crate::quoting::{self, Quoting};
 use crate::{io_error, keys, log, sign, HostError};
 
@@ -35,6 +35,59 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a stopping enclave may take to drain before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 const SGX_DEVICES: [&str; 3] = ["/dev/sgx_enclave", "/dev/sgx/enclave", "/dev/isgx"];
+
+// `kms-host run`'s flags live with the command (`cli` re-exports them), so
+// that `cli` depends on `launch` and not the other way round.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Run on the simulated platform (no TEE hardware needed, NO security).
+    #[arg(long)]
+    pub simulation: bool,
+    /// TCP port to serve HTTPS on; 0 picks a free one.
+    #[arg(long, default_value_t = 9001)]
+    pub port: u16,
+    /// Address to bind. The default serves this machine only; use 0.0.0.0
+    /// (or ::) to serve the network.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Where the host keeps its files [default: $XDG_DATA_HOME/minikms or
+    /// ~/.local/share/minikms].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Serve a single connection, then stop (the tutorial's
+    /// keep_server_up = false). Without it the server stays up until
+    /// SIGINT or SIGTERM.
+    #[arg(long)]
+    pub once: bool,
+    /// Lifetime of the enclave's TLS certificates, in seconds; each is
+    /// renewed (new key, new attestation evidence) at half its lifetime.
+    #[arg(long, default_value_t = 86400, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(2..=397 * 24 * 3600))]
+    pub tls_cert_lifetime: u64,
+    /// A name (DNS name or IP address) for the enclave's TLS certificates,
+    /// for clients that check hostnames against the enclave's CA; repeat
+    /// for more [default: localhost and the bind address, or 127.0.0.1
+    /// when binding to all addresses].
+    #[arg(long = "tls-name", value_name = "NAME", value_parser = parse_tls_name)]
+    pub tls_names: Vec<String>,
+    /// Development only: initialise a new key store with this root token
+    /// (like `vault server -dev -dev-root-token-id`). The host sees it, so
+    /// never use it for keys that matter.
+    #[arg(long, value_name = "ID")]
+    pub dev_root_token: Option<String>,
+    /// Enclave config used when signing the development build
+    /// [default: the enclave.toml built into kms-host].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// A signed enclave file. Without it (simulation only), the
+    /// minikms-enclave binary next to kms-host is signed with a development
+    /// key kept in the data dir.
+    pub signed_enclave: Option<PathBuf>,
+}
+
+fn parse_tls_name(s: &str) -> Result<String, String> {
+    minikms_edl::check_tls_name(s).map(|()| s.to_string())
+}
 
 pub fn run(args: RunArgs) -> Result<(), HostError> {
     check_platform(args.simulation)?;
