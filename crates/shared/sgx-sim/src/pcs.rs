@@ -357,21 +357,10 @@ impl SimPcs {
         self.qe_id
     }
 
-    /// What the PCE does for the QE: checks that `qe_report` was made on
-    /// this platform's CPU for the PCE, then signs its body with the PCK key
-    /// (raw `r || s`).
-    pub(crate) fn pce_sign(
-        &self,
-        cpu: &SimCpu,
-        qe_report: &crate::report::Report,
-    ) -> Result<[u8; 64], crate::qe::QeError> {
-        let body = cpu
-            .verify_report(&crate::qe::pce_target_info(), qe_report)
-            .map_err(crate::qe::QeError::Cpu)?;
-        Ok(self
-            .pck
-            .sign_raw(&body.to_bytes())
-            .map_err(|_| PcsError::Crypto)?)
+    /// Signs `message` with the PCK key (raw `r || s`): the PCE's half of
+    /// certifying a QE report, once `qe::pce_sign` has checked the report.
+    pub(crate) fn pck_sign(&self, message: &[u8]) -> Result<[u8; 64], PcsError> {
+        self.pck.sign_raw(message).map_err(|_| PcsError::Crypto)
     }
 
     /// Collateral issued at `now_unix` (seconds), valid for 30 days.

@@ -142,6 +142,16 @@ pub(crate) fn pce_target_info() -> TargetInfo {
     }
 }
 
+/// What the PCE does for the QE: checks that `qe_report` was made on this
+/// platform's CPU for the PCE, then signs its body with the PCK key (raw
+/// `r || s`).
+fn pce_sign(pcs: &SimPcs, cpu: &SimCpu, qe_report: &Report) -> Result<[u8; 64], QeError> {
+    let body = cpu
+        .verify_report(&pce_target_info(), qe_report)
+        .map_err(QeError::Cpu)?;
+    Ok(pcs.pck_sign(&body.to_bytes())?)
+}
+
 /// The simulated quoting enclave of one platform. No `Debug`: it holds the
 /// attestation private key.
 pub struct SimQuotingEnclave {
@@ -200,7 +210,7 @@ impl SimQuotingEnclave {
         let qe_report = cpu
             .ereport(&qe_identity(), &pce_target_info(), &qe_report_data)
             .map_err(QeError::Cpu)?;
-        let qe_report_signature = pcs.pce_sign(cpu, &qe_report)?;
+        let qe_report_signature = pce_sign(pcs, cpu, &qe_report)?;
 
         let chain = pcs.pck_chain_pem();
         let chain_len = u32::try_from(chain.len()).map_err(|_| QeError::Crypto)?;
