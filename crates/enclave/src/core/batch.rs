@@ -25,3 +25,42 @@ pub enum Answer<T> {
         first_error: Option<String>,
     },
 }
+
+/// One item's answer in a batch: what a failure leaves in it, and the
+/// caller's `reference`, echoed.
+pub trait Item<T> {
+    fn reference(&self) -> Option<&String>;
+}
+
+/// What a failed item answers, and where its reference goes.
+pub trait Outcome: Default {
+    fn set_error(&mut self, message: String);
+    fn set_reference(&mut self, reference: Option<String>);
+}
+
+/// Runs `one` on each item: a failed item answers its `error` (the first
+/// one also becomes the answer's), every item echoes its `reference`.
+pub fn each<I: Item<T>, T: Outcome>(
+    items: &[I],
+    one: impl Fn(&I) -> Result<T, Error>,
+) -> Answer<T> {
+    let mut first_error = None;
+    let results = items
+        .iter()
+        .map(|item| {
+            let mut outcome = one(item).unwrap_or_else(|e| {
+                let message = e.public_message();
+                first_error.get_or_insert_with(|| message.clone());
+                let mut failed = T::default();
+                failed.set_error(message);
+                failed
+            });
+            outcome.set_reference(item.reference().cloned());
+            outcome
+        })
+        .collect();
+    Answer::Batch {
+        results,
+        first_error,
+    }
+}

@@ -4,7 +4,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::batch::{check_batch, Answer};
+use super::batch::{self, check_batch, Answer};
 use super::input::{b64_field, lenient_u64};
 use super::keys::{self, random, B64};
 use crate::error::Error;
@@ -119,26 +119,7 @@ pub fn run(
     let Some(batch) = &req.batch_input else {
         return one(key, req).map(Answer::One);
     };
-    let mut first_error = None;
-    let results = batch
-        .iter()
-        .map(|item| {
-            let mut outcome = one(key, item).unwrap_or_else(|e| {
-                let message = e.public_message();
-                first_error.get_or_insert_with(|| message.clone());
-                Outcome {
-                    error: Some(message),
-                    ..Outcome::default()
-                }
-            });
-            outcome.reference.clone_from(&item.reference);
-            outcome
-        })
-        .collect();
-    Ok(Answer::Batch {
-        results,
-        first_error,
-    })
+    Ok(batch::each(batch, |item| one(key, item)))
 }
 
 #[derive(Default, Deserialize)]
@@ -200,4 +181,20 @@ pub fn datakey(key: &Key, plan: &DatakeyPlan) -> Result<DataKey, Error> {
             .show_plaintext
             .then(|| Zeroizing::new(B64.encode(data_key.as_slice()))),
     })
+}
+
+impl batch::Item<Outcome> for Item {
+    fn reference(&self) -> Option<&String> {
+        self.reference.as_ref()
+    }
+}
+
+impl batch::Outcome for Outcome {
+    fn set_error(&mut self, message: String) {
+        self.error = Some(message);
+    }
+
+    fn set_reference(&mut self, reference: Option<String>) {
+        self.reference = reference;
+    }
 }

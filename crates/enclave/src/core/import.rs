@@ -217,20 +217,11 @@ pub fn import(state: &State, name: &str, req: ImportRequest) -> Result<KeyInfo, 
     let wrapping = wrapping_key(state)?;
     let material = unwrap(&wrapping, req.ciphertext.as_deref())?;
     let version = version(key_type, &material)?;
-    let key = Key {
-        name: name.to_string(),
-        key_type,
-        deletion_allowed: false,
-        exportable: req.exportable.unwrap_or(false),
-        allow_plaintext_backup: req.allow_plaintext_backup.unwrap_or(false),
-        min_decryption_version: 1,
-        min_encryption_version: 0,
-        min_available_version: 0,
-        latest_version: 1,
-        versions: [(1, version)].into_iter().collect(),
-        imported: true,
-        allow_rotation: req.allow_rotation.unwrap_or(false),
-    };
+    let mut key = Key::new(name.to_string(), key_type, version);
+    key.exportable = req.exportable.unwrap_or(false);
+    key.allow_plaintext_backup = req.allow_plaintext_backup.unwrap_or(false);
+    key.imported = true;
+    key.allow_rotation = req.allow_rotation.unwrap_or(false);
     if !state.create(key)? {
         return Err(Error::invalid("key already exists"));
     }

@@ -60,20 +60,9 @@ pub fn create(state: &State, name: &str, req: CreateRequest) -> Result<KeyInfo, 
         return keys::info(&existing);
     }
     let version = new_version(key_type, hmac_size)?;
-    let key = Key {
-        name: name.to_string(),
-        key_type,
-        deletion_allowed: false,
-        exportable: req.exportable.unwrap_or(false),
-        allow_plaintext_backup: req.allow_plaintext_backup.unwrap_or(false),
-        min_decryption_version: 1,
-        min_encryption_version: 0,
-        min_available_version: 0,
-        latest_version: 1,
-        versions: [(1, version)].into_iter().collect(),
-        imported: false,
-        allow_rotation: true,
-    };
+    let mut key = Key::new(name.to_string(), key_type, version);
+    key.exportable = req.exportable.unwrap_or(false);
+    key.allow_plaintext_backup = req.allow_plaintext_backup.unwrap_or(false);
     state.create(key)?;
     keys::info(&*state.get(name)?)
 }

@@ -13,7 +13,7 @@ use aws_lc_rs::rsa::KeyPair as RsaKeyPair;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 
-use super::batch::{check_batch, Answer};
+use super::batch::{self, check_batch, Answer};
 use super::input::{b64_field, lenient_bool, lenient_u64};
 use super::keys::{parse_versioned, versioned};
 use crate::error::Error;
@@ -326,24 +326,21 @@ pub fn run(key: &Key, o: &Options, req: &Request, one: One) -> Result<Answer<Sig
     let Some(batch) = &req.batch_input else {
         return one(key, o, &req.item).map(Answer::One);
     };
-    let mut first_error = None;
-    let results = batch
-        .iter()
-        .map(|item| {
-            let mut outcome = one(key, o, item).unwrap_or_else(|e| {
-                let message = e.public_message();
-                first_error.get_or_insert_with(|| message.clone());
-                SignOutcome {
-                    error: Some(message),
-                    ..SignOutcome::default()
-                }
-            });
-            outcome.reference.clone_from(&item.reference);
-            outcome
-        })
-        .collect();
-    Ok(Answer::Batch {
-        results,
-        first_error,
-    })
+    Ok(batch::each(batch, |item| one(key, o, item)))
+}
+
+impl batch::Item<SignOutcome> for Item {
+    fn reference(&self) -> Option<&String> {
+        self.reference.as_ref()
+    }
+}
+
+impl batch::Outcome for SignOutcome {
+    fn set_error(&mut self, message: String) {
+        self.error = Some(message);
+    }
+
+    fn set_reference(&mut self, reference: Option<String>) {
+        self.reference = reference;
+    }
 }

@@ -211,6 +211,25 @@ pub struct Key {
 }
 
 impl Key {
+    /// A new key of one version, with the default policy (not deletable,
+    /// not exportable, rotatable).
+    pub fn new(name: String, key_type: KeyType, first: Version) -> Self {
+        Self {
+            name,
+            key_type,
+            deletion_allowed: false,
+            exportable: false,
+            allow_plaintext_backup: false,
+            min_decryption_version: 1,
+            min_encryption_version: 0,
+            min_available_version: 0,
+            latest_version: 1,
+            versions: [(1, first)].into_iter().collect(),
+            imported: false,
+            allow_rotation: true,
+        }
+    }
+
     pub fn version(&self, v: u64) -> Result<&Version, Error> {
         self.versions
             .get(&v)
