@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
 use base64::Engine;
-use minikms_testkit::{https, Server};
+use minikms_testkit::{copy_dir, https, walk, Server};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "s.test-root-token";
@@ -572,6 +572,89 @@ async fn aes_keys_through_the_whole_transit_api() {
     assert_eq!(r.body["data"]["keys"], json!(["exp", "exp-copy", "orders"]));
 }
 
+/// Restore holds a backup to the checks import makes on key material, and
+/// bounds version numbers (before, a 1-byte HMAC key was restored, and a
+/// `latest_version` of u64::MAX made every later ciphertext `vault:v0:`).
+/// Asking for automatic rotation on create is refused, not dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_checks_a_backup_as_import_checks_a_key() {
+    let server = dev_server();
+    let v = Vault::new(&server);
+    let opts = json!({"exportable": true, "allow_plaintext_backup": true});
+    let mut hmac_opts = opts.clone();
+    hmac_opts["type"] = json!("hmac");
+    v.ok("/v1/transit/keys/h", hmac_opts).await;
+    v.ok("/v1/transit/keys/a", opts).await;
+    let record = |backup: &Value| -> Value {
+        serde_json::from_slice(&unb64(&backup["backup"])).expect("a backup is JSON")
+    };
+    let h = record(&v.read("/v1/transit/backup/h").await);
+    let a = record(&v.read("/v1/transit/backup/a").await);
+
+    let mut cases: Vec<(&str, Value)> = Vec::new();
+    for secret in [json!([7]), json!([])] {
+        let mut bad = h.clone();
+        bad["versions"]["1"]["secret"] = secret;
+        cases.push(("a short hmac key", bad));
+    }
+    let mut bad = a.clone();
+    bad["versions"]["1"]["hmac_key"] = json!([1]);
+    cases.push(("a 1-byte hmac_key", bad));
+    let mut bad = a.clone();
+    bad["versions"]["1"]["secret"] = json!(vec![0u8; 16]);
+    cases.push(("an AES-128 key", bad));
+    for n in [u64::MAX, 1 << 32] {
+        let mut bad = a.clone();
+        let version = bad["versions"]["1"].clone();
+        bad["versions"] = json!({ n.to_string(): version });
+        bad["latest_version"] = json!(n);
+        cases.push(("a huge version", bad));
+    }
+    let mut bad = a.clone();
+    bad["min_decryption_version"] = json!(5);
+    cases.push(("a minimum version above the latest", bad));
+    for (what, record) in cases {
+        let backup = b64(&serde_json::to_vec(&record).unwrap());
+        let msg = v
+            .fails(
+                "POST",
+                "/v1/transit/restore/restored",
+                Some(json!({ "backup": backup })),
+                400,
+            )
+            .await;
+        assert!(msg.starts_with("invalid backup"), "{what}: {msg}");
+        v.fails("GET", "/v1/transit/keys/restored", None, 404).await;
+    }
+
+    // A sound backup still restores, and its key rotates to version 2.
+    let backup = b64(&serde_json::to_vec(&a).unwrap());
+    let r = v
+        .post("/v1/transit/restore/restored", json!({ "backup": backup }))
+        .await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.raw));
+    let info = v.ok("/v1/transit/keys/restored/rotate", json!({})).await;
+    assert_eq!(info["latest_version"], 2);
+    let ct = v
+        .ok(
+            "/v1/transit/encrypt/restored",
+            json!({"plaintext": b64(b"x")}),
+        )
+        .await;
+    assert!(ct["ciphertext"].as_str().unwrap().starts_with("vault:v2:"));
+
+    let msg = v
+        .fails(
+            "POST",
+            "/v1/transit/keys/rotating",
+            Some(json!({"auto_rotate_period": 3600})),
+            400,
+        )
+        .await;
+    assert!(msg.contains("auto_rotate_period is not supported"), "{msg}");
+    v.fails("GET", "/v1/transit/keys/rotating", None, 404).await;
+}
+
 /// The public key of version `n` from a key read, as DER.
 fn public_der(info: &Value, n: &str) -> Vec<u8> {
     let pem_text = info["keys"][n]["public_key"].as_str().unwrap();
@@ -1087,32 +1170,6 @@ fn store_file(data_dir: &std::path::Path) -> std::path::PathBuf {
         .into_iter()
         .find(|p| p.file_name().is_some_and(|n| n == "keys.redb"))
         .expect("keys.redb in the data dir")
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let target = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &target);
-        } else {
-            std::fs::copy(&p, &target).unwrap();
-        }
-    }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread")]

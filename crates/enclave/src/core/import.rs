@@ -15,7 +15,6 @@ use zeroize::Zeroizing;
 
 use super::input::{check_name, lenient_bool};
 use super::keys::{self, now, random, KeyInfo};
-use super::manage::add_version;
 use crate::error::Error;
 use crate::state::key::{Key, KeyType, Version};
 use crate::state::State;
@@ -118,11 +117,12 @@ fn unwrap(wrapping_der: &[u8], ciphertext: Option<&str>) -> Result<Zeroizing<Vec
 }
 
 /// Checks `material` fits `key_type` and returns it in the form the store
-/// keeps (raw bytes, or PKCS#8 as the key generator writes it).
-fn normalise(key_type: KeyType, material: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+/// keeps (raw bytes, or PKCS#8 as the key generator writes it). Restore
+/// checks a backup's versions with it too.
+pub fn normalise(key_type: KeyType, material: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
     let want = |what: &str| {
         Error::invalid(format!(
-            "imported key does not match type {}: {what}",
+            "key material does not match type {}: {what}",
             key_type.name()
         ))
     };
@@ -237,5 +237,5 @@ pub fn import_version(state: &State, name: &str, req: ImportRequest) -> Result<K
     let wrapping = wrapping_key(state)?;
     let material = unwrap(&wrapping, req.ciphertext.as_deref())?;
     let version = version(current.key_type, &material)?;
-    keys::info(&*state.update(name, move |k| add_version(k, version))?)
+    keys::info(&*state.update(name, move |k| k.add_version(version))?)
 }

@@ -7,10 +7,13 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::import;
 use super::input::{check_name, lenient_bool, lenient_u64};
 use super::keys::{self, new_version, KeyInfo, B64};
 use crate::error::Error;
-use crate::state::key::{Key, KeyType};
+use crate::state::acl::Access;
+use crate::state::key::{Key, KeyType, MAX_VERSION};
+use crate::state::tokens::Identity;
 use crate::state::State;
 
 #[derive(Default, Deserialize)]
@@ -27,11 +30,14 @@ pub struct CreateRequest {
     convergent_encryption: Option<bool>,
     #[serde(default, deserialize_with = "lenient_u64")]
     key_size: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    auto_rotate_period: Option<u64>,
 }
 
 /// Creates the key `name` (no change if it exists); its description.
 pub fn create(state: &State, name: &str, req: CreateRequest) -> Result<KeyInfo, Error> {
     check_name(name)?;
+    refuse_auto_rotate(req.auto_rotate_period)?;
     let key_type = match req.key_type.as_deref() {
         None | Some("") => KeyType::Aes256Gcm96,
         Some(t) => {
@@ -111,9 +117,7 @@ pub struct ConfigRequest {
 /// Changes a key's policy.
 pub fn config(state: &State, name: &str, req: ConfigRequest) -> Result<KeyInfo, Error> {
     let key = state.update(name, |k| {
-        if req.auto_rotate_period.unwrap_or(0) != 0 {
-            return Err(Error::invalid("auto_rotate_period is not supported"));
-        }
+        refuse_auto_rotate(req.auto_rotate_period)?;
         if let Some(v) = req.min_decryption_version {
             let v = v.max(1);
             if v > k.latest_version {
@@ -165,6 +169,17 @@ pub fn config(state: &State, name: &str, req: ConfigRequest) -> Result<KeyInfo, 
     keys::info(&key)
 }
 
+/// Automatic rotation is not implemented: asking for it is refused, never
+/// silently dropped.
+fn refuse_auto_rotate(period: Option<u64>) -> Result<(), Error> {
+    match period {
+        None | Some(0) => Ok(()),
+        Some(_) => Err(Error::invalid(
+            "auto_rotate_period is not supported: rotate with transit/keys/NAME/rotate",
+        )),
+    }
+}
+
 /// Adds a version.
 pub fn rotate(state: &State, name: &str) -> Result<KeyInfo, Error> {
     let current = state.get(name)?;
@@ -181,18 +196,7 @@ pub fn rotate(state: &State, name: &str) -> Result<KeyInfo, Error> {
         .unwrap_or(32);
     // Generate outside the store lock (RSA takes a while).
     let version = new_version(current.key_type, hmac_size)?;
-    keys::info(&*state.update(name, move |k| add_version(k, version))?)
-}
-
-/// Adds `version` as the key's new latest version.
-pub fn add_version(k: &mut Key, version: crate::state::key::Version) -> Result<(), Error> {
-    let n = k
-        .latest_version
-        .checked_add(1)
-        .ok_or_else(|| Error::invalid("the key has no more version numbers"))?;
-    k.versions.insert(n, version);
-    k.latest_version = n;
-    Ok(())
+    keys::info(&*state.update(name, move |k| k.add_version(version))?)
 }
 
 #[derive(Default, Deserialize)]
@@ -310,7 +314,15 @@ pub struct RestoreRequest {
 }
 
 /// Restores a backup, under `path_name` or the request's `name` if given.
-pub fn restore(state: &State, path_name: Option<String>, req: RestoreRequest) -> Result<(), Error> {
+/// A forced restore replaces the key there, so `identity` must also be
+/// allowed to write `transit/keys/NAME` (Vault asks only for the restore
+/// path).
+pub fn restore(
+    state: &State,
+    identity: &Identity,
+    path_name: Option<String>,
+    req: RestoreRequest,
+) -> Result<(), Error> {
     let Some(backup) = req.backup else {
         return Err(Error::invalid("missing backup"));
     };
@@ -324,21 +336,54 @@ pub fn restore(state: &State, path_name: Option<String>, req: RestoreRequest) ->
         key.name = name;
     }
     check_name(&key.name)?;
-    if key.latest_version == 0
-        || !key.versions.contains_key(&key.latest_version)
-        || key.versions.keys().any(|v| *v > key.latest_version)
-    {
-        return Err(Error::invalid("invalid backup"));
+    check_restored(&mut key)?;
+    let force = req.force.unwrap_or(false);
+    if force {
+        state.also_allows(
+            identity,
+            &format!("transit/keys/{}", key.name),
+            Access::Write,
+        )?;
     }
-    for v in key.versions.values() {
-        let aes_ok = key.key_type != KeyType::Aes256Gcm96 || v.secret.len() == 32;
-        if !aes_ok || v.secret.is_empty() {
-            return Err(Error::invalid("invalid backup"));
+    state.put(key, force)
+}
+
+/// Holds a restored key to what create and import would accept: versions
+/// numbered 1 to its latest (at most [`MAX_VERSION`]), policy versions in
+/// range, and every version's material checked (and normalised) as import
+/// checks it.
+fn check_restored(key: &mut Key) -> Result<(), Error> {
+    let invalid = |what: &str| Error::invalid(format!("invalid backup: {what}"));
+    let latest = key.latest_version;
+    if !(1..=MAX_VERSION).contains(&latest) || !key.versions.contains_key(&latest) {
+        return Err(invalid("its latest version is missing or out of range"));
+    }
+    if key.versions.keys().any(|v| *v == 0 || *v > latest) {
+        return Err(invalid("a version number is out of range"));
+    }
+    if key.min_decryption_version > latest || key.min_encryption_version > latest {
+        return Err(invalid("a minimum version is above the latest version"));
+    }
+    if key.min_available_version > key.min_decryption_version.max(1) {
+        return Err(invalid(
+            "versions were trimmed above the minimum decryption version",
+        ));
+    }
+    let key_type = key.key_type;
+    let mut bad = None;
+    key.versions.retain(|n, v| {
+        if bad.is_some() {
+            return true;
         }
+        match import::normalise(key_type, &v.secret) {
+            Ok(secret) if (32..=512).contains(&v.hmac_key.len()) => v.secret = secret,
+            Ok(_) => bad = Some(format!("version {n} has a bad HMAC key")),
+            Err(e) => bad = Some(format!("version {n}: {e}")),
+        }
+        true
+    });
+    match bad {
+        Some(what) => Err(invalid(&what)),
+        None => Ok(()),
     }
-    // Parses every asymmetric version's key.
-    if keys::info(&key).is_err() {
-        return Err(Error::invalid("invalid backup"));
-    }
-    state.put(key, req.force.unwrap_or(false))
 }

@@ -12,6 +12,7 @@ use super::app::AppState;
 use super::body::json_body;
 use super::envelope::{no_content, ok, Facts};
 use super::exec::blocking;
+use super::layers::Authed;
 use crate::core::keys::KeyInfo;
 use crate::core::{import, manage};
 use crate::error::Error;
@@ -152,20 +153,31 @@ pub async fn backup(
 }
 
 /// `POST /v1/transit/restore`.
-pub async fn restore(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
+pub async fn restore(
+    State(app): State<AppState>,
+    Authed(identity): Authed,
+    body: Body,
+) -> Result<Response, Error> {
     let req: manage::RestoreRequest = json_body(body).await?;
-    blocking(&app.state, move |s| manage::restore(s, None, req)).await?;
+    blocking(&app.state, move |s| {
+        manage::restore(s, &identity, None, req)
+    })
+    .await?;
     Ok(no_content())
 }
 
 /// `POST /v1/transit/restore/:name`.
 pub async fn restore_named(
     State(app): State<AppState>,
+    Authed(identity): Authed,
     Path(name): Path<String>,
     body: Body,
 ) -> Result<Response, Error> {
     let req: manage::RestoreRequest = json_body(body).await?;
-    blocking(&app.state, move |s| manage::restore(s, Some(name), req)).await?;
+    blocking(&app.state, move |s| {
+        manage::restore(s, &identity, Some(name), req)
+    })
+    .await?;
     Ok(no_content())
 }
 

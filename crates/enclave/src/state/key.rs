@@ -189,6 +189,10 @@ impl<'de> Deserialize<'de> for Versions {
     }
 }
 
+/// Highest version number a key may reach: far beyond any real rotation
+/// schedule, and far from `u64::MAX`, so no arithmetic on versions can wrap.
+pub const MAX_VERSION: u64 = u32::MAX as u64;
+
 /// A managed key as it is sealed in the store.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Key {
@@ -228,6 +232,18 @@ impl Key {
             imported: false,
             allow_rotation: true,
         }
+    }
+
+    /// Adds `version` as the key's new latest version.
+    pub fn add_version(&mut self, version: Version) -> Result<(), Error> {
+        let n = self
+            .latest_version
+            .checked_add(1)
+            .filter(|n| *n <= MAX_VERSION)
+            .ok_or_else(|| Error::invalid("the key has no more version numbers"))?;
+        self.versions.insert(n, version);
+        self.latest_version = n;
+        Ok(())
     }
 
     pub fn version(&self, v: u64) -> Result<&Version, Error> {

@@ -396,15 +396,8 @@ impl Inner {
         })
     }
 
-    /// Whether live token `rec`, presented as `hash`, may do `op` on `path`.
-    fn allows(
-        &self,
-        rec: &TokenRecord,
-        hash: &[u8; 32],
-        path: &str,
-        op: Access,
-    ) -> Result<(), Error> {
-        tokens::check_hash(rec, hash)?;
+    /// Whether the policies of live token `rec` grant `op` on `path`.
+    fn grants(&self, rec: &TokenRecord, path: &str, op: Access) -> Result<(), Error> {
         let needed = tokens::needed(op, path, |name| self.keys.contains_key(name));
         match self.policies.caps(&rec.policies, path) {
             Some(caps) if caps & needed as u8 == 0 => Err(Error::Denied),
@@ -415,9 +408,9 @@ impl Inner {
 
 impl State {
     /// The decision for one request: the token (`credential`) must be root
-    /// or a live token whose policies grant `op` on `path`. An allowed
-    /// request uses one of a limited token's uses, durably, before it goes
-    /// on.
+    /// or a live token whose policies grant `op` on `path`. Every request
+    /// made with a limited token uses one of its uses, durably, allowed or
+    /// not (as in Vault: a limited token cannot probe the ACL for free).
     pub fn authorize(
         &self,
         credential: &Credential,
@@ -433,7 +426,7 @@ impl State {
             .tokens
             .live(&self.store, &accessor, now())
             .ok_or(Error::Denied)?;
-        inner.allows(&rec, hash, path, op)?;
+        tokens::check_hash(&rec, hash)?;
         let limited = rec.num_uses > 0;
         if limited {
             rec.num_uses -= 1;
@@ -443,6 +436,7 @@ impl State {
                 inner.tokens.write(&self.store, &accessor, &rec)?;
             }
         }
+        inner.grants(&rec, path, op)?;
         Ok(Identity {
             accessor,
             record: Some(rec),
@@ -472,11 +466,22 @@ impl State {
         if rec.num_uses > 0 || rec.expire_time.is_some_and(|t| t <= now()) {
             return None;
         }
-        Some(inner.allows(rec, hash, path, op).map(|()| Identity {
+        let decision = tokens::check_hash(rec, hash).and_then(|()| inner.grants(rec, path, op));
+        Some(decision.map(|()| Identity {
             accessor,
             record: Some(rec.clone()),
             limited: false,
         }))
+    }
+
+    /// Whether `identity`'s policies (as they are now) also grant `op` on
+    /// `path`: for an operation that reaches beyond its own path (a forced
+    /// restore replaces the key at `transit/keys/NAME`).
+    pub fn also_allows(&self, identity: &Identity, path: &str, op: Access) -> Result<(), Error> {
+        match &identity.record {
+            None => Ok(()),
+            Some(rec) => self.lock().grants(rec, path, op),
+        }
     }
 
     /// Stores `rec` as the token `accessor`, a child of `creator`: purges
