@@ -278,6 +278,11 @@ pub struct AttestationArgs {
     /// enclave) from a signed enclave file made by `kms-host sign`.
     #[arg(long, global = true, value_name = "SIGNED_FILE")]
     pub enclave: Option<PathBuf>,
+    /// Talk to a server whose enclave identity is not pinned (no
+    /// `--enclave`, `--mrenclave` or `--mrsigner`): any enclave that meets
+    /// the other flags is accepted. For looking around only.
+    #[arg(long, global = true)]
+    pub any_enclave: bool,
     /// The policy.
     #[command(flatten)]
     pub policy: PolicyArgs,
@@ -326,6 +331,26 @@ impl AttestationArgs {
             attestation.read_collateral(path)?;
         }
         Ok(attestation)
+    }
+}
+
+impl AttestationArgs {
+    /// [`Self::load`] for a command that talks to a server: refuses unless
+    /// an enclave identity is pinned or `--any-enclave` says to go on
+    /// without one (otherwise any enclave built by anyone would pass).
+    pub fn load_for_server(&self) -> Result<Attestation, Error> {
+        let pinned = self.enclave.is_some()
+            || self.policy.mrenclave.is_some()
+            || self.policy.mrsigner.is_some();
+        if !pinned && !self.any_enclave {
+            return Err(Error::Input(
+                "no enclave identity pinned: pass --enclave SIGNED_FILE (made by kms-host sign), \
+                 --mrenclave HEX or --mrsigner HEX (or --any-enclave to accept any enclave \
+                 that meets the other flags)"
+                    .into(),
+            ));
+        }
+        self.load()
     }
 }
 

@@ -32,8 +32,8 @@ fn main() -> ExitCode {
 
 /// A command that talks to a server, over one attested connection.
 async fn server_command(cli: &Cli) -> Result<serde_json::Value, Error> {
-    let attestation = cli.attestation.load()?;
     let url = cli.server_url()?;
+    let attestation = cli.attestation.load_for_server()?;
     let mut client = Client::open(&url, attestation)
         .await?
         .with_token(cli.token());
@@ -118,8 +118,8 @@ fn bench(cli: &Cli, args: &BenchArgs) -> ExitCode {
 async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<Report, Error> {
     let config = args.to_config();
     config.validate()?;
-    let attestation = cli.attestation.load()?;
     let url = cli.server_url()?;
+    let attestation = cli.attestation.load_for_server()?;
     let bench = Bench::connect(&url, attestation, cli.token(), config).await?;
     eprintln!("attested: {}", summary(bench.claims()));
     let report = bench.run().await?;

@@ -153,11 +153,30 @@ async fn the_client_verifies_the_enclave_and_refuses_wrong_pins() {
         err,
         "refused the server: simulation evidence refused (pass --allow-simulation to accept it)"
     );
-    let err = refused(&["--server", &url, "--allow-simulation", "status"]).await;
+    let err = refused(&[
+        "--server",
+        &url,
+        "--any-enclave",
+        "--allow-simulation",
+        "status",
+    ])
+    .await;
     assert_eq!(
         err,
         "refused the server: debug enclave refused (pass --allow-debug to accept it)"
     );
+    // Nothing pinned: refused before connecting, naming the flags; with
+    // --any-enclave the client goes on (and says what it attested).
+    let loose = ["--server", &url, "--allow-simulation", "--allow-debug"];
+    let err = refused(&[&loose[..], &["status"]].concat()).await;
+    assert!(
+        err.starts_with("no enclave identity pinned: pass --enclave SIGNED_FILE"),
+        "{err}"
+    );
+    assert!(err.contains("--any-enclave"), "{err}");
+    let run = minikms(&[&loose[..], &["--any-enclave", "status"]].concat()).await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(run.stderr.starts_with("attested: "), "{}", run.stderr);
     let err = refused(
         &[
             &pinned[..],
@@ -247,6 +266,7 @@ async fn a_man_in_the_middle_is_refused() {
         let err = refused(&[
             "--server",
             &url(proxy),
+            "--any-enclave",
             "--allow-simulation",
             "--allow-debug",
             "status",

@@ -106,6 +106,7 @@ fn bench_refuses_what_it_cannot_measure() {
         .args([
             "--server",
             "https://127.0.0.1:1",
+            "--any-enclave",
             "--allow-simulation",
             "bench",
             "--op",

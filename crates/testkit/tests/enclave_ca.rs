@@ -150,6 +150,7 @@ async fn trust_saves_the_attested_ca_and_ordinary_clients_verify_with_it() {
     let out = minikms(&[
         "--server",
         &url,
+        "--any-enclave",
         "--allow-simulation",
         "--allow-debug",
         "attest",
