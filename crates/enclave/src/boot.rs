@@ -168,6 +168,15 @@ async fn set_up(
         ),
         Start::Gramine(g) => Arc::new(g),
     };
+    // Whoever controls the host could otherwise make itself root of a
+    // production enclave's fresh (or deleted) store.
+    if setup.dev_root_token.is_some() && !platform.identity().debug {
+        return Err(other(
+            "refused --dev-root-token",
+            &"a production (non-debug) enclave takes no root token from the host; \
+              start without it and initialise with sys/init",
+        ));
+    }
     let (store, records) = RedbStore::open(&platform, &setup.data_dir)
         .map_err(|e| other("cannot open the key store", &e))?;
     let state = State::open(Box::new(store), records, setup.dev_root_token)

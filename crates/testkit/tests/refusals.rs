@@ -351,6 +351,30 @@ fn invalid_configs_are_refused() {
     }
 }
 
+/// The host chooses `--dev-root-token`: a production enclave must not let
+/// it become root (of a fresh store, or one the host deleted).
+#[test]
+fn a_production_enclave_takes_no_root_token_from_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(shipped_config()).unwrap();
+    let config = dir.path().join("production.toml");
+    std::fs::write(&config, shipped.replace("Debug = true", "Debug = false")).unwrap();
+    let config = config.to_str().unwrap();
+    run_refused(
+        Server::try_start(&[
+            "--simulation",
+            "--config",
+            config,
+            "--dev-root-token",
+            "s.host-chosen",
+        ]),
+        "refused --dev-root-token: a production (non-debug) enclave takes no root token from the host",
+    );
+    // Without it, the same enclave starts and waits for sys/init.
+    let server = Server::try_start(&["--simulation", "--config", config]).unwrap();
+    assert_eq!(server.stop_with(libc::SIGTERM).code(), Some(0));
+}
+
 #[test]
 fn a_taken_port_is_refused() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
