@@ -75,22 +75,28 @@ pub fn main() -> ExitCode {
     let Ok(runtime) = runtime else {
         return ExitCode::FAILURE;
     };
-    let code = runtime.block_on(async move {
-        let channel = Channel::open();
-        let start = match checked {
-            Ok(start) => start,
-            Err(e) => {
-                channel
-                    .send_and_close(Ocall::Refused {
-                        reason: e.to_string(),
-                    })
-                    .await;
-                return ExitCode::FAILURE;
-            }
-        };
-        channel.install_logger();
-        boot::run(channel, start).await
+    // A panic must still end the process: unwinding would drop the
+    // runtime, which waits for the channel reader's blocking read of stdin,
+    // and the host would wait for us for ever.
+    let serve = std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async move {
+            let channel = Channel::open();
+            let start = match checked {
+                Ok(start) => start,
+                Err(e) => {
+                    channel
+                        .send_and_close(Ocall::Refused {
+                            reason: e.to_string(),
+                        })
+                        .await;
+                    return ExitCode::FAILURE;
+                }
+            };
+            channel.install_logger();
+            boot::run(channel, start).await
+        })
     });
+    let code = std::panic::catch_unwind(serve).unwrap_or(ExitCode::FAILURE);
     // The channel reader may sit in a blocking read of stdin: don't wait.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     code

@@ -8,10 +8,13 @@
 //! - [`keys`]: enclave signing keys: making one, loading one.
 //! - [`sign`]: measuring and signing an enclave binary into a signed file.
 //! - [`launch`]: the `run` command: platform check, verification, the
-//!   enclave process and the host end of the boundary channel.
+//!   enclave process.
+//! - [`boundary`]: the host end of the boundary channel: the conversation
+//!   with the enclave process.
 //! - [`quoting`]: the quoting service the host runs for the enclave.
 //! - [`log`]: the `[Host]: ...` / `[Enclave]: ...` log lines.
 
+pub mod boundary;
 pub mod cli;
 pub mod keys;
 pub mod launch;

@@ -20,25 +20,6 @@ fn sign(key: &Path, config: &Path, out: &Path) {
     );
 }
 
-/// A copy of a data dir (files and one level of subdirectories).
-fn copy_dir(from: &Path) -> tempfile::TempDir {
-    let to = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.path().join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir(&target).unwrap();
-            for inner in std::fs::read_dir(entry.path()).unwrap() {
-                let inner = inner.unwrap();
-                std::fs::copy(inner.path(), target.join(inner.file_name())).unwrap();
-            }
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-    to
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sealed_keys_follow_the_signer_not_the_build() {
     let auth = [("X-Vault-Token", TOKEN)];
@@ -143,7 +124,8 @@ async fn sealed_keys_follow_the_signer_not_the_build() {
     .await;
     assert_eq!(r.body["data"]["plaintext"], plaintext);
     let (_, data_dir) = server.stop_keeping_data(libc::SIGTERM);
-    let copy = copy_dir(data_dir.path());
+    let copy = tempfile::tempdir().unwrap();
+    minikms_testkit::copy_dir(data_dir.path(), copy.path());
     match Server::try_start_in(
         copy,
         &[

@@ -69,9 +69,13 @@ pub enum StoreError {
     /// another machine (in simulation, another platform file).
     #[error("the key store {0} was sealed by another signer or on another machine: use a new --data-dir, or the original signing key and machine")]
     ForeignKey(String),
-    /// The database itself (I/O, a corrupt file).
+    /// The database itself (I/O).
     #[error("key store database: {0}")]
     Database(String),
+    /// The database file is damaged (cut short, bytes changed): redb
+    /// cannot read it.
+    #[error("{path} is corrupt: restore it from a backup, or move it away to start with an empty store ({detail})")]
+    Corrupt { path: String, detail: String },
     /// Another process has the database open.
     #[error("the key store {0} is in use by another minikms server: stop that one first, or use another --data-dir")]
     InUse(String),

@@ -180,32 +180,68 @@ fn index_json(index: &BTreeMap<(Table, String), u64>) -> Result<Vec<u8>, StoreEr
     Ok(out)
 }
 
+/// Runs `f`; a panic becomes its message, unprinted (the caller reports
+/// it). redb asserts, rather than returning an error, on some damaged
+/// files: that is a corrupt file to refuse, not a bug to crash on.
+fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(previous);
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "an internal check failed".into())
+    })
+}
+
 impl RedbStore {
     /// Opens (creating if needed) `data_dir/keys.redb`, unseals every record
-    /// and checks it against the index.
+    /// and checks it against the index. A file redb cannot read is
+    /// [`StoreError::Corrupt`].
     pub fn open(
         platform: &std::sync::Arc<dyn Platform>,
         data_dir: &Path,
     ) -> Result<(Self, Records), StoreError> {
-        let ours = platform.identity().security_version;
         let path = data_dir.join(FILE_NAME);
+        quietly(|| Self::open_file(platform, &path)).unwrap_or_else(|panic| {
+            Err(StoreError::Corrupt {
+                path: path.display().to_string(),
+                detail: panic,
+            })
+        })
+    }
+
+    fn open_file(
+        platform: &std::sync::Arc<dyn Platform>,
+        path: &Path,
+    ) -> Result<(Self, Records), StoreError> {
+        let ours = platform.identity().security_version;
         // Every record lives unsealed in memory above us, so redb's page
         // cache only saves re-reading B-tree pages when writing: a small
         // cache, not redb's default 1 GiB (an enclave's memory is small).
         // With the two-level index a commit touches few pages.
         let db = redb::Builder::new()
             .set_cache_size(CACHE_BYTES)
-            .create(&path)
+            .create(path)
             .map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => {
                     StoreError::InUse(path.display().to_string())
+                }
+                redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => {
+                    StoreError::Corrupt {
+                        path: path.display().to_string(),
+                        detail,
+                    }
                 }
                 e => db_err(e),
             })?;
         // Only sealed records in it, but nobody else needs to read it.
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
                 .map_err(db_err)?;
         }
         // Make sure every table exists, so readers never see "no table";

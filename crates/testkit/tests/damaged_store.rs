@@ -1,0 +1,82 @@
+//! A damaged `keys.redb` is refused at start with a message that names it:
+//! the enclave reports the failure over the channel and the host exits
+//! non-zero at once (before, redb's panic left host and enclave hanging).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use minikms_testkit::Server;
+use serde_json::json;
+
+const TOKEN: &str = "s.damaged-store-root";
+
+/// A stopped server's data dir holding a store with a few keys.
+async fn data_dir_with_keys() -> tempfile::TempDir {
+    let server = Server::try_start(&["--simulation", "--dev-root-token", TOKEN]).unwrap();
+    for name in ["a", "b", "c"] {
+        let r = minikms_testkit::https::send_json(
+            server.addr,
+            "POST",
+            &format!("/v1/transit/keys/{name}"),
+            &[("X-Vault-Token", TOKEN)],
+            Some(&json!({})),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    }
+    let (status, dir) = server.stop_keeping_data(libc::SIGTERM);
+    assert!(status.success());
+    dir
+}
+
+/// Damages a copy of `original`'s store with `damage`, starts on it, and
+/// checks the refusal: quick, non-zero, one error line naming the file.
+fn assert_refused(original: &Path, what: &str, damage: impl FnOnce(&Path)) {
+    let dir = tempfile::tempdir().unwrap();
+    minikms_testkit::copy_dir(original, dir.path());
+    damage(&dir.path().join("enclave/keys.redb"));
+    let started = Instant::now();
+    let refusal = match Server::try_start_in(dir, &["--simulation"]) {
+        Ok(server) => panic!("{what}: started on {}", server.addr),
+        Err(refusal) => refusal,
+    };
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(20), "{what}: took {took:?}");
+    assert_eq!(refusal.status.code(), Some(1), "{what}: {}", refusal.stderr);
+    let errors: Vec<&str> = refusal
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("kms-host: error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{what}: {}", refusal.stderr);
+    assert!(
+        errors[0].contains("keys.redb is corrupt: restore it from a backup"),
+        "{what}: {}",
+        errors[0]
+    );
+    for bad in ["panicked", "RUST_BACKTRACE"] {
+        assert!(!refusal.stderr.contains(bad), "{what}: {}", refusal.stderr);
+    }
+    eprintln!("{what}: refused in {took:?}: {}", errors[0]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_store_is_refused_with_a_clear_message() {
+    let original = data_dir_with_keys().await;
+    let store = original.path().join("enclave/keys.redb");
+    let len = std::fs::metadata(&store).unwrap().len();
+    assert!(len > 0x200, "store of {len} bytes");
+    assert_refused(original.path(), "a file cut in half", |path| {
+        let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        f.set_len(len / 2).unwrap();
+    });
+    assert_refused(original.path(), "a byte flipped at 0x100", |path| {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[0x100] ^= 0xff;
+        std::fs::write(path, bytes).unwrap();
+    });
+    // The original still opens: the copies were damaged, not it.
+    let server = Server::try_start_in(original, &["--simulation"]).unwrap();
+    assert!(server.stop_with(libc::SIGTERM).success());
+}
