@@ -16,6 +16,12 @@ pub enum Error {
     /// The request body is larger than accepted (413).
     #[error("{0}")]
     TooLarge(String),
+    /// The client did not send its request in time (408).
+    #[error("{0}")]
+    Timeout(String),
+    /// Too many expensive requests at once; try again shortly (503).
+    #[error("{0}")]
+    Busy(String),
     /// The route exists, but not for this method (405).
     #[error("{0}")]
     WrongMethod(String),
@@ -84,6 +90,8 @@ impl Error {
         match self {
             Self::Invalid(m)
             | Self::TooLarge(m)
+            | Self::Timeout(m)
+            | Self::Busy(m)
             | Self::WrongMethod(m)
             | Self::Forbidden(m)
             | Self::NotFound(m) => m.clone(),

@@ -1,7 +1,11 @@
 //! What every handler shares.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::error::Error;
 use crate::platform::Platform;
 use crate::services::audit::AuditLog;
 use crate::services::ca::TlsCa;
@@ -34,4 +38,30 @@ pub struct Services {
     pub rsa_pool: Arc<RsaPool>,
     /// `GET /`'s answer, written once (`crate::http::status::document`).
     pub status: axum::body::Bytes,
+    /// Turns at the expensive routes anyone may call without a token (an
+    /// RSA key made on demand, fresh evidence): half the CPUs, so they
+    /// cannot starve `/v1` traffic.
+    pub expensive: Semaphore,
+}
+
+/// How long a request waits for an expensive turn before it gets 503.
+const EXPENSIVE_WAIT: Duration = Duration::from_secs(5);
+
+impl Services {
+    /// The number of expensive turns for this machine.
+    pub fn expensive_turns() -> usize {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        (cpus / 2).max(1)
+    }
+
+    /// Waits (a little) for a turn at an expensive unauthenticated route.
+    pub async fn expensive_turn(&self) -> Result<SemaphorePermit<'_>, Error> {
+        match tokio::time::timeout(EXPENSIVE_WAIT, self.expensive.acquire()).await {
+            Ok(Ok(turn)) => Ok(turn),
+            _ => Err(Error::Busy(
+                "server busy: too many key generations or attestations at once; try again shortly"
+                    .into(),
+            )),
+        }
+    }
 }

@@ -42,6 +42,7 @@ pub async fn evidence(
     Query(params): Query<Params>,
 ) -> Result<Json<Value>, Error> {
     let nonce = parse_nonce(params.nonce.as_deref().unwrap_or(""))?;
+    let _turn = state.expensive_turn().await?;
     let platform = &state.platform;
     let (evidence, held) = evidence::for_nonce(
         platform.as_ref(),

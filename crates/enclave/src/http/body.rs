@@ -1,7 +1,7 @@
 //! Request bodies: bounded JSON.
 //!
 //! At most [`MAX_BODY`] bytes (413 beyond, after reading the rest: see
-//! [`drain`]); an empty body is the request type's default; a body that
+//! [`drain`]), sent within [`BODY_TIMEOUT`] (408 after); an empty body is the request type's default; a body that
 //! does not parse is a 400 that gives only the error's position (serde's
 //! messages can quote the input).
 
@@ -15,6 +15,9 @@ use crate::error::Error;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
+/// How long a client may take to send a whole request body (408 after):
+/// a slow client must not hold a connection and a worker for ever.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of a body over [`MAX_BODY`] is read, and for how long, before
 /// the 413 goes out: an HTTP/1.1 client still sending would otherwise see
 /// the connection reset instead of the answer (as nginx's lingering close).
@@ -23,9 +26,16 @@ const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 /// Reads a bounded JSON body; an empty body is `T::default()`.
 pub async fn json_body<T: DeserializeOwned + Default>(mut body: Body) -> Result<T, Error> {
-    let bytes = match Limited::new(&mut body, MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
+    let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(&mut body, MAX_BODY).collect());
+    let bytes = match read.await {
+        Ok(Ok(collected)) => collected.to_bytes(),
         Err(_) => {
+            return Err(Error::Timeout(format!(
+                "request body not received within {} seconds",
+                BODY_TIMEOUT.as_secs()
+            )))
+        }
+        Ok(Err(_)) => {
             drain(body).await;
             return Err(Error::TooLarge(format!(
                 "request body too large (limit {MAX_BODY} bytes)"

@@ -32,6 +32,7 @@ pub fn router(
         ca,
         audit,
         rsa_pool: RsaPool::new(CAPACITY),
+        expensive: tokio::sync::Semaphore::new(Services::expensive_turns()),
     }));
     Router::new()
         .route("/", get(status::status))

@@ -30,11 +30,15 @@ pub async fn aes_key(State(state): State<AppState>) -> Result<Response, Error> {
 pub async fn rsa_key_pair(State(state): State<AppState>) -> Result<Response, Error> {
     let pair = match state.rsa_pool.take() {
         Some(pair) => pair,
-        // Key generation takes tens of milliseconds: keep it off the I/O threads.
-        None => tokio::task::spawn_blocking(rsa_pool::generate)
-            .await
-            .map_err(|e| Error::internal("RSA key generation", e))?
-            .map_err(|e| Error::internal("RSA key generation", e))?,
+        // Key generation takes tens of milliseconds: keep it off the I/O
+        // threads, and take turns.
+        None => {
+            let _turn = state.expensive_turn().await?;
+            tokio::task::spawn_blocking(rsa_pool::generate)
+                .await
+                .map_err(|e| Error::internal("RSA key generation", e))?
+                .map_err(|e| Error::internal("RSA key generation", e))?
+        }
     };
     Ok(secret_json(&serde_json::json!({
         "public_key": pair.public,

@@ -1,32 +1,33 @@
-//! The HTTPS accept loop, and [`tls`]: the TLS identity it serves. TLS terminates here, inside the enclave; the
-//! host only ever sees TLS records.
-//!
-//! Limits: at most [`MAX_CONNECTIONS`] open connections (further clients
-//! wait in the kernel's backlog), a TLS handshake must finish within
-//! [`HANDSHAKE_TIMEOUT`], and on shutdown open connections get
-//! [`DRAIN_TIMEOUT`] to finish what they are doing.
+//! The HTTPS accept loop, and [`tls`]: the TLS identity it serves. TLS
+//! terminates here, inside the enclave; the host only ever sees TLS
+//! records. [`limits`] bounds what one client may hold and for how long;
+//! [`watchdog`] closes idle connections.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::Request;
+use axum::response::Response;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::http::attestation::ConnectionKey;
+use limits::{PerAddress, DRAIN_TIMEOUT, HANDSHAKE_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS};
 use tls::TlsState;
+use unread::Unread;
+use watchdog::{Activity, Handling};
 
+pub mod limits;
 pub mod tls;
-
-pub const MAX_CONNECTIONS: usize = 1024;
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+mod unread;
+pub mod watchdog;
 
 /// Serves `app` over TLS on `listener` until `stop` turns true, then drains.
 /// With `keep_server_up = false` it serves the first connection to the end
@@ -40,6 +41,12 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_address = PerAddress::default();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
     let mut one_shot = None;
 
     loop {
@@ -58,6 +65,11 @@ pub async fn serve(
             },
             _ = stopped(&mut stop) => break,
         };
+        // Over its share: closed at once, so it cannot take the slots of
+        // everyone else.
+        let Some(address_slot) = per_address.try_take(peer.ip()) else {
+            continue;
+        };
         // No Nagle: the handshake's flights and small answers would wait
         // for the client's delayed ACK (40 ms on Linux).
         let _ = tcp.set_nodelay(true);
@@ -65,23 +77,32 @@ pub async fn serve(
         // can learn (attestation binds the key of the connection it is on).
         let served = tls.current();
         let acceptor = TlsAcceptor::from(served.config);
-        let service = TowerToHyperService::new(
-            app.clone()
-                .layer(axum::Extension(ConnectionKey(served.pubkey_hash))),
-        );
+        let app = app
+            .clone()
+            .layer(axum::Extension(ConnectionKey(served.pubkey_hash)));
+        let activity = Activity::new();
+        let service = {
+            let activity = activity.clone();
+            hyper::service::service_fn(move |request| {
+                handle(app.clone(), activity.handling(), request)
+            })
+        };
         let watcher = graceful.watcher();
+        let builder = builder.clone();
         let task = tokio::spawn(async move {
-            let _permit = permit;
+            let _slots = (permit, address_slot);
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 // Failed handshakes are the client's business; logging
                 // each would let anyone flood the host's log.
                 _ => return,
             };
-            let builder = auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!("connection from {peer} ended: {e}");
+            tokio::select! {
+                ended = watcher.watch(conn.into_owned()) => if let Err(e) = ended {
+                    debug!("connection from {peer} ended: {e}");
+                },
+                () = activity.idle() => debug!("closed idle connection from {peer}"),
             }
         });
         if !keep_server_up {
@@ -110,4 +131,24 @@ pub async fn serve(
 /// Resolves once `stop` is true (or its sender is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
+}
+
+/// One request through `app`; the connection counts as busy until it is
+/// answered. Over HTTP/2, what the handlers left of the body is read
+/// before the answer goes ([`unread`]).
+async fn handle(
+    mut app: Router,
+    _handling: Handling,
+    request: Request<hyper::body::Incoming>,
+) -> Result<Response, Infallible> {
+    use hyper::body::Body as _;
+    if request.version() != axum::http::Version::HTTP_2 || request.body().is_end_stream() {
+        return tower::Service::call(&mut app, request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let unread = Unread::new(body);
+    let request = Request::from_parts(parts, unread.body());
+    let response = tower::Service::call(&mut app, request).await;
+    unread.drain().await;
+    response
 }

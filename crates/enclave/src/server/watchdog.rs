@@ -1,0 +1,105 @@
+//! The idle bound of one connection, for HTTP/1 and HTTP/2 alike: a
+//! connection on which no request is being handled, and none has started
+//! or ended for [`IDLE_TIMEOUT`], is closed. Bytes alone do not count, so
+//! a client trickling a header (or HTTP/2 pings) cannot hold a slot.
+//! hyper has no such bound for HTTP/2, and for HTTP/1 only the header
+//! timeout.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::limits::IDLE_TIMEOUT;
+
+/// What one connection is doing.
+#[derive(Clone)]
+pub struct Activity(Arc<Inner>);
+
+struct Inner {
+    opened: Instant,
+    /// Requests being handled.
+    handling: AtomicUsize,
+    /// When a request last started or ended, in milliseconds since
+    /// `opened`.
+    last: AtomicU64,
+}
+
+/// One request being handled; the connection is busy until it drops.
+pub struct Handling(Activity);
+
+impl Activity {
+    pub fn new() -> Self {
+        Self(Arc::new(Inner {
+            opened: Instant::now(),
+            handling: AtomicUsize::new(0),
+            last: AtomicU64::new(0),
+        }))
+    }
+
+    /// Marks a request as started; it ends when the guard drops.
+    pub fn handling(&self) -> Handling {
+        self.0.handling.fetch_add(1, Ordering::SeqCst);
+        self.touch();
+        Handling(self.clone())
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.0.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.last.store(ms, Ordering::SeqCst);
+    }
+
+    /// Resolves once the connection has been idle for [`IDLE_TIMEOUT`].
+    pub async fn idle(&self) {
+        self.idle_for(IDLE_TIMEOUT).await;
+    }
+
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let last = self.0.opened + Duration::from_millis(self.0.last.load(Ordering::SeqCst));
+            let deadline = last + limit;
+            if Instant::now() >= deadline && self.0.handling.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            // Busy at the deadline: look again one period on (a request
+            // ending resets the clock anyway).
+            tokio::time::sleep_until(deadline.max(Instant::now() + limit / 4)).await;
+        }
+    }
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0 .0.handling.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn idle_means_no_request_for_the_whole_period() {
+        let limit = Duration::from_millis(200);
+        let activity = Activity::new();
+        let started = Instant::now();
+        activity.idle_for(limit).await;
+        let waited = started.elapsed();
+        assert!(waited >= limit && waited < limit * 5, "{waited:?}");
+
+        // A request in progress keeps it open; its end restarts the clock.
+        let activity = Activity::new();
+        let busy = activity.handling();
+        let watch = activity.clone();
+        let started = Instant::now();
+        let idle = tokio::spawn(async move { watch.idle_for(limit).await });
+        tokio::time::sleep(limit * 3).await;
+        assert!(!idle.is_finished(), "closed while a request was handled");
+        drop(busy);
+        let _ = idle.await;
+        let waited = started.elapsed();
+        assert!(waited >= limit * 4, "{waited:?}");
+    }
+}
