@@ -277,6 +277,14 @@ async fn requests_are_recorded_verified_and_tampering_is_named() {
     );
     let summary: Value = serde_json::from_slice(&ok.stdout).unwrap();
     assert_eq!(summary["entries"], log.len());
+    // The head it verified: the last entry's number and line hash.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let last = text.lines().last().unwrap();
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, last.as_bytes());
+    assert_eq!(
+        summary["head"],
+        json!({"seq": log.len(), "hash": hex::encode(hash.as_ref())})
+    );
     assert_eq!(summary["segments"].as_array().unwrap().len(), 1);
     assert_eq!(summary["segments"][0]["platform"], "simulation");
     assert_eq!(summary["segments"][0]["mrenclave"], mrenclave);

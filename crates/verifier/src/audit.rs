@@ -54,10 +54,21 @@ pub struct Summary {
     /// Time of the first and the last entry.
     pub first_time: String,
     pub last_time: String,
+    /// The last entry: what the log's head is, to compare with the head
+    /// a running enclave states (a log cut short has an older head).
+    pub head: Head,
     /// One per enclave start.
     pub segments: Vec<Segment>,
     /// Simulated evidence somewhere in the log: it proves nothing.
     pub simulation: bool,
+}
+
+/// A log's last entry: its sequence number and the hex SHA-256 of its
+/// line (what the next entry's `prev` would be).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
 }
 
 /// One enclave start, with what its verified evidence says.
@@ -236,12 +247,17 @@ pub fn verify_log(
         });
     }
     let public_key = key.map(hex::encode).unwrap_or_default();
+    let head = Head {
+        seq: lines.len() as u64,
+        hash: prev_line.map(minikms_audit::line_hash).unwrap_or_default(),
+    };
     Ok(Summary {
         entries: lines.len() as u64,
         requests,
         public_key,
         first_time,
         last_time,
+        head,
         simulation: segments.iter().any(|s| s.simulation),
         segments,
     })
