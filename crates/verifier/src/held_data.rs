@@ -83,9 +83,8 @@ pub fn decode_claims(held: &[u8]) -> HeldClaims {
     let Value::Map(entries) = value else {
         return HeldClaims::NotCbor;
     };
-    let pubkey_hash = crate::ratls::pubkey_hash(held).map(|(_, h)| hex::encode(h));
-    let ca_pubkey_hash =
-        crate::ratls::hash_claim(held, "ca-pubkey-hash").map(|(_, h)| hex::encode(h));
+    let pubkey_hash = pubkey_hash(held).map(|(_, h)| hex::encode(h));
+    let ca_pubkey_hash = hash_claim(held, "ca-pubkey-hash").map(|(_, h)| hex::encode(h));
     let nonce = entries
         .into_iter()
         .find_map(|(k, v)| match (k.as_text(), v) {
@@ -96,5 +95,59 @@ pub fn decode_claims(held: &[u8]) -> HeldClaims {
         pubkey_hash,
         ca_pubkey_hash,
         nonce,
+    }
+}
+
+// The claim readers, here because ratls reads claims with them too and
+// already uses this module (in ratls, they made an import cycle).
+
+fn claims_map(held: &[u8]) -> Option<Vec<(Value, Value)>> {
+    let mut reader = held;
+    match ciborium::de::from_reader(&mut reader) {
+        Ok(Value::Map(entries)) if reader.is_empty() => Some(entries),
+        _ => None,
+    }
+}
+
+fn claim<'a>(entries: &'a [(Value, Value)], name: &str) -> Option<&'a Value> {
+    entries
+        .iter()
+        .find(|(k, _)| k.as_text() == Some(name))
+        .map(|(_, v)| v)
+}
+
+/// `"pubkey-hash": [alg, hash]`, or the same array CBOR-encoded in a bstr.
+pub(crate) fn pubkey_hash(held: &[u8]) -> Option<(u64, Vec<u8>)> {
+    hash_claim(held, "pubkey-hash")
+}
+
+/// A hash claim `name: [alg, hash]` (or that array CBOR-encoded in a bstr).
+fn hash_claim(held: &[u8], name: &str) -> Option<(u64, Vec<u8>)> {
+    let entries = claims_map(held)?;
+    let value = claim(&entries, name)?;
+    let array = match value {
+        Value::Array(items) => items.clone(),
+        Value::Bytes(inner) => {
+            let mut reader = inner.as_slice();
+            match ciborium::de::from_reader(&mut reader) {
+                Ok(Value::Array(items)) if reader.is_empty() => items,
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    match array.as_slice() {
+        [Value::Integer(alg), Value::Bytes(hash)] => {
+            Some((u64::try_from(*alg).ok()?, hash.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// `"collateral"`: the quote collateral the certificate carries, if any.
+pub(crate) fn claim_collateral(held: &[u8]) -> Option<Vec<u8>> {
+    match claim(&claims_map(held)?, "collateral")? {
+        Value::Bytes(b) => Some(b.clone()),
+        _ => None,
     }
 }

@@ -27,7 +27,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::claims::Claims;
 use crate::error::{EvidenceError, VerifyError};
-use crate::held_data::Binding;
+use crate::held_data::{claim_collateral, pubkey_hash, Binding};
 use crate::policy::Policy;
 use crate::verify::{verify_quote, VerifyOptions};
 
@@ -199,56 +199,6 @@ fn tagged_evidence(value: &[u8]) -> Result<(Vec<u8>, Vec<u8>), EvidenceError> {
     match <[Value; 2]>::try_from(items) {
         Ok([Value::Bytes(quote), Value::Bytes(claims)]) => Ok((quote, claims)),
         _ => Err(malformed("expected [quote, claims] as two byte strings")),
-    }
-}
-
-fn claims_map(held: &[u8]) -> Option<Vec<(Value, Value)>> {
-    let mut reader = held;
-    match ciborium::de::from_reader(&mut reader) {
-        Ok(Value::Map(entries)) if reader.is_empty() => Some(entries),
-        _ => None,
-    }
-}
-
-fn claim<'a>(entries: &'a [(Value, Value)], name: &str) -> Option<&'a Value> {
-    entries
-        .iter()
-        .find(|(k, _)| k.as_text() == Some(name))
-        .map(|(_, v)| v)
-}
-
-/// `"pubkey-hash": [alg, hash]`, or the same array CBOR-encoded in a bstr.
-pub(crate) fn pubkey_hash(held: &[u8]) -> Option<(u64, Vec<u8>)> {
-    hash_claim(held, "pubkey-hash")
-}
-
-/// A hash claim `name: [alg, hash]` (or that array CBOR-encoded in a bstr).
-pub(crate) fn hash_claim(held: &[u8], name: &str) -> Option<(u64, Vec<u8>)> {
-    let entries = claims_map(held)?;
-    let value = claim(&entries, name)?;
-    let array = match value {
-        Value::Array(items) => items.clone(),
-        Value::Bytes(inner) => {
-            let mut reader = inner.as_slice();
-            match ciborium::de::from_reader(&mut reader) {
-                Ok(Value::Array(items)) if reader.is_empty() => items,
-                _ => return None,
-            }
-        }
-        _ => return None,
-    };
-    match array.as_slice() {
-        [Value::Integer(alg), Value::Bytes(hash)] => {
-            Some((u64::try_from(*alg).ok()?, hash.clone()))
-        }
-        _ => None,
-    }
-}
-
-fn claim_collateral(held: &[u8]) -> Option<Vec<u8>> {
-    match claim(&claims_map(held)?, "collateral")? {
-        Value::Bytes(b) => Some(b.clone()),
-        _ => None,
     }
 }
 

@@ -26,6 +26,8 @@
 //!   identity and CRLs in dcap-qvl's `QuoteCollateralV3` JSON shape.
 //! - [`qe`]: [`SimQuotingEnclave`]: checks a report's MAC and makes an SGX
 //!   ECDSA quote v3.
+//! - [`qe_identity`]: the simulated QE's MRENCLAVE, MRSIGNER, SVN...,
+//!   which `qe` signs with and `pcs` publishes.
 //! - `kdf` (private): HKDF-SHA256 derivations from the root secrets.
 //!
 //! # Use
@@ -52,6 +54,7 @@ pub mod cpu;
 mod kdf;
 pub mod pcs;
 pub mod qe;
+pub mod qe_identity;
 pub mod report;
 
 pub use cpu::{CpuError, EnclaveIdentity, KeyPolicy, SealKeyRequest, SimCpu, SIM_CPU_SVN};

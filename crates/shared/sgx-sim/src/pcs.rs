@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 
 use crate::cpu::{SimCpu, SIM_CPU_SVN};
 use crate::kdf::{self, DerivedP256};
-use crate::qe::{
+use crate::qe_identity::{
     SIM_QE_ATTRIBUTES, SIM_QE_ISV_PROD_ID, SIM_QE_ISV_SVN, SIM_QE_MISC_SELECT, SIM_QE_MRSIGNER,
 };
 

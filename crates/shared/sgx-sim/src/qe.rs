@@ -25,6 +25,10 @@ use aws_lc_rs::digest;
 use crate::cpu::{CpuError, EnclaveIdentity, SimCpu};
 use crate::kdf::DerivedP256;
 use crate::pcs::{PcsError, SimPcs, SIM_PCE_SVN};
+use crate::qe_identity::{
+    SIM_QE_ATTRIBUTES, SIM_QE_ISV_PROD_ID, SIM_QE_ISV_SVN, SIM_QE_MISC_SELECT, SIM_QE_MRENCLAVE,
+    SIM_QE_MRSIGNER,
+};
 use crate::report::{
     attributes, Report, TargetInfo, FLAG_INIT, FLAG_MODE64BIT, FLAG_PROVISION_KEY,
 };
@@ -34,45 +38,6 @@ use crate::report::{
 pub const INTEL_QE_VENDOR_ID: [u8; 16] = [
     0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9, 0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07,
 ];
-
-/// MRENCLAVE of the simulated QE: SHA-256("minikms simulation quoting
-/// enclave: MRENCLAVE").
-pub const SIM_QE_MRENCLAVE: [u8; 32] = [
-    0xab, 0x71, 0xf2, 0x70, 0x55, 0xa5, 0x3e, 0x65, 0x9d, 0x60, 0x1d, 0x22, 0x85, 0xb3, 0x07, 0x61,
-    0x3c, 0x59, 0xc3, 0x20, 0xc8, 0x6b, 0x8d, 0xf3, 0x00, 0xcf, 0x2d, 0xfc, 0x28, 0xc6, 0xbb, 0x65,
-];
-/// MRSIGNER of the simulated QE: SHA-256("minikms simulation quoting
-/// enclave: MRSIGNER").
-pub const SIM_QE_MRSIGNER: [u8; 32] = [
-    0x5e, 0x62, 0xdf, 0x89, 0x07, 0x8e, 0xdf, 0x17, 0xcd, 0x87, 0x31, 0x3f, 0xf7, 0xbe, 0xef, 0x93,
-    0xb2, 0x54, 0x41, 0x09, 0x86, 0xce, 0x5a, 0x64, 0x68, 0xb8, 0x49, 0x17, 0x45, 0xa8, 0xbb, 0x17,
-];
-/// ISVPRODID of the simulated QE (Intel's QE also has 1).
-pub const SIM_QE_ISV_PROD_ID: u16 = 1;
-/// ISVSVN of the simulated QE.
-pub const SIM_QE_ISV_SVN: u16 = 2;
-/// ATTRIBUTES of the simulated QE: INIT | MODE64BIT | PROVISION_KEY, XFRM 3;
-/// not DEBUG.
-pub const SIM_QE_ATTRIBUTES: [u8; 16] = [
-    (FLAG_INIT | FLAG_MODE64BIT | FLAG_PROVISION_KEY) as u8,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    3,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-];
-/// MISCSELECT of the simulated QE.
-pub const SIM_QE_MISC_SELECT: u32 = 0;
 
 /// Length of the quote header.
 pub const QUOTE_HEADER_LEN: usize = 48;
