@@ -71,7 +71,10 @@ pub struct ImportRequest {
 
 /// Undoes the wrapping: OAEP-decrypts the ephemeral key, then AES-KWP
 /// unwraps the target key.
-fn unwrap(wrapping_der: &[u8], ciphertext: Option<&str>) -> Result<Zeroizing<Vec<u8>>, Error> {
+pub(crate) fn unwrap(
+    wrapping_der: &[u8],
+    ciphertext: Option<&str>,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
     let text = ciphertext
         .filter(|c| !c.is_empty())
         .ok_or_else(|| Error::invalid("missing ciphertext"))?;
@@ -119,7 +122,7 @@ fn unwrap(wrapping_der: &[u8], ciphertext: Option<&str>) -> Result<Zeroizing<Vec
 
 /// Checks `material` fits `key_type` and returns it in the form the store
 /// keeps (raw bytes, or PKCS#8 as the key generator writes it).
-fn normalise(key_type: KeyType, material: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+pub(crate) fn normalise(key_type: KeyType, material: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
     let want = |what: &str| {
         Error::invalid(format!(
             "imported key does not match type {}: {what}",
