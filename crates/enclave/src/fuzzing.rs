@@ -248,30 +248,34 @@ impl Api {
     }
 
     /// One request: the first line is `METHOD target`, the rest its body.
-    /// Requests for RSA key pairs are skipped: generating one takes up to
-    /// a second and parses nothing.
     pub fn request(&self, data: &[u8]) {
+        let _ = self.answer(data);
+    }
+
+    /// As [`Api::request`], returning the answer's body (for making seeds).
+    /// Requests for RSA keys are skipped: generating one takes up to a
+    /// second and parses nothing.
+    pub fn answer(&self, data: &[u8]) -> Option<Vec<u8>> {
         let (line, body) = split(data, b'\n');
-        let Ok(line) = std::str::from_utf8(line) else {
-            return;
-        };
+        let line = std::str::from_utf8(line).ok()?;
         let (method, target) = line.split_once(' ').unwrap_or(("GET", line));
         if target.contains("rsa") || body.windows(4).any(|w| w == b"rsa-") {
-            return;
+            return None;
         }
         let request = axum::http::Request::builder()
             .method(method)
             .uri(target)
             .header("x-vault-token", ROOT_TOKEN)
-            .body(Body::from(body.to_vec()));
-        let Ok(request) = request else {
-            return;
-        };
+            .body(Body::from(body.to_vec()))
+            .ok()?;
         let app = self.app.clone();
         self.runtime.block_on(async move {
             let Ok(response) = app.oneshot(request).await;
             // The whole answer, as a client would read it.
-            let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;
-        });
+            axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .ok()
+                .map(|b| b.to_vec())
+        })
     }
 }

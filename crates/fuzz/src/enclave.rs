@@ -146,13 +146,53 @@ fn redb_panics_are_refusals<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe) -
     result.ok()
 }
 
-/// `store_open`: the input is `keys.redb`; opening reads the file, the
-/// sealed index and every record.
+/// A valid store file (the fresh API's: init record, CA, audit key),
+/// made once: `store_open` corrupts a copy of it.
+fn valid_store() -> Option<&'static [u8]> {
+    static FILE: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = fresh("store_base")?;
+        drop(fuzzing::Api::open(&dir).ok()?);
+        std::fs::read(dir.join("keys.redb")).ok()
+    })
+    .as_deref()
+}
+
+/// The store file for `store_open`'s input. Byte 0 even: the rest is the
+/// file. Odd: the rest patches [`valid_store`] (megabytes, mostly free
+/// pages, too large for a corpus): a u32 (LE) length to cut it to, then
+/// patches of a u24 (LE) offset, a length byte and that many bytes.
+fn store_file(data: &[u8]) -> Option<Vec<u8>> {
+    let [mode, rest @ ..] = data else {
+        return None;
+    };
+    if mode % 2 == 0 {
+        return Some(rest.to_vec());
+    }
+    let mut file = valid_store()?.to_vec();
+    let (cut, mut patches) = rest.split_first_chunk::<4>()?;
+    file.truncate(usize::try_from(u32::from_le_bytes(*cut)).ok()?);
+    while let Some((head, tail)) = patches.split_first_chunk::<4>() {
+        let at = usize::from(head[0]) | usize::from(head[1]) << 8 | usize::from(head[2]) << 16;
+        let bytes = &tail[..usize::from(head[3]).min(tail.len())];
+        patches = &tail[bytes.len()..];
+        if let Some(place) = file.get_mut(at..at + bytes.len()) {
+            place.copy_from_slice(bytes);
+        }
+    }
+    Some(file)
+}
+
+/// `store_open`: the store file (see [`store_file`]); opening reads the
+/// file, the sealed index and every record.
 pub fn store_open(data: &[u8]) {
+    let Some(file) = store_file(data) else {
+        return;
+    };
     let Some(dir) = fresh("store") else {
         return;
     };
-    if std::fs::write(dir.join("keys.redb"), data).is_err() {
+    if std::fs::write(dir.join("keys.redb"), file).is_err() {
         return;
     }
     let _ = redb_panics_are_refusals(|| fuzzing::store_open(&dir));
