@@ -15,15 +15,20 @@
 //!   RA-TLS certificates, PEM chains, held-data claims, collateral, the
 //!   audit log offline, and the host's reading of OCALL frames.
 
+use std::future::Future as _;
+
 pub mod enclave;
 pub mod verifier;
 
 pub use enclave::*;
 pub use verifier::*;
 
+/// A target's entry point.
+pub type Entry = fn(&[u8]);
+
 /// Every target: its name (its `fuzz/corpus/<name>/` folder and its
 /// cargo-fuzz binary) and its entry point.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Entry)] = &[
     ("classify", classify),
     ("http_request", http_request),
     ("restore", restore),
@@ -48,8 +53,8 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 ];
 
 /// Runs `f` over the frames in `data`, a stream of channel frames as one
-/// side writes them, with `read` the channel's own frame reader; stops at
-/// the first error or the end.
+/// side writes them, read by the channel's own frame reader; stops at the
+/// first error or the end.
 fn each_frame<T>(mut data: &[u8], mut f: impl FnMut(T))
 where
     T: serde::de::DeserializeOwned,
@@ -67,4 +72,3 @@ where
     }
 }
 
-use std::future::Future as _;
