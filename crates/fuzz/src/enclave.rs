@@ -12,16 +12,30 @@ use minikms_enclave::fuzzing;
 
 /// A scratch directory for the whole process, in memory where there is
 /// /dev/shm (file-backed targets write their input there on every run).
+/// Named after the process: statics are never dropped, and libFuzzer
+/// leaves without destructors, so each start removes the directories of
+/// processes that are gone instead (the API's audit log grows to
+/// hundreds of MB in a long run).
 fn scratch() -> &'static Path {
-    static DIR: OnceLock<Option<tempfile::TempDir>> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
         let shm = Path::new("/dev/shm");
-        let builder = tempfile::Builder::new()
-            .prefix("minikms-fuzz-")
-            .tempdir_in(shm);
-        builder.or_else(|_| tempfile::tempdir()).ok()
-    });
-    dir.as_ref().map_or(Path::new("."), tempfile::TempDir::path)
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        if let Ok(entries) = std::fs::read_dir(&base) {
+            for entry in entries.filter_map(Result::ok) {
+                let name = entry.file_name();
+                let pid = name.to_str().and_then(|n| n.strip_prefix("minikms-fuzz-"));
+                if pid.is_some_and(|p| !Path::new("/proc").join(p).exists()) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        base.join(format!("minikms-fuzz-{}", std::process::id()))
+    })
 }
 
 /// A fresh, empty subdirectory `name` of [`scratch`].
