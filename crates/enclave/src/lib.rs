@@ -26,12 +26,17 @@
 //! would), say hello to the host, wait for `set_up_server`, open the
 //! platform, state, audit log and CA, serve until `shutdown`.
 //! docs/architecture.md follows one request through the layers.
+//!
+//! [`fuzzing`] (feature `fuzzing`, for `minikms-fuzz` only) exposes the
+//! parsers of untrusted bytes to the fuzz targets.
 
 mod boot;
 mod channel;
 mod clock;
 mod core;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod http;
 mod platform;
 mod server;

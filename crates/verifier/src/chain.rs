@@ -25,7 +25,11 @@ pub fn parse_pem_chain(text: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         if !rest.starts_with(BEGIN) {
             return Err("unexpected data outside PEM certificate blocks".into());
         }
-        let end = find(rest, END).ok_or("unterminated PEM certificate block")?;
+        // The END line is looked for after the BEGIN line: the two overlap
+        // in `-----BEGIN CERTIFICATE-----END CERTIFICATE-----`.
+        let end = find(&rest[BEGIN.len()..], END)
+            .map(|at| at + BEGIN.len())
+            .ok_or("unterminated PEM certificate block")?;
         let block_len = end + END.len();
         let block = &rest[..block_len];
         let body = &block[BEGIN.len()..end];
@@ -171,4 +175,22 @@ pub fn verify_chain(chain: &[Vec<u8>], root_der: &[u8], at: u64) -> Result<(), S
         check_issued_by(cert, issuer)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `pem_chain` fuzz target: an END line that overlaps the
+    /// BEGIN line made the block's body a backwards range (a panic).
+    #[test]
+    fn an_end_line_overlapping_the_begin_line_is_refused() {
+        for text in [
+            &b"-----BEGIN CERTIFICATE-----END CERTIFICATE-----"[..],
+            b"-----BEGIN CERTIFICATE-----END CERTIFICATE-----\n",
+            b"-----BEGIN CERTIFICATE-----",
+        ] {
+            assert!(parse_pem_chain(text).is_err());
+        }
+    }
 }

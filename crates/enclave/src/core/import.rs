@@ -70,7 +70,10 @@ pub struct ImportRequest {
 
 /// Undoes the wrapping: OAEP-decrypts the ephemeral key, then AES-KWP
 /// unwraps the target key.
-fn unwrap(wrapping_der: &[u8], ciphertext: Option<&str>) -> Result<Zeroizing<Vec<u8>>, Error> {
+pub(crate) fn unwrap(
+    wrapping_der: &[u8],
+    ciphertext: Option<&str>,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
     let text = ciphertext
         .filter(|c| !c.is_empty())
         .ok_or_else(|| Error::invalid("missing ciphertext"))?;

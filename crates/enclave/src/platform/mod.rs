@@ -4,10 +4,13 @@
 //!
 //! - [`simulation`]: the software platform (runs anywhere, NO security).
 //! - [`gramine`]: real SGX through Gramine's `/dev/attestation` files.
+//! - `fixed` (tests and fuzzing only): fixed keys, an empty quote.
 
 use minikms_sigstruct::{verify_image, EnclaveConfig, Identity};
 use zeroize::Zeroizing;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fixed;
 pub mod gramine;
 pub mod simulation;
 

@@ -1,61 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 use super::*;
-use crate::platform::{BoxFuture, Evidence, PlatformError, SealPolicy};
-use minikms_sigstruct::{EnclaveConfig, Identity, Measurement};
-use std::sync::Arc;
-use zeroize::Zeroizing;
-
-/// Just enough platform for the store: a fixed sealing key.
-struct Fixed(Identity, EnclaveConfig, u8);
-
-impl Platform for Fixed {
-    fn name(&self) -> &'static str {
-        "test"
-    }
-    fn identity(&self) -> &Identity {
-        &self.0
-    }
-    fn config(&self) -> &EnclaveConfig {
-        &self.1
-    }
-    fn sealing_key(
-        &self,
-        _: SealPolicy,
-        key_id: &[u8; 32],
-    ) -> Result<Zeroizing<[u8; 16]>, PlatformError> {
-        let mut k = [0u8; 16];
-        k[..].copy_from_slice(&key_id[..16]);
-        k[0] ^= self.2;
-        Ok(Zeroizing::new(k))
-    }
-    fn evidence(&self, _: [u8; 64]) -> BoxFuture<'_, Result<Evidence, PlatformError>> {
-        Box::pin(async { Err(PlatformError::Quote("no quotes in this test".into())) })
-    }
-}
-
-fn platform() -> Arc<dyn Platform> {
-    platform_with_fuses(0)
-}
-
-/// A platform whose sealing keys depend on `fuses` (another CPU).
-fn platform_with_fuses(fuses: u8) -> Arc<dyn Platform> {
-    let config = EnclaveConfig::from_toml(
-        "Debug = true\nNumHeapPages = 1\nNumStackPages = 1\nNumTCS = 1\nProductID = 1\nSecurityVersion = 1\n",
-    )
-    .unwrap();
-    Arc::new(Fixed(
-        Identity {
-            mrenclave: Measurement([1; 32]),
-            mrsigner: Measurement([2; 32]),
-            product_id: 1,
-            security_version: 1,
-            attributes: [0; 16],
-            debug: true,
-        },
-        config,
-        fuses,
-    ))
-}
+use crate::platform::fixed::{platform, platform_with_fuses};
 
 fn open(dir: &Path) -> Result<(RedbStore, Records), StoreError> {
     RedbStore::open(&platform(), dir)

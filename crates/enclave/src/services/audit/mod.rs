@@ -118,7 +118,7 @@ pub struct AuditLog {
     sync_file: Arc<File>,
 }
 
-struct Tail {
+pub(crate) struct Tail {
     file: File,
     /// The last group's bytes, kept for the next (a fresh buffer per
     /// group cost a `malloc_consolidate` each time).
@@ -484,7 +484,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Opens the file for appending and reads where its chain stands.
-fn open_tail(path: &Path, public_key: &[u8]) -> Result<Tail, AuditError> {
+pub(crate) fn open_tail(path: &Path, public_key: &[u8]) -> Result<Tail, AuditError> {
     let shown = path.display().to_string();
     let io = |error: std::io::Error| AuditError::Io {
         path: shown.clone(),
