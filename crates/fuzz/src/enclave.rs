@@ -239,7 +239,7 @@ pub fn audit_line(data: &[u8]) {
 
 /// `ecall`: host -> enclave frames, and the fields the enclave reads.
 pub fn ecall(data: &[u8]) {
-    crate::each_frame::<minikms_edl::Ecall>(data, |call| fuzzing::ecall_fields(&call));
+    crate::frames::each_frame::<minikms_edl::Ecall>(data, |call| fuzzing::ecall_fields(&call));
 }
 
 /// `gramine`: Gramine's attestation files as the OS serves them:

@@ -15,9 +15,8 @@
 //!   RA-TLS certificates, PEM chains, held-data claims, collateral, the
 //!   audit log offline, and the host's reading of OCALL frames.
 
-use std::future::Future as _;
-
 pub mod enclave;
+mod frames;
 pub mod verifier;
 
 pub use enclave::*;
@@ -51,23 +50,3 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("held_claims", held_claims),
     ("collateral", collateral),
 ];
-
-/// Runs `f` over the frames in `data`, a stream of channel frames as one
-/// side writes them, read by the channel's own frame reader; stops at the
-/// first error or the end.
-fn each_frame<T>(mut data: &[u8], mut f: impl FnMut(T))
-where
-    T: serde::de::DeserializeOwned,
-{
-    // `&[u8]` never makes a read wait, so one poll runs the reader to
-    // its answer: no runtime needed.
-    loop {
-        let read = minikms_edl::read_message::<T, _>(&mut data);
-        let mut read = std::pin::pin!(read);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match read.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(Ok(Some(message))) => f(message),
-            _ => return,
-        }
-    }
-}

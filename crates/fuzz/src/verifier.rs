@@ -89,7 +89,7 @@ pub fn audit_verify(data: &[u8]) {
 /// `ocall`: enclave -> host frames as the host reads them, and the
 /// report a `get_quote` carries, as the quoting enclave reads it.
 pub fn ocall(data: &[u8]) {
-    crate::each_frame::<minikms_edl::Ocall>(data, |call| {
+    crate::frames::each_frame::<minikms_edl::Ocall>(data, |call| {
         if let minikms_edl::Ocall::GetQuote { report, .. } = call {
             if let Ok(bytes) = hex::decode(report) {
                 let _ = minikms_sgx_sim::Report::from_bytes(&bytes);
