@@ -15,6 +15,7 @@ use crate::bench::{Config, Op};
 use crate::client::MAX_NONCE;
 use crate::connection::ServerUrl;
 use crate::error::Error;
+use crate::freshness::FreshnessMemory;
 use crate::import::ImportOptions;
 
 /// The minikms client. Every command that talks to a server verifies the
@@ -283,6 +284,21 @@ pub struct AttestationArgs {
     /// the other flags is accepted. For looking around only.
     #[arg(long, global = true)]
     pub any_enclave: bool,
+    /// Go on when the server's state is older than seen before (its key
+    /// store generation or audit log head went backwards): for a
+    /// deliberate restore. The older state is remembered from then on.
+    #[arg(long, global = true)]
+    pub accept_rollback: bool,
+    /// Where to remember how fresh each server's state was [default:
+    /// $XDG_STATE_HOME/minikms/freshness.json, or
+    /// ~/.local/state/minikms/freshness.json].
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "MINIKMS_FRESHNESS_FILE"
+    )]
+    pub freshness_file: Option<PathBuf>,
     /// The policy.
     #[command(flatten)]
     pub policy: PolicyArgs,
@@ -351,6 +367,16 @@ impl AttestationArgs {
             ));
         }
         self.load()
+    }
+}
+
+impl AttestationArgs {
+    /// The freshness memory these flags name, if any file can be named.
+    pub fn freshness_memory(&self) -> Option<FreshnessMemory> {
+        self.freshness_file
+            .clone()
+            .or_else(FreshnessMemory::default_path)
+            .map(FreshnessMemory::at)
     }
 }
 

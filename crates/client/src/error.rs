@@ -103,6 +103,10 @@ pub enum Error {
     /// server sent, or a chain from that CA to the server's certificate.
     #[error("{0}")]
     Unbound(String),
+    /// The server's state is older than this client saw before: its key
+    /// store and audit log were rolled back together (or restored).
+    #[error("{0}")]
+    RolledBack(String),
     /// An audit log fails verification (a signature, the hash chain, or a
     /// start entry's evidence under the policy).
     #[error("{}: {source}", path.display())]
@@ -203,9 +207,11 @@ impl Error {
             | Error::BadFile { .. }
             | Error::WrongKeyType { .. } => Fault::Input,
             Error::Connect { .. } | Error::Tls(_) | Error::Http { .. } => Fault::Connection,
-            Error::Refused(_) | Error::Evidence(_) | Error::Unbound(_) | Error::Audit { .. } => {
-                Fault::Attestation
-            }
+            Error::Refused(_)
+            | Error::Evidence(_)
+            | Error::Unbound(_)
+            | Error::RolledBack(_)
+            | Error::Audit { .. } => Fault::Attestation,
             Error::Server { .. } | Error::NotJson { .. } | Error::Protocol(_) => Fault::Server,
             Error::Write { .. } | Error::System(_) => Fault::Local,
             Error::Context { source, .. } => source.fault(),

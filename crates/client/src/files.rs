@@ -1,7 +1,8 @@
-//! Reading the user's files, bounded, with errors that name the file.
+//! Reading the user's files, bounded, and writing them whole, with errors
+//! that name the file.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::error::Error;
@@ -24,4 +25,31 @@ pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
         });
     }
     Ok(bytes)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over
+/// `path`.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Input(format!("{} is not a file name", path.display())))?;
+    // Unique per process: two clients writing at once must not share it.
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let fail = |source: std::io::Error| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::create(&tmp).map_err(fail)?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
 }

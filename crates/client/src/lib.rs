@@ -22,6 +22,8 @@
 //!   enclave's wrapping key (key names as [`minikms_api::key_name`] says).
 //! - [`trust`]: the enclave's CA, checked against the evidence, saved for
 //!   ordinary TLS clients.
+//! - [`freshness`]: remembers how fresh each server's state was, and
+//!   refuses one that went backwards (a rollback of its whole state).
 //! - [`offline`]: verify evidence, an RA-TLS certificate or an audit log
 //!   with no server.
 //! - [`bench`](mod@bench): the load generator: a plain
@@ -42,6 +44,7 @@ pub mod client;
 pub mod connection;
 pub mod error;
 pub mod files;
+pub mod freshness;
 pub mod import;
 pub mod offline;
 pub mod random;

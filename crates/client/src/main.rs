@@ -13,8 +13,10 @@ use minikms_client::bench::{Bench, Report};
 use minikms_client::cli::{AuditCommand, AuditVerifyArgs, BenchArgs, Cli, Command, VerifyArgs};
 use minikms_client::client::{api_method, Client};
 use minikms_client::error::Error;
+use minikms_client::freshness::Checked;
 use minikms_client::import::read_key;
 use minikms_client::offline::{self, AuditLog, Verified};
+use minikms_verifier::CertificateClaims;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -38,6 +40,7 @@ async fn server_command(cli: &Cli) -> Result<serde_json::Value, Error> {
         .await?
         .with_token(cli.token());
     eprintln!("attested: {}", summary(client.claims()));
+    check_freshness(cli, client.claims())?;
     match &cli.command {
         Command::Status => client.status().await,
         Command::GenerateAesKey => client.generate_aes_key().await,
@@ -122,11 +125,34 @@ async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<Report, Error> {
     let attestation = cli.attestation.load_for_server()?;
     let bench = Bench::connect(&url, attestation, cli.token(), config).await?;
     eprintln!("attested: {}", summary(bench.claims()));
+    check_freshness(cli, bench.claims())?;
     let report = bench.run().await?;
     if let Some(e) = &report.first_error {
         eprintln!("first error: {e}");
     }
     Ok(report)
+}
+
+/// Refuses a server whose state is older than this client saw before
+/// (unless `--accept-rollback`), and remembers what it claims now.
+fn check_freshness(cli: &Cli, claims: &CertificateClaims) -> Result<(), Error> {
+    let Some(memory) = cli.attestation.freshness_memory() else {
+        eprintln!(
+            "note: no HOME, XDG_STATE_HOME or --freshness-file: \
+             a rollback of the server's state cannot be seen"
+        );
+        return Ok(());
+    };
+    if let Checked::AcceptedRollback { before } =
+        memory.check(claims, cli.attestation.accept_rollback)?
+    {
+        eprintln!(
+            "note: accepted the server's older state (--accept-rollback); it had been at key \
+             store generation {} and audit log entry {}",
+            before.store_generation, before.audit_seq
+        );
+    }
+    Ok(())
 }
 
 fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, Error> {

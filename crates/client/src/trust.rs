@@ -8,7 +8,6 @@
 //! (`"ca-pubkey-hash"`), and the CA issued the certificate the server
 //! presented, for the name the connection used.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -47,7 +46,7 @@ impl TrustedCa {
     /// Writes the CA to `out` as PEM, atomically: a temporary file beside
     /// it, then renamed over it, so a reader never sees half a CA.
     pub fn save(&self, out: &Path) -> Result<(), Error> {
-        write_atomically(out, self.to_pem().as_bytes())
+        crate::files::write_atomically(out, self.to_pem().as_bytes())
     }
 
     /// What `minikms trust` prints: the CA saved at `ca_file` and what its
@@ -144,26 +143,4 @@ fn check_issued(
                 "the server's certificate does not chain to its CA: {other}"
             )),
         })
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it over
-/// `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Input(format!("{} is not a file name", path.display())))?;
-    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let fail = |source: std::io::Error| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = std::fs::File::create(&tmp).map_err(fail)?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
 }

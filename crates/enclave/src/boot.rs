@@ -90,6 +90,8 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
         addr,
         tls,
         app,
+        state,
+        audit,
     } = match set_up(start, setup, &channel).await {
         Ok(ready) => ready,
         Err((kind, message)) => {
@@ -129,6 +131,13 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
         }
     }
     info!("server stopped");
+    // Every answer is recorded by now: the store records the log's last
+    // entry, so cutting the log after a clean stop is seen at the next.
+    if let Err(e) = audit.sync_now() {
+        error!("{e}");
+    } else if let Err(e) = state.record_audit_head() {
+        error!("cannot record the audit log's head in the key store: {e}");
+    }
     channel.send_and_close(Ocall::Stopped {}).await;
     ExitCode::SUCCESS
 }
@@ -150,6 +159,8 @@ struct Ready {
     addr: std::net::SocketAddr,
     tls: Arc<tls::TlsState>,
     app: axum::Router,
+    state: Arc<State>,
+    audit: Arc<audit::AuditLog>,
 }
 
 /// Opens the platform and the key store, binds the socket and makes the TLS
@@ -179,14 +190,19 @@ async fn set_up(
     }
     let (store, records) = RedbStore::open(&platform, &setup.data_dir)
         .map_err(|e| other("cannot open the key store", &e))?;
+    let freshness = store.freshness();
     let state = State::open(Box::new(store), records, setup.dev_root_token)
         .map_err(|e| other("cannot open the key store", &e))?;
     let audit_key =
         audit::sealed_key(&state).map_err(|e| other("cannot make the audit key", &e))?;
-    let audit = audit::AuditLog::open(&platform, &setup.data_dir, &audit_key)
+    let audit = audit::AuditLog::open(&platform, &setup.data_dir, &audit_key, freshness.clone())
         .await
         .map_err(|e| other("cannot open the audit log", &e))?;
     drop(audit_key);
+    // The store records this start's entry: a log cut before it is seen.
+    state
+        .record_audit_head()
+        .map_err(|e| other("cannot write the key store", &e))?;
     let listener = tokio::net::TcpListener::bind((setup.bind, setup.port))
         .await
         .map_err(|e| {
@@ -208,14 +224,23 @@ async fn set_up(
     let ca = ca::TlsCa::load_or_create(&state, platform.as_ref())
         .map_err(|e| other("cannot set up the TLS CA", &e))?;
     let ca = Arc::new(ca);
-    let tls = tls::TlsState::new(platform.clone(), ca.clone(), names, setup.cert_lifetime)
-        .await
-        .map_err(|e| other("cannot set up TLS", &e))?;
-    let app = crate::http::router(platform, Arc::new(state), ca, audit);
+    let tls = tls::TlsState::new(
+        platform.clone(),
+        ca.clone(),
+        freshness,
+        names,
+        setup.cert_lifetime,
+    )
+    .await
+    .map_err(|e| other("cannot set up TLS", &e))?;
+    let state = Arc::new(state);
+    let app = crate::http::router(platform, state.clone(), ca, audit.clone());
     Ok(Ready {
         listener,
         addr,
         tls,
         app,
+        state,
+        audit,
     })
 }

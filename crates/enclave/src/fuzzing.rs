@@ -226,6 +226,7 @@ impl Api {
         let app = runtime.block_on(async {
             let (store, records) =
                 RedbStore::open(&platform, data_dir).map_err(|e| e.to_string())?;
+            let freshness = store.freshness();
             let state = State::open(
                 Box::new(store),
                 records,
@@ -233,7 +234,7 @@ impl Api {
             )
             .map_err(|e| e.to_string())?;
             let key = audit::sealed_key(&state).map_err(|e| e.to_string())?;
-            let audit = AuditLog::open(&platform, data_dir, &key)
+            let audit = AuditLog::open(&platform, data_dir, &key, freshness)
                 .await
                 .map_err(|e| e.to_string())?;
             let ca = TlsCa::load_or_create(&state, platform.as_ref()).map_err(|e| e.to_string())?;

@@ -290,6 +290,8 @@ fn check_evidence(
         pubkey_hash: Some(hex::encode(minikms_audit::public_key_hash(public_key))),
         ca_pubkey_hash: None,
         nonce: Some(hex::encode(EVIDENCE_NONCE)),
+        store_generation: None,
+        audit_head: None,
     };
     let bound = claims.binding == Some(Binding::Valid)
         && claims.held_data.as_ref().map(|h| &h.claims) == Some(&expected);

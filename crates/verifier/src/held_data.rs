@@ -42,10 +42,26 @@ pub enum HeldClaims {
         /// The nonce (hex).
         #[serde(skip_serializing_if = "Option::is_none")]
         nonce: Option<String>,
+        /// The key store's generation when the evidence was made, from
+        /// `"store-generation": uint` (minikms).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        store_generation: Option<u64>,
+        /// The audit log's last entry on disk then, from `"audit-head":
+        /// [seq, SHA-256 of the line]` (minikms).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        audit_head: Option<AuditHead>,
     },
     /// Not a CBOR map (e.g. a zero-padded PEM key); serialised as "not CBOR".
     #[serde(serialize_with = "not_cbor")]
     NotCbor,
+}
+
+/// An audit log entry a claim names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditHead {
+    pub seq: u64,
+    /// SHA-256 of its line (hex), as `minikms audit verify` reports it.
+    pub hash: String,
 }
 
 fn not_cbor<S: serde::Serializer>(s: S) -> Result<S::Ok, S::Error> {
@@ -85,16 +101,32 @@ pub fn decode_claims(held: &[u8]) -> HeldClaims {
     };
     let pubkey_hash = pubkey_hash(held).map(|(_, h)| hex::encode(h));
     let ca_pubkey_hash = hash_claim(held, "ca-pubkey-hash").map(|(_, h)| hex::encode(h));
-    let nonce = entries
-        .into_iter()
-        .find_map(|(k, v)| match (k.as_text(), v) {
-            (Some("nonce"), Value::Bytes(n)) => Some(hex::encode(n)),
+    let nonce = match claim(&entries, "nonce") {
+        Some(Value::Bytes(n)) => Some(hex::encode(n)),
+        _ => None,
+    };
+    let store_generation = match claim(&entries, "store-generation") {
+        Some(Value::Integer(n)) => u64::try_from(*n).ok(),
+        _ => None,
+    };
+    let audit_head = match claim(&entries, "audit-head") {
+        Some(Value::Array(items)) => match items.as_slice() {
+            [Value::Integer(seq), Value::Bytes(hash)] if hash.len() == 32 => {
+                u64::try_from(*seq).ok().map(|seq| AuditHead {
+                    seq,
+                    hash: hex::encode(hash),
+                })
+            }
             _ => None,
-        });
+        },
+        _ => None,
+    };
     HeldClaims::Cbor {
         pubkey_hash,
         ca_pubkey_hash,
         nonce,
+        store_generation,
+        audit_head,
     }
 }
 

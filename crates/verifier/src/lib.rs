@@ -43,7 +43,7 @@ pub mod verify;
 pub use claims::{Claims, TdMeasurements};
 pub use error::{CallerError, CollateralError, EvidenceError, PolicyError, VerifyError};
 pub use evidence::{parse_evidence, Evidence};
-pub use held_data::{Binding, HeldClaims, HeldData};
+pub use held_data::{AuditHead, Binding, HeldClaims, HeldData};
 pub use policy::{Policy, TcbStatus};
 pub use ratls::{certificate_evidence, verify_certificate, CertificateClaims, EvidenceFormat};
 pub use roots::Root;

@@ -123,6 +123,7 @@ impl Writer<'_> {
                 held_data: hex::encode(held),
                 collateral: None,
             },
+            store_gen: Some(1),
         };
         self.lines.push(sign_line(&entry, self.key).unwrap());
     }
@@ -152,6 +153,7 @@ impl Writer<'_> {
             key_version: Some(1),
             status: 200,
             outcome: Outcome::Ok,
+            store_gen: None,
         }
     }
 

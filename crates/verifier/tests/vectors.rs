@@ -339,11 +339,37 @@ fn cbor_held_data_claims() {
             pubkey_hash: Some("aa".repeat(32)),
             ca_pubkey_hash: Some("bb".repeat(32)),
             nonce: Some("010203".into()),
+            store_generation: None,
+            audit_head: None,
         }
     );
     assert_eq!(
         decode_claims(b"-----BEGIN PUBLIC KEY-----"),
         HeldClaims::NotCbor
+    );
+
+    // minikms's freshness claims.
+    let mut held = Vec::new();
+    let map = ciborium::value::Value::Map(vec![
+        ("store-generation".into(), 12u64.into()),
+        (
+            "audit-head".into(),
+            ciborium::value::Value::Array(vec![7.into(), vec![0xCCu8; 32].into()]),
+        ),
+    ]);
+    ciborium::ser::into_writer(&map, &mut held).unwrap();
+    assert_eq!(
+        decode_claims(&held),
+        HeldClaims::Cbor {
+            pubkey_hash: None,
+            ca_pubkey_hash: None,
+            nonce: None,
+            store_generation: Some(12),
+            audit_head: Some(minikms_verifier::AuditHead {
+                seq: 7,
+                hash: "cc".repeat(32),
+            }),
+        }
     );
 }
 

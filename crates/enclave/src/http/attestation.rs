@@ -3,7 +3,9 @@
 //!
 //! EnclaveHeldData is the CBOR map
 //! `{"pubkey-hash": [1, SHA-256(TLS certificate SPKI DER)], "ca-pubkey-hash":
-//! [1, SHA-256(the enclave CA's SPKI DER)], "nonce": bstr}`
+//! [1, SHA-256(the enclave CA's SPKI DER)], "nonce": bstr, "store-generation":
+//! uint, "audit-head": [uint, bstr]}` (the last two:
+//! [`crate::services::evidence`])
 //! (1 = SHA-256 in the IANA named-information registry, as in the
 //! interoperable RA-TLS claims), and the quote's report_data is
 //! SHA-256(EnclaveHeldData) followed by 32 zero bytes.
@@ -48,6 +50,7 @@ pub async fn evidence(
         platform.as_ref(),
         &pubkey_hash,
         state.ca.spki_sha256(),
+        state.audit.freshness(),
         nonce,
     )
     .await

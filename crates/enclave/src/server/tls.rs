@@ -34,6 +34,7 @@ use zeroize::Zeroizing;
 use crate::platform::Platform;
 use crate::services::ca::TlsCa;
 use crate::services::evidence;
+use crate::store::freshness::Freshness;
 use minikms_api::claims::RA_TLS_OID;
 
 /// How long before its end a certificate may have been issued: clocks of
@@ -66,6 +67,8 @@ pub struct TlsState {
     current: RwLock<Served>,
     platform: Arc<dyn Platform>,
     ca: Arc<TlsCa>,
+    /// Claimed in each certificate's evidence, as it stands at issue.
+    freshness: Arc<Freshness>,
     names: Names,
     lifetime: Duration,
 }
@@ -105,14 +108,16 @@ impl TlsState {
     pub async fn new(
         platform: Arc<dyn Platform>,
         ca: Arc<TlsCa>,
+        freshness: Arc<Freshness>,
         names: Names,
         lifetime: Duration,
     ) -> Result<Arc<Self>, TlsError> {
-        let first = server_config(platform.as_ref(), &ca, &names, lifetime).await?;
+        let first = server_config(platform.as_ref(), &ca, &freshness, &names, lifetime).await?;
         Ok(Arc::new(Self {
             current: RwLock::new(first),
             platform,
             ca,
+            freshness,
             names,
             lifetime,
         }))
@@ -136,9 +141,14 @@ impl TlsState {
                     _ = tokio::time::sleep(wait) => {}
                     _ = stop.wait_for(|s| *s) => return,
                 }
-                let next =
-                    server_config(self.platform.as_ref(), &self.ca, &self.names, self.lifetime)
-                        .await;
+                let next = server_config(
+                    self.platform.as_ref(),
+                    &self.ca,
+                    &self.freshness,
+                    &self.names,
+                    self.lifetime,
+                )
+                .await;
                 match next {
                     Ok(next) => {
                         *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
@@ -160,6 +170,7 @@ impl TlsState {
 async fn server_config(
     platform: &dyn Platform,
     ca: &TlsCa,
+    freshness: &Freshness,
     names: &Names,
     lifetime: Duration,
 ) -> Result<Served, TlsError> {
@@ -167,7 +178,7 @@ async fn server_config(
     let pubkey_hash = minikms_api::claims::sha256(&key.subject_public_key_info());
     let mut extension = CustomExtension::from_oid_content(
         RA_TLS_OID,
-        evidence::ra_tls(platform, &pubkey_hash, ca.spki_sha256()).await?,
+        evidence::ra_tls(platform, &pubkey_hash, ca.spki_sha256(), freshness).await?,
     );
     extension.set_criticality(false);
 

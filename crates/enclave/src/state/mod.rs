@@ -222,6 +222,12 @@ impl State {
         answer
     }
 
+    /// Writes no record, only the store's index, which records the audit
+    /// log's head as it now is on disk ([`crate::store::freshness`]).
+    pub fn record_audit_head(&self) -> Result<(), Error> {
+        self.store.write(Vec::new()).map_err(Error::from)
+    }
+
     pub fn is_initialised(&self) -> bool {
         self.lock().root_hash.is_some()
     }

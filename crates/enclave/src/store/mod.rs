@@ -7,6 +7,7 @@
 //! - [`seal`]: the record format: AES-256-GCM under a key derived from the
 //!   platform's sealing key, with table, id and version as associated data.
 //! - [`group`]: group commit: concurrent writers share one transaction.
+//! - [`freshness`]: what the store and the audit log vouch for each other.
 //!
 //! The host can read and write whatever a backend stores; it only ever sees
 //! sealed records.
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
+pub mod freshness;
 pub mod group;
 pub mod redb;
 pub mod seal;

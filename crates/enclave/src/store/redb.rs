@@ -36,9 +36,12 @@
 //!   is tampering: [`RedbStore::open`] refuses with [`StoreError::Tampered`].
 //!   A store whose `meta/index` is still the one-level list (builds before
 //!   the buckets) opens, and its next write converts it.
+//!   The root also holds `audit`, `{"seq":N,"hash":H}`: the audit log's
+//!   last entry on disk when it was written ([`super::freshness`]).
 //!   Rolling the whole file back to an earlier state (index and records
-//!   together) cannot be detected without a monotonic counter, which the
-//!   platform does not offer yet.
+//!   together) cannot be detected from the file alone: the audit log's
+//!   entries record the generation they saw, and the boot refuses a store
+//!   older than them.
 //!
 //! Durability: every write is one redb transaction committed with redb's
 //! default immediate durability (fsync) before the call returns.
@@ -52,6 +55,7 @@ use std::path::Path;
 use aws_lc_rs::digest;
 use redb::{Database, ReadableTable, TableDefinition};
 
+use super::freshness::{AuditHead, Freshness};
 use super::seal::{shown, Sealer};
 use super::{Records, Storage, StoreError, Table};
 use crate::platform::Platform;
@@ -98,6 +102,7 @@ pub struct RedbStore {
     /// Opened from a one-level index: the next write writes every bucket.
     legacy: bool,
     index_version: u64,
+    freshness: std::sync::Arc<Freshness>,
 }
 
 /// The index root's plaintext.
@@ -105,6 +110,9 @@ pub struct RedbStore {
 #[serde(deny_unknown_fields)]
 struct Root {
     buckets: Vec<u64>,
+    /// The audit log's head when this was written ([`Freshness`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audit: Option<AuditHead>,
 }
 
 /// The bucket of a record: the first byte of SHA-256(table || 0 || id).
@@ -198,6 +206,11 @@ fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 }
 
 impl RedbStore {
+    /// What this store and the audit log vouch for each other.
+    pub fn freshness(&self) -> std::sync::Arc<Freshness> {
+        self.freshness.clone()
+    }
+
     /// Opens (creating if needed) `data_dir/keys.redb`, unseals every record
     /// and checks it against the index. A file redb cannot read is
     /// [`StoreError::Corrupt`].
@@ -281,6 +294,7 @@ impl RedbStore {
             bucket_versions: vec![0; BUCKETS],
             legacy: false,
             index_version: 0,
+            freshness: Default::default(),
         };
         let records = store.load()?;
         if sealed_at < ours {
@@ -329,6 +343,7 @@ impl RedbStore {
         let mut buckets = vec![BTreeMap::new(); BUCKETS];
         let mut bucket_versions = vec![0u64; BUCKETS];
         let legacy = root_plain.first() == Some(&b'[');
+        let mut recorded = None;
         if legacy {
             for (k, version) in index_entries(&root_plain)? {
                 buckets[bucket_of(k.0, &k.1)].insert(k, version);
@@ -339,6 +354,7 @@ impl RedbStore {
             if root.buckets.len() != BUCKETS {
                 return Err(StoreError::Tampered("unreadable index".into()));
             }
+            recorded = root.audit;
             for (b, &expected) in root.buckets.iter().enumerate() {
                 let id = bucket_id(b);
                 match (expected, raw.remove(&(Table::Meta, id.clone()))) {
@@ -401,6 +417,7 @@ impl RedbStore {
         self.bucket_versions = bucket_versions;
         self.legacy = legacy;
         self.index_version = index_version;
+        self.freshness = std::sync::Arc::new(Freshness::opened(index_version, recorded));
         Ok(records)
     }
 
@@ -476,6 +493,7 @@ impl RedbStore {
         }
         let root = serde_json::to_vec(&Root {
             buckets: bucket_versions.clone(),
+            audit: self.freshness.audit_head(),
         })
         .map_err(db_err)?;
         let index_sealed = self
@@ -517,6 +535,7 @@ impl RedbStore {
         // Immediate durability (redb's default): fsync before returning.
         tx.commit().map_err(db_err)?;
         self.index_version = index_version;
+        self.freshness.committed(index_version);
         self.bucket_versions = bucket_versions;
         self.legacy = false;
         Ok(())

@@ -38,6 +38,10 @@
 //!   token's accessor (never the token), operation, key name and version
 //!   where known, HTTP status and outcome, and the request id the response
 //!   carried. Never a body, plaintext, ciphertext or key material.
+//! - Both kinds end with `store_gen`, the key store's generation (the
+//!   version of its last committed write) when the entry was written, so
+//!   a key store older than its log is refused at start. Logs of builds
+//!   before it lack the member.
 
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{Ed25519KeyPair, UnparsedPublicKey, ED25519};
@@ -71,6 +75,10 @@ pub enum Entry {
         /// Base64 of the raw Ed25519 public key.
         public_key: String,
         evidence: StartEvidence,
+        /// The key store's generation when this entry was written; absent
+        /// in logs of builds before it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        store_gen: Option<u64>,
     },
     /// One API request.
     Request {
@@ -91,6 +99,9 @@ pub enum Entry {
         /// HTTP status of the answer.
         status: u16,
         outcome: Outcome,
+        /// As in `Start`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        store_gen: Option<u64>,
     },
 }
 
@@ -131,6 +142,13 @@ pub struct StartEvidence {
 }
 
 impl Entry {
+    /// The key store's generation the entry saw, if it says.
+    pub fn store_gen(&self) -> Option<u64> {
+        match self {
+            Entry::Start { store_gen, .. } | Entry::Request { store_gen, .. } => *store_gen,
+        }
+    }
+
     pub fn seq(&self) -> u64 {
         match self {
             Entry::Start { seq, .. } | Entry::Request { seq, .. } => *seq,
@@ -248,6 +266,7 @@ pub struct RequestLine<'a> {
     pub key: Option<&'a str>,
     pub key_version: Option<u64>,
     pub status: u16,
+    pub store_gen: Option<u64>,
 }
 
 /// Appends the unsigned line of a request entry to `out`: the same bytes
@@ -305,6 +324,10 @@ pub fn write_request_line(out: &mut Vec<u8>, r: &RequestLine<'_>) {
     let _ = serde_json::to_writer(&mut *out, &r.status);
     out.extend_from_slice(b",\"outcome\":");
     let _ = serde_json::to_writer(&mut *out, &Outcome::of_status(r.status));
+    if let Some(generation) = r.store_gen {
+        out.extend_from_slice(b",\"store_gen\":");
+        let _ = serde_json::to_writer(&mut *out, &generation);
+    }
     out.push(b'}');
 }
 
@@ -393,6 +416,7 @@ mod tests {
             key_version: Some(3),
             status: 200,
             outcome: Outcome::Ok,
+            store_gen: Some(9),
         }
     }
 
@@ -406,7 +430,8 @@ mod tests {
                      route: &str,
                      key: Option<&str>,
                      key_version: Option<u64>,
-                     status: u16| {
+                     status: u16,
+                     store_gen: Option<u64>| {
             let time = "2026-11-27T03:00:00.123Z";
             let mut direct = b"tail of the line before\n".to_vec();
             write_request_line(
@@ -422,6 +447,7 @@ mod tests {
                     key,
                     key_version,
                     status,
+                    store_gen,
                 },
             );
             let entry = Entry::Request {
@@ -436,6 +462,7 @@ mod tests {
                 key_version,
                 status,
                 outcome: Outcome::of_status(status),
+                store_gen,
             };
             let serde = unsigned_line(&entry).unwrap();
             assert_eq!(
@@ -452,9 +479,28 @@ mod tests {
             Some("k"),
             Some(3),
             200,
+            Some(12),
         );
-        check(u64::MAX, None, "read", "sys/policy/{name}", None, None, 403);
-        check(7, Some("a"), "list", "transit/keys", None, Some(0), 500);
+        check(
+            u64::MAX,
+            None,
+            "read",
+            "sys/policy/{name}",
+            None,
+            None,
+            403,
+            None,
+        );
+        check(
+            7,
+            Some("a"),
+            "list",
+            "transit/keys",
+            None,
+            Some(0),
+            500,
+            Some(u64::MAX),
+        );
         for odd in [
             "k\",\"sig\":\"x",
             "back\\slash",
@@ -463,8 +509,26 @@ mod tests {
             "\u{7f}",
             "",
         ] {
-            check(2, Some(odd), "update", odd, Some(odd), Some(u64::MAX), 401);
-            check(3, None, odd, "transit/keys/{name}", Some(odd), None, 204);
+            check(
+                2,
+                Some(odd),
+                "update",
+                odd,
+                Some(odd),
+                Some(u64::MAX),
+                401,
+                Some(0),
+            );
+            check(
+                3,
+                None,
+                odd,
+                "transit/keys/{name}",
+                Some(odd),
+                None,
+                204,
+                None,
+            );
         }
     }
 

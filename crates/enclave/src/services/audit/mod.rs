@@ -43,22 +43,28 @@
 //! could drop them anyway (it stores the file, and a cut-off tail cannot
 //! be detected offline). Vault's file audit device does not fsync at all.
 //!
+//! At start the log and the key store must agree on where each stands
+//! ([`vouch`], [`crate::store::freshness`]): a rollback or cut of either
+//! one alone is refused. Entries record the store's generation.
+//!
 //! Failure is final: if an entry cannot be written or synced, that request
 //! and every later one gets a 500 (the enclave keeps refusing until it is
 //! restarted), so nothing goes unrecorded.
 
+mod error;
 pub mod record;
+mod tail;
+mod vouch;
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fs::File;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use minikms_audit::{
-    open_line, sign_line, sign_serialised, write_request_line, Entry, RequestLine, StartEvidence,
-    VERSION, ZERO_PREV,
+    sign_line, sign_serialised, write_request_line, Entry, RequestLine, StartEvidence, VERSION,
 };
 use tokio::sync::{oneshot, Notify};
 
@@ -67,7 +73,11 @@ use zeroize::Zeroizing;
 use crate::error::Error;
 use crate::platform::Platform;
 use crate::state::State;
+use crate::store::freshness::{AuditHead, Freshness};
+pub use error::AuditError;
 pub use record::{Record, RequestId};
+pub(crate) use tail::open_tail;
+use tail::{write_lines, Tail};
 
 /// The log file, in the enclave's data dir.
 pub const FILE_NAME: &str = "audit.log";
@@ -77,23 +87,6 @@ const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 const MAX_KEPT_BUFFER: usize = 1 << 20;
 /// The meta record of the audit key.
 const AUDIT_KEY_ID: &str = "audit_key";
-
-#[derive(Debug, thiserror::Error)]
-pub enum AuditError {
-    #[error("audit log {path}: {error}")]
-    Io { path: String, error: std::io::Error },
-    /// The file's tail is not ours: refuse to continue it.
-    #[error("audit log {path}: {why}; move the file away to begin a new log")]
-    Foreign { path: String, why: String },
-    #[error("audit key: {0}")]
-    Key(String),
-    #[error("attestation for the audit key failed: {0}")]
-    Evidence(#[from] crate::platform::PlatformError),
-    /// An earlier write or sync failed (logged then); nothing is answered
-    /// unrecorded, so nothing is answered until a restart.
-    #[error("audit log {path} failed earlier; restart the enclave once the cause is fixed")]
-    Failed { path: String },
-}
 
 /// The open log: its key, and where the chain stands.
 pub struct AuditLog {
@@ -116,17 +109,9 @@ pub struct AuditLog {
     durable_wanted: Notify,
     /// The same open file, for syncing while others write.
     sync_file: Arc<File>,
-}
-
-pub(crate) struct Tail {
-    file: File,
-    /// The last group's bytes, kept for the next (a fresh buffer per
-    /// group cost a `malloc_consolidate` each time).
-    buf: Vec<u8>,
-    /// Length of the file after the last complete entry.
-    len: u64,
-    seq: u64,
-    prev: String,
+    /// Shared with the key store: the generation each entry records, and
+    /// where the synced head is published.
+    freshness: Arc<Freshness>,
 }
 
 /// Entries waiting for the next write.
@@ -166,17 +151,20 @@ pub fn sealed_key(state: &State) -> Result<Zeroizing<Vec<u8>>, Error> {
 
 impl AuditLog {
     /// Opens (or begins) `data_dir/audit.log` with the sealed key
-    /// `key_pkcs8`, checks its tail, appends a start entry with fresh
-    /// evidence for the key, and starts the writer and syncer tasks.
+    /// `key_pkcs8`, checks its tail and that it agrees with the key store
+    /// (`freshness`), appends a start entry with fresh evidence for the
+    /// key, and starts the writer and syncer tasks.
     pub async fn open(
         platform: &Arc<dyn Platform>,
         data_dir: &Path,
         key_pkcs8: &[u8],
+        freshness: Arc<Freshness>,
     ) -> Result<Arc<Self>, AuditError> {
         let key =
             Ed25519KeyPair::from_pkcs8(key_pkcs8).map_err(|e| AuditError::Key(e.to_string()))?;
         let path = data_dir.join(FILE_NAME);
         let mut tail = open_tail(&path, key.public_key().as_ref())?;
+        vouch::check(&path, &tail, &freshness)?;
         let io = |error: std::io::Error| AuditError::Io {
             path: path.display().to_string(),
             error,
@@ -206,6 +194,7 @@ impl AuditLog {
                 held_data: hex::encode(&held),
                 collateral: evidence.collateral.map(|c| c.to_string()),
             },
+            store_gen: Some(freshness.generation()),
         };
         let mut line = sign_line(&start, &key).map_err(|e| io(invalid(e)))?;
         let hash = minikms_audit::line_hash(&line);
@@ -214,12 +203,39 @@ impl AuditLog {
         tail.file.sync_data().map_err(io)?;
         tail.seq = start.seq();
         tail.prev = hash;
+        freshness.audit_synced(AuditHead {
+            seq: tail.seq,
+            hash: tail.prev.clone(),
+        });
         let seq = tail.seq;
         tracing::info!(
             "audit log {}: entry {seq} starts this segment",
             path.display()
         );
-        Ok(Self::continue_from(key, path, tail, sync_file))
+        Ok(Self::continue_from(key, path, tail, sync_file, freshness))
+    }
+
+    /// Syncs everything written so far and publishes the head (at
+    /// shutdown, so the key store can record the very last entry).
+    pub fn sync_now(&self) -> Result<(), AuditError> {
+        let head = {
+            let tail = lock(&self.tail);
+            AuditHead {
+                seq: tail.seq,
+                hash: tail.prev.clone(),
+            }
+        };
+        self.sync_file.sync_data().map_err(|error| AuditError::Io {
+            path: self.path.display().to_string(),
+            error,
+        })?;
+        self.freshness.audit_synced(head);
+        Ok(())
+    }
+
+    /// What this log and the key store vouch for each other.
+    pub fn freshness(&self) -> &Arc<Freshness> {
+        &self.freshness
     }
 
     /// The log whose file ends at `tail`, with its writer and syncer tasks
@@ -229,6 +245,7 @@ impl AuditLog {
         path: PathBuf,
         tail: Tail,
         sync_file: Arc<File>,
+        freshness: Arc<Freshness>,
     ) -> Arc<Self> {
         let seq = tail.seq;
         let log = Arc::new(Self {
@@ -247,6 +264,7 @@ impl AuditLog {
             written: Notify::new(),
             durable_wanted: Notify::new(),
             sync_file,
+            freshness,
         });
         tokio::spawn(log.clone().write_in_background());
         tokio::spawn(log.clone().sync_in_background());
@@ -348,6 +366,7 @@ impl AuditLog {
             path: self.path.display().to_string(),
             error,
         };
+        let store_gen = Some(self.freshness.generation());
         let mut tail = lock(&self.tail);
         let mut prev = tail.prev.clone();
         let mut seq = tail.seq;
@@ -379,6 +398,7 @@ impl AuditLog {
                     key: record.key.as_deref(),
                     key_version: record.key_version,
                     status: record.status,
+                    store_gen,
                 },
             );
             if i == last {
@@ -393,6 +413,7 @@ impl AuditLog {
         write_lines(&mut tail, &bytes).map_err(io)?;
         tail.seq = seq;
         tail.prev = prev;
+        tail.store_gen = store_gen;
         if bytes.capacity() <= MAX_KEPT_BUFFER {
             tail.buf = bytes;
         }
@@ -422,6 +443,15 @@ impl AuditLog {
             if target <= synced {
                 continue;
             }
+            // Everything up to the tail as it stands (at or past `target`)
+            // is in the file, so on disk once synced.
+            let head = {
+                let tail = lock(&self.tail);
+                AuditHead {
+                    seq: tail.seq,
+                    hash: tail.prev.clone(),
+                }
+            };
             let file = self.sync_file.clone();
             let result = tokio::task::spawn_blocking(move || file.sync_data())
                 .await
@@ -436,6 +466,7 @@ impl AuditLog {
                 continue;
             }
             synced = target;
+            self.freshness.audit_synced(head);
             last = tokio::time::Instant::now();
             let mut unsynced = lock(&self.unsynced);
             let still = unsynced
@@ -458,98 +489,12 @@ fn refuse(replies: impl Iterator<Item = Reply>) {
     }
 }
 
-/// Appends whole lines at the tail. A failed write is cut back off, so the
-/// file always ends with a whole entry.
-fn write_lines(tail: &mut Tail, bytes: &[u8]) -> std::io::Result<()> {
-    if let Err(e) = tail.file.write_all(bytes) {
-        if let Err(cut) = tail
-            .file
-            .set_len(tail.len)
-            .and_then(|()| tail.file.sync_data())
-        {
-            tracing::error!("audit log: cannot cut a failed write back off: {cut}");
-        }
-        return Err(e);
-    }
-    tail.len += bytes.len() as u64;
-    Ok(())
-}
-
 fn invalid(e: serde_json::Error) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, e)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Opens the file for appending and reads where its chain stands.
-pub(crate) fn open_tail(path: &Path, public_key: &[u8]) -> Result<Tail, AuditError> {
-    let shown = path.display().to_string();
-    let io = |error: std::io::Error| AuditError::Io {
-        path: shown.clone(),
-        error,
-    };
-    let foreign = |why: &str| AuditError::Foreign {
-        path: shown.clone(),
-        why: why.to_string(),
-    };
-    let existed = path.exists();
-    let mut file = {
-        use std::os::unix::fs::OpenOptionsExt;
-        OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(io)?
-    };
-    if !existed {
-        // The new file's name must survive a crash too.
-        if let Some(dir) = path.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-        }
-    }
-    let len = file.seek(SeekFrom::End(0)).map_err(io)?;
-    if len == 0 {
-        return Ok(Tail {
-            file,
-            buf: Vec::new(),
-            len,
-            seq: 0,
-            prev: ZERO_PREV.to_string(),
-        });
-    }
-    // The last line, at most MAX_LINE bytes plus its newline.
-    let window = len.min(minikms_audit::MAX_LINE as u64 + 2);
-    file.seek(SeekFrom::Start(len - window)).map_err(io)?;
-    let mut buf = Vec::new();
-    Read::by_ref(&mut file)
-        .take(window)
-        .read_to_end(&mut buf)
-        .map_err(io)?;
-    let Some(body) = buf.strip_suffix(b"\n") else {
-        return Err(foreign("the last entry is incomplete (no final newline)"));
-    };
-    let line = match body.iter().rposition(|&b| b == b'\n') {
-        Some(i) => &body[i + 1..],
-        None if window == len => body,
-        None => return Err(foreign("the last line is too long")),
-    };
-    let opened = open_line(line).map_err(|e| foreign(&format!("the last entry is {e}")))?;
-    if !opened.signed_by(public_key) {
-        return Err(foreign(
-            "the last entry is not signed by this store's audit key (edited, or the key store was replaced)",
-        ));
-    }
-    Ok(Tail {
-        file,
-        buf: Vec::new(),
-        len,
-        seq: opened.entry.seq(),
-        prev: minikms_audit::line_hash(line),
-    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used)]
 use super::*;
+use std::fs::OpenOptions;
 
 /// Request `n`'s entry: its key is named `k{n}`.
 fn record(n: u16) -> Record {
@@ -23,7 +24,13 @@ fn new_log(dir: &Path, sync_file: Option<File>) -> (Arc<AuditLog>, PathBuf) {
     let path = dir.join(FILE_NAME);
     let tail = open_tail(&path, key.public_key().as_ref()).unwrap();
     let sync_file = sync_file.unwrap_or_else(|| tail.file.try_clone().unwrap());
-    let log = AuditLog::continue_from(key, path.clone(), tail, Arc::new(sync_file));
+    let log = AuditLog::continue_from(
+        key,
+        path.clone(),
+        tail,
+        Arc::new(sync_file),
+        Default::default(),
+    );
     (log, path)
 }
 

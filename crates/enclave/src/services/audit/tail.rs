@@ -1,0 +1,112 @@
+//! The end of the log file: where the chain stands, and appending whole
+//! lines to it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use minikms_audit::{open_line, ZERO_PREV};
+
+use super::error::AuditError;
+
+/// The file, and its last complete entry.
+pub(crate) struct Tail {
+    pub(super) file: File,
+    /// The last group's bytes, kept for the next (a fresh buffer per
+    /// group cost a `malloc_consolidate` each time).
+    pub(super) buf: Vec<u8>,
+    /// Length of the file after the last complete entry.
+    pub(super) len: u64,
+    pub(super) seq: u64,
+    pub(super) prev: String,
+    /// The store generation the last entry recorded, if any.
+    pub(super) store_gen: Option<u64>,
+}
+
+/// Appends whole lines at the tail. A failed write is cut back off, so the
+/// file always ends with a whole entry.
+pub(super) fn write_lines(tail: &mut Tail, bytes: &[u8]) -> std::io::Result<()> {
+    if let Err(e) = tail.file.write_all(bytes) {
+        if let Err(cut) = tail
+            .file
+            .set_len(tail.len)
+            .and_then(|()| tail.file.sync_data())
+        {
+            tracing::error!("audit log: cannot cut a failed write back off: {cut}");
+        }
+        return Err(e);
+    }
+    tail.len += bytes.len() as u64;
+    Ok(())
+}
+
+/// Opens the file for appending and reads where its chain stands.
+pub(crate) fn open_tail(path: &Path, public_key: &[u8]) -> Result<Tail, AuditError> {
+    let shown = path.display().to_string();
+    let io = |error: std::io::Error| AuditError::Io {
+        path: shown.clone(),
+        error,
+    };
+    let foreign = |why: &str| AuditError::Foreign {
+        path: shown.clone(),
+        why: why.to_string(),
+    };
+    let existed = path.exists();
+    let mut file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?
+    };
+    if !existed {
+        // The new file's name must survive a crash too.
+        if let Some(dir) = path.parent() {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+    }
+    let len = file.seek(SeekFrom::End(0)).map_err(io)?;
+    if len == 0 {
+        return Ok(Tail {
+            file,
+            buf: Vec::new(),
+            len,
+            seq: 0,
+            prev: ZERO_PREV.to_string(),
+            store_gen: None,
+        });
+    }
+    // The last line, at most MAX_LINE bytes plus its newline.
+    let window = len.min(minikms_audit::MAX_LINE as u64 + 2);
+    file.seek(SeekFrom::Start(len - window)).map_err(io)?;
+    let mut buf = Vec::new();
+    Read::by_ref(&mut file)
+        .take(window)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    let Some(body) = buf.strip_suffix(b"\n") else {
+        return Err(foreign("the last entry is incomplete (no final newline)"));
+    };
+    let line = match body.iter().rposition(|&b| b == b'\n') {
+        Some(i) => &body[i + 1..],
+        None if window == len => body,
+        None => return Err(foreign("the last line is too long")),
+    };
+    let opened = open_line(line).map_err(|e| foreign(&format!("the last entry is {e}")))?;
+    if !opened.signed_by(public_key) {
+        return Err(foreign(
+            "the last entry is not signed by this store's audit key (edited, or the key store was replaced)",
+        ));
+    }
+    Ok(Tail {
+        file,
+        buf: Vec::new(),
+        len,
+        seq: opened.entry.seq(),
+        prev: minikms_audit::line_hash(line),
+        store_gen: opened.entry.store_gen(),
+    })
+}
