@@ -54,7 +54,9 @@ pub fn wrapping_public_key(state: &State) -> Result<String, Error> {
 
 #[derive(Default, Deserialize)]
 pub struct ImportRequest {
-    ciphertext: Option<String>,
+    /// The wrapped key: wiped with the request, though only the wrapping
+    /// key's holder can open it.
+    ciphertext: Option<Zeroizing<String>>,
     #[serde(rename = "type")]
     key_type: Option<String>,
     hash_function: Option<String>,
@@ -218,7 +220,7 @@ pub fn import(state: &State, name: &str, req: ImportRequest) -> Result<KeyInfo, 
         return Err(Error::invalid(format!("the import path cannot be used with an existing key; use import_version to add a version to {name}")));
     }
     let wrapping = wrapping_key(state)?;
-    let material = unwrap(&wrapping, req.ciphertext.as_deref())?;
+    let material = unwrap(&wrapping, req.ciphertext.as_ref().map(|c| c.as_str()))?;
     let version = version(key_type, &material)?;
     let mut key = Key::new(name.to_string(), key_type, version);
     key.exportable = req.exportable.unwrap_or(false);
@@ -238,7 +240,7 @@ pub fn import_version(state: &State, name: &str, req: ImportRequest) -> Result<K
         return Err(Error::invalid("import_version is only for imported keys"));
     }
     let wrapping = wrapping_key(state)?;
-    let material = unwrap(&wrapping, req.ciphertext.as_deref())?;
+    let material = unwrap(&wrapping, req.ciphertext.as_ref().map(|c| c.as_str()))?;
     let version = version(current.key_type, &material)?;
     keys::info(&*state.update(name, move |k| k.add_version(version))?)
 }

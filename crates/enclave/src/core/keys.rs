@@ -328,11 +328,12 @@ pub fn decrypt(key: &Key, ciphertext: &str, aad: &[u8]) -> Result<Zeroizing<Vec<
     }
 }
 
-/// Vault's export: version -> key material (base64 or PEM).
-pub fn export(key: &Key, kind: &str) -> Result<BTreeMap<String, String>, Error> {
+/// Vault's export: version -> key material (base64 or PEM), wiped when
+/// the answer is dropped.
+pub fn export(key: &Key, kind: &str) -> Result<BTreeMap<String, Zeroizing<String>>, Error> {
     let mut out = BTreeMap::new();
     for (n, v) in key.versions.iter() {
-        let value = match (kind, key.key_type) {
+        let value = Zeroizing::new(match (kind, key.key_type) {
             ("hmac-key", KeyType::Hmac) => B64.encode(v.secret.as_slice()),
             ("hmac-key", _) => B64.encode(v.hmac_key.as_slice()),
             ("encryption-key", KeyType::Aes256Gcm96) => B64.encode(v.secret.as_slice()),
@@ -360,7 +361,7 @@ pub fn export(key: &Key, kind: &str) -> Result<BTreeMap<String, String>, Error> 
                     key.key_type.name()
                 )))
             }
-        };
+        });
         out.insert(n.to_string(), value);
     }
     Ok(out)

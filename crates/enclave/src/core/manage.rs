@@ -244,7 +244,7 @@ pub struct Exported {
     pub name: String,
     #[serde(rename = "type")]
     pub key_type: &'static str,
-    pub keys: BTreeMap<String, String>,
+    pub keys: BTreeMap<String, Zeroizing<String>>,
 }
 
 /// Vault's export of `kind` (`encryption-key`, `signing-key`, `hmac-key`,

@@ -47,7 +47,8 @@ impl SignOutcome {
 
 #[derive(Default, Deserialize)]
 pub struct Item {
-    input: Option<String>,
+    /// What is signed or HMACed: the caller's data, wiped with the request.
+    input: Option<zeroize::Zeroizing<String>>,
     signature: Option<String>,
     hmac: Option<String>,
     context: Option<String>,
@@ -135,7 +136,7 @@ fn input_of(item: &Item) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
     if item.input.is_none() {
         return Err(Error::invalid("missing input"));
     }
-    b64_field(item.input.as_deref(), "input")
+    b64_field(item.input.as_ref().map(|i| i.as_str()), "input")
 }
 
 pub fn hmac_one(key: &Key, o: &Options, item: &Item) -> Result<SignOutcome, Error> {

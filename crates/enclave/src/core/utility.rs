@@ -3,6 +3,7 @@
 use aws_lc_rs::digest;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use super::input::{b64_field, lenient_u64};
 use super::keys::{random as random_bytes, B64};
@@ -68,7 +69,8 @@ pub fn random(
 
 #[derive(Default, Deserialize)]
 pub struct HashRequest {
-    input: Option<String>,
+    /// The caller's data, wiped with the request.
+    input: Option<Zeroizing<String>>,
     algorithm: Option<String>,
     format: Option<String>,
 }
@@ -85,7 +87,7 @@ pub fn hash(path_alg: Option<String>, req: HashRequest) -> Result<Sum, Error> {
     if req.input.is_none() {
         return Err(Error::invalid("missing input"));
     }
-    let input = b64_field(req.input.as_deref(), "input")?;
+    let input = b64_field(req.input.as_ref().map(|i| i.as_str()), "input")?;
     let alg_name = path_alg
         .or(req.algorithm)
         .filter(|a| !a.is_empty())

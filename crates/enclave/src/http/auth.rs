@@ -11,6 +11,7 @@ use super::body::json_body;
 use super::envelope::{no_content, ok, ok_with_fields, with_facts, Facts};
 use super::exec::blocking;
 use super::layers::Authed;
+use super::secret;
 use crate::core::{init as initialise, tokens};
 use crate::error::Error;
 use crate::services::audit::RequestId;
@@ -24,7 +25,7 @@ pub async fn init_status(State(app): State<AppState>) -> Response {
 pub async fn init(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
     let req: initialise::InitRequest = json_body(body).await?;
     let done = blocking(&app.state, move |s| initialise::init(s, req)).await?;
-    Ok(with_facts(axum::Json(done).into_response(), Facts::WROTE))
+    Ok(with_facts(secret::json(&done), Facts::WROTE))
 }
 
 /// `POST /v1/auth/token/create`: Vault's `auth` block, token shown once.

@@ -7,9 +7,10 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::Error;
 
@@ -24,11 +25,13 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_BODY: usize = 64 * 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(10);
 
-/// Reads a bounded JSON body; an empty body is `T::default()`.
+/// Reads a bounded JSON body; an empty body is `T::default()`. The bytes
+/// read are wiped after parsing where this holds the only reference
+/// ([`Received`]): bodies carry plaintext and imported keys.
 pub async fn json_body<T: DeserializeOwned + Default>(mut body: Body) -> Result<T, Error> {
-    let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(&mut body, MAX_BODY).collect());
-    let bytes = match read.await {
-        Ok(Ok(collected)) => collected.to_bytes(),
+    let read = tokio::time::timeout(BODY_TIMEOUT, collect(Limited::new(&mut body, MAX_BODY)));
+    let received = match read.await {
+        Ok(Ok(received)) => received,
         Err(_) => {
             return Err(Error::Timeout(format!(
                 "request body not received within {} seconds",
@@ -42,11 +45,12 @@ pub async fn json_body<T: DeserializeOwned + Default>(mut body: Body) -> Result<
             )));
         }
     };
+    let bytes = received.as_slice();
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
     // serde_json's messages can quote the input: give only the position.
-    serde_json::from_slice(&bytes).map_err(|e| {
+    serde_json::from_slice(bytes).map_err(|e| {
         Error::invalid(format!(
             "invalid request body ({:?} error at line {} column {})",
             e.classify(),
@@ -54,6 +58,71 @@ pub async fn json_body<T: DeserializeOwned + Default>(mut body: Body) -> Result<
             e.column()
         ))
     })
+}
+
+/// A request body as read: one frame as hyper gave it (no copy: the
+/// common case), or several joined into a buffer of their total size (no
+/// regrowth). Dropping it wipes what it can: the joined buffer always, a
+/// frame when no one else shares its memory ([`wipe`]).
+enum Received {
+    One(Bytes),
+    Joined(Zeroizing<Vec<u8>>),
+}
+
+impl Received {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Received::One(bytes) => bytes,
+            Received::Joined(joined) => joined,
+        }
+    }
+}
+
+impl Drop for Received {
+    fn drop(&mut self) {
+        if let Received::One(bytes) = self {
+            wipe(std::mem::take(bytes));
+        }
+    }
+}
+
+/// Zeroizes `bytes` if this is the only reference to its memory. Hyper's
+/// HTTP/1 frames share the connection's read buffer (`split_to`), so they
+/// are often not unique: docs/operations.md, "Secrets in memory".
+fn wipe(bytes: Bytes) -> bool {
+    match bytes.try_into_mut() {
+        Ok(mut only) => {
+            only.as_mut().zeroize();
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Collects the data frames of `body` (whose errors are the limit's or the
+/// connection's).
+async fn collect<B>(mut body: B) -> Result<Received, B::Error>
+where
+    B: axum::body::HttpBody<Data = Bytes> + Unpin,
+{
+    let mut frames: Vec<Bytes> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            if !data.is_empty() {
+                frames.push(data);
+            }
+        }
+    }
+    if frames.len() <= 1 {
+        return Ok(Received::One(frames.pop().unwrap_or_default()));
+    }
+    let total = frames.iter().map(Bytes::len).sum();
+    let mut joined = Zeroizing::new(Vec::with_capacity(total));
+    for frame in frames {
+        joined.extend_from_slice(&frame);
+        wipe(frame);
+    }
+    Ok(Received::Joined(joined))
 }
 
 /// Reads what is left of `body` and drops it, up to [`DRAIN_BODY`] bytes
@@ -65,7 +134,7 @@ async fn drain(mut body: Body) {
     let _ = tokio::time::timeout(DRAIN_TIME, async {
         let mut left = DRAIN_BODY;
         while let Some(Ok(frame)) = body.frame().await {
-            let read = frame.data_ref().map_or(0, axum::body::Bytes::len);
+            let read = frame.data_ref().map_or(0, Bytes::len);
             match left.checked_sub(read) {
                 Some(rest) => left = rest,
                 None => return,
@@ -73,4 +142,76 @@ async fn drain(mut body: Body) {
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use hyper::body::Frame;
+
+    use super::*;
+
+    /// A body that arrives in the given frames.
+    struct Frames(VecDeque<Bytes>);
+
+    impl axum::body::HttpBody for Frames {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_frame_is_wiped_only_when_it_is_ours_alone() {
+        assert!(wipe(Bytes::from(b"plaintext".to_vec())));
+        let shared = Bytes::from(b"plaintext".to_vec());
+        assert!(!wipe(shared.clone()));
+        assert_eq!(&shared[..], b"plaintext");
+    }
+
+    #[test]
+    fn a_body_in_several_frames_is_joined_and_parsed() {
+        let text = br#"{"plaintext": "c2VjcmV0", "key_version": 2}"#;
+        let frames: VecDeque<Bytes> = text.chunks(5).map(|c| Bytes::from(c.to_vec())).collect();
+        let kept = frames[0].clone();
+        let received = run(collect(Frames(frames))).unwrap();
+        assert!(matches!(received, Received::Joined(_)));
+        assert_eq!(received.as_slice(), text);
+        // A frame someone else still holds is left as it is.
+        assert_eq!(&kept[..], &text[..5]);
+
+        let body = Body::new(Frames(
+            text.chunks(5).map(|c| Bytes::from(c.to_vec())).collect(),
+        ));
+        let item: crate::core::crypt::Item = run(json_body(body)).unwrap();
+        assert_eq!(item.plaintext.unwrap().as_str(), "c2VjcmV0");
+        assert_eq!(item.key_version, Some(2));
+    }
+
+    #[test]
+    fn one_frame_is_parsed_without_a_copy() {
+        let text = Bytes::from_static(br#"{"plaintext": "c2VjcmV0"}"#);
+        let received = run(collect(Frames(VecDeque::from([text.clone()])))).unwrap();
+        let Received::One(bytes) = &received else {
+            panic!("copied");
+        };
+        assert_eq!(bytes.as_ptr(), text.as_ptr());
+    }
 }

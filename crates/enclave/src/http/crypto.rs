@@ -8,7 +8,7 @@ use axum::response::Response;
 
 use super::app::AppState;
 use super::body::json_body;
-use super::envelope::{answer, ok, Facts};
+use super::envelope::{answer, ok, ok_secret, Carries, Facts};
 use super::exec::with_key;
 use crate::core::crypt::{self, Item, Outcome};
 use crate::core::sign::{self, SignOutcome};
@@ -17,13 +17,15 @@ use crate::error::Error;
 use crate::services::audit::RequestId;
 use crate::state::key::Key;
 
-/// Runs `one` on the request or on each batch item.
+/// Runs `one` on the request or on each batch item; `carries` says
+/// whether its answers hold plaintext.
 async fn crypt(
     app: AppState,
     id: RequestId,
     name: String,
     body: Body,
     one: fn(&Key, &Item) -> Result<Outcome, Error>,
+    carries: Carries,
 ) -> Result<Response, Error> {
     let req: Item = json_body(body).await?;
     crypt::check(&req)?;
@@ -32,7 +34,7 @@ async fn crypt(
         crypt::run(key, &req, one)
     })
     .await?;
-    Ok(answer(id, &answered, |o: &Outcome| o.key_version))
+    Ok(answer(id, &answered, |o: &Outcome| o.key_version, carries))
 }
 
 /// `POST /v1/transit/encrypt/:name`.
@@ -42,7 +44,7 @@ pub async fn encrypt(
     Path(name): Path<String>,
     body: Body,
 ) -> Result<Response, Error> {
-    crypt(app, id, name, body, crypt::encrypt_one).await
+    crypt(app, id, name, body, crypt::encrypt_one, Carries::Public).await
 }
 
 /// `POST /v1/transit/decrypt/:name`.
@@ -52,7 +54,7 @@ pub async fn decrypt(
     Path(name): Path<String>,
     body: Body,
 ) -> Result<Response, Error> {
-    crypt(app, id, name, body, crypt::decrypt_one).await
+    crypt(app, id, name, body, crypt::decrypt_one, Carries::Secrets).await
 }
 
 /// `POST /v1/transit/rewrap/:name`.
@@ -62,7 +64,7 @@ pub async fn rewrap(
     Path(name): Path<String>,
     body: Body,
 ) -> Result<Response, Error> {
-    crypt(app, id, name, body, crypt::rewrap_one).await
+    crypt(app, id, name, body, crypt::rewrap_one, Carries::Public).await
 }
 
 /// `POST /v1/transit/datakey/:kind/:name`, kind `plaintext` or `wrapped`.
@@ -79,7 +81,8 @@ pub async fn datakey(
         key_version: Some(data_key.key_version),
         durable: false,
     };
-    Ok(ok(id, &data_key, facts))
+    // `wrapped` answers carry no plaintext, but one path is simpler.
+    Ok(ok_secret(id, &data_key, facts))
 }
 
 /// Runs `one` (sign, verify or hmac) on the request or each batch item;
@@ -100,7 +103,12 @@ async fn signing(
         sign::run(key, &o, &req, one)
     })
     .await?;
-    Ok(answer(id, &answered, |o: &SignOutcome| o.key_version))
+    Ok(answer(
+        id,
+        &answered,
+        |o: &SignOutcome| o.key_version,
+        Carries::Public,
+    ))
 }
 
 /// `POST /v1/transit/hmac/:name`.

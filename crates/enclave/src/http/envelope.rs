@@ -5,12 +5,16 @@
 //! writes without data answer 204; errors are `{"errors": [...]}`
 //! (`crate::http::error`).
 
+use std::io::Write;
+
+use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::secret::SecretBuf;
 use crate::core::batch::Answer;
 use crate::error::Error;
 use crate::services::audit::RequestId;
@@ -70,28 +74,55 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 /// call. Only `request_id`, `data` and `errors` vary, so the rest is
 /// written as the constant text it is (serde escaped ten key names and
 /// values per answer); `data` and `errors` go through serde_json.
-fn envelope_bytes<T: serde::Serialize>(
+fn write_envelope<W: Write, T: Serialize>(
+    mut body: W,
+    request_id: RequestId,
+    data: &T,
+    errors: Option<&[String]>,
+) -> serde_json::Result<W> {
+    body.write_all(b"{\"request_id\":\"")
+        .map_err(serde_json::Error::io)?;
+    // Hex digits and dashes: nothing to escape.
+    body.write_all(request_id.as_str().as_bytes())
+        .map_err(serde_json::Error::io)?;
+    body.write_all(b"\",\"lease_id\":\"\",\"renewable\":false,\"lease_duration\":0,\"data\":")
+        .map_err(serde_json::Error::io)?;
+    serde_json::to_writer(&mut body, data)?;
+    body.write_all(b",\"wrap_info\":null,\"warnings\":null,\"auth\":null")
+        .map_err(serde_json::Error::io)?;
+    if let Some(errors) = errors {
+        body.write_all(b",\"errors\":")
+            .map_err(serde_json::Error::io)?;
+        serde_json::to_writer(&mut body, errors)?;
+    }
+    body.write_all(b"}").map_err(serde_json::Error::io)?;
+    Ok(body)
+}
+
+/// axum::Json's buffer starts at 128 bytes and a single answer's envelope
+/// is ~300: start at 512 instead of growing it twice.
+const ENVELOPE_CAPACITY: usize = 512;
+
+/// The envelope as a plain buffer, for answers without secrets.
+fn envelope_bytes<T: Serialize>(
     request_id: RequestId,
     data: &T,
     errors: Option<&[String]>,
 ) -> serde_json::Result<Vec<u8>> {
-    // axum::Json's buffer starts at 128 bytes and a single answer's
-    // envelope is ~300: start at 512 instead of growing it twice.
-    let mut body = Vec::with_capacity(512);
-    body.extend_from_slice(b"{\"request_id\":\"");
-    // Hex digits and dashes: nothing to escape.
-    body.extend_from_slice(request_id.as_str().as_bytes());
-    body.extend_from_slice(
-        b"\",\"lease_id\":\"\",\"renewable\":false,\"lease_duration\":0,\"data\":",
-    );
-    serde_json::to_writer(&mut body, data)?;
-    body.extend_from_slice(b",\"wrap_info\":null,\"warnings\":null,\"auth\":null");
-    if let Some(errors) = errors {
-        body.extend_from_slice(b",\"errors\":");
-        serde_json::to_writer(&mut body, errors)?;
-    }
-    body.push(b'}');
-    Ok(body)
+    write_envelope(
+        Vec::with_capacity(ENVELOPE_CAPACITY),
+        request_id,
+        data,
+        errors,
+    )
+}
+
+/// Whether an answer's `data` holds secrets (plaintext, key material): its
+/// body is then wiped once sent ([`super::secret`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carries {
+    Public,
+    Secrets,
 }
 
 /// `data` in Vault's envelope with `status` (and `errors`, for a batch
@@ -102,8 +133,19 @@ pub fn reply<T: Serialize>(
     data: &T,
     errors: Option<&[String]>,
     facts: Facts,
+    carries: Carries,
 ) -> Response {
-    match envelope_bytes(id, data, errors) {
+    let body = match carries {
+        Carries::Public => envelope_bytes(id, data, errors).map(Body::from),
+        Carries::Secrets => write_envelope(
+            SecretBuf::with_capacity(ENVELOPE_CAPACITY),
+            id,
+            data,
+            errors,
+        )
+        .map(SecretBuf::into_body),
+    };
+    match body {
         Ok(body) => with_facts(
             (
                 status,
@@ -122,7 +164,13 @@ pub fn reply<T: Serialize>(
 
 /// `data` in Vault's envelope, status 200.
 pub fn ok<T: Serialize>(id: RequestId, data: &T, facts: Facts) -> Response {
-    reply(id, StatusCode::OK, data, None, facts)
+    reply(id, StatusCode::OK, data, None, facts, Carries::Public)
+}
+
+/// `data`, which holds secrets, in Vault's envelope, status 200; the body
+/// is wiped once sent.
+pub fn ok_secret<T: Serialize>(id: RequestId, data: &T, facts: Facts) -> Response {
+    reply(id, StatusCode::OK, data, None, facts, Carries::Secrets)
 }
 
 /// Vault's envelope, status 200, with some top-level fields set (`auth`,
@@ -156,19 +204,23 @@ pub fn answer<T: Serialize>(
     id: RequestId,
     answer: &Answer<T>,
     key_version: impl Fn(&T) -> Option<u64>,
+    carries: Carries,
 ) -> Response {
     #[derive(Serialize)]
     struct Batch<'a, T> {
         batch_results: &'a [T],
     }
     match answer {
-        Answer::One(one) => ok(
+        Answer::One(one) => reply(
             id,
+            StatusCode::OK,
             one,
+            None,
             Facts {
                 key_version: key_version(one),
                 durable: false,
             },
+            carries,
         ),
         Answer::Batch {
             results,
@@ -178,13 +230,14 @@ pub fn answer<T: Serialize>(
                 batch_results: results,
             };
             match first_error {
-                None => reply(id, StatusCode::OK, &data, None, Facts::default()),
+                None => reply(id, StatusCode::OK, &data, None, Facts::default(), carries),
                 Some(e) => reply(
                     id,
                     StatusCode::BAD_REQUEST,
                     &data,
                     Some(std::slice::from_ref(e)),
                     Facts::default(),
+                    carries,
                 ),
             }
         }
@@ -242,5 +295,49 @@ mod tests {
                 .unwrap();
         assert_eq!(body["errors"], json!(errors));
         assert_eq!(body["auth"], Value::Null);
+    }
+
+    #[test]
+    fn secret_answers_are_wiped_after_use_and_public_ones_are_left() {
+        use crate::http::secret::tests::{assert_wiped_after_use, body_of, wiped};
+        let id = RequestId::new();
+        let data = json!({"plaintext": "c2VjcmV0"});
+        let expected = envelope_bytes(id, &data, None).unwrap();
+
+        assert_wiped_after_use(ok_secret(id, &data, Facts::default()), &expected);
+        let one = Answer::One(data.clone());
+        assert_wiped_after_use(answer(id, &one, |_| None, Carries::Secrets), &expected);
+
+        // Encrypt's answers carry no secret: no wipe on that path.
+        drop(body_of(ok(id, &data, Facts::default())));
+        drop(body_of(answer(id, &one, |_| None, Carries::Public)));
+        assert_eq!(wiped(), []);
+    }
+
+    #[test]
+    fn a_batch_with_secrets_is_wiped_even_when_an_item_failed() {
+        use crate::http::secret::tests::assert_wiped_after_use;
+        #[derive(Serialize)]
+        struct Batch<'a> {
+            batch_results: &'a [Value],
+        }
+        let id = RequestId::new();
+        let results = vec![json!({"plaintext": "c2VjcmV0"}), json!({"error": "bad"})];
+        let errors = ["item 1: bad".to_string()];
+        let expected = envelope_bytes(
+            id,
+            &Batch {
+                batch_results: &results,
+            },
+            Some(&errors),
+        )
+        .unwrap();
+        let batch = Answer::Batch {
+            results,
+            first_error: Some(errors[0].clone()),
+        };
+        let response = answer(id, &batch, |_| None, Carries::Secrets);
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_wiped_after_use(response, &expected);
     }
 }

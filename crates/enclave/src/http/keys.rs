@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use super::app::AppState;
 use super::body::json_body;
-use super::envelope::{no_content, ok, Facts};
+use super::envelope::{no_content, ok, ok_secret, Facts};
 use super::exec::blocking;
 use super::layers::Authed;
 use crate::core::keys::KeyInfo;
@@ -126,7 +126,7 @@ pub async fn export(
     Path((kind, name)): Path<(String, String)>,
 ) -> Result<Response, Error> {
     let exported = blocking(&app.state, move |s| manage::export(s, &kind, &name, None)).await?;
-    Ok(ok(id, &exported, Facts::default()))
+    Ok(ok_secret(id, &exported, Facts::default()))
 }
 
 /// `GET /v1/transit/export/:kind/:name/:version`.
@@ -139,7 +139,7 @@ pub async fn export_version(
         manage::export(s, &kind, &name, Some(&version))
     })
     .await?;
-    Ok(ok(id, &exported, Facts::default()))
+    Ok(ok_secret(id, &exported, Facts::default()))
 }
 
 /// `GET /v1/transit/backup/:name`.
@@ -149,7 +149,7 @@ pub async fn backup(
     Path(name): Path<String>,
 ) -> Result<Response, Error> {
     let backup = blocking(&app.state, move |s| manage::backup(s, &name)).await?;
-    Ok(ok(id, &backup, Facts::default()))
+    Ok(ok_secret(id, &backup, Facts::default()))
 }
 
 /// `POST /v1/transit/restore`.

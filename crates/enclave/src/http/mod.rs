@@ -11,6 +11,7 @@
 //! - [`envelope`]: Vault's envelope, batches, 204s, and the facts an
 //!   answer gives its audit entry.
 //! - [`body`]: bounded JSON request bodies.
+//! - [`secret`]: answer bodies that hold secrets, wiped once sent.
 //! - [`exec`]: where handler work runs (I/O thread or blocking thread).
 //! - Handlers, one module per family: [`keys`] (manage, import),
 //!   [`crypto`] (encrypt, decrypt, sign, hash, random, ...), [`auth`]
@@ -29,6 +30,7 @@ pub mod keys;
 pub mod layers;
 pub mod policies;
 pub mod routes;
+pub mod secret;
 pub mod status;
 pub mod tutorial;
 

@@ -2,11 +2,13 @@
 //! returned to the caller over TLS, never stored and never logged.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine;
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::app::AppState;
+use super::secret;
 use crate::error::Error;
 use crate::services::rsa_pool;
 
@@ -18,9 +20,16 @@ pub async fn aes_key(State(state): State<AppState>) -> Result<Response, Error> {
         .fill_random(key.as_mut())
         .map_err(|e| Error::platform("AES key generation", e))?;
     let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(key.as_ref()));
-    Ok(secret_json(
-        &serde_json::json!({ "aes_key": encoded.as_str(), "encoding": "base64" }),
-    ))
+    #[derive(Serialize)]
+    struct AesKey<'a> {
+        aes_key: &'a str,
+        encoding: &'static str,
+    }
+    // Borrowed fields, not a `serde_json::Value`, which would copy the key.
+    Ok(secret::json(&AesKey {
+        aes_key: encoded.as_str(),
+        encoding: "base64",
+    }))
 }
 
 /// `GET /generate-rsa-key-pair`: a fresh RSA-2048 pair (e = 65537).
@@ -40,20 +49,16 @@ pub async fn rsa_key_pair(State(state): State<AppState>) -> Result<Response, Err
                 .map_err(|e| Error::internal("RSA key generation", e))?
         }
     };
-    Ok(secret_json(&serde_json::json!({
-        "public_key": pair.public,
-        "private_key": pair.private.as_str(),
-        "encoding": "plaintext",
-    })))
-}
-
-/// Serialises a response that holds secrets. The body buffer leaves with
-/// the response (hyper owns it from here); our own copies are wiped.
-fn secret_json(value: &serde_json::Value) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_default();
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+    // Fields in the order the `serde_json::Value` used to write them.
+    #[derive(Serialize)]
+    struct Pair<'a> {
+        encoding: &'static str,
+        private_key: &'a str,
+        public_key: &'a str,
+    }
+    Ok(secret::json(&Pair {
+        encoding: "plaintext",
+        private_key: pair.private.as_str(),
+        public_key: &pair.public,
+    }))
 }
