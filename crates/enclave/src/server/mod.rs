@@ -98,13 +98,11 @@ pub async fn serve(
                 _ => return,
             };
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-            tokio::select! {
-                ended = watcher.watch(conn.into_owned()) => if let Err(e) = ended {
-                    debug!("connection from {peer} ended: {e}");
-                },
-                () = activity.idle() => debug!("closed idle connection from {peer}"),
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                debug!("connection from {peer} ended: {e}");
             }
         });
+        activity.watch(task.abort_handle(), peer);
         if !keep_server_up {
             one_shot = Some(task);
             break;

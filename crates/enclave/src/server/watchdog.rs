@@ -4,6 +4,11 @@
 //! a client trickling a header (or HTTP/2 pings) cannot hold a slot.
 //! hyper has no such bound for HTTP/2, and for HTTP/1 only the header
 //! timeout.
+//!
+//! The watch is a task of its own that aborts the connection's task once
+//! idle ([`Activity::watch`]): the connection's own polling stays as it
+//! was (a timer polled beside it would be polled at every wake-up, that
+//! is several times per request).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -50,9 +55,20 @@ impl Activity {
         self.0.last.store(ms, Ordering::SeqCst);
     }
 
-    /// Resolves once the connection has been idle for [`IDLE_TIMEOUT`].
-    pub async fn idle(&self) {
-        self.idle_for(IDLE_TIMEOUT).await;
+    /// Spawns the watch over `connection`'s task: aborted (the connection
+    /// dropped, so closed) once idle for [`IDLE_TIMEOUT`]; the watch ends
+    /// with the connection.
+    pub fn watch(&self, connection: tokio::task::AbortHandle, peer: std::net::SocketAddr) {
+        let activity = self.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = activity.idle_for(IDLE_TIMEOUT) => {
+                    connection.abort();
+                    tracing::debug!("closed idle connection from {peer}");
+                }
+                () = ended(&connection) => {}
+            }
+        });
     }
 
     async fn idle_for(&self, limit: Duration) {
@@ -66,6 +82,15 @@ impl Activity {
             // ending resets the clock anyway).
             tokio::time::sleep_until(deadline.max(Instant::now() + limit / 4)).await;
         }
+    }
+}
+
+/// Resolves once the task of `connection` has ended; looks every
+/// [`IDLE_TIMEOUT`] / 4 (a watch outliving its connection by that long
+/// costs nothing but a sleeping task).
+async fn ended(connection: &tokio::task::AbortHandle) {
+    while !connection.is_finished() {
+        tokio::time::sleep(IDLE_TIMEOUT / 4).await;
     }
 }
 
