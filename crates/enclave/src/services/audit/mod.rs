@@ -73,7 +73,7 @@ use zeroize::Zeroizing;
 use crate::error::Error;
 use crate::platform::Platform;
 use crate::state::State;
-use crate::store::freshness::{AuditHead, Freshness};
+use crate::store::freshness::Freshness;
 pub use error::AuditError;
 pub use record::{Record, RequestId};
 pub(crate) use tail::open_tail;
@@ -203,10 +203,7 @@ impl AuditLog {
         tail.file.sync_data().map_err(io)?;
         tail.seq = start.seq();
         tail.prev = hash;
-        freshness.audit_synced(AuditHead {
-            seq: tail.seq,
-            hash: tail.prev.clone(),
-        });
+        freshness.audit_synced(tail.head());
         let seq = tail.seq;
         tracing::info!(
             "audit log {}: entry {seq} starts this segment",
@@ -218,13 +215,7 @@ impl AuditLog {
     /// Syncs everything written so far and publishes the head (at
     /// shutdown, so the key store can record the very last entry).
     pub fn sync_now(&self) -> Result<(), AuditError> {
-        let head = {
-            let tail = lock(&self.tail);
-            AuditHead {
-                seq: tail.seq,
-                hash: tail.prev.clone(),
-            }
-        };
+        let head = lock(&self.tail).head();
         self.sync_file.sync_data().map_err(|error| AuditError::Io {
             path: self.path.display().to_string(),
             error,
@@ -445,13 +436,7 @@ impl AuditLog {
             }
             // Everything up to the tail as it stands (at or past `target`)
             // is in the file, so on disk once synced.
-            let head = {
-                let tail = lock(&self.tail);
-                AuditHead {
-                    seq: tail.seq,
-                    hash: tail.prev.clone(),
-                }
-            };
+            let head = lock(&self.tail).head();
             let file = self.sync_file.clone();
             let result = tokio::task::spawn_blocking(move || file.sync_data())
                 .await

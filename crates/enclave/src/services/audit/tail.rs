@@ -8,6 +8,7 @@ use std::path::Path;
 use minikms_audit::{open_line, ZERO_PREV};
 
 use super::error::AuditError;
+use crate::store::freshness::AuditHead;
 
 /// The file, and its last complete entry.
 pub(crate) struct Tail {
@@ -21,6 +22,16 @@ pub(crate) struct Tail {
     pub(super) prev: String,
     /// The store generation the last entry recorded, if any.
     pub(super) store_gen: Option<u64>,
+}
+
+impl Tail {
+    /// The last complete entry, as the key store records it.
+    pub(super) fn head(&self) -> AuditHead {
+        AuditHead {
+            seq: self.seq,
+            hash: self.prev.clone(),
+        }
+    }
 }
 
 /// Appends whole lines at the tail. A failed write is cut back off, so the
