@@ -5,7 +5,9 @@
 //!   every record, unsealed and checked).
 //! - [`redb`]: the embedded default, one file `keys.redb` in the data dir.
 //! - [`seal`]: the record format: AES-256-GCM under a key derived from the
-//!   platform's sealing key, with table, id and version as associated data.
+//!   store's root key, with table, id and version as associated data.
+//! - [`root`]: the root key, kept sealed under the CPU's sealing key.
+//! - [`header`]: what is read before any record: format, sealed root key.
 //! - [`group`]: group commit: concurrent writers share one transaction.
 //! - [`freshness`]: what the store and the audit log vouch for each other.
 //!
@@ -18,7 +20,9 @@ use zeroize::Zeroizing;
 
 pub mod freshness;
 pub mod group;
+pub mod header;
 pub mod redb;
+pub mod root;
 pub mod seal;
 
 /// A store backend: writes records durably. Implementations keep the
@@ -27,6 +31,9 @@ pub trait Storage: Send + 'static {
     /// Writes (or, with `None`, removes) records in one durable
     /// transaction: when this returns `Ok`, the change is on disk.
     fn write(&mut self, changes: &[(Table, &str, Option<&[u8]>)]) -> Result<(), StoreError>;
+    /// Replaces the public facts about the recovery shares (unsealed: a
+    /// sealed server must read them).
+    fn set_recovery(&mut self, recovery: &[u8]) -> Result<(), StoreError>;
 }
 
 /// The tables a caller may use.
@@ -84,6 +91,10 @@ pub enum StoreError {
     /// The platform failed us (sealing key, randomness).
     #[error("platform: {0}")]
     Platform(String),
+    /// A root key (rebuilt from shares, or from a peer) that is not this
+    /// store's.
+    #[error("the root key given does not open the key store {0}: the shares (or the peer) belong to another store")]
+    WrongRootKey(String),
     /// Sealed by a newer enclave: running an older build on it is a
     /// downgrade.
     #[error("the key store was sealed by an enclave of security version {sealed_at}; this one has {ours}: refusing to downgrade")]

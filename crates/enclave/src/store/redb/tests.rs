@@ -1,5 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 use super::*;
+use crate::store::root::RootKey;
+use std::path::Path;
 use crate::platform::fixed::{platform, platform_with_fuses};
 
 fn open(dir: &Path) -> Result<(RedbStore, Records), StoreError> {
@@ -185,4 +187,75 @@ fn index_json_is_what_serde_json_writes() {
         index_json(&index).unwrap(),
         serde_json::to_vec(&entries).unwrap()
     );
+}
+
+#[test]
+fn another_machine_opens_sealed_and_the_root_key_unseals_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let Opened::Ready(first) = RedbStore::open_or_sealed(&platform(), dir.path()).unwrap() else {
+        panic!("a new store opened sealed");
+    };
+    let mut store = first.store;
+    store.write(&[(Table::Keys, "a", Some(b"1"))]).unwrap();
+    drop(store);
+    let other = platform_with_fuses(1);
+    let Opened::Sealed(sealed) = RedbStore::open_or_sealed(&other, dir.path()).unwrap() else {
+        panic!("another machine opened the store by itself");
+    };
+    let wrong = RootKey::generate(other.as_ref()).unwrap();
+    assert!(!sealed.is_root(&wrong).unwrap());
+    let Err(e @ StoreError::WrongRootKey(_)) = sealed.unseal(wrong) else {
+        panic!("a wrong root key opened the store");
+    };
+    assert!(e.to_string().contains("another store"), "{e}");
+    let Opened::Sealed(sealed) = RedbStore::open_or_sealed(&other, dir.path()).unwrap() else {
+        panic!("a refused root key unsealed the store");
+    };
+    let opened = sealed.unseal(first.root.clone()).unwrap();
+    assert_eq!(opened.records[&(Table::Keys, "a".to_string())].as_slice(), b"1");
+    assert_eq!(opened.root.expose(), first.root.expose());
+    drop(opened);
+    // Re-sealed under the new machine: it opens by itself there now.
+    let (_, records) = RedbStore::open(&other, dir.path()).unwrap();
+    assert_eq!(records.len(), 1);
+}
+
+#[test]
+fn a_format_1_store_is_migrated_at_first_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = platform();
+    {
+        // A store as builds before the root key wrote it.
+        let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
+        let svn = p.identity().security_version;
+        let legacy = Sealer::legacy(&p, svn).unwrap();
+        let check = check_word(&legacy);
+        let mut store = RedbStore::new(db, legacy, &p);
+        let tx = store.db.begin_write().unwrap();
+        for table in Table::ALL {
+            tx.open_table(def(table)).unwrap();
+        }
+        let mut h = tx.open_table(header::HEADER).unwrap();
+        h.insert("seal_svn", u64::from(svn)).unwrap();
+        h.insert("seal_check", check).unwrap();
+        drop(h);
+        tx.commit().unwrap();
+        store
+            .write(&[
+                (Table::Keys, "a", Some(b"1")),
+                (Table::Tokens, "t", Some(b"2")),
+            ])
+            .unwrap();
+    }
+    assert!(raw_meta(dir.path(), "index", None)
+        .unwrap()
+        .starts_with(b"MKS1"));
+    let (_, records) = open(dir.path()).unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[&(Table::Keys, "a".to_string())].as_slice(), b"1");
+    assert!(raw_meta(dir.path(), "index", None)
+        .unwrap()
+        .starts_with(b"MKS2"));
+    let (_, again) = open(dir.path()).unwrap();
+    assert_eq!(again.len(), 2);
 }

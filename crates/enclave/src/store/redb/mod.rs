@@ -1,7 +1,7 @@
 //! The embedded backend: one redb file, `keys.redb`, in the enclave's data
 //! dir, holding records in the format of [`super::seal`].
 //!
-//! Format (version 1):
+//! Format (version 2; [`super::header`] says what changed from 1):
 //! - Tables `meta`, `keys`, `tokens` and `policies`, all `&str -> &[u8]`.
 //!   `meta` holds `index` (see below) and `init` (the root token's
 //!   SHA-256); `keys` holds one record per managed key, by name; `tokens`
@@ -9,17 +9,16 @@
 //!   the token's SHA-256, never the token); `policies` one ACL policy per
 //!   name. A file made before `tokens` and `policies` existed opens
 //!   unchanged: the tables are created empty.
-//! - Table `header` (`&str -> u64`, not sealed) holds `seal_svn`: the
-//!   ISVSVN the sealing key was derived at, and `seal_check`: the first 8
-//!   bytes of that key's check value ([`super::seal`]). Opening derives the
-//!   key at that SVN (EGETKEY allows any SVN up to ours), and an enclave
-//!   with a higher SVN re-seals every record at its own SVN in one
-//!   transaction, so an upgrade keeps the data and the older (perhaps
-//!   vulnerable) build can no longer read it. A store sealed at a higher
-//!   SVN than ours is refused, and so is one whose check value is not our
-//!   key's (another signer or machine: [`StoreError::ForeignKey`]). The
-//!   host may edit the header; a wrong SVN or check value only makes the
-//!   store fail to open.
+//! - Tables `header` and `root` (not sealed, [`super::header`]): the
+//!   format, the root key sealed under this CPU, the record key's check
+//!   value and the public recovery facts. Records are sealed under the
+//!   root key ([`super::root`]), so a store this CPU cannot unseal (another
+//!   machine) opens as a [`SealedStore`] that waits for the root key. A
+//!   store of format 1 (records sealed under the CPU's key) is migrated
+//!   at its first open, in one transaction. A store whose root key was
+//!   sealed at a higher SVN than ours is refused (downgrade); one sealed
+//!   at a lower SVN gets its root key re-sealed at ours, so the older
+//!   (perhaps vulnerable) build can no longer open it by itself.
 //! - Versions are a store-wide generation counter: each write transaction
 //!   takes the next one, for the index and every record it writes.
 //! - The index maps every other record to its current version, in two
@@ -50,12 +49,13 @@
 //! records in memory (zeroized on drop) and write through this store.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::sync::Arc;
 
 use aws_lc_rs::digest;
 use redb::{Database, ReadableTable, TableDefinition};
 
 use super::freshness::{AuditHead, Freshness};
+use super::header;
 use super::seal::{shown, Sealer};
 use super::{Records, Storage, StoreError, Table};
 use crate::platform::Platform;
@@ -67,9 +67,6 @@ const CACHE_BYTES: usize = 4 << 20;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
-const HEADER: TableDefinition<&str, u64> = TableDefinition::new("header");
-const SEAL_SVN: &str = "seal_svn";
-const SEAL_CHECK: &str = "seal_check";
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 const POLICIES: TableDefinition<&str, &[u8]> = TableDefinition::new("policies");
 const INDEX_ID: &str = "index";
@@ -94,7 +91,7 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
 pub struct RedbStore {
     db: Database,
     sealer: Sealer,
-    platform: std::sync::Arc<dyn Platform>,
+    platform: Arc<dyn Platform>,
     /// The current version of every record but the index, by bucket.
     buckets: Vec<BTreeMap<(Table, String), u64>>,
     /// Each bucket record's version (0: none), as the root lists them.
@@ -211,82 +208,8 @@ impl RedbStore {
         self.freshness.clone()
     }
 
-    /// Opens (creating if needed) `data_dir/keys.redb`, unseals every record
-    /// and checks it against the index. A file redb cannot read is
-    /// [`StoreError::Corrupt`].
-    pub fn open(
-        platform: &std::sync::Arc<dyn Platform>,
-        data_dir: &Path,
-    ) -> Result<(Self, Records), StoreError> {
-        let path = data_dir.join(FILE_NAME);
-        quietly(|| Self::open_file(platform, &path)).unwrap_or_else(|panic| {
-            Err(StoreError::Corrupt {
-                path: path.display().to_string(),
-                detail: panic,
-            })
-        })
-    }
-
-    fn open_file(
-        platform: &std::sync::Arc<dyn Platform>,
-        path: &Path,
-    ) -> Result<(Self, Records), StoreError> {
-        let ours = platform.identity().security_version;
-        // Every record lives unsealed in memory above us, so redb's page
-        // cache only saves re-reading B-tree pages when writing: a small
-        // cache, not redb's default 1 GiB (an enclave's memory is small).
-        // With the two-level index a commit touches few pages.
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => {
-                    StoreError::InUse(path.display().to_string())
-                }
-                redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => {
-                    StoreError::Corrupt {
-                        path: path.display().to_string(),
-                        detail,
-                    }
-                }
-                e => db_err(e),
-            })?;
-        // Only sealed records in it, but nobody else needs to read it.
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-                .map_err(db_err)?;
-        }
-        // Make sure every table exists, so readers never see "no table";
-        // a new store (or one from before the header) is sealed at our SVN.
-        let tx = db.begin_write().map_err(db_err)?;
-        for table in Table::ALL {
-            tx.open_table(def(table)).map_err(db_err)?;
-        }
-        let (sealed_at, stored_check) = {
-            let mut header = tx.open_table(HEADER).map_err(db_err)?;
-            let stored = header.get(SEAL_SVN).map_err(db_err)?.map(|v| v.value());
-            let check = header.get(SEAL_CHECK).map_err(db_err)?.map(|v| v.value());
-            match stored {
-                Some(svn) => (svn, check),
-                None => {
-                    header.insert(SEAL_SVN, u64::from(ours)).map_err(db_err)?;
-                    (u64::from(ours), check)
-                }
-            }
-        };
-        tx.commit().map_err(db_err)?;
-        let sealed_at = match u16::try_from(sealed_at) {
-            Ok(svn) if svn <= ours => svn,
-            _ => return Err(StoreError::Downgrade { sealed_at, ours }),
-        };
-
-        let sealer = Sealer::new(platform, sealed_at)?;
-        let ours_check = check_word(&sealer);
-        if stored_check.is_some_and(|c| c != ours_check) {
-            return Err(StoreError::ForeignKey(path.display().to_string()));
-        }
-        let mut store = Self {
+    fn new(db: Database, sealer: Sealer, platform: &Arc<dyn Platform>) -> Self {
+        Self {
             db,
             sealer,
             platform: platform.clone(),
@@ -295,31 +218,7 @@ impl RedbStore {
             legacy: false,
             index_version: 0,
             freshness: Default::default(),
-        };
-        let records = store.load()?;
-        if sealed_at < ours {
-            store.reseal(&records, ours)?;
-        } else if stored_check.is_none() {
-            // A store from before check values: it opened, so it is ours.
-            let tx = store.db.begin_write().map_err(db_err)?;
-            tx.open_table(HEADER)
-                .map_err(db_err)?
-                .insert(SEAL_CHECK, ours_check)
-                .map_err(db_err)?;
-            tx.commit().map_err(db_err)?;
         }
-        Ok((store, records))
-    }
-
-    /// Re-seals every record under the key of security version `svn`, in
-    /// one durable transaction that also records `svn`.
-    fn reseal(&mut self, records: &Records, svn: u16) -> Result<(), StoreError> {
-        self.sealer = Sealer::new(&self.platform, svn)?;
-        let changes: Vec<(Table, &str, Option<&[u8]>)> = records
-            .iter()
-            .map(|((table, id), plain)| (*table, id.as_str(), Some(plain.as_slice())))
-            .collect();
-        self.write_with_svn(&changes, Some(svn))
     }
 
     fn load(&mut self) -> Result<Records, StoreError> {
@@ -421,14 +320,16 @@ impl RedbStore {
         Ok(records)
     }
 
-    fn write_with_svn(
+    /// Writes `changes`; with `sealed_root`, also every bucket and the
+    /// header of a store now sealed under that root key (the sealer's).
+    fn write_all(
         &mut self,
         changes: &[(Table, &str, Option<&[u8]>)],
-        seal_svn: Option<u16>,
+        sealed_root: Option<&[u8]>,
     ) -> Result<(), StoreError> {
         // The index is changed in place and put back if the write fails.
         let mut undo: Vec<((Table, String), Option<u64>)> = Vec::with_capacity(changes.len());
-        let result = self.write_changes(changes, seal_svn, &mut undo);
+        let result = self.write_changes(changes, sealed_root, &mut undo);
         if result.is_err() {
             for (k, old) in undo.into_iter().rev() {
                 let bucket = &mut self.buckets[bucket_of(k.0, &k.1)];
@@ -444,7 +345,7 @@ impl RedbStore {
     fn write_changes(
         &mut self,
         changes: &[(Table, &str, Option<&[u8]>)],
-        seal_svn: Option<u16>,
+        sealed_root: Option<&[u8]>,
         undo: &mut Vec<((Table, String), Option<u64>)>,
     ) -> Result<(), StoreError> {
         // Every write gets the next store-wide generation as its version,
@@ -453,7 +354,7 @@ impl RedbStore {
         let index_version = self.index_version + 1;
         let mut sealed = Vec::with_capacity(changes.len());
         // A one-level index, or a re-seal under a new key: every bucket.
-        let mut dirty = vec![self.legacy || seal_svn.is_some(); BUCKETS];
+        let mut dirty = vec![self.legacy || sealed_root.is_some(); BUCKETS];
         for (table, id, value) in changes {
             if is_index_id(*table, id) {
                 return Err(StoreError::Database("reserved record id".into()));
@@ -524,12 +425,9 @@ impl RedbStore {
             }
             meta.insert(INDEX_ID, index_sealed.as_slice())
                 .map_err(db_err)?;
-            if let Some(svn) = seal_svn {
-                let mut header = tx.open_table(HEADER).map_err(db_err)?;
-                header.insert(SEAL_SVN, u64::from(svn)).map_err(db_err)?;
-                header
-                    .insert(SEAL_CHECK, check_word(&self.sealer))
-                    .map_err(db_err)?;
+            if let Some(sealed_root) = sealed_root {
+                let svn = self.platform.identity().security_version;
+                header::write_root(&tx, svn, check_word(&self.sealer), sealed_root)?;
             }
         }
         // Immediate durability (redb's default): fsync before returning.
@@ -544,7 +442,13 @@ impl RedbStore {
 
 impl Storage for RedbStore {
     fn write(&mut self, changes: &[(Table, &str, Option<&[u8]>)]) -> Result<(), StoreError> {
-        self.write_with_svn(changes, None)
+        self.write_all(changes, None)
+    }
+
+    fn set_recovery(&mut self, recovery: &[u8]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        header::write_recovery(&tx, recovery)?;
+        tx.commit().map_err(db_err)
     }
 }
 
@@ -555,6 +459,8 @@ fn check_word(sealer: &Sealer) -> u64 {
     u64::from_le_bytes(word)
 }
 
+mod open;
+pub use open::{Opened, SealedStore, Unsealed};
+
 #[cfg(test)]
-#[path = "redb_tests.rs"]
 mod tests;

@@ -1,0 +1,122 @@
+//! The root key: 32 random bytes made inside the enclave when a store is
+//! created. Every record is sealed under a key derived from it
+//! ([`super::seal`]), not from the CPU, so the store outlives the machine:
+//! the root key can be rebuilt from recovery shares or handed to an
+//! attested peer ([`crate::services::recovery`]).
+//!
+//! On disk the root key is kept sealed under this CPU's sealing key
+//! ([`SealPolicy::MrSigner`], key id SHA-256("minikms root key v1"), at a
+//! given ISVSVN), so a restart on the same machine opens by itself:
+//! `"MKR1" || nonce (12) || AES-256-GCM(root) || tag (16)`, associated data
+//! `"minikms root key v1" || ISVSVN (u16 LE)`. Another CPU (or another
+//! signer) cannot open it: the store then starts sealed.
+
+use std::sync::Arc;
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::{digest, hkdf};
+use zeroize::Zeroizing;
+
+use super::StoreError;
+use crate::platform::{Platform, SealPolicy};
+
+const MAGIC: &[u8; 4] = b"MKR1";
+const LABEL: &[u8] = b"minikms root key v1";
+
+/// The root key. Never written anywhere unsealed, never logged.
+#[derive(Clone)]
+pub struct RootKey(Zeroizing<[u8; 32]>);
+
+impl RootKey {
+    /// A fresh root key from the platform's random source.
+    pub fn generate(platform: &dyn Platform) -> Result<Self, StoreError> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        platform
+            .fill_random(key.as_mut_slice())
+            .map_err(|e| StoreError::Platform(e.to_string()))?;
+        Ok(Self(key))
+    }
+
+    /// A root key rebuilt from shares or received from a peer; its check
+    /// value decides whether it is this store's.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let key: [u8; 32] = bytes.try_into().ok()?;
+        Some(Self(Zeroizing::new(key)))
+    }
+
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Seals the root key under this CPU's key at our security version.
+    pub fn seal(&self, platform: &Arc<dyn Platform>) -> Result<Vec<u8>, StoreError> {
+        let svn = platform.identity().security_version;
+        let key = cpu_key(platform, svn)?;
+        let mut nonce = [0u8; NONCE_LEN];
+        platform
+            .fill_random(&mut nonce)
+            .map_err(|e| StoreError::Platform(e.to_string()))?;
+        let mut buf = Zeroizing::new(self.0.to_vec());
+        let tag = key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad(svn)),
+                buf.as_mut_slice(),
+            )
+            .map_err(|_| StoreError::Platform("sealing the root key failed".into()))?;
+        let mut out = Vec::with_capacity(4 + NONCE_LEN + 32 + 16);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&buf);
+        out.extend_from_slice(tag.as_ref());
+        Ok(out)
+    }
+
+    /// Opens a root key sealed at security version `svn`; `Ok(None)` if
+    /// this CPU's key does not open it (another machine or signer, or
+    /// edited by the host: either way, shares or a peer can unseal).
+    pub fn unseal(
+        platform: &Arc<dyn Platform>,
+        svn: u16,
+        sealed: &[u8],
+    ) -> Result<Option<Self>, StoreError> {
+        let key = cpu_key(platform, svn)?;
+        let Some(rest) = sealed.strip_prefix(MAGIC.as_slice()) else {
+            return Ok(None);
+        };
+        let Some((nonce, ct)) = rest.split_first_chunk::<NONCE_LEN>() else {
+            return Ok(None);
+        };
+        let mut buf = Zeroizing::new(ct.to_vec());
+        let Ok(plain) = key.open_in_place(
+            Nonce::assume_unique_for_key(*nonce),
+            Aad::from(aad(svn)),
+            buf.as_mut_slice(),
+        ) else {
+            return Ok(None);
+        };
+        Ok(Self::from_bytes(plain))
+    }
+}
+
+fn aad(svn: u16) -> Vec<u8> {
+    let mut a = LABEL.to_vec();
+    a.extend_from_slice(&svn.to_le_bytes());
+    a
+}
+
+/// The AES-256-GCM key this CPU seals the root key under, at `svn`.
+fn cpu_key(platform: &Arc<dyn Platform>, svn: u16) -> Result<LessSafeKey, StoreError> {
+    let id = digest::digest(&digest::SHA256, LABEL);
+    let mut key_id = [0u8; 32];
+    key_id.copy_from_slice(id.as_ref());
+    let sealing = platform
+        .sealing_key_at_svn(SealPolicy::MrSigner, svn, &key_id)
+        .map_err(|e| StoreError::Platform(e.to_string()))?;
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, LABEL).extract(sealing.as_ref());
+    let info = [b"minikms root key v1 aes-256-gcm".as_slice()];
+    let okm = prk
+        .expand(&info, &AES_256_GCM)
+        .map_err(|_| StoreError::Platform("key derivation failed".into()))?;
+    Ok(LessSafeKey::new(UnboundKey::from(okm)))
+}
