@@ -66,6 +66,13 @@ pub enum Command {
     /// Bring your own key: wrap a key file for the attested enclave's
     /// wrapping key and import it as a managed key (Vault transit import).
     Import(ImportArgs),
+    /// Initialise the server with recovery shares, each encrypted to one
+    /// recipient's RSA key and written to DIR/share-I.enc; prints the root
+    /// token.
+    Init(InitArgs),
+    /// Give the server one recovery share (decrypted here with your
+    /// private key), after verifying its enclave; prints its seal status.
+    Unseal(UnsealArgs),
     /// Any /v1 call (Vault's Transit API), e.g.
     /// `minikms api POST transit/encrypt/app --data '{"plaintext":"aGk="}'`.
     Api(ApiArgs),
@@ -95,6 +102,35 @@ impl Cli {
             .or_else(|| std::env::var("VAULT_TOKEN").ok())
             .filter(|t| !t.is_empty())
     }
+}
+
+/// `minikms init --shares N --threshold K --recipient A.pem ... --out DIR`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// How many shares to make (1 to 255).
+    #[arg(long, value_name = "N")]
+    pub shares: u8,
+    /// How many shares unseal (at least 2 when N > 1).
+    #[arg(long, value_name = "K")]
+    pub threshold: u8,
+    /// One RSA key (PEM public key, or the PKCS#8 private key whose public
+    /// half is sent) per share; share I is encrypted to the I-th.
+    #[arg(long, value_name = "KEY.pem", required = true)]
+    pub recipient: Vec<PathBuf>,
+    /// Where to write share-1.enc ... share-N.enc.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// `minikms unseal --share FILE --identity KEY.pem`.
+#[derive(Debug, Args)]
+pub struct UnsealArgs {
+    /// A share file written by `minikms init`.
+    #[arg(long, value_name = "FILE")]
+    pub share: PathBuf,
+    /// The private key (PKCS#8 PEM) the share was encrypted to.
+    #[arg(long, value_name = "KEY.pem")]
+    pub identity: PathBuf,
 }
 
 /// `minikms audit ...`.

@@ -48,4 +48,5 @@ pub mod freshness;
 pub mod import;
 pub mod offline;
 pub mod random;
+pub mod recovery;
 pub mod trust;

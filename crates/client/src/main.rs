@@ -16,6 +16,7 @@ use minikms_client::error::Error;
 use minikms_client::freshness::Checked;
 use minikms_client::import::read_key;
 use minikms_client::offline::{self, AuditLog, Verified};
+use minikms_client::recovery;
 use minikms_verifier::CertificateClaims;
 
 fn main() -> ExitCode {
@@ -60,6 +61,17 @@ async fn server_command(cli: &Cli) -> Result<serde_json::Value, Error> {
             let imported = client.import(&args.name, &key, args.options()).await?;
             Ok(imported.to_json())
         }
+        Command::Init(args) => {
+            recovery::init(
+                &mut client,
+                args.shares,
+                args.threshold,
+                &args.recipient,
+                &args.out,
+            )
+            .await
+        }
+        Command::Unseal(args) => recovery::unseal(&mut client, &args.share, &args.identity).await,
         Command::Trust(args) => {
             let ca = client.trust_ca()?;
             ca.save(&args.out)?;

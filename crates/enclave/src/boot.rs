@@ -13,11 +13,17 @@ use tracing::{error, info};
 use crate::channel::Channel;
 use crate::platform::gramine::Gramine;
 use crate::platform::simulation::Simulation;
+use std::sync::OnceLock;
+
+use crate::http::sealed::{Opener, Sealed};
+use crate::http::status;
 use crate::platform::{self, Platform};
 use crate::server::{self, tls};
+use crate::services::recovery::Recovery;
 use crate::services::{audit, ca};
 use crate::state::State;
-use crate::store::redb::RedbStore;
+use crate::store::freshness::Freshness;
+use crate::store::redb::{Opened as Opened_, RedbStore, Unsealed};
 
 /// Who we are, before the platform is fully up.
 pub enum Start {
@@ -90,8 +96,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
         addr,
         tls,
         app,
-        state,
-        audit,
+        opened,
     } = match set_up(start, setup, &channel).await {
         Ok(ready) => ready,
         Err((kind, message)) => {
@@ -133,10 +138,12 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
     info!("server stopped");
     // Every answer is recorded by now: the store records the log's last
     // entry, so cutting the log after a clean stop is seen at the next.
-    if let Err(e) = audit.sync_now() {
-        error!("{e}");
-    } else if let Err(e) = state.record_audit_head() {
-        error!("cannot record the audit log's head in the key store: {e}");
+    if let Some(opened) = opened.get() {
+        if let Err(e) = opened.audit.sync_now() {
+            error!("{e}");
+        } else if let Err(e) = opened.state.record_audit_head() {
+            error!("cannot record the audit log's head in the key store: {e}");
+        }
     }
     channel.send_and_close(Ocall::Stopped {}).await;
     ExitCode::SUCCESS
@@ -159,8 +166,51 @@ struct Ready {
     addr: std::net::SocketAddr,
     tls: Arc<tls::TlsState>,
     app: axum::Router,
-    state: Arc<State>,
-    audit: Arc<audit::AuditLog>,
+    /// The open store's services: set at start, or once a sealed store is
+    /// unsealed.
+    opened: Arc<OnceLock<Opened>>,
+}
+
+/// What lives in an open store, up and running.
+pub struct Opened {
+    pub state: Arc<State>,
+    pub audit: Arc<audit::AuditLog>,
+    pub ca: Arc<ca::TlsCa>,
+    pub recovery: Arc<Recovery>,
+    pub freshness: Arc<Freshness>,
+}
+
+/// Brings up what lives in an unsealed store: the state, the audit log
+/// (cross-checked with the store), the TLS CA. The error says what failed.
+pub async fn open_store(
+    platform: &Arc<dyn Platform>,
+    unsealed: Unsealed,
+    data_dir: &std::path::Path,
+    dev_root_token: Option<zeroize::Zeroizing<String>>,
+) -> Result<Opened, String> {
+    let freshness = unsealed.store.freshness();
+    let recovery = Arc::new(Recovery::new(unsealed.root, unsealed.recovery.as_deref()));
+    let state = State::open(Box::new(unsealed.store), unsealed.records, dev_root_token)
+        .map_err(|e| format!("cannot open the key store: {e}"))?;
+    let audit_key =
+        audit::sealed_key(&state).map_err(|e| format!("cannot make the audit key: {e}"))?;
+    let audit = audit::AuditLog::open(platform, data_dir, &audit_key, freshness.clone())
+        .await
+        .map_err(|e| format!("cannot open the audit log: {e}"))?;
+    drop(audit_key);
+    // The store records this start's entry: a log cut before it is seen.
+    state
+        .record_audit_head()
+        .map_err(|e| format!("cannot write the key store: {e}"))?;
+    let ca = ca::TlsCa::load_or_create(&state, platform.as_ref())
+        .map_err(|e| format!("cannot set up the TLS CA: {e}"))?;
+    Ok(Opened {
+        state: Arc::new(state),
+        audit,
+        ca: Arc::new(ca),
+        recovery,
+        freshness,
+    })
 }
 
 /// Opens the platform and the key store, binds the socket and makes the TLS
@@ -188,21 +238,19 @@ async fn set_up(
               start without it and initialise with sys/init",
         ));
     }
-    let (store, records) = RedbStore::open(&platform, &setup.data_dir)
-        .map_err(|e| other("cannot open the key store", &e))?;
-    let freshness = store.freshness();
-    let state = State::open(Box::new(store), records, setup.dev_root_token)
-        .map_err(|e| other("cannot open the key store", &e))?;
-    let audit_key =
-        audit::sealed_key(&state).map_err(|e| other("cannot make the audit key", &e))?;
-    let audit = audit::AuditLog::open(&platform, &setup.data_dir, &audit_key, freshness.clone())
+    let store = match RedbStore::open_or_sealed(&platform, &setup.data_dir)
+        .map_err(|e| other("cannot open the key store", &e))?
+    {
+        Opened_::Ready(unsealed) => Ok(open_store(
+            &platform,
+            unsealed,
+            &setup.data_dir,
+            setup.dev_root_token.clone(),
+        )
         .await
-        .map_err(|e| other("cannot open the audit log", &e))?;
-    drop(audit_key);
-    // The store records this start's entry: a log cut before it is seen.
-    state
-        .record_audit_head()
-        .map_err(|e| other("cannot write the key store", &e))?;
+        .map_err(|e| (ServerFailure::Other, e))?),
+        Opened_::Sealed(sealed) => Err(sealed),
+    };
     let listener = tokio::net::TcpListener::bind((setup.bind, setup.port))
         .await
         .map_err(|e| {
@@ -221,26 +269,79 @@ async fn set_up(
         .local_addr()
         .map_err(|e| other("cannot read the bound address", &e))?;
     let names = tls::Names::parse(&setup.tls_names).map_err(|e| other("bad TLS names", &e))?;
-    let ca = ca::TlsCa::load_or_create(&state, platform.as_ref())
+    let opened = Arc::new(OnceLock::new());
+    let sealed = match store {
+        Ok(now) => {
+            let tls = tls::TlsState::new(
+                platform.clone(),
+                now.ca.clone(),
+                now.freshness.clone(),
+                names,
+                setup.cert_lifetime,
+            )
+            .await
+            .map_err(|e| other("cannot set up TLS", &e))?;
+            let app = crate::http::router(platform, &now);
+            let _ = opened.set(now);
+            return Ok(Ready {
+                listener,
+                addr,
+                tls,
+                app,
+                opened,
+            });
+        }
+        Err(sealed) => sealed,
+    };
+    // Another machine's store: serve sealed, under a CA of this run only,
+    // until recovery shares rebuild the root key.
+    let ca = ca::TlsCa::ephemeral(platform.as_ref())
         .map_err(|e| other("cannot set up the TLS CA", &e))?;
-    let ca = Arc::new(ca);
     let tls = tls::TlsState::new(
         platform.clone(),
-        ca.clone(),
-        freshness,
+        Arc::new(ca),
+        Arc::new(Freshness::default()),
         names,
         setup.cert_lifetime,
     )
     .await
     .map_err(|e| other("cannot set up TLS", &e))?;
-    let state = Arc::new(state);
-    let app = crate::http::router(platform, state.clone(), ca, audit.clone());
+    tracing::warn!(
+        "the key store in {} was sealed on another machine: serving sealed until recovery shares unseal it",
+        setup.data_dir.display()
+    );
+    let opener = opener(&platform, &tls, &opened, &setup);
+    let app = Sealed::router(sealed, status::document(platform.as_ref()), opener);
     Ok(Ready {
         listener,
         addr,
         tls,
         app,
-        state,
-        audit,
+        opened,
+    })
+}
+
+/// What a sealed server runs once unsealed: brings up the store's
+/// services, moves TLS to the store's CA, and answers the whole API.
+fn opener(
+    platform: &Arc<dyn Platform>,
+    tls: &Arc<tls::TlsState>,
+    opened: &Arc<OnceLock<Opened>>,
+    setup: &SetUp,
+) -> Opener {
+    let (platform, tls, opened) = (platform.clone(), tls.clone(), opened.clone());
+    let (data_dir, token) = (setup.data_dir.clone(), setup.dev_root_token.clone());
+    Box::new(move |unsealed| {
+        let (platform, tls, opened) = (platform.clone(), tls.clone(), opened.clone());
+        let (data_dir, token) = (data_dir.clone(), token.clone());
+        Box::pin(async move {
+            let now = open_store(&platform, unsealed, &data_dir, token).await?;
+            tls.replace_ca(now.ca.clone(), now.freshness.clone())
+                .await
+                .map_err(|e| format!("cannot set up TLS: {e}"))?;
+            let app = crate::http::router(platform, &now);
+            let _ = opened.set(now);
+            Ok(app)
+        })
     })
 }

@@ -22,6 +22,9 @@ pub enum Error {
     /// Too many expensive requests at once; try again shortly (503).
     #[error("{0}")]
     Busy(String),
+    /// The store is sealed: unseal it first (503).
+    #[error("{0}")]
+    Sealed(String),
     /// The route exists, but not for this method (405).
     #[error("{0}")]
     WrongMethod(String),
@@ -92,6 +95,7 @@ impl Error {
             | Self::TooLarge(m)
             | Self::Timeout(m)
             | Self::Busy(m)
+            | Self::Sealed(m)
             | Self::WrongMethod(m)
             | Self::Forbidden(m)
             | Self::NotFound(m) => m.clone(),

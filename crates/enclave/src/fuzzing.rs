@@ -10,7 +10,6 @@
 //! finding.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use axum::body::Body;
 use tower::ServiceExt as _;
@@ -19,13 +18,12 @@ use zeroize::Zeroizing;
 use crate::core::{import, keys};
 use crate::platform::fixed;
 use crate::platform::gramine::Gramine;
-use crate::services::audit::{self, AuditLog};
-use crate::services::ca::TlsCa;
+use crate::services::audit;
 use crate::services::classify::classify;
 use crate::state::acl;
 use crate::state::key::KeyType;
 use crate::state::State;
-use crate::store::redb::RedbStore;
+use crate::store::redb::{Opened, RedbStore};
 use crate::store::{Records, Storage, StoreError, Table};
 
 /// Route patterns the classifier is asked about (the router's own; the
@@ -182,6 +180,10 @@ impl Storage for Nowhere {
     fn write(&mut self, _: &[(Table, &str, Option<&[u8]>)]) -> Result<(), StoreError> {
         Ok(())
     }
+
+    fn set_recovery(&mut self, _: &[u8]) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The state's reading of unsealed records (keys, tokens, policies, the
@@ -224,26 +226,14 @@ impl Api {
             .map_err(|e| e.to_string())?;
         let platform = fixed::platform();
         let app = runtime.block_on(async {
-            let (store, records) =
-                RedbStore::open(&platform, data_dir).map_err(|e| e.to_string())?;
-            let freshness = store.freshness();
-            let state = State::open(
-                Box::new(store),
-                records,
-                Some(Zeroizing::new(ROOT_TOKEN.to_string())),
-            )
-            .map_err(|e| e.to_string())?;
-            let key = audit::sealed_key(&state).map_err(|e| e.to_string())?;
-            let audit = AuditLog::open(&platform, data_dir, &key, freshness)
-                .await
-                .map_err(|e| e.to_string())?;
-            let ca = TlsCa::load_or_create(&state, platform.as_ref()).map_err(|e| e.to_string())?;
-            Ok::<_, String>(crate::http::router(
-                platform.clone(),
-                Arc::new(state),
-                Arc::new(ca),
-                audit,
-            ))
+            let opened = match RedbStore::open_or_sealed(&platform, data_dir) {
+                Ok(Opened::Ready(unsealed)) => unsealed,
+                Ok(Opened::Sealed(_)) => return Err("the store opened sealed".to_string()),
+                Err(e) => return Err(e.to_string()),
+            };
+            let token = Some(Zeroizing::new(ROOT_TOKEN.to_string()));
+            let opened = crate::boot::open_store(&platform, opened, data_dir, token).await?;
+            Ok::<_, String>(crate::http::router(platform.clone(), &opened))
         })?;
         Ok(Self { runtime, app })
     }

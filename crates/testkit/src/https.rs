@@ -168,3 +168,41 @@ pub async fn send_raw(
 ) -> Response {
     send_on(connect_tls13(addr).await, method, path, headers, body).await
 }
+
+/// A TLS 1.3 server on a fresh local port that serves `cert` and relays
+/// every connection, bytes as they are, to `upstream`: an impostor in
+/// front of the real server.
+pub async fn man_in_the_middle(
+    upstream: SocketAddr,
+    cert: CertificateDer<'static>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> SocketAddr {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .expect("the impostor's certificate");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut downstream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut up = connect_tls13(upstream).await;
+                let _ = tokio::io::copy_bidirectional(&mut downstream, &mut up).await;
+            });
+        }
+    });
+    addr
+}

@@ -190,44 +190,6 @@ async fn the_client_verifies_the_enclave_and_refuses_wrong_pins() {
     assert!(err.contains("only HTTPS"), "{err}");
 }
 
-/// A TLS terminator in front of the real server: presents `cert`, relays
-/// the bytes to the enclave over its own TLS connection.
-async fn man_in_the_middle(
-    upstream: SocketAddr,
-    cert: rcgen::Certificate,
-    key: rcgen::KeyPair,
-) -> SocketAddr {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut downstream) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let mut up = https::connect_tls13(upstream).await;
-                let _ = tokio::io::copy_bidirectional(&mut downstream, &mut up).await;
-            });
-        }
-    });
-    addr
-}
-
 /// The real certificate's extensions (OID arcs, contents) other than the
 /// usual X.509 ones.
 fn evidence_extensions(cert: &[u8]) -> Vec<(Vec<u64>, Vec<u8>)> {
@@ -257,7 +219,12 @@ async fn a_man_in_the_middle_is_refused() {
             }
         }
         let cert = params.self_signed(&key).unwrap();
-        let proxy = man_in_the_middle(server.addr, cert, key).await;
+        let proxy = https::man_in_the_middle(
+            server.addr,
+            cert.der().clone(),
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .await;
 
         // The proxy does relay: a client that checks nothing gets through.
         let through = https::get(proxy, "/").await;

@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::platform::Platform;
 use crate::services::audit::AuditLog;
 use crate::services::ca::TlsCa;
+use crate::services::recovery::Recovery;
 use crate::services::rsa_pool::RsaPool;
 use crate::state::State;
 
@@ -34,6 +35,8 @@ pub struct Services {
     pub ca: Arc<TlsCa>,
     /// The audit log every `/v1` request is recorded in.
     pub audit: Arc<AuditLog>,
+    /// The root key and what is known of its recovery shares.
+    pub recovery: Arc<Recovery>,
     /// RSA-2048 pairs made ahead of demand.
     pub rsa_pool: Arc<RsaPool>,
     /// `GET /`'s answer, written once (`crate::http::status::document`).

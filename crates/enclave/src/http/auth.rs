@@ -21,10 +21,15 @@ pub async fn init_status(State(app): State<AppState>) -> Response {
     axum::Json(json!({ "initialized": app.state.is_initialised() })).into_response()
 }
 
-/// `PUT /v1/sys/init`: makes the root token, returns it once.
+/// `PUT /v1/sys/init`: makes the root token and the recovery shares
+/// asked for, returns them once.
 pub async fn init(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
     let req: initialise::InitRequest = json_body(body).await?;
-    let done = blocking(&app.state, move |s| initialise::init(s, req)).await?;
+    let (platform, recovery) = (app.platform.clone(), app.recovery.clone());
+    let done = blocking(&app.state, move |s| {
+        initialise::init(s, platform.as_ref(), &recovery, req)
+    })
+    .await?;
     Ok(with_facts(secret::json(&done), Facts::WROTE))
 }
 

@@ -13,9 +13,11 @@
 //! - [`body`]: bounded JSON request bodies.
 //! - [`secret`]: answer bodies that hold secrets, wiped once sent.
 //! - [`exec`]: where handler work runs (I/O thread or blocking thread).
+//! - [`sealed`]: what a sealed enclave answers until it is unsealed.
 //! - Handlers, one module per family: [`keys`] (manage, import),
 //!   [`crypto`] (encrypt, decrypt, sign, hash, random, ...), [`auth`]
-//!   (`sys/init`, tokens), [`policies`], and the tutorial's routes:
+//!   (`sys/init`, tokens), [`policies`], [`sys`] (seal status, unseal),
+//!   and the tutorial's routes:
 //!   [`tutorial`], [`status`], [`attestation`].
 
 pub mod app;
@@ -30,8 +32,10 @@ pub mod keys;
 pub mod layers;
 pub mod policies;
 pub mod routes;
+pub mod sealed;
 pub mod secret;
 pub mod status;
+pub mod sys;
 pub mod tutorial;
 
 pub use routes::router;

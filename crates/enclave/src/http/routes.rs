@@ -1,36 +1,31 @@
 //! The route table: the tutorial's routes, open; every `/v1` route
-//! behind the audit layer, and all but `sys/init` behind the guard too
+//! behind the audit layer, and all but `sys/init`, `sys/seal-status` and
+//! `sys/unseal` behind the guard too
 //! ([`super::layers`]), so no handler can run for a request its token does
 //! not allow, and a refusal is audited.
 
 use std::sync::Arc;
 
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use axum::Router;
 
 use super::app::{AppState, Services};
 use super::error::{method_not_allowed, not_found};
 use super::layers::{Audit, Guard, StateLayer};
-use super::{attestation, auth, crypto, keys, policies, status, tutorial};
+use super::{attestation, auth, crypto, keys, policies, status, sys, tutorial};
+use crate::boot::Opened;
 use crate::platform::Platform;
-use crate::services::audit::AuditLog;
-use crate::services::ca::TlsCa;
 use crate::services::rsa_pool::{RsaPool, CAPACITY};
-use crate::state::State;
 
-/// The whole API.
-pub fn router(
-    platform: Arc<dyn Platform>,
-    state: Arc<State>,
-    ca: Arc<TlsCa>,
-    audit: Arc<AuditLog>,
-) -> Router {
+/// The whole API, over an open store.
+pub fn router(platform: Arc<dyn Platform>, opened: &Opened) -> Router {
     let app = AppState(Arc::new(Services {
         status: status::document(platform.as_ref()),
         platform,
-        state,
-        ca,
-        audit,
+        state: opened.state.clone(),
+        ca: opened.ca.clone(),
+        audit: opened.audit.clone(),
+        recovery: opened.recovery.clone(),
         rsa_pool: RsaPool::new(CAPACITY),
         expensive: tokio::sync::Semaphore::new(Services::expensive_turns()),
     }));
@@ -56,6 +51,8 @@ fn v1(state: AppState) -> Router<AppState> {
             "/v1/sys/init",
             get(auth::init_status).put(auth::init).post(auth::init),
         )
+        .route("/v1/sys/seal-status", get(sys::status))
+        .route("/v1/sys/unseal", put(sys::unseal).post(sys::unseal))
         .route_layer(audit.clone());
     let guarded = Router::new()
         .route(

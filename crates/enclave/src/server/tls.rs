@@ -66,9 +66,10 @@ pub struct Served {
 pub struct TlsState {
     current: RwLock<Served>,
     platform: Arc<dyn Platform>,
-    ca: Arc<TlsCa>,
-    /// Claimed in each certificate's evidence, as it stands at issue.
-    freshness: Arc<Freshness>,
+    /// The CA, and the freshness claimed in each certificate's evidence
+    /// (as it stands at issue); replaced once when a sealed enclave opens
+    /// its store.
+    issuing: RwLock<(Arc<TlsCa>, Arc<Freshness>)>,
     names: Names,
     lifetime: Duration,
 }
@@ -116,11 +117,30 @@ impl TlsState {
         Ok(Arc::new(Self {
             current: RwLock::new(first),
             platform,
-            ca,
-            freshness,
+            issuing: RwLock::new((ca, freshness)),
             names,
             lifetime,
         }))
+    }
+
+    /// Issues from `ca` with `freshness` from now on, starting with a
+    /// certificate for the next connection.
+    pub async fn replace_ca(
+        &self,
+        ca: Arc<TlsCa>,
+        freshness: Arc<Freshness>,
+    ) -> Result<(), TlsError> {
+        let next = server_config(
+            self.platform.as_ref(),
+            &ca,
+            &freshness,
+            &self.names,
+            self.lifetime,
+        )
+        .await?;
+        *self.issuing.write().unwrap_or_else(|e| e.into_inner()) = (ca, freshness);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
+        Ok(())
     }
 
     /// What new connections get now.
@@ -141,10 +161,15 @@ impl TlsState {
                     _ = tokio::time::sleep(wait) => {}
                     _ = stop.wait_for(|s| *s) => return,
                 }
+                let (ca, freshness) = self
+                    .issuing
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
                 let next = server_config(
                     self.platform.as_ref(),
-                    &self.ca,
-                    &self.freshness,
+                    &ca,
+                    &freshness,
                     &self.names,
                     self.lifetime,
                 )

@@ -77,6 +77,16 @@ impl TlsCa {
                 .map_err(|e| Error::internal("TLS CA creation", e))
         })?;
         let record: Record = serde_json::from_slice(&sealed).map_err(|_| CaError::Record)?;
+        Self::from_record(&record, platform)
+    }
+
+    /// A CA for this run only, never stored: what a sealed enclave serves
+    /// until it can open its store (clients attest it by its evidence).
+    pub fn ephemeral(platform: &dyn Platform) -> Result<Self, CaError> {
+        Self::from_record(&create(platform)?, platform)
+    }
+
+    fn from_record(record: &Record, platform: &dyn Platform) -> Result<Self, CaError> {
         let key_der = Zeroizing::new(hex::decode(&record.key_pkcs8).map_err(|_| CaError::Record)?);
         let cert_der = hex::decode(&record.cert_der).map_err(|_| CaError::Record)?;
         let key = KeyPair::try_from(key_der.as_slice()).map_err(|_| CaError::Record)?;

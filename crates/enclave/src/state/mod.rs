@@ -228,6 +228,11 @@ impl State {
         self.store.write(Vec::new()).map_err(Error::from)
     }
 
+    /// Replaces the public facts about the recovery shares.
+    pub fn set_recovery(&self, recovery: &[u8]) -> Result<(), Error> {
+        self.store.set_recovery(recovery).map_err(Error::from)
+    }
+
     pub fn is_initialised(&self) -> bool {
         self.lock().root_hash.is_some()
     }

@@ -82,6 +82,14 @@ impl GroupCommit {
         }
     }
 
+    /// Replaces the public recovery facts (rare: outside group commit).
+    pub fn set_recovery(&self, recovery: &[u8]) -> Result<(), StoreError> {
+        self.store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_recovery(recovery)
+    }
+
     fn commit(&self, batch: &[(u64, Vec<Change>)]) -> Result<(), String> {
         let changes: Vec<(Table, &str, Option<&[u8]>)> = batch
             .iter()

@@ -7,11 +7,9 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableTable};
 
-use crate::store::header::{self, Header, CURRENT_FORMAT};
-use super::{
-    check_word, db_err, def, quietly, RedbStore, CACHE_BYTES, FILE_NAME, INDEX_ID, META,
-};
+use super::{check_word, db_err, def, quietly, RedbStore, CACHE_BYTES, FILE_NAME, INDEX_ID, META};
 use crate::platform::Platform;
+use crate::store::header::{self, Header, CURRENT_FORMAT};
 use crate::store::root::RootKey;
 use crate::store::seal::Sealer;
 use crate::store::{Records, StoreError, Table};
@@ -20,6 +18,7 @@ impl RedbStore {
     /// Opens `data_dir/keys.redb` on the machine that sealed it (or a new
     /// one); a store this CPU cannot unseal is an error here
     /// ([`StoreError::ForeignKey`]). See [`RedbStore::open_or_sealed`].
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn open(
         platform: &Arc<dyn Platform>,
         data_dir: &Path,
@@ -148,7 +147,6 @@ impl RedbStore {
             recovery: header.recovery,
         }))
     }
-
 }
 
 /// What opening found.
@@ -205,8 +203,7 @@ impl SealedStore {
         let sealer = Sealer::from_root(&self.platform, &root)?;
         if self.check != Some(check_word(&sealer)) {
             return Err(StoreError::Tampered(
-                "the sealed root key is not the one the records are sealed under (swapped)"
-                    .into(),
+                "the sealed root key is not the one the records are sealed under (swapped)".into(),
             ));
         }
         let mut store = RedbStore::new(self.db, sealer, &self.platform);
@@ -226,4 +223,3 @@ impl SealedStore {
         })
     }
 }
-

@@ -1,8 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 use super::*;
+use crate::platform::fixed::{platform, platform_with_fuses};
 use crate::store::root::RootKey;
 use std::path::Path;
-use crate::platform::fixed::{platform, platform_with_fuses};
 
 fn open(dir: &Path) -> Result<(RedbStore, Records), StoreError> {
     RedbStore::open(&platform(), dir)
@@ -212,7 +212,10 @@ fn another_machine_opens_sealed_and_the_root_key_unseals_it() {
         panic!("a refused root key unsealed the store");
     };
     let opened = sealed.unseal(first.root.clone()).unwrap();
-    assert_eq!(opened.records[&(Table::Keys, "a".to_string())].as_slice(), b"1");
+    assert_eq!(
+        opened.records[&(Table::Keys, "a".to_string())].as_slice(),
+        b"1"
+    );
     assert_eq!(opened.root.expose(), first.root.expose());
     drop(opened);
     // Re-sealed under the new machine: it opens by itself there now.

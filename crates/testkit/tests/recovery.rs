@@ -1,0 +1,436 @@
+//! Keys that outlive the machine: `minikms init` splits the store's root
+//! key into shares encrypted to people's RSA keys (opened by `openssl
+//! pkeyutl`); a copy of the data dir on a "new machine" (no fuse file)
+//! starts sealed, refuses wrong shares and impostor servers, and opens
+//! with k shares, keys, tokens, policies and the audit log intact.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine;
+use minikms_testkit::{bin, copy_dir, https, walk, Server};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde_json::{json, Value};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+fn openssl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Pins the enclave file in the data dir `dir`.
+fn pin(dir: &Path) -> Vec<String> {
+    let enclave = dir.join("minikms-enclave.signed");
+    vec!["--enclave".into(), enclave.display().to_string()]
+}
+
+/// `minikms` against `addr`, pinned by `pin`.
+fn minikms(
+    addr: std::net::SocketAddr,
+    pin: &[String],
+    work: &Path,
+    args: &[&str],
+) -> (bool, String, String) {
+    let out = Command::new(bin("minikms"))
+        .args(["--server", &format!("https://{addr}"), "--allow-simulation"])
+        .args(pin)
+        .args(args)
+        .env("MINIKMS_FRESHNESS_FILE", work.join("freshness.json"))
+        .env_remove("MINIKMS_SERVER")
+        .env_remove("MINIKMS_TOKEN")
+        .env_remove("VAULT_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+async fn call(
+    server: &Server,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> https::Response {
+    https::send_json(
+        server.addr,
+        method,
+        path,
+        &[("X-Vault-Token", token)],
+        Some(&body),
+    )
+    .await
+}
+
+async fn seal_status(server: &Server) -> Value {
+    let r = server.get("/v1/sys/seal-status").await;
+    assert_eq!(r.status, 200);
+    r.body
+}
+
+async fn give(server: &Server, key: &str) -> https::Response {
+    https::send_json(
+        server.addr,
+        "PUT",
+        "/v1/sys/unseal",
+        &[],
+        Some(&json!({ "key": key })),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shares_rebuild_the_store_on_a_new_machine() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    // Five people, keys made with openssl; the first two give public keys,
+    // the others their key files (the client takes the public half).
+    let mut keys: Vec<PathBuf> = Vec::new();
+    let mut recipients: Vec<PathBuf> = Vec::new();
+    for i in 1..=5 {
+        let key = w.join(format!("person-{i}.pem"));
+        openssl(&["genrsa", "-out", key.to_str().unwrap(), "2048"]);
+        let recipient = if i <= 2 {
+            let public = w.join(format!("person-{i}.pub.pem"));
+            openssl(&[
+                "rsa",
+                "-in",
+                key.to_str().unwrap(),
+                "-pubout",
+                "-out",
+                public.to_str().unwrap(),
+            ]);
+            public
+        } else {
+            key.clone()
+        };
+        keys.push(key);
+        recipients.push(recipient);
+    }
+
+    let server = Server::try_start(&["--simulation"]).unwrap();
+    let dir = server.data_dir.path().to_path_buf();
+    let out = w.join("shares");
+    let mut args = vec![
+        "init",
+        "--shares",
+        "5",
+        "--threshold",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    for r in &recipients {
+        args.extend(["--recipient", r.to_str().unwrap()]);
+    }
+    let (ok, stdout, stderr) = minikms(server.addr, &pin(&dir), w, &args);
+    assert!(ok, "{stderr}");
+    let answer: Value = serde_json::from_str(&stdout).unwrap();
+    let root = answer["root_token"].as_str().unwrap().to_string();
+    assert!(!stdout.contains("keys"), "init printed shares: {stdout}");
+    // Each share opens with standard tools and its owner's key only.
+    let shares: Vec<Vec<u8>> = (1..=5)
+        .map(|i| {
+            let file = out.join(format!("share-{i}.enc"));
+            openssl(&[
+                "pkeyutl",
+                "-decrypt",
+                "-inkey",
+                keys[i - 1].to_str().unwrap(),
+                "-pkeyopt",
+                "rsa_padding_mode:oaep",
+                "-pkeyopt",
+                "rsa_oaep_md:sha256",
+                "-in",
+                file.to_str().unwrap(),
+            ])
+        })
+        .collect();
+    assert!(shares.iter().all(|s| s.len() == 41));
+    assert_eq!(seal_status(&server).await["n"], 5);
+    let again = https::send_json(server.addr, "PUT", "/v1/sys/init", &[], Some(&json!({}))).await;
+    assert_eq!(again.status, 400, "a second init");
+
+    // Keys, a token and a policy to find again.
+    assert!(
+        call(&server, &root, "POST", "/v1/transit/keys/k", json!({}))
+            .await
+            .status
+            < 300
+    );
+    let ct = call(
+        &server,
+        &root,
+        "POST",
+        "/v1/transit/encrypt/k",
+        json!({"plaintext": "aGVsbG8="}),
+    )
+    .await;
+    let ciphertext = ct.body["data"]["ciphertext"].as_str().unwrap().to_string();
+    let policy = r#"path "transit/decrypt/k" { capabilities = ["update"] }"#;
+    assert!(
+        call(
+            &server,
+            &root,
+            "PUT",
+            "/v1/sys/policy/dec",
+            json!({"policy": policy})
+        )
+        .await
+        .status
+            < 300
+    );
+    let made = call(
+        &server,
+        &root,
+        "POST",
+        "/v1/auth/token/create",
+        json!({"policies": ["dec"]}),
+    )
+    .await;
+    let app_token = made.body["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, old_dir) = server.stop_keeping_data(libc::SIGTERM);
+
+    // A new machine: the data dir without the fuse file.
+    let new_dir = tempfile::tempdir().unwrap();
+    copy_dir(old_dir.path(), new_dir.path());
+    std::fs::remove_file(new_dir.path().join("sim-platform-fuses")).unwrap();
+    let nd = new_dir.path().to_path_buf();
+    let server = Server::try_start_in(new_dir, &["--simulation"]).unwrap();
+    let s = seal_status(&server).await;
+    assert_eq!(
+        (
+            s["sealed"].clone(),
+            s["t"].clone(),
+            s["n"].clone(),
+            s["progress"].clone()
+        ),
+        (json!(true), json!(3), json!(5), json!(0))
+    );
+    let r = call(
+        &server,
+        &root,
+        "POST",
+        "/v1/transit/decrypt/k",
+        json!({"ciphertext": ciphertext}),
+    )
+    .await;
+    assert_eq!(r.status, 503, "a key route while sealed");
+    assert!(
+        r.body["errors"][0].as_str().unwrap().contains("sealed"),
+        "{:?}",
+        r.body
+    );
+
+    // An impostor in front of it (no evidence), and a pin the enclave does
+    // not match: refused before anything is sent.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let proxy = https::man_in_the_middle(
+        server.addr,
+        cert.der().clone(),
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
+    .await;
+    let share_1 = out.join("share-1.enc");
+    let unseal_1 = [
+        "unseal",
+        "--share",
+        share_1.to_str().unwrap(),
+        "--identity",
+        keys[0].to_str().unwrap(),
+    ];
+    let (ok, _, stderr) = minikms(proxy, &pin(&nd), w, &unseal_1);
+    assert!(
+        !ok && stderr.contains("no attestation evidence"),
+        "{stderr}"
+    );
+    let wrong = [
+        "--mrenclave".to_string(),
+        "00000000000000000000000000000000000000000000000000000000000000ff".to_string(),
+    ];
+    let (ok, _, stderr) = minikms(server.addr, &wrong, w, &unseal_1);
+    assert!(!ok && stderr.contains("refused the server"), "{stderr}");
+    assert_eq!(seal_status(&server).await["progress"], 0);
+
+    // A share of another init, an altered share, and a repeated one.
+    let other = Server::try_start(&["--simulation"]).unwrap();
+    let other_init = https::send_json(
+        other.addr,
+        "PUT",
+        "/v1/sys/init",
+        &[],
+        Some(&json!({"secret_shares": 1, "secret_threshold": 1})),
+    )
+    .await;
+    let foreign = other_init.body["keys_base64"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    drop(other);
+    let r = give(&server, &foreign).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("another init"),
+        "{:?}",
+        r.body
+    );
+    let mut altered = shares[1].clone();
+    altered[30] ^= 0x40;
+    let r = give(&server, &B64.encode(&altered)).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("not one of the shares"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(seal_status(&server).await["progress"], 0);
+
+    // Two shares: still sealed; reset forgets them.
+    let (ok, stdout, stderr) = minikms(server.addr, &pin(&nd), w, &unseal_1);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["progress"],
+        1
+    );
+    let r = give(&server, &hex::encode(&shares[3])).await;
+    assert_eq!(
+        (r.body["sealed"].clone(), r.body["progress"].clone()),
+        (json!(true), json!(2))
+    );
+    assert_eq!(
+        give(&server, &hex::encode(&shares[3])).await.status,
+        400,
+        "a repeated share"
+    );
+    let r = https::send_json(
+        server.addr,
+        "PUT",
+        "/v1/sys/unseal",
+        &[],
+        Some(&json!({"reset": true})),
+    )
+    .await;
+    assert_eq!(r.body["progress"], 0);
+    // Three shares, two of them through `minikms unseal`: open.
+    for i in [2usize, 5] {
+        let file = out.join(format!("share-{i}.enc"));
+        let (ok, _, stderr) = minikms(
+            server.addr,
+            &pin(&nd),
+            w,
+            &[
+                "unseal",
+                "--share",
+                file.to_str().unwrap(),
+                "--identity",
+                keys[i - 1].to_str().unwrap(),
+            ],
+        );
+        assert!(ok, "{stderr}");
+    }
+    let r = give(&server, &B64.encode(&shares[0])).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["sealed"], false);
+
+    // Everything as it was.
+    let r = call(
+        &server,
+        &app_token,
+        "POST",
+        "/v1/transit/decrypt/k",
+        json!({"ciphertext": ciphertext}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["data"]["plaintext"], "aGVsbG8=");
+    let r = call(
+        &server,
+        &app_token,
+        "POST",
+        "/v1/transit/encrypt/k",
+        json!({"plaintext": "aGk="}),
+    )
+    .await;
+    assert_eq!(r.status, 403, "the policy still limits the token");
+    let (ok, _, stderr) = minikms(server.addr, &pin(&nd), w, &["status"]);
+    assert!(ok, "after unseal, the store's CA: {stderr}");
+    let (_, nd_kept) = server.stop_keeping_data(libc::SIGTERM);
+    let log = nd_kept.path().join("enclave/audit.log");
+    let (ok, stdout, stderr) = minikms(
+        "127.0.0.1:1".parse().unwrap(),
+        &pin(nd_kept.path()),
+        w,
+        &["audit", "verify", log.to_str().unwrap()],
+    );
+    assert!(ok, "the audit log across machines: {stderr}");
+    assert!(stdout.contains("\"entries\""), "{stdout}");
+
+    // The new machine opens by itself now.
+    let server = Server::try_start_in(nd_kept, &["--simulation"]).unwrap();
+    assert_eq!(seal_status(&server).await["sealed"], false);
+    let r = call(
+        &server,
+        &root,
+        "POST",
+        "/v1/transit/decrypt/k",
+        json!({"ciphertext": ciphertext}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let logs = server.stderr();
+    let (_, nd_kept) = server.stop_keeping_data(libc::SIGTERM);
+
+    // No share and no root key in any file or log, in any encoding.
+    let parsed: Vec<blahaj::Share> = shares[..3]
+        .iter()
+        .map(|s| blahaj::Share::try_from(&s[8..]).unwrap())
+        .collect();
+    let root_key = blahaj::Sharks(3).recover(&parsed).unwrap();
+    let mut secrets: Vec<Vec<u8>> = shares.clone();
+    secrets.push(root_key);
+    let mut files = walk(old_dir.path());
+    files.extend(walk(nd_kept.path()));
+    let mut haystacks: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|f| (f.display().to_string(), std::fs::read(f).unwrap()))
+        .collect();
+    haystacks.push(("server log".into(), logs.into_bytes()));
+    for secret in &secrets {
+        let forms = [
+            secret.clone(),
+            B64.encode(secret).into_bytes(),
+            hex::encode(secret).into_bytes(),
+        ];
+        for (name, bytes) in &haystacks {
+            for form in &forms {
+                assert!(
+                    !bytes.windows(form.len()).any(|w| w == form.as_slice()),
+                    "a secret in {name}"
+                );
+            }
+        }
+    }
+}
