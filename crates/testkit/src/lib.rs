@@ -343,6 +343,11 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
     })
 }
 
+/// Whether `needle` occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(haystack, needle).is_some()
+}
+
 /// Every file under `dir`, recursively.
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

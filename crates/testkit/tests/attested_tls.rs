@@ -5,14 +5,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use minikms_client::attested_tls::{Attestation, AttestedVerifier};
 use minikms_client::connection::{Connection, ServerUrl};
 use minikms_testkit::{bin, https, Server};
 use minikms_verifier::Policy;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::net::TcpListener;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 struct Run {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine;
-use minikms_testkit::{bin, https, Server};
+use minikms_testkit::{bin, contains, https, Server};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "s.audit-root-token";
@@ -51,10 +51,6 @@ fn audit_verify(file: &Path, extra: &[&str]) -> std::process::Output {
         .args(extra)
         .output()
         .unwrap()
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A tampered copy of the log's lines, checked to fail with `expected`.
