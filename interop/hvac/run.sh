@@ -28,17 +28,24 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 
 token="hvs.interop-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+# start DIR [ARGS...]: starts a server on DIR, sets $addr and $server_pid.
+start() {
+    local dir="$1"; shift
+    "$kms_host" run --simulation --port 0 --data-dir "$dir" "$@" > "$dir.stdout" 2> "$dir.stderr" &
+    server_pid=$!
+    for _ in $(seq 1 600); do
+        if grep -q '^listening on https://' "$dir.stdout"; then break; fi
+        if ! kill -0 "$server_pid" 2>/dev/null; then cat "$dir.stderr" >&2; exit 1; fi
+        sleep 0.2
+    done
+    addr="$(sed -n 's/^listening on //p' "$dir.stdout" | head -n1)"
+    [ -n "$addr" ] || { echo "run.sh: server did not come up" >&2; cat "$dir.stderr" >&2; exit 1; }
+}
+stop() {
+    kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+}
 mkdir -m 700 "$work/data"
-"$kms_host" run --simulation --port 0 --data-dir "$work/data" --dev-root-token "$token" \
-    > "$work/stdout" 2> "$work/stderr" &
-server_pid=$!
-for _ in $(seq 1 600); do
-    if grep -q '^listening on https://' "$work/stdout"; then break; fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then cat "$work/stderr" >&2; exit 1; fi
-    sleep 0.2
-done
-addr="$(sed -n 's/^listening on //p' "$work/stdout" | head -n1)"
-[ -n "$addr" ] || { echo "run.sh: server did not come up" >&2; cat "$work/stderr" >&2; exit 1; }
+start "$work/data" --dev-root-token "$token"
 
 # Attest once, keep the enclave's CA, then hvac verifies TLS with it as
 # with any CA (hostname checks on): no verify=False anywhere.
@@ -49,3 +56,28 @@ minikms="$(dirname "$kms_host")/minikms"
 
 VAULT_ADDR="$addr" VAULT_TOKEN="$token" VAULT_CACERT="$work/minikms-ca.pem" \
     "$venv/bin/python" "$here/test_hvac.py"
+
+# Recovery shares through hvac: init with 3 shares (threshold 2) on a
+# fresh server, move its data dir to a "new machine" (no fuse file), read
+# the seal status and unseal it with client.sys.submit_unseal_keys.
+stop
+mkdir -m 700 "$work/first"
+start "$work/first"
+trust() { "$minikms" --server "$addr" --enclave "$1/minikms-enclave.signed" --allow-simulation trust --out "$2" > /dev/null; }
+trust "$work/first" "$work/first-ca.pem"
+VAULT_ADDR="$addr" VAULT_CACERT="$work/first-ca.pem" SHARES_FILE="$work/shares.json" \
+    "$venv/bin/python" "$here/test_hvac_unseal.py" init
+stop
+mkdir -m 700 "$work/moved"
+cp -r "$work/first/." "$work/moved/"
+rm "$work/moved/sim-platform-fuses"
+start "$work/moved"
+trust "$work/moved" "$work/sealed-ca.pem"
+VAULT_ADDR="$addr" VAULT_CACERT="$work/sealed-ca.pem" SHARES_FILE="$work/shares.json" \
+    "$venv/bin/python" "$here/test_hvac_unseal.py" unseal
+# Unsealed: the store's own CA again.
+trust "$work/moved" "$work/moved-ca.pem"
+cmp -s "$work/first-ca.pem" "$work/moved-ca.pem" || { echo "run.sh: the unsealed server's CA is not the store's" >&2; exit 1; }
+VAULT_ADDR="$addr" VAULT_CACERT="$work/moved-ca.pem" SHARES_FILE="$work/shares.json" \
+    "$venv/bin/python" "$here/test_hvac_unseal.py" check
+echo "recovery checks passed"
