@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use minikms_verifier::snp::TcbVersion;
 use minikms_verifier::{Policy, TcbStatus};
 
 use crate::attested_tls::Attestation;
@@ -151,16 +152,28 @@ pub struct AuditVerifyArgs {
     pub file: PathBuf,
 }
 
-/// `minikms verify FILE [--at SECS]`.
+/// `minikms verify FILE [--at SECS]`, and for an SEV-SNP report
+/// `--vcek VCEK.der --amd-chain ASK_ARK.pem`. The kind of evidence is
+/// detected from the file.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Evidence: a raw or hex quote, an Open Enclave remote report, the
-    /// enclave's /attestation JSON, or an RA-TLS certificate (PEM or DER).
+    /// Evidence: a raw or hex DCAP quote, an Open Enclave remote report,
+    /// the enclave's /attestation JSON, an RA-TLS certificate (PEM or DER),
+    /// an SEV-SNP report (raw or hex) or a Nitro attestation document (raw
+    /// COSE_Sign1 or base64).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Verification time in Unix seconds (default: now).
-    #[arg(long, value_name = "UNIX_SECONDS")]
+    /// Verification time in Unix seconds (default: now; for a Nitro
+    /// document, the document's own timestamp).
+    #[arg(long, value_name = "UNIX_TIME")]
     pub at: Option<u64>,
+    /// SEV-SNP: the VCEK (DER) that signed the report (not fetched).
+    #[arg(long, value_name = "VCEK.der")]
+    pub vcek: Option<PathBuf>,
+    /// SEV-SNP: AMD's ASK then ARK (PEM); the ARK must be one of the
+    /// built-in ARKs (Milan, Genoa, Turin).
+    #[arg(long, value_name = "ASK_ARK.pem")]
+    pub amd_chain: Option<PathBuf>,
 }
 
 /// `minikms attest [--nonce HEX]`.
@@ -356,7 +369,19 @@ pub struct PolicyArgs {
     /// Minimum ISV security version.
     #[arg(long, global = true, value_name = "N")]
     pub min_svn: Option<u16>,
-    /// Accept debug enclaves.
+    /// Expected launch measurement (96 hex digits): SEV-SNP MEASUREMENT,
+    /// TDX MRTD or Nitro PCR0.
+    #[arg(long, global = true, value_name = "HEX", value_parser = parse_hash48)]
+    pub measurement: Option<[u8; 48]>,
+    /// Minimum SEV-SNP reported TCB, e.g.
+    /// `bootloader=3,tee=0,snp=8,microcode=115` (Turin: also `fmc=N`).
+    #[arg(long, global = true, value_name = "TCB")]
+    pub min_snp_tcb: Option<TcbVersion>,
+    /// Accept an SEV-SNP guest whose policy allows a migration agent.
+    #[arg(long, global = true)]
+    pub allow_migration_agent: bool,
+    /// Accept debug enclaves (debuggable TDs, SEV-SNP debug guests, Nitro
+    /// debug mode).
     #[arg(long, global = true)]
     pub allow_debug: bool,
     /// Accept simulated evidence (which proves nothing).
@@ -424,6 +449,9 @@ impl PolicyArgs {
             mrsigner: self.mrsigner,
             product_id: self.product_id,
             min_svn: self.min_svn,
+            measurement: self.measurement,
+            min_snp_tcb: self.min_snp_tcb,
+            allow_migration_agent: self.allow_migration_agent,
             allow_debug: self.allow_debug,
             allow_simulation: self.allow_simulation,
             accept_tcb: self.accept_tcb.clone(),
@@ -437,6 +465,14 @@ fn parse_hash32(s: &str) -> Result<[u8; 32], String> {
     let bytes = hex::decode(s).map_err(|e| format!("not hex: {e}"))?;
     <[u8; 32]>::try_from(bytes.as_slice())
         .map_err(|_| format!("expected 32 bytes (64 hex digits), got {}", bytes.len()))
+}
+
+fn parse_hash48(s: &str) -> Result<[u8; 48], String> {
+    let s = s.trim();
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    let bytes = hex::decode(s).map_err(|e| format!("not hex: {e}"))?;
+    <[u8; 48]>::try_from(bytes.as_slice())
+        .map_err(|_| format!("expected 48 bytes (96 hex digits), got {}", bytes.len()))
 }
 
 fn parse_tcb_status(s: &str) -> Result<TcbStatus, String> {

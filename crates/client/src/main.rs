@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use minikms_client::attested_tls::{summary, unix_now};
+use minikms_client::attested_tls::summary;
 use minikms_client::bench::{Bench, Report};
 use minikms_client::cli::{AuditCommand, AuditVerifyArgs, BenchArgs, Cli, Command, VerifyArgs};
 use minikms_client::client::{api_method, Client};
@@ -87,7 +87,22 @@ async fn server_command(cli: &Cli) -> Result<serde_json::Value, Error> {
 fn verify(cli: &Cli, args: &VerifyArgs) -> Result<serde_json::Value, Error> {
     let input = offline::read_evidence(&args.file)?;
     let attestation = cli.attestation.load()?;
-    let verified = offline::verify(&input, &attestation, args.at.unwrap_or_else(unix_now))?;
+    let vcek = args
+        .vcek
+        .as_deref()
+        .map(offline::read_evidence)
+        .transpose()?;
+    let amd_chain = args
+        .amd_chain
+        .as_deref()
+        .map(offline::read_evidence)
+        .transpose()?;
+    let inputs = offline::VerifyInputs {
+        at: args.at,
+        vcek: vcek.as_deref(),
+        amd_chain: amd_chain.as_deref(),
+    };
+    let verified = offline::verify(&input, &inputs, &attestation)?;
     if let Verified::Certificate {
         claims,
         within_validity: false,

@@ -1,15 +1,17 @@
-//! Offline verification: attestation evidence or an RA-TLS certificate
-//! (`minikms verify`), and an enclave's audit log (`minikms audit verify`),
-//! under an [`Attestation`]. No server is involved.
+//! Offline verification: attestation evidence (DCAP quotes, SEV-SNP
+//! reports, Nitro documents) or an RA-TLS certificate (`minikms verify`),
+//! and an enclave's audit log (`minikms audit verify`), under an
+//! [`Attestation`]. No server is involved, and nothing is fetched.
 
 use std::path::{Path, PathBuf};
 
 use minikms_verifier::audit::{verify_log, LogOptions, Summary};
 use minikms_verifier::{
-    certificate_evidence, verify_certificate, verify_evidence, CertificateClaims, Claims,
+    certificate_evidence, detect, verify_certificate, verify_document, verify_evidence,
+    verify_report, CertificateClaims, Claims, Detected, NitroClaims,
 };
 
-use crate::attested_tls::{check_validity, Attestation};
+use crate::attested_tls::{check_validity, unix_now, Attestation};
 use crate::error::Error;
 use crate::files::read_file;
 
@@ -21,9 +23,11 @@ pub const MAX_LOG_FILE: u64 = 1 << 30;
 /// What verified evidence says.
 #[derive(Debug, Clone)]
 pub enum Verified {
-    /// Evidence: a raw or hex quote, an Open Enclave remote report, or the
-    /// enclave's `/attestation` JSON.
+    /// Evidence: a raw or hex quote, an Open Enclave remote report, the
+    /// enclave's `/attestation` JSON, or an SEV-SNP report.
     Evidence(Claims),
+    /// A Nitro attestation document.
+    Nitro(NitroClaims),
     /// An RA-TLS certificate (PEM or DER) whose evidence verifies and binds
     /// its key.
     Certificate {
@@ -42,6 +46,7 @@ impl Verified {
         match self {
             Verified::Evidence(claims) => serde_json::to_value(claims),
             Verified::Certificate { claims, .. } => serde_json::to_value(claims),
+            Verified::Nitro(claims) => serde_json::to_value(claims),
         }
         .map_err(|e| Error::System(e.to_string()))
     }
@@ -52,13 +57,59 @@ pub fn read_evidence(path: &Path) -> Result<Vec<u8>, Error> {
     read_file(path, MAX_EVIDENCE_FILE)
 }
 
-/// Verifies `input` (any form [`read_evidence`] reads) at `at` (Unix
-/// seconds) under `attestation`.
-pub fn verify(input: &[u8], attestation: &Attestation, at: u64) -> Result<Verified, Error> {
+/// What `minikms verify` checks evidence with, besides the policy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VerifyInputs<'a> {
+    /// Verification time, Unix seconds. `None`: now, except for a Nitro
+    /// document, whose certificates are checked at its own timestamp.
+    pub at: Option<u64>,
+    /// SEV-SNP: the VCEK (DER) that signed the report.
+    pub vcek: Option<&'a [u8]>,
+    /// SEV-SNP: AMD's ASK then ARK (PEM).
+    pub amd_chain: Option<&'a [u8]>,
+}
+
+/// Verifies `input` (any form [`read_evidence`] reads: a certificate, an
+/// SEV-SNP report, a Nitro document or a DCAP quote in any of its forms)
+/// under `attestation`.
+pub fn verify(
+    input: &[u8],
+    inputs: &VerifyInputs<'_>,
+    attestation: &Attestation,
+) -> Result<Verified, Error> {
+    let at = inputs.at.unwrap_or_else(unix_now);
+    let policy = &attestation.policy;
+    let detected = match certificate_der(input)? {
+        Some(_) => Detected::Other,
+        None => detect(input),
+    };
+    let snp_files = inputs.vcek.is_some() || inputs.amd_chain.is_some();
+    if snp_files && !matches!(detected, Detected::SnpReport(_)) {
+        return Err(Error::Input(
+            "--vcek and --amd-chain are for SEV-SNP reports, and this is not one".into(),
+        ));
+    }
+    match detected {
+        Detected::SnpReport(report) => {
+            let (Some(vcek), Some(chain)) = (inputs.vcek, inputs.amd_chain) else {
+                return Err(Error::Input(
+                    "an SEV-SNP report: pass --vcek VCEK.der and --amd-chain ASK_ARK.pem \
+                     (nothing is fetched)"
+                        .into(),
+                ));
+            };
+            let claims = verify_report(&report, vcek, chain, at, policy)?;
+            return Ok(Verified::Evidence(claims));
+        }
+        Detected::NitroDocument(doc) => {
+            return Ok(Verified::Nitro(verify_document(&doc, inputs.at, policy)?));
+        }
+        Detected::Other => {}
+    }
     let options = attestation.options(at);
     match certificate_der(input)? {
         Some(der) => {
-            let claims = verify_certificate(&der, &options, &attestation.policy)?;
+            let claims = verify_certificate(&der, &options, policy)?;
             let within_validity = certificate_evidence(&der)
                 .is_ok_and(|e| check_validity(e.not_before, e.not_after, at).is_ok());
             Ok(Verified::Certificate {
@@ -67,9 +118,7 @@ pub fn verify(input: &[u8], attestation: &Attestation, at: u64) -> Result<Verifi
             })
         }
         None => Ok(Verified::Evidence(verify_evidence(
-            input,
-            &options,
-            &attestation.policy,
+            input, &options, policy,
         )?)),
     }
 }

@@ -62,6 +62,21 @@ pub enum EvidenceError {
     /// The quote does not commit to the claims next to it.
     #[error("the quote's report data does not commit to the RA-TLS claims")]
     ClaimsNotBound,
+    /// A certificate chain other than a DCAP PCK chain (AMD's VCEK → ASK →
+    /// ARK, a Nitro document's cabundle) is malformed or does not verify.
+    #[error("certificate chain does not verify: {0}")]
+    CertChain(String),
+    /// A Nitro document's COSE signature does not verify with its leaf
+    /// certificate's key.
+    #[error("Nitro attestation document signature does not verify")]
+    DocumentSignature,
+    /// An SEV-SNP report's signature does not verify with the VCEK.
+    #[error("SEV-SNP report signature does not verify with the VCEK")]
+    ReportSignature,
+    /// The VCEK was issued for another chip or another TCB than the
+    /// report's.
+    #[error("the VCEK is not for this report: {0}")]
+    VcekMismatch(String),
     /// The `/attestation` JSON claims an identity the quote does not carry.
     #[error("evidence JSON claims {field} {claimed}, but the quote says {actual}")]
     ClaimMismatch {
@@ -130,6 +145,29 @@ pub enum PolicyError {
         /// Found in the quote, if the quote has one.
         got: String,
     },
+    /// The launch measurement (SEV-SNP MEASUREMENT, TDX MRTD, Nitro PCR0)
+    /// differs from the expected one.
+    #[error("measurement mismatch: expected {expected}, got {got}")]
+    MeasurementMismatch {
+        /// Expected (hex).
+        expected: String,
+        /// Found in the evidence (hex, or why there is none).
+        got: String,
+    },
+    /// An SEV-SNP reported TCB below the minimum, in some component.
+    #[error("SEV-SNP reported TCB {got} is below the minimum {minimum}")]
+    TcbTooLow {
+        /// The minimum accepted.
+        minimum: String,
+        /// The report's.
+        got: String,
+    },
+    /// An SEV-SNP guest whose policy allows a migration agent (which can
+    /// read its memory) without `allow_migration_agent`.
+    #[error(
+        "SEV-SNP guest policy allows a migration agent (pass --allow-migration-agent to accept it)"
+    )]
+    MigrationAgentRefused,
     /// A debug enclave (or debuggable TD) without `allow_debug`.
     #[error("debug enclave refused (pass --allow-debug to accept it)")]
     DebugRefused,

@@ -97,6 +97,13 @@ pub struct Policy {
     pub product_id: Option<u16>,
     /// Minimum ISVSVN (SGX only).
     pub min_svn: Option<u16>,
+    /// Expected launch measurement: SEV-SNP MEASUREMENT, TDX MRTD or Nitro
+    /// PCR0 (SGX quotes have none and are refused).
+    pub measurement: Option<[u8; 48]>,
+    /// Minimum SEV-SNP reported TCB, component by component.
+    pub min_snp_tcb: Option<crate::snp::TcbVersion>,
+    /// Accept an SEV-SNP guest whose policy allows a migration agent.
+    pub allow_migration_agent: bool,
     /// Accept debug enclaves (and debuggable TDs).
     pub allow_debug: bool,
     /// Accept evidence under the simulation root (which proves nothing).

@@ -296,6 +296,7 @@ fn claims_of(
                 advisory_ids,
                 simulation,
                 td: None,
+                snp: None,
                 binding: None,
                 held_data: None,
             },
@@ -335,6 +336,7 @@ fn claims_of(
                         xfam: hex::encode(t.xfam),
                         tee_tcb_svn: hex::encode(t.tee_tcb_svn),
                     }),
+                    snp: None,
                     binding: None,
                     held_data: None,
                 },
@@ -385,7 +387,8 @@ fn check_claimed_identity(evidence: &Evidence, claims: &Claims) -> Result<(), Ev
     Ok(())
 }
 
-fn apply_policy(claims: &Claims, policy: &Policy) -> Result<(), PolicyError> {
+/// The policy checks common to DCAP quotes and SEV-SNP reports.
+pub(crate) fn apply_policy(claims: &Claims, policy: &Policy) -> Result<(), PolicyError> {
     let none = || format!("none ({} quote)", claims.tee.to_ascii_uppercase());
     if let Some(expected) = policy.mrenclave {
         let expected = hex::encode(expected);
@@ -411,6 +414,18 @@ fn apply_policy(claims: &Claims, policy: &Policy) -> Result<(), PolicyError> {
         if claims.isv_svn.is_none_or(|svn| svn < minimum) {
             let got = claims.isv_svn.map_or_else(none, |v| v.to_string());
             return Err(PolicyError::SvnTooLow { minimum, got });
+        }
+    }
+    if let Some(expected) = policy.measurement {
+        let expected = hex::encode(expected);
+        let got = match (&claims.snp, &claims.td) {
+            (Some(snp), _) => Some(&snp.measurement),
+            (None, Some(td)) => Some(&td.mr_td),
+            (None, None) => None,
+        };
+        if got != Some(&expected) {
+            let got = got.cloned().unwrap_or_else(none);
+            return Err(PolicyError::MeasurementMismatch { expected, got });
         }
     }
     if claims.debug && !policy.allow_debug {
