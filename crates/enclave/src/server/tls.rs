@@ -130,14 +130,7 @@ impl TlsState {
         ca: Arc<TlsCa>,
         freshness: Arc<Freshness>,
     ) -> Result<(), TlsError> {
-        let next = server_config(
-            self.platform.as_ref(),
-            &ca,
-            &freshness,
-            &self.names,
-            self.lifetime,
-        )
-        .await?;
+        let next = self.issue(&ca, &freshness).await?;
         *self.issuing.write().unwrap_or_else(|e| e.into_inner()) = (ca, freshness);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
         Ok(())
@@ -149,6 +142,18 @@ impl TlsState {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// A new key and certificate from `ca`, claiming `freshness`.
+    async fn issue(&self, ca: &TlsCa, freshness: &Freshness) -> Result<Served, TlsError> {
+        server_config(
+            self.platform.as_ref(),
+            ca,
+            freshness,
+            &self.names,
+            self.lifetime,
+        )
+        .await
     }
 
     /// Renews at half the lifetime until `stop`; a failed renewal is logged
@@ -166,14 +171,7 @@ impl TlsState {
                     .read()
                     .unwrap_or_else(|e| e.into_inner())
                     .clone();
-                let next = server_config(
-                    self.platform.as_ref(),
-                    &ca,
-                    &freshness,
-                    &self.names,
-                    self.lifetime,
-                )
-                .await;
+                let next = self.issue(&ca, &freshness).await;
                 match next {
                     Ok(next) => {
                         *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
