@@ -17,13 +17,12 @@ use std::sync::OnceLock;
 
 use crate::http::sealed::{Opener, Sealed};
 use crate::http::status;
+use crate::opened::{open_store, Opened};
 use crate::platform::{self, Platform};
 use crate::server::{self, tls};
-use crate::services::recovery::Recovery;
-use crate::services::{audit, ca};
-use crate::state::State;
+use crate::services::{ca, join};
 use crate::store::freshness::Freshness;
-use crate::store::redb::{Opened as Opened_, RedbStore, Unsealed};
+use crate::store::redb::{Opened as Opened_, RedbStore};
 
 /// Who we are, before the platform is fully up.
 pub enum Start {
@@ -66,6 +65,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
             dev_root_token,
             cert_lifetime_secs,
             tls_names,
+            join,
         }) => (
             SetUp {
                 bind,
@@ -78,6 +78,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
                     minikms_edl::MAX_CERT_LIFETIME_SECS,
                 )),
                 tls_names,
+                join,
             },
             keep_server_up,
         ),
@@ -158,6 +159,8 @@ struct SetUp {
     dev_root_token: Option<zeroize::Zeroizing<String>>,
     cert_lifetime: std::time::Duration,
     tls_names: Vec<String>,
+    /// A running peer to get the root key from, if we cannot unseal it.
+    join: Option<String>,
 }
 
 /// A server ready to serve.
@@ -169,48 +172,6 @@ struct Ready {
     /// The open store's services: set at start, or once a sealed store is
     /// unsealed.
     opened: Arc<OnceLock<Opened>>,
-}
-
-/// What lives in an open store, up and running.
-pub struct Opened {
-    pub state: Arc<State>,
-    pub audit: Arc<audit::AuditLog>,
-    pub ca: Arc<ca::TlsCa>,
-    pub recovery: Arc<Recovery>,
-    pub freshness: Arc<Freshness>,
-}
-
-/// Brings up what lives in an unsealed store: the state, the audit log
-/// (cross-checked with the store), the TLS CA. The error says what failed.
-pub async fn open_store(
-    platform: &Arc<dyn Platform>,
-    unsealed: Unsealed,
-    data_dir: &std::path::Path,
-    dev_root_token: Option<zeroize::Zeroizing<String>>,
-) -> Result<Opened, String> {
-    let freshness = unsealed.store.freshness();
-    let recovery = Arc::new(Recovery::new(unsealed.root, unsealed.recovery.as_deref()));
-    let state = State::open(Box::new(unsealed.store), unsealed.records, dev_root_token)
-        .map_err(|e| format!("cannot open the key store: {e}"))?;
-    let audit_key =
-        audit::sealed_key(&state).map_err(|e| format!("cannot make the audit key: {e}"))?;
-    let audit = audit::AuditLog::open(platform, data_dir, &audit_key, freshness.clone())
-        .await
-        .map_err(|e| format!("cannot open the audit log: {e}"))?;
-    drop(audit_key);
-    // The store records this start's entry: a log cut before it is seen.
-    state
-        .record_audit_head()
-        .map_err(|e| format!("cannot write the key store: {e}"))?;
-    let ca = ca::TlsCa::load_or_create(&state, platform.as_ref())
-        .map_err(|e| format!("cannot set up the TLS CA: {e}"))?;
-    Ok(Opened {
-        state: Arc::new(state),
-        audit,
-        ca: Arc::new(ca),
-        recovery,
-        freshness,
-    })
 }
 
 /// Opens the platform and the key store, binds the socket and makes the TLS
@@ -238,9 +199,31 @@ async fn set_up(
               start without it and initialise with sys/init",
         ));
     }
-    let store = match RedbStore::open_or_sealed(&platform, &setup.data_dir)
-        .map_err(|e| other("cannot open the key store", &e))?
-    {
+    // Joining, a store sealed at a higher security version than ours is
+    // the peer's to judge (it refuses joiners below its own).
+    let store = RedbStore::open_or_sealed(&platform, &setup.data_dir, setup.join.is_some())
+        .map_err(|e| other("cannot open the key store", &e))?;
+    let store = match (store, &setup.join) {
+        (Opened_::Sealed(sealed), Some(peer)) => {
+            let root = join::ask::ask(&platform, peer)
+                .await
+                .map_err(|e| other("attested join failed", &e))?;
+            let unsealed = tokio::task::spawn_blocking(move || sealed.unseal(root))
+                .await
+                .map_err(|e| other("attested join failed", &e))?
+                .map_err(|e| other("attested join failed", &e))?;
+            info!(
+                "joined {peer}: its root key opens this store, now sealed under this machine's key"
+            );
+            Opened_::Ready(unsealed)
+        }
+        (store @ Opened_::Ready(_), Some(_)) => {
+            info!("the key store opened on this machine by itself: --join is not needed");
+            store
+        }
+        (store, None) => store,
+    };
+    let store = match store {
         Opened_::Ready(unsealed) => Ok(open_store(
             &platform,
             unsealed,

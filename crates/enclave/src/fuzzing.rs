@@ -226,13 +226,13 @@ impl Api {
             .map_err(|e| e.to_string())?;
         let platform = fixed::platform();
         let app = runtime.block_on(async {
-            let opened = match RedbStore::open_or_sealed(&platform, data_dir) {
+            let opened = match RedbStore::open_or_sealed(&platform, data_dir, false) {
                 Ok(Opened::Ready(unsealed)) => unsealed,
                 Ok(Opened::Sealed(_)) => return Err("the store opened sealed".to_string()),
                 Err(e) => return Err(e.to_string()),
             };
             let token = Some(Zeroizing::new(ROOT_TOKEN.to_string()));
-            let opened = crate::boot::open_store(&platform, opened, data_dir, token).await?;
+            let opened = crate::opened::open_store(&platform, opened, data_dir, token).await?;
             Ok::<_, String>(crate::http::router(platform.clone(), &opened))
         })?;
         Ok(Self { runtime, app })

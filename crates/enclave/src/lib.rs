@@ -14,12 +14,15 @@
 //!    redb file is the default backend. [`clock`] and [`error`] (the one
 //!    error type, grouped by fault) serve every layer from here up.
 //! 4. [`state`]: the one owner of the sealed in-memory state: keys, tokens,
-//!    policies, sealed singletons; and whether a token may do something.
+//!    policies, sealed singletons, the root key's recovery shares; and
+//!    whether a token may do something.
 //! 5. [`core`]: the key service's operations, typed inputs and outputs, no
 //!    HTTP.
 //! 6. [`services`]: the request classifier, the guard, the audit log, the
-//!    CA, attestation evidence.
-//! 7. [`http`]: routes, Vault's envelope, the one error-to-status map.
+//!    CA, attestation evidence, attested join. [`opened`] brings up an
+//!    open store's services.
+//! 7. [`http`]: routes, Vault's envelope, the one error-to-status map; and
+//!    what a sealed enclave answers until recovery shares open its store.
 //! 8. [`server`]: TLS (the attested certificate) and the accept loop.
 //!
 //! [`boot`] puts them together: verify our own signed file (as EINIT
@@ -38,6 +41,7 @@ mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod http;
+mod opened;
 mod platform;
 mod server;
 mod services;

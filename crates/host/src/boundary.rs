@@ -294,6 +294,7 @@ mod tests {
             dev_root_token: None,
             cert_lifetime_secs: 60,
             tls_names: vec!["localhost".into()],
+            join: None,
         }
     }
 

@@ -68,6 +68,12 @@ pub struct RunArgs {
     /// never use it for keys that matter.
     #[arg(long, value_name = "ID")]
     pub dev_root_token: Option<String>,
+    /// If this machine cannot unseal the key store (a copy from another
+    /// machine), get its root key from this running instance, after each
+    /// side verified the other's enclave (attested join), instead of
+    /// starting sealed.
+    #[arg(long, value_name = "https://PEER", value_parser = parse_join_url)]
+    pub join: Option<String>,
     /// Enclave config used when signing the development build
     /// [default: the enclave.toml built into kms-host].
     #[arg(long)]
@@ -76,6 +82,16 @@ pub struct RunArgs {
     /// minikms-enclave binary next to kms-host is signed with a development
     /// key kept in the data dir.
     pub signed_enclave: Option<PathBuf>,
+}
+
+/// `https://HOST:PORT`.
+fn parse_join_url(url: &str) -> Result<String, String> {
+    let authority = url.strip_prefix("https://").unwrap_or_default();
+    let authority = authority.trim_end_matches('/');
+    if authority.is_empty() || authority.contains('/') || !authority.contains(':') {
+        return Err(format!("{url:?}: give the peer as https://HOST:PORT"));
+    }
+    Ok(format!("https://{authority}"))
 }
 
 fn parse_tls_name(s: &str) -> Result<String, String> {
@@ -130,6 +146,7 @@ pub fn run(args: RunArgs) -> Result<(), HostError> {
         dev_root_token: args.dev_root_token.clone(),
         cert_lifetime_secs: args.tls_cert_lifetime,
         tls_names: tls_names(&args),
+        join: args.join.clone(),
     };
     // The host plays the simulated quoting enclave; it opens (or makes) the
     // simulated CPU's fuse file before the enclave does.

@@ -1,7 +1,7 @@
 //! `sys/init`: the root token, made here and shown once (only its SHA-256
 //! is stored), and, when asked as Vault asks (`secret_shares`,
 //! `secret_threshold`, `pgp_keys`), the store's root key split into
-//! recovery shares ([`crate::services::recovery`]), answered once and
+//! recovery shares ([`crate::state::recovery`]), answered once and
 //! forgotten.
 
 use base64::Engine;
@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use super::tokens::new_token;
 use crate::error::Error;
 use crate::platform::Platform;
-use crate::services::recovery::{self, Recovery, SplitRequest};
+use crate::state::recovery::{self, Recovery, SplitRequest};
 use crate::state::tokens::token_hash;
 use crate::state::State;
 

@@ -9,8 +9,9 @@ use crate::error::Error;
 use crate::platform::Platform;
 use crate::services::audit::AuditLog;
 use crate::services::ca::TlsCa;
-use crate::services::recovery::Recovery;
+use crate::services::join::desk::Desk;
 use crate::services::rsa_pool::RsaPool;
+use crate::state::recovery::Recovery;
 use crate::state::State;
 
 /// Shared state of every handler: one `Arc`, since axum clones the state
@@ -37,6 +38,8 @@ pub struct Services {
     pub audit: Arc<AuditLog>,
     /// The root key and what is known of its recovery shares.
     pub recovery: Arc<Recovery>,
+    /// Open join challenges.
+    pub join: Desk,
     /// RSA-2048 pairs made ahead of demand.
     pub rsa_pool: Arc<RsaPool>,
     /// `GET /`'s answer, written once (`crate::http::status::document`).

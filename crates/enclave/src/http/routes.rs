@@ -1,6 +1,7 @@
 //! The route table: the tutorial's routes, open; every `/v1` route
-//! behind the audit layer, and all but `sys/init`, `sys/seal-status` and
-//! `sys/unseal` behind the guard too
+//! behind the audit layer, and all but `sys/init`, `sys/seal-status`,
+//! `sys/unseal` and `sys/join` (whose callers prove themselves with
+//! evidence) behind the guard too
 //! ([`super::layers`]), so no handler can run for a request its token does
 //! not allow, and a refusal is audited.
 
@@ -13,7 +14,7 @@ use super::app::{AppState, Services};
 use super::error::{method_not_allowed, not_found};
 use super::layers::{Audit, Guard, StateLayer};
 use super::{attestation, auth, crypto, keys, policies, status, sys, tutorial};
-use crate::boot::Opened;
+use crate::opened::Opened;
 use crate::platform::Platform;
 use crate::services::rsa_pool::{RsaPool, CAPACITY};
 
@@ -26,6 +27,7 @@ pub fn router(platform: Arc<dyn Platform>, opened: &Opened) -> Router {
         ca: opened.ca.clone(),
         audit: opened.audit.clone(),
         recovery: opened.recovery.clone(),
+        join: Default::default(),
         rsa_pool: RsaPool::new(CAPACITY),
         expensive: tokio::sync::Semaphore::new(Services::expensive_turns()),
     }));
@@ -53,6 +55,8 @@ fn v1(state: AppState) -> Router<AppState> {
         )
         .route("/v1/sys/seal-status", get(sys::status))
         .route("/v1/sys/unseal", put(sys::unseal).post(sys::unseal))
+        .route("/v1/sys/join/challenge", post(sys::join_challenge))
+        .route("/v1/sys/join", post(sys::join))
         .route_layer(audit.clone());
     let guarded = Router::new()
         .route(

@@ -19,7 +19,7 @@ use super::body::json_body;
 use super::sys::{seal_status, UnsealRequest};
 use crate::error::Error;
 use crate::platform::BoxFuture;
-use crate::services::recovery::{Given, Progress, RecoveryInfo};
+use crate::state::recovery::{Given, Progress, RecoveryInfo};
 use crate::store::redb::{SealedStore, Unsealed};
 
 /// Brings up the services of an unsealed store; answers the whole API.

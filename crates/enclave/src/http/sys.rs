@@ -1,6 +1,7 @@
 //! `sys/seal-status` and `sys/unseal` in Vault's shapes (hvac's
 //! `sys.read_seal_status`, `sys.submit_unseal_key(s)`), for an open
-//! store; a sealed one answers them in [`super::sealed`].
+//! store (a sealed one answers them in [`super::sealed`]), and the peer's
+//! side of an attested join (`sys/join/challenge`, `sys/join`).
 
 use axum::body::Body;
 use axum::extract::State;
@@ -11,8 +12,11 @@ use zeroize::Zeroizing;
 
 use super::app::AppState;
 use super::body::json_body;
+use super::envelope::{ok_secret, Facts};
 use crate::error::Error;
-use crate::services::recovery::RecoveryInfo;
+use crate::services::audit::RequestId;
+use crate::services::join::desk::JoinRequest;
+use crate::state::recovery::RecoveryInfo;
 
 /// `PUT /v1/sys/unseal`'s body.
 #[derive(Default, Deserialize)]
@@ -59,4 +63,29 @@ pub async fn status(State(app): State<AppState>) -> Response {
 pub async fn unseal(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
     let _req: UnsealRequest = json_body(body).await?;
     Ok(status(State(app)).await)
+}
+
+/// `POST /v1/sys/join/challenge`: a fresh nonce for one join request.
+pub async fn join_challenge(State(app): State<AppState>) -> Result<Response, Error> {
+    let nonce = app.join.challenge(app.platform.as_ref())?;
+    Ok(axum::Json(json!({ "data": { "nonce": hex::encode(nonce) } })).into_response())
+}
+
+/// `POST /v1/sys/join`: the root key, wrapped to a joiner whose evidence
+/// verified, or 403 with the reason.
+pub async fn join(
+    State(app): State<AppState>,
+    id: RequestId,
+    body: Body,
+) -> Result<Response, Error> {
+    let req: JoinRequest = json_body(body).await?;
+    let app2 = app.clone();
+    let admitted = tokio::task::spawn_blocking(move || {
+        app2.join.admit(app2.platform.as_ref(), &app2.recovery, req)
+    })
+    .await
+    .map_err(|e| Error::internal("join", e))?
+    .inspect_err(|e| tracing::warn!("{e}"))?;
+    // Durable: handing out the root key is on disk before it leaves.
+    Ok(ok_secret(id, &admitted, Facts::WROTE))
 }

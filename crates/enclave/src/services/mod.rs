@@ -9,12 +9,12 @@
 //! - [`ca`]: the enclave's TLS certificate authority, kept sealed.
 //! - [`evidence`]: attestation evidence binding the enclave's keys.
 //! - [`rsa_pool`]: RSA-2048 pairs made ahead of demand.
-//! - [`recovery`]: the root key split into recovery shares, and rebuilt.
+//! - [`join`]: attested join: the root key handed to a verified peer.
 
 pub mod audit;
 pub mod ca;
 pub mod classify;
 pub mod evidence;
 pub mod guard;
-pub mod recovery;
+pub mod join;
 pub mod rsa_pool;

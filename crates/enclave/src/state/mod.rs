@@ -8,6 +8,8 @@
 //!   token may do something ([`State::authorize`]).
 //! - [`acl`]: ACL policies (Vault's HCL path form) and how they match.
 //! - [`policies`]: named policies as stored.
+//! - [`recovery`]: the store's root key, split into recovery shares and
+//!   rebuilt from them.
 //!
 //! Writes are durable before they are visible: a change is prepared under
 //! the lock, written (group commit, see [`crate::store::group`]) without
@@ -18,6 +20,7 @@
 pub mod acl;
 pub mod key;
 pub mod policies;
+pub mod recovery;
 pub mod tokens;
 
 use std::collections::{BTreeMap, BTreeSet};

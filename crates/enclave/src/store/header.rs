@@ -10,7 +10,7 @@
 //! - Table `root` (`&str -> &[u8]`, format 2): `sealed_root` (the root key
 //!   sealed under this CPU, [`super::root`]) and `recovery` (public facts
 //!   about the recovery shares, written and read by
-//!   [`crate::services::recovery`]; no share in it).
+//!   [`crate::state::recovery`]; no share in it).
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 

@@ -71,6 +71,11 @@ pub enum Ecall {
         /// for, so ordinary clients' hostname checks pass. At most
         /// [`MAX_TLS_NAMES`]; each a valid DNS name or IP address.
         tls_names: Vec<String>,
+        /// `kms-host run --join https://PEER`: if this machine cannot
+        /// unseal the store, ask that running instance for its root key
+        /// (attested join) instead of starting sealed.
+        #[serde(default)]
+        join: Option<String>,
     },
     /// Answer to `init_quote`: the quoting enclave's TARGETINFO (512 bytes,
     /// hex), which the enclave's report must target.

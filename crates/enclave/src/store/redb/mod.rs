@@ -51,14 +51,19 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aws_lc_rs::digest;
 use redb::{Database, ReadableTable, TableDefinition};
 
-use super::freshness::{AuditHead, Freshness};
-use super::header;
+use std::path::Path;
+
+use super::freshness::Freshness;
+use super::header::{self, Header, CURRENT_FORMAT};
+use super::root::RootKey;
 use super::seal::{shown, Sealer};
 use super::{Records, Storage, StoreError, Table};
 use crate::platform::Platform;
+use index::{
+    bucket_id, bucket_of, index_entries, index_json, is_index_id, Root, BUCKETS, INDEX_ID,
+};
 
 /// The database file, in the data dir.
 pub const FILE_NAME: &str = "keys.redb";
@@ -69,11 +74,6 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 const POLICIES: TableDefinition<&str, &[u8]> = TableDefinition::new("policies");
-const INDEX_ID: &str = "index";
-/// Bucket records are `index.00` to `index.ff` in `meta`.
-const BUCKET_PREFIX: &str = "index.";
-const BUCKETS: usize = 256;
-
 fn def(table: Table) -> TableDefinition<'static, &'static str, &'static [u8]> {
     match table {
         Table::Meta => META,
@@ -100,89 +100,6 @@ pub struct RedbStore {
     legacy: bool,
     index_version: u64,
     freshness: std::sync::Arc<Freshness>,
-}
-
-/// The index root's plaintext.
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Root {
-    buckets: Vec<u64>,
-    /// The audit log's head when this was written ([`Freshness`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    audit: Option<AuditHead>,
-}
-
-/// The bucket of a record: the first byte of SHA-256(table || 0 || id).
-/// Not secret (the ids are the database's plaintext keys); it only spreads
-/// records evenly.
-fn bucket_of(table: Table, id: &str) -> usize {
-    let mut ctx = digest::Context::new(&digest::SHA256);
-    ctx.update(table.name().as_bytes());
-    ctx.update(&[0]);
-    ctx.update(id.as_bytes());
-    usize::from(ctx.finish().as_ref()[0])
-}
-
-fn bucket_id(bucket: usize) -> String {
-    format!("{BUCKET_PREFIX}{bucket:02x}")
-}
-
-fn is_index_id(table: Table, id: &str) -> bool {
-    table == Table::Meta && (id == INDEX_ID || id.starts_with(BUCKET_PREFIX))
-}
-
-/// A record's place: its table and id.
-type RecordKey = (Table, String);
-
-/// An index list's entries (the one-level index, or one bucket).
-fn index_entries(plain: &[u8]) -> Result<Vec<(RecordKey, u64)>, StoreError> {
-    let entries: Vec<IndexEntry> = serde_json::from_slice(plain)
-        .map_err(|_| StoreError::Tampered("unreadable index".into()))?;
-    entries
-        .into_iter()
-        .map(|e| {
-            let table = Table::from_name(&e.table)
-                .ok_or_else(|| StoreError::Tampered("unknown table in the index".into()))?;
-            Ok(((table, e.id), e.version))
-        })
-        .collect()
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct IndexEntry {
-    table: String,
-    id: String,
-    version: u64,
-}
-
-/// The index as JSON (`[{"table":T,"id":ID,"version":N},...]`, what
-/// serde_json writes for a `Vec<IndexEntry>`), written straight from the
-/// map: it is rewritten with every transaction, so this is a hot path. Ids
-/// that need no escaping (key names always) are copied as they are; any
-/// other goes through serde_json.
-fn index_json(index: &BTreeMap<(Table, String), u64>) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(index.len() * 48 + 2);
-    out.push(b'[');
-    for (i, ((table, id), version)) in index.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"{\"table\":\"");
-        out.extend_from_slice(table.name().as_bytes());
-        out.extend_from_slice(b"\",\"id\":");
-        if id.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-            serde_json::to_writer(&mut out, id).map_err(db_err)?;
-        } else {
-            out.push(b'"');
-            out.extend_from_slice(id.as_bytes());
-            out.push(b'"');
-        }
-        out.extend_from_slice(b",\"version\":");
-        out.extend_from_slice(version.to_string().as_bytes());
-        out.push(b'}');
-    }
-    out.push(b']');
-    Ok(out)
 }
 
 /// Runs `f`; a panic becomes its message, unprinted (the caller reports
@@ -459,8 +376,226 @@ fn check_word(sealer: &Sealer) -> u64 {
     u64::from_le_bytes(word)
 }
 
-mod open;
-pub use open::{Opened, SealedStore, Unsealed};
+mod index;
+
+impl RedbStore {
+    /// Opens `data_dir/keys.redb` on the machine that sealed it (or a new
+    /// one); a store this CPU cannot unseal is an error here
+    /// ([`StoreError::ForeignKey`]). See [`RedbStore::open_or_sealed`].
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn open(
+        platform: &Arc<dyn Platform>,
+        data_dir: &Path,
+    ) -> Result<(Self, Records), StoreError> {
+        match Self::open_or_sealed(platform, data_dir, false)? {
+            Opened::Ready(u) => Ok((u.store, u.records)),
+            Opened::Sealed(s) => Err(StoreError::ForeignKey(s.path)),
+        }
+    }
+
+    /// Opens (creating if needed) `data_dir/keys.redb`, unseals every record
+    /// and checks it against the index; or, if this CPU cannot unseal the
+    /// root key, a sealed store waiting for it. A root key sealed at a
+    /// higher security version than ours is [`StoreError::Downgrade`], or,
+    /// with `newer_is_sealed`, a sealed store (whoever gives the root key
+    /// then decides). A file redb cannot read is [`StoreError::Corrupt`].
+    pub fn open_or_sealed(
+        platform: &Arc<dyn Platform>,
+        data_dir: &Path,
+        newer_is_sealed: bool,
+    ) -> Result<Opened, StoreError> {
+        let path = data_dir.join(FILE_NAME);
+        quietly(|| Self::open_file(platform, &path, newer_is_sealed)).unwrap_or_else(|panic| {
+            Err(StoreError::Corrupt {
+                path: path.display().to_string(),
+                detail: panic,
+            })
+        })
+    }
+
+    fn open_file(
+        platform: &Arc<dyn Platform>,
+        path: &Path,
+        newer_is_sealed: bool,
+    ) -> Result<Opened, StoreError> {
+        let ours = platform.identity().security_version;
+        // Every record lives unsealed in memory above us, so redb's page
+        // cache only saves re-reading B-tree pages when writing: a small
+        // cache, not redb's default 1 GiB (an enclave's memory is small).
+        // With the two-level index a commit touches few pages.
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    StoreError::InUse(path.display().to_string())
+                }
+                redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => {
+                    StoreError::Corrupt {
+                        path: path.display().to_string(),
+                        detail,
+                    }
+                }
+                e => db_err(e),
+            })?;
+        // Only sealed records in it, but nobody else needs to read it.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(db_err)?;
+        }
+        // Make sure every table exists, so readers never see "no table".
+        let tx = db.begin_write().map_err(db_err)?;
+        for table in Table::ALL {
+            tx.open_table(def(table)).map_err(db_err)?;
+        }
+        let header = Header::read(&tx)?;
+        let empty = tx
+            .open_table(META)
+            .map_err(db_err)?
+            .get(INDEX_ID)
+            .map_err(db_err)?
+            .is_none();
+        tx.commit().map_err(db_err)?;
+        let newer = header.seal_svn.is_some_and(|svn| svn > u64::from(ours));
+        if newer && !(newer_is_sealed && header.format >= CURRENT_FORMAT) {
+            return Err(StoreError::Downgrade {
+                sealed_at: header.seal_svn.unwrap_or_default(),
+                ours,
+            });
+        }
+        let sealed_at = header
+            .seal_svn
+            .and_then(|svn| u16::try_from(svn).ok())
+            .unwrap_or(ours)
+            .min(ours);
+        let shown_path = path.display().to_string();
+        if header.format >= CURRENT_FORMAT {
+            let root = match &header.sealed_root {
+                Some(sealed) if !newer => RootKey::unseal(platform, sealed_at, sealed)?,
+                _ => None,
+            };
+            let sealed = SealedStore {
+                db,
+                platform: platform.clone(),
+                path: shown_path,
+                check: header.seal_check,
+                recovery: header.recovery,
+            };
+            return match root {
+                Some(root) => sealed.open_with(root, sealed_at < ours).map(Opened::Ready),
+                None => Ok(Opened::Sealed(sealed)),
+            };
+        }
+        // Format 1 (or new): records sealed under the CPU's key. Migrate
+        // them to a new root key, in one transaction.
+        let root = RootKey::generate(platform.as_ref())?;
+        let sealer = if empty {
+            Sealer::from_root(platform, &root)?
+        } else {
+            let legacy = Sealer::legacy(platform, sealed_at)?;
+            if header.seal_check.is_some_and(|c| c != check_word(&legacy)) {
+                return Err(StoreError::ForeignKey(shown_path));
+            }
+            legacy
+        };
+        let mut store = Self::new(db, sealer, platform);
+        let records = store.load()?;
+        store.sealer = Sealer::from_root(platform, &root)?;
+        let sealed_root = root.seal(platform)?;
+        let changes: Vec<(Table, &str, Option<&[u8]>)> = records
+            .iter()
+            .map(|((table, id), plain)| (*table, id.as_str(), Some(plain.as_slice())))
+            .collect();
+        store.write_all(&changes, Some(&sealed_root))?;
+        if !empty {
+            tracing::info!(
+                "migrated {shown_path} to format {CURRENT_FORMAT}: its records are now sealed under a root key of its own"
+            );
+        }
+        Ok(Opened::Ready(Unsealed {
+            store,
+            records,
+            root,
+            recovery: header.recovery,
+        }))
+    }
+}
+
+/// What opening found.
+pub enum Opened {
+    Ready(Unsealed),
+    /// This CPU cannot unseal the root key: recovery shares or a peer must
+    /// give it.
+    Sealed(SealedStore),
+}
+
+/// An open store, and what it was opened with.
+pub struct Unsealed {
+    pub store: RedbStore,
+    pub records: Records,
+    pub root: RootKey,
+    /// The public recovery facts ([`header`]), if shares were made.
+    pub recovery: Option<Vec<u8>>,
+}
+
+/// A store whose root key this CPU cannot unseal.
+pub struct SealedStore {
+    db: Database,
+    platform: Arc<dyn Platform>,
+    path: String,
+    check: Option<u64>,
+    recovery: Option<Vec<u8>>,
+}
+
+impl SealedStore {
+    /// The public recovery facts, if shares were made.
+    pub fn recovery(&self) -> Option<&[u8]> {
+        self.recovery.as_deref()
+    }
+
+    /// Whether `root` is this store's root key (its record key's check
+    /// value is the stored one).
+    pub fn is_root(&self, root: &RootKey) -> Result<bool, StoreError> {
+        let sealer = Sealer::from_root(&self.platform, root)?;
+        Ok(self.check == Some(check_word(&sealer)))
+    }
+
+    /// Opens the store with its root key, which is then sealed under this
+    /// CPU (so the next start opens by itself).
+    pub fn unseal(self, root: RootKey) -> Result<Unsealed, StoreError> {
+        if !self.is_root(&root)? {
+            return Err(StoreError::WrongRootKey(self.path));
+        }
+        self.open_with(root, true)
+    }
+
+    /// Opens with `root`; with `reseal`, first records it sealed under this
+    /// CPU at our security version.
+    fn open_with(self, root: RootKey, reseal: bool) -> Result<Unsealed, StoreError> {
+        let sealer = Sealer::from_root(&self.platform, &root)?;
+        if self.check != Some(check_word(&sealer)) {
+            return Err(StoreError::Tampered(
+                "the sealed root key is not the one the records are sealed under (swapped)".into(),
+            ));
+        }
+        let mut store = RedbStore::new(self.db, sealer, &self.platform);
+        let records = store.load()?;
+        if reseal {
+            let sealed_root = root.seal(&self.platform)?;
+            let tx = store.db.begin_write().map_err(db_err)?;
+            let svn = self.platform.identity().security_version;
+            header::write_root(&tx, svn, check_word(&store.sealer), &sealed_root)?;
+            tx.commit().map_err(db_err)?;
+        }
+        Ok(Unsealed {
+            store,
+            records,
+            root,
+            recovery: self.recovery,
+        })
+    }
+}
 
 #[cfg(test)]
 mod tests;

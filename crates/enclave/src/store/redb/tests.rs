@@ -2,6 +2,7 @@
 use super::*;
 use crate::platform::fixed::{platform, platform_with_fuses};
 use crate::store::root::RootKey;
+use index::IndexEntry;
 use std::path::Path;
 
 fn open(dir: &Path) -> Result<(RedbStore, Records), StoreError> {
@@ -192,14 +193,16 @@ fn index_json_is_what_serde_json_writes() {
 #[test]
 fn another_machine_opens_sealed_and_the_root_key_unseals_it() {
     let dir = tempfile::tempdir().unwrap();
-    let Opened::Ready(first) = RedbStore::open_or_sealed(&platform(), dir.path()).unwrap() else {
+    let Opened::Ready(first) = RedbStore::open_or_sealed(&platform(), dir.path(), false).unwrap()
+    else {
         panic!("a new store opened sealed");
     };
     let mut store = first.store;
     store.write(&[(Table::Keys, "a", Some(b"1"))]).unwrap();
     drop(store);
     let other = platform_with_fuses(1);
-    let Opened::Sealed(sealed) = RedbStore::open_or_sealed(&other, dir.path()).unwrap() else {
+    let Opened::Sealed(sealed) = RedbStore::open_or_sealed(&other, dir.path(), false).unwrap()
+    else {
         panic!("another machine opened the store by itself");
     };
     let wrong = RootKey::generate(other.as_ref()).unwrap();
@@ -208,7 +211,8 @@ fn another_machine_opens_sealed_and_the_root_key_unseals_it() {
         panic!("a wrong root key opened the store");
     };
     assert!(e.to_string().contains("another store"), "{e}");
-    let Opened::Sealed(sealed) = RedbStore::open_or_sealed(&other, dir.path()).unwrap() else {
+    let Opened::Sealed(sealed) = RedbStore::open_or_sealed(&other, dir.path(), false).unwrap()
+    else {
         panic!("a refused root key unsealed the store");
     };
     let opened = sealed.unseal(first.root.clone()).unwrap();

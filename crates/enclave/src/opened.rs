@@ -1,0 +1,53 @@
+//! An open store's services, up and running: what the whole API serves
+//! from, whether the store opened at start or once it was unsealed.
+
+use std::sync::Arc;
+
+use crate::platform::Platform;
+use crate::services::{audit, ca};
+use crate::state::recovery::Recovery;
+use crate::state::State;
+use crate::store::freshness::Freshness;
+use crate::store::redb::Unsealed;
+
+/// What lives in an open store, up and running.
+pub struct Opened {
+    pub state: Arc<State>,
+    pub audit: Arc<audit::AuditLog>,
+    pub ca: Arc<ca::TlsCa>,
+    pub recovery: Arc<Recovery>,
+    pub freshness: Arc<Freshness>,
+}
+
+/// Brings up what lives in an unsealed store: the state, the audit log
+/// (cross-checked with the store), the TLS CA. The error says what failed.
+pub async fn open_store(
+    platform: &Arc<dyn Platform>,
+    unsealed: Unsealed,
+    data_dir: &std::path::Path,
+    dev_root_token: Option<zeroize::Zeroizing<String>>,
+) -> Result<Opened, String> {
+    let freshness = unsealed.store.freshness();
+    let recovery = Arc::new(Recovery::new(unsealed.root, unsealed.recovery.as_deref()));
+    let state = State::open(Box::new(unsealed.store), unsealed.records, dev_root_token)
+        .map_err(|e| format!("cannot open the key store: {e}"))?;
+    let audit_key =
+        audit::sealed_key(&state).map_err(|e| format!("cannot make the audit key: {e}"))?;
+    let audit = audit::AuditLog::open(platform, data_dir, &audit_key, freshness.clone())
+        .await
+        .map_err(|e| format!("cannot open the audit log: {e}"))?;
+    drop(audit_key);
+    // The store records this start's entry: a log cut before it is seen.
+    state
+        .record_audit_head()
+        .map_err(|e| format!("cannot write the key store: {e}"))?;
+    let ca = ca::TlsCa::load_or_create(&state, platform.as_ref())
+        .map_err(|e| format!("cannot set up the TLS CA: {e}"))?;
+    Ok(Opened {
+        state: Arc::new(state),
+        audit,
+        ca: Arc::new(ca),
+        recovery,
+        freshness,
+    })
+}

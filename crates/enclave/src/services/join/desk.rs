@@ -1,0 +1,153 @@
+//! The peer's side of a join: challenges, and the decision to hand the
+//! root key to a joiner ([`super`] says how).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::rsa::{OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA256_MGF1SHA256};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::{binding, policy, same_mode};
+use crate::clock::now;
+use crate::error::Error;
+use crate::platform::Platform;
+use crate::state::recovery::Recovery;
+
+/// How long a challenge may be answered.
+pub const NONCE_LIFETIME: Duration = Duration::from_secs(60);
+/// Open challenges at most (the oldest is dropped beyond).
+const OPEN_CHALLENGES: usize = 64;
+const MIN_RSA_BITS: usize = 2048;
+
+/// `POST /v1/sys/join`'s body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    /// The challenge, hex.
+    pub nonce: String,
+    /// The joiner's RSA public key, base64 of SubjectPublicKeyInfo DER.
+    pub public_key: String,
+    /// The joiner's quote, base64.
+    pub quote: String,
+    /// Its collateral (QuoteCollateralV3 JSON), where the platform issues
+    /// it (simulation).
+    #[serde(default)]
+    pub collateral: Option<serde_json::Value>,
+}
+
+/// What a joiner gets.
+#[derive(Serialize)]
+pub struct Admitted {
+    /// The root key, RSA-OAEP-SHA256 encrypted to the joiner's key, base64.
+    pub wrapped_root_key: String,
+    /// What was verified of the joiner (also in the audit log's entry).
+    pub joiner: minikms_verifier::Claims,
+}
+
+/// Open challenges.
+#[derive(Default)]
+pub struct Desk {
+    open: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl Desk {
+    /// A fresh challenge.
+    pub fn challenge(&self, platform: &dyn Platform) -> Result<[u8; 32], Error> {
+        let mut nonce = [0u8; 32];
+        platform
+            .fill_random(&mut nonce)
+            .map_err(|e| Error::platform("random", e))?;
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.retain(|_, at| at.elapsed() < NONCE_LIFETIME);
+        if open.len() >= OPEN_CHALLENGES {
+            let oldest = open.iter().min_by_key(|(_, at)| **at).map(|(n, _)| *n);
+            if let Some(oldest) = oldest {
+                open.remove(&oldest);
+            }
+        }
+        open.insert(nonce, Instant::now());
+        Ok(nonce)
+    }
+
+    /// Takes an open challenge: each answers one join request.
+    fn take(&self, nonce: &[u8; 32]) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.remove(nonce)
+            .is_some_and(|at| at.elapsed() < NONCE_LIFETIME)
+    }
+
+    /// Verifies a joiner and answers it the root key, or says why not.
+    pub fn admit(
+        &self,
+        platform: &dyn Platform,
+        recovery: &Recovery,
+        req: JoinRequest,
+    ) -> Result<Admitted, Error> {
+        let refused = |why: String| Error::Forbidden(format!("join refused: {why}"));
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut nonce = [0u8; 32];
+        hex::decode_to_slice(&req.nonce, &mut nonce)
+            .map_err(|_| Error::invalid("nonce: 64 hex digits, from sys/join/challenge"))?;
+        if !self.take(&nonce) {
+            return Err(refused(
+                "unknown, expired or already used challenge: ask sys/join/challenge for a new one"
+                    .into(),
+            ));
+        }
+        let der = b64
+            .decode(&req.public_key)
+            .map_err(|_| Error::invalid("public_key: base64 of an RSA SubjectPublicKeyInfo"))?;
+        let key = PublicEncryptingKey::from_der(&der)
+            .map_err(|_| Error::invalid("public_key: not an RSA public key"))?;
+        if key.key_size_bits() < MIN_RSA_BITS {
+            return Err(Error::invalid(format!(
+                "public_key: at least {MIN_RSA_BITS} bits"
+            )));
+        }
+        let quote = b64
+            .decode(&req.quote)
+            .map_err(|_| Error::invalid("quote: base64"))?;
+        let collateral = req
+            .collateral
+            .map(|c| serde_json::to_vec(&c))
+            .transpose()
+            .map_err(|_| Error::invalid("collateral: JSON"))?;
+        let options = minikms_verifier::VerifyOptions {
+            at: now(),
+            collateral: collateral.as_deref(),
+            offline: collateral.is_none(),
+        };
+        let claims =
+            minikms_verifier::verify_quote(&quote, None, &options, &policy(platform, true))
+                .map_err(|e| refused(format!("the joiner's evidence: {e}")))?;
+        same_mode(platform, &claims).map_err(refused)?;
+        if claims.report_data != hex::encode(binding(&nonce, &der)) {
+            return Err(refused(
+                "the evidence does not bind this challenge and public key (made for another request?)"
+                    .into(),
+            ));
+        }
+        let oaep = OaepPublicEncryptingKey::new(key)
+            .map_err(|_| Error::invalid("public_key: not an RSA public key"))?;
+        let mut out = vec![0u8; oaep.ciphertext_size()];
+        let wrapped = oaep
+            .encrypt(
+                &OAEP_SHA256_MGF1SHA256,
+                recovery.root().expose(),
+                &mut out,
+                None,
+            )
+            .map_err(|_| Error::failed("wrapping the root key"))?;
+        tracing::info!(
+            "join: root key given to MRENCLAVE {} (SVN {:?})",
+            claims.mrenclave.as_deref().unwrap_or("-"),
+            claims.isv_svn
+        );
+        Ok(Admitted {
+            wrapped_root_key: b64.encode(wrapped),
+            joiner: claims,
+        })
+    }
+}

@@ -1,0 +1,217 @@
+//! Attested join: `kms-host run --join https://PEER` on a copy of the data
+//! dir from another machine gets the root key from the running peer, after
+//! each side verified the other's enclave; a joiner of another signer, of
+//! a lower security version, or evidence made for another request, are
+//! refused with the reason, and the peer's audit log has each attempt.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+
+use base64::Engine;
+use minikms_testkit::{
+    copy_dir, https, kms_host, kms_host_sign, shared_signing_key, shipped_config, Server,
+};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "hvs.join-test-token";
+
+fn sign(key: &Path, config: &Path, out: &Path) {
+    let output = kms_host_sign(key, config, out);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A copy of `dir` as another machine has it: no fuse file.
+fn moved(dir: &Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    copy_dir(dir, to.path());
+    std::fs::remove_file(to.path().join("sim-platform-fuses")).unwrap();
+    to
+}
+
+async fn call(server: &Server, method: &str, path: &str, body: Value) -> https::Response {
+    https::send_json(
+        server.addr,
+        method,
+        path,
+        &[("X-Vault-Token", TOKEN)],
+        Some(&body),
+    )
+    .await
+}
+
+/// Starts a joiner on `dir` that must be refused; its error output.
+fn refused(dir: tempfile::TempDir, peer: &Server, extra: &[&str]) -> String {
+    let join = format!("https://{}", peer.addr);
+    let mut args = vec!["--simulation", "--dev-root-token", TOKEN, "--join", &join];
+    args.extend(extra);
+    match Server::try_start_in(dir, &args) {
+        Ok(s) => panic!("a joiner that should be refused serves on {}", s.addr),
+        Err(r) => r.stderr,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verified_joiner_gets_the_root_key_and_others_do_not() {
+    let work = tempfile::tempdir().unwrap();
+    let peer = Server::try_start(&["--simulation", "--dev-root-token", TOKEN]).unwrap();
+    assert!(
+        call(&peer, "POST", "/v1/transit/keys/k", json!({}))
+            .await
+            .status
+            < 300
+    );
+    let ct = call(
+        &peer,
+        "POST",
+        "/v1/transit/encrypt/k",
+        json!({"plaintext": "am9pbg=="}),
+    )
+    .await;
+    let ciphertext = ct.body["data"]["ciphertext"].as_str().unwrap().to_string();
+    let (_, peer_dir) = peer.stop_keeping_data(libc::SIGTERM);
+    let copy = moved(peer_dir.path());
+    let peer =
+        Server::try_start_in(peer_dir, &["--simulation", "--dev-root-token", TOKEN]).unwrap();
+
+    // The joiner opens the copy with the peer's root key, and then by itself.
+    let join = format!("https://{}", peer.addr);
+    let joiner = Server::try_start_in(
+        copy,
+        &["--simulation", "--dev-root-token", TOKEN, "--join", &join],
+    )
+    .unwrap_or_else(|r| panic!("the joiner did not start: {}", r.stderr));
+    assert_eq!(
+        joiner.get("/v1/sys/seal-status").await.body["sealed"],
+        false
+    );
+    let r = call(
+        &joiner,
+        "POST",
+        "/v1/transit/decrypt/k",
+        json!({"ciphertext": ciphertext}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["data"]["plaintext"], "am9pbg==");
+    let (_, joined_dir) = joiner.stop_keeping_data(libc::SIGTERM);
+    let joiner =
+        Server::try_start_in(joined_dir, &["--simulation", "--dev-root-token", TOKEN]).unwrap();
+    assert_eq!(
+        call(
+            &joiner,
+            "POST",
+            "/v1/transit/decrypt/k",
+            json!({"ciphertext": ciphertext})
+        )
+        .await
+        .status,
+        200
+    );
+    drop(joiner);
+
+    // Another signer's enclave.
+    let (_, peer_dir) = peer.stop_keeping_data(libc::SIGTERM);
+    let copy = moved(peer_dir.path());
+    let peer =
+        Server::try_start_in(peer_dir, &["--simulation", "--dev-root-token", TOKEN]).unwrap();
+    let other_key = work.path().join("other-signer.pem");
+    assert!(kms_host(&["keygen", "--out", other_key.to_str().unwrap()])
+        .status
+        .success());
+    let foreign = work.path().join("foreign.signed");
+    sign(&other_key, &shipped_config(), &foreign);
+    let stderr = refused(copy, &peer, &[foreign.to_str().unwrap()]);
+    assert!(stderr.contains("attested join failed"), "{stderr}");
+    assert!(
+        stderr.contains("failed attestation: MRSIGNER mismatch"),
+        "{stderr}"
+    );
+
+    // Evidence made for another request (the peer's own RA-TLS quote), and
+    // a challenge used twice.
+    let nonce = https::send_json(peer.addr, "POST", "/v1/sys/join/challenge", &[], None).await;
+    let nonce = nonce.body["data"]["nonce"].as_str().unwrap().to_string();
+    let cert = https::peer_certificate(&https::connect_tls13(peer.addr).await);
+    let evidence = minikms_verifier::certificate_evidence(cert.as_ref()).unwrap();
+    let rsa =
+        aws_lc_rs::rsa::PrivateDecryptingKey::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let spki = aws_lc_rs::encoding::AsDer::as_der(&rsa.public_key()).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let collateral: Option<Value> = evidence
+        .collateral
+        .as_deref()
+        .map(|c| serde_json::from_slice(c).unwrap());
+    let replay = json!({
+        "nonce": nonce,
+        "public_key": b64.encode(spki.as_ref()),
+        "quote": b64.encode(&evidence.quote),
+        "collateral": collateral,
+    });
+    let r = https::send_json(peer.addr, "POST", "/v1/sys/join", &[], Some(&replay)).await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    assert!(
+        r.body["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("does not bind"),
+        "{:?}",
+        r.body
+    );
+    let r = https::send_json(peer.addr, "POST", "/v1/sys/join", &[], Some(&replay)).await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.body["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{:?}",
+        r.body
+    );
+
+    // A joiner of a lower security version than the peer's.
+    let (_, peer_dir) = peer.stop_keeping_data(libc::SIGTERM);
+    let shipped = std::fs::read_to_string(shipped_config()).unwrap();
+    let svn2_config = work.path().join("svn2.toml");
+    std::fs::write(
+        &svn2_config,
+        shipped.replace("SecurityVersion = 1", "SecurityVersion = 2"),
+    )
+    .unwrap();
+    let svn2 = work.path().join("svn2.signed");
+    sign(shared_signing_key(), &svn2_config, &svn2);
+    let peer = Server::try_start_in(
+        peer_dir,
+        &[
+            "--simulation",
+            "--dev-root-token",
+            TOKEN,
+            svn2.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let (_, peer_dir) = peer.stop_keeping_data(libc::SIGTERM);
+    let copy = moved(peer_dir.path());
+    let peer = Server::try_start_in(
+        peer_dir,
+        &[
+            "--simulation",
+            "--dev-root-token",
+            TOKEN,
+            svn2.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let stderr = refused(copy, &peer, &[]);
+    assert!(stderr.contains("join refused"), "{stderr}");
+    assert!(stderr.contains("security version too low"), "{stderr}");
+
+    // The peer's audit log has every attempt, with its outcome.
+    let (_, peer_dir) = peer.stop_keeping_data(libc::SIGTERM);
+    let log = std::fs::read_to_string(peer_dir.path().join("enclave/audit.log")).unwrap();
+    let joins = log.lines().filter(|l| l.contains("sys/join\"")).count();
+    assert!(joins >= 4, "{joins} join entries in the peer's audit log");
+}
