@@ -12,7 +12,7 @@
 //!   bodies through the real router), ACL policies, `vault:vN:` strings,
 //!   BYOK, the key store, its audit log, ECALL frames, Gramine's files.
 //! - [`verifier`]: what clients and auditors read: quotes, evidence,
-//!   RA-TLS certificates, PEM chains, held-data claims, collateral, the
+//!   SEV-SNP reports, Nitro documents, RA-TLS certificates, PEM chains, held-data claims, collateral, the
 //!   audit log offline, and the host's reading of OCALL frames.
 
 pub mod enclave;
@@ -49,4 +49,6 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("pem_chain", pem_chain),
     ("held_claims", held_claims),
     ("collateral", collateral),
+    ("snp_report", snp_report),
+    ("nitro_document", nitro_document),
 ];

@@ -48,6 +48,25 @@ pub fn ratls_cert(data: &[u8]) {
     }
 }
 
+/// `snp_report`: an SEV-SNP report (raw or hex), detected, then verified
+/// against an empty VCEK and chain (the report is parsed before them).
+pub fn snp_report(data: &[u8]) {
+    if let minikms_verifier::Detected::SnpReport(report) = minikms_verifier::detect(data) {
+        let _ = minikms_verifier::verify_report(&report, b"", b"", AT, &policy());
+    }
+    let _ = minikms_verifier::snp::parse_report(data);
+}
+
+/// `nitro_document`: a Nitro attestation document (raw, base64 or hex),
+/// detected, then verified (COSE, payload, chain, signature) at its own
+/// time.
+pub fn nitro_document(data: &[u8]) {
+    if let minikms_verifier::Detected::NitroDocument(doc) = minikms_verifier::detect(data) {
+        let _ = minikms_verifier::verify_document(&doc, None, &policy());
+    }
+    let _ = minikms_verifier::verify_document(data, Some(AT), &policy());
+}
+
 /// `pem_chain`: a PEM certificate chain, each certificate, the chain
 /// up to the simulation root.
 pub fn pem_chain(data: &[u8]) {

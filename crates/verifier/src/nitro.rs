@@ -37,6 +37,9 @@ const MAX_PUBLIC_KEY: usize = 1024;
 const MAX_USER_DATA: usize = 512;
 const MAX_NONCE: usize = 512;
 const MAX_PCRS: usize = 32;
+/// AWS's chains hold four or five certificates; a longer bundle is refused
+/// before any signature is checked (each costs a P-384 verification).
+const MAX_CABUNDLE: usize = 8;
 
 /// What a verified Nitro attestation document says (binary fields in
 /// lowercase hex).
@@ -167,14 +170,14 @@ fn parse(bytes: &[u8]) -> Result<Document, EvidenceError> {
     let certificate = bytes_field(take("certificate"), "certificate", 1, MAX_CERT)?
         .ok_or_else(|| malformed("no certificate"))?;
     let cabundle = match take("cabundle") {
-        Some(Value::Array(items)) if !items.is_empty() => items
+        Some(Value::Array(items)) if (1..=MAX_CABUNDLE).contains(&items.len()) => items
             .into_iter()
             .map(|v| {
                 bytes_field(Some(v), "cabundle entry", 1, MAX_CERT)?
                     .ok_or_else(|| malformed("empty cabundle entry"))
             })
             .collect::<Result<Vec<_>, _>>()?,
-        _ => return Err(malformed("cabundle missing or empty")),
+        _ => return Err(malformed("cabundle missing, empty or too long")),
     };
     let public_key = bytes_field(take("public_key"), "public_key", 1, MAX_PUBLIC_KEY)?;
     let user_data = bytes_field(take("user_data"), "user_data", 0, MAX_USER_DATA)?;

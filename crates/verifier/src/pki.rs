@@ -137,7 +137,8 @@ pub fn public_key<'a>(cert: &'a X509Certificate<'_>) -> &'a [u8] {
     &cert.public_key().subject_public_key.data
 }
 
-/// Whether a certificate's key is on `curve` (`"P-384"` only for now).
+/// Whether a certificate's key is an EC key on P-384 (the only curve the
+/// SEV-SNP and Nitro signatures use).
 pub fn is_p384(cert: &X509Certificate<'_>) -> bool {
     cert.public_key()
         .algorithm

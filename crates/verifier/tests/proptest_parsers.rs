@@ -3,8 +3,10 @@
 
 use minikms_verifier::chain::parse_pem_chain;
 use minikms_verifier::held_data::decode_claims;
+use minikms_verifier::snp::TcbVersion;
 use minikms_verifier::{
-    collateral_window_json, parse_evidence, verify_evidence, Policy, VerifyOptions,
+    collateral_window_json, detect, parse_evidence, verify_document, verify_evidence,
+    verify_report, Policy, VerifyOptions,
 };
 use proptest::prelude::*;
 
@@ -58,5 +60,37 @@ proptest! {
         pem.extend_from_slice(&bytes);
         pem.extend_from_slice(b"\n-----END CERTIFICATE-----\n");
         let _ = parse_pem_chain(&pem);
+    }
+
+    /// SEV-SNP reports and Nitro documents, detected from any bytes: no
+    /// panic (reports are exactly 1184 bytes, so that length is tried often).
+    #[test]
+    fn snp_and_nitro_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..1300),
+        as_report in any::<bool>(),
+    ) {
+        let mut bytes = bytes;
+        if as_report {
+            bytes.resize(1184, 0);
+            bytes[0] = 2;
+            bytes[0x34] = 1;
+            bytes[0x48] = 0;
+        }
+        let _ = detect(&bytes);
+        let _ = verify_report(&bytes, &bytes, &bytes, 1_800_000_000, &Policy::default());
+        let _ = verify_document(&bytes, None, &Policy::default());
+        let mut doc = vec![0x84, 0x44, 0xa1, 0x01, 0x38, 0x22, 0xa0];
+        doc.extend_from_slice(&bytes);
+        let _ = verify_document(&doc, None, &Policy::default());
+    }
+
+    /// The minimum-TCB flag's text form round-trips.
+    #[test]
+    fn tcb_version_round_trips(
+        fmc in proptest::option::of(any::<u8>()),
+        bootloader in any::<u8>(), tee in any::<u8>(), snp in any::<u8>(), microcode in any::<u8>(),
+    ) {
+        let v = TcbVersion { fmc, bootloader, tee, snp, microcode };
+        prop_assert_eq!(v.to_string().parse::<TcbVersion>().unwrap(), v);
     }
 }

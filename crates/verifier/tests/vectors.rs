@@ -399,6 +399,15 @@ fn tdx_v4_full_verification() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("got none (TDX quote)"), "{err}");
+    // --measurement pins MRTD for a TD.
+    let mr_td: [u8; 48] = hex::decode(&td.mr_td).unwrap().try_into().unwrap();
+    let pinned = |m: [u8; 48]| Policy {
+        measurement: Some(m),
+        ..Policy::default()
+    };
+    verify_evidence(&quote, &full(&coll, at), &pinned(mr_td)).unwrap();
+    let err = verify_evidence(&quote, &full(&coll, at), &pinned([0; 48])).unwrap_err();
+    assert!(err.to_string().starts_with("measurement mismatch"), "{err}");
     // Expired now.
     let err = verify_evidence(&quote, &full(&coll, now()), &Policy::default()).unwrap_err();
     assert!(
