@@ -120,6 +120,11 @@ async fn shares_rebuild_the_store_on_a_new_machine() {
 
     let server = Server::try_start(&["--simulation"]).unwrap();
     let dir = server.data_dir.path().to_path_buf();
+    let health = server.get("/v1/sys/health").await;
+    assert_eq!(
+        (health.status, health.body["initialized"].clone()),
+        (501, json!(false))
+    );
     let out = w.join("shares");
     let mut args = vec![
         "init",
@@ -158,6 +163,7 @@ async fn shares_rebuild_the_store_on_a_new_machine() {
         .collect();
     assert!(shares.iter().all(|s| s.len() == 41));
     assert_eq!(seal_status(&server).await["n"], 5);
+    assert_eq!(server.get("/v1/sys/health").await.status, 200);
     let again = https::send_json(server.addr, "PUT", "/v1/sys/init", &[], Some(&json!({}))).await;
     assert_eq!(again.status, 400, "a second init");
 
@@ -219,6 +225,15 @@ async fn shares_rebuild_the_store_on_a_new_machine() {
             s["progress"].clone()
         ),
         (json!(true), json!(3), json!(5), json!(0))
+    );
+    let health = server.get("/v1/sys/health").await;
+    assert_eq!(
+        (health.status, health.body["sealed"].clone()),
+        (503, json!(true))
+    );
+    assert_eq!(
+        server.get("/v1/sys/health?sealedcode=299").await.status,
+        299
     );
     let r = call(
         &server,
@@ -354,6 +369,7 @@ async fn shares_rebuild_the_store_on_a_new_machine() {
     let r = give(&server, &B64.encode(&shares[0])).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["sealed"], false);
+    assert_eq!(server.get("/v1/sys/health").await.status, 200);
 
     // Everything as it was.
     let r = call(

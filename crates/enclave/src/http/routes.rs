@@ -1,5 +1,5 @@
-//! The route table: the tutorial's routes, open; every `/v1` route
-//! behind the audit layer, and all but `sys/init`, `sys/seal-status`,
+//! The route table: the tutorial's routes and `sys/health` (polled by
+//! load balancers), open; every other `/v1` route behind the audit layer, and all but `sys/init`, `sys/seal-status`,
 //! `sys/unseal` and `sys/join` (whose callers prove themselves with
 //! evidence) behind the guard too
 //! ([`super::layers`]), so no handler can run for a request its token does
@@ -36,6 +36,7 @@ pub fn router(platform: Arc<dyn Platform>, opened: &Opened) -> Router {
         .route("/generate-aes-key", get(tutorial::aes_key))
         .route("/generate-rsa-key-pair", get(tutorial::rsa_key_pair))
         .route("/attestation", get(attestation::evidence))
+        .route("/v1/sys/health", get(sys::open_health))
         .merge(v1(app.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,7 +1,8 @@
 //! `sys/seal-status` and `sys/unseal` in Vault's shapes (hvac's
 //! `sys.read_seal_status`, `sys.submit_unseal_key(s)`), for an open
 //! store (a sealed one answers them in [`super::sealed`]), and the peer's
-//! side of an attested join (`sys/join/challenge`, `sys/join`).
+//! side of an attested join (`sys/join/challenge`, `sys/join`), and
+//! `sys/health` for load balancers.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -50,6 +51,64 @@ pub fn seal_status(
         "storage_type": "redb",
     }))
     .into_response()
+}
+
+/// `sys/health`'s query: the status to answer in each state (Vault's
+/// parameters; minikms is always active, never a standby).
+#[derive(Debug, Default)]
+struct HealthQuery {
+    activecode: Option<u16>,
+    sealedcode: Option<u16>,
+    uninitcode: Option<u16>,
+}
+
+/// Vault's `sys/health`: 200 when initialised and unsealed, 501 when not
+/// initialised, 503 when sealed (each overridable by the query), and the
+/// state in the body. Not audited, like `GET /`: load balancers poll it.
+pub fn health(initialized: bool, sealed: bool, query: Option<&str>) -> Response {
+    let q = query.map(health_query).unwrap_or_default();
+    let code = if !initialized {
+        q.uninitcode.unwrap_or(501)
+    } else if sealed {
+        q.sealedcode.unwrap_or(503)
+    } else {
+        q.activecode.unwrap_or(200)
+    };
+    let status = axum::http::StatusCode::from_u16(code)
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let body = json!({
+        "initialized": initialized,
+        "sealed": sealed,
+        "standby": false,
+        "performance_standby": false,
+        "replication_performance_mode": "disabled",
+        "replication_dr_mode": "disabled",
+        "server_time_utc": crate::clock::now(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "cluster_name": "minikms",
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// The health query's codes (other parameters are ignored, as Vault does
+/// for ones that do not apply).
+fn health_query(query: &str) -> HealthQuery {
+    let mut q = HealthQuery::default();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        let code = v.parse::<u16>().ok().filter(|c| (100..600).contains(c));
+        match k.as_ref() {
+            "activecode" => q.activecode = code,
+            "sealedcode" => q.sealedcode = code,
+            "uninitcode" => q.uninitcode = code,
+            _ => {}
+        }
+    }
+    q
+}
+
+/// `GET /v1/sys/health` of an open store.
+pub async fn open_health(State(app): State<AppState>, uri: axum::http::Uri) -> Response {
+    health(app.state.is_initialised(), false, uri.query())
 }
 
 /// `GET /v1/sys/seal-status` of an open store.
