@@ -71,6 +71,10 @@ pub enum Command {
     /// recipient's RSA key and written to DIR/share-I.enc; prints the root
     /// token.
     Init(InitArgs),
+    /// Make recovery shares for an initialised server that has none (a
+    /// store from before recovery shares, or initialised without them);
+    /// needs a token allowed to update sys/recovery-shares (root).
+    RecoveryShares(InitArgs),
     /// Give the server one recovery share (decrypted here with your
     /// private key), after verifying its enclave; prints its seal status.
     Unseal(UnsealArgs),
@@ -105,7 +109,7 @@ impl Cli {
     }
 }
 
-/// `minikms init --shares N --threshold K --recipient A.pem ... --out DIR`.
+/// `minikms init|recovery-shares --shares N --threshold K --recipient A.pem ... --out DIR`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// How many shares to make (1 to 255).

@@ -16,7 +16,7 @@ use minikms_client::error::Error;
 use minikms_client::freshness::Checked;
 use minikms_client::import::read_key;
 use minikms_client::offline::{self, AuditLog, Verified};
-use minikms_client::recovery;
+use minikms_client::recovery::{self, Making};
 use minikms_verifier::CertificateClaims;
 
 fn main() -> ExitCode {
@@ -61,9 +61,14 @@ async fn server_command(cli: &Cli) -> Result<serde_json::Value, Error> {
             let imported = client.import(&args.name, &key, args.options()).await?;
             Ok(imported.to_json())
         }
-        Command::Init(args) => {
-            recovery::init(
+        Command::Init(args) | Command::RecoveryShares(args) => {
+            let making = match &cli.command {
+                Command::Init(_) => Making::Init,
+                _ => Making::ForInitialised,
+            };
+            recovery::make_shares(
                 &mut client,
+                making,
                 args.shares,
                 args.threshold,
                 &args.recipient,

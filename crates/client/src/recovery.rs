@@ -1,5 +1,6 @@
-//! Recovery shares on the operator's side: `minikms init` asks an attested
-//! enclave for shares, each encrypted to one person's RSA key, and writes
+//! Recovery shares on the operator's side: `minikms init` (or `minikms
+//! recovery-shares`, for a store initialised without them) asks an
+//! attested enclave for shares, each encrypted to one person's RSA key, and writes
 //! them one file each; `minikms unseal` decrypts one share with its
 //! owner's private key and sends it, only ever over a connection whose
 //! enclave passed attestation (the connection is attested before any
@@ -63,11 +64,23 @@ fn private_key(path: &Path, der: &[u8]) -> Result<PrivateDecryptingKey, Error> {
     })
 }
 
-/// `minikms init`: initialises the server with `shares` shares of which
+/// Which call makes the shares.
+#[derive(Debug, Clone, Copy)]
+pub enum Making {
+    /// `sys/init`: initialises the server, and answers its root token.
+    Init,
+    /// `sys/recovery-shares`: shares for an initialised server that has
+    /// none (needs a token allowed to update that path).
+    ForInitialised,
+}
+
+/// `minikms init` and `minikms recovery-shares`: `shares` shares of which
 /// `threshold` unseal, share i encrypted to `recipients[i]` and written
-/// to `out/share-i.enc`. Answers the root token and the files written.
-pub async fn init(
+/// to `out/share-i.enc`. Answers the files written (and, for init, the
+/// root token).
+pub async fn make_shares(
     client: &mut Client,
+    making: Making,
     shares: u8,
     threshold: u8,
     recipients: &[PathBuf],
@@ -92,14 +105,17 @@ pub async fn init(
         "secret_threshold": threshold,
         "pgp_keys": keys,
     });
-    let answer = client.api("PUT", "sys/init", Some(&body)).await?;
-    let encrypted = answer["keys_base64"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if encrypted.len() != usize::from(shares) || answer["keys_encrypted"] != true {
+    let path = match making {
+        Making::Init => "sys/init",
+        Making::ForInitialised => "sys/recovery-shares",
+    };
+    let answer = client.api("PUT", path, Some(&body)).await?;
+    // sys/init answers at the top level (Vault's shape), the other in `data`.
+    let made = answer.get("data").unwrap_or(&answer);
+    let encrypted = made["keys_base64"].as_array().cloned().unwrap_or_default();
+    if encrypted.len() != usize::from(shares) || made["keys_encrypted"] != true {
         return Err(Error::Protocol(format!(
-            "the server answered init with {} encrypted shares, {shares} were asked for",
+            "the server answered {path} with {} encrypted shares, {shares} were asked for",
             encrypted.len()
         )));
     }
@@ -113,12 +129,15 @@ pub async fn init(
         write_atomically(&path, &bytes)?;
         files.push(path.display().to_string());
     }
-    Ok(json!({
-        "root_token": answer["root_token"],
+    let mut result = json!({
         "secret_shares": shares,
         "secret_threshold": threshold,
         "share_files": files,
-    }))
+    });
+    if let Making::Init = making {
+        result["root_token"] = answer["root_token"].clone();
+    }
+    Ok(result)
 }
 
 /// `minikms unseal`: decrypts the share in `share` with the private key in

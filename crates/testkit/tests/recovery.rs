@@ -447,3 +447,80 @@ async fn shares_rebuild_the_store_on_a_new_machine() {
         }
     }
 }
+
+/// A store initialised without shares (here by the dev root token, as a
+/// store migrated from before recovery shares) gets them once, with a token
+/// allowed to, and then recovers on a new machine like any other.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_initialised_store_without_shares_gets_them_once() {
+    const ROOT: &str = "hvs.recovery-dev-root";
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let key = w.join("holder.pem");
+    openssl(&["genrsa", "-out", key.to_str().unwrap(), "2048"]);
+    let server = Server::try_start(&["--simulation", "--dev-root-token", ROOT]).unwrap();
+    let dir = server.data_dir.path().to_path_buf();
+    assert_eq!(seal_status(&server).await["n"], 0);
+    let out = w.join("shares");
+    let args = |token: &'static str| {
+        vec![
+            "--token".to_string(),
+            token.to_string(),
+            "recovery-shares".into(),
+            "--shares".into(),
+            "1".into(),
+            "--threshold".into(),
+            "1".into(),
+            "--recipient".into(),
+            key.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ]
+    };
+    let run = |token: &'static str| {
+        let a = args(token);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        minikms(server.addr, &pin(&dir), w, &a)
+    };
+    let (ok, _, stderr) = run("hvs.nobody");
+    assert!(!ok && stderr.contains("permission denied"), "{stderr}");
+    let (ok, stdout, stderr) = run(ROOT);
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains("root_token"), "{stdout}");
+    assert_eq!(seal_status(&server).await["n"], 1);
+    let (ok, _, stderr) = run(ROOT);
+    assert!(
+        !ok && stderr.contains("already has recovery shares"),
+        "{stderr}"
+    );
+    let share = openssl(&[
+        "pkeyutl",
+        "-decrypt",
+        "-inkey",
+        key.to_str().unwrap(),
+        "-pkeyopt",
+        "rsa_padding_mode:oaep",
+        "-pkeyopt",
+        "rsa_oaep_md:sha256",
+        "-in",
+        out.join("share-1.enc").to_str().unwrap(),
+    ]);
+    let (_, old_dir) = server.stop_keeping_data(libc::SIGTERM);
+    let new_dir = tempfile::tempdir().unwrap();
+    copy_dir(old_dir.path(), new_dir.path());
+    std::fs::remove_file(new_dir.path().join("sim-platform-fuses")).unwrap();
+    let server =
+        Server::try_start_in(new_dir, &["--simulation", "--dev-root-token", ROOT]).unwrap();
+    assert_eq!(seal_status(&server).await["sealed"], true);
+    let r = give(&server, &B64.encode(&share)).await;
+    assert_eq!(r.body["sealed"], false, "{:?}", r.body);
+    let r = call(
+        &server,
+        ROOT,
+        "GET",
+        "/v1/auth/token/lookup-self",
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+}

@@ -21,17 +21,45 @@ pub struct InitRequest {
     pub split: SplitRequest,
 }
 
-/// Vault's init answer: the shares (each encrypted to its recipient when
-/// `pgp_keys` was given), hex and base64, and the root token.
+/// Vault's init answer: the shares and the root token.
 #[derive(Serialize)]
 pub struct Initialised {
+    #[serde(flatten)]
+    pub shares: Shares,
+    pub root_token: Zeroizing<String>,
+}
+
+/// Recovery shares as answered once: each encrypted to its recipient when
+/// `pgp_keys` was given, hex and base64.
+#[derive(Default, Serialize)]
+pub struct Shares {
     pub keys: Vec<Zeroizing<String>>,
     pub keys_base64: Vec<Zeroizing<String>>,
-    pub root_token: Zeroizing<String>,
     pub secret_shares: u8,
     pub secret_threshold: u8,
     /// Whether `keys` are encrypted to the `pgp_keys` given.
     pub keys_encrypted: bool,
+}
+
+impl From<recovery::Split> for Shares {
+    fn from(split: recovery::Split) -> Self {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        Shares {
+            keys: split
+                .shares
+                .iter()
+                .map(|s| Zeroizing::new(hex::encode(s.as_slice())))
+                .collect(),
+            keys_base64: split
+                .shares
+                .iter()
+                .map(|s| Zeroizing::new(b64.encode(s.as_slice())))
+                .collect(),
+            secret_shares: split.info.shares,
+            secret_threshold: split.info.threshold,
+            keys_encrypted: split.encrypted,
+        }
+    }
 }
 
 /// Initialises the store: a new root token, and shares if asked; fails if
@@ -56,30 +84,43 @@ pub fn init(
     state.initialise(token_hash(&token))?;
     let Some(split) = split else {
         return Ok(Initialised {
-            keys: Vec::new(),
-            keys_base64: Vec::new(),
+            shares: Shares::default(),
             root_token: token,
-            secret_shares: 0,
-            secret_threshold: 0,
-            keys_encrypted: false,
         });
     };
     recovery.set_info(split.info.clone());
-    let b64 = base64::engine::general_purpose::STANDARD;
     Ok(Initialised {
-        keys: split
-            .shares
-            .iter()
-            .map(|s| Zeroizing::new(hex::encode(s.as_slice())))
-            .collect(),
-        keys_base64: split
-            .shares
-            .iter()
-            .map(|s| Zeroizing::new(b64.encode(s.as_slice())))
-            .collect(),
+        shares: Shares::from(split),
         root_token: token,
-        secret_shares: split.info.shares,
-        secret_threshold: split.info.threshold,
-        keys_encrypted: split.encrypted,
     })
+}
+
+/// `sys/recovery-shares`: shares for an initialised store that has none
+/// (migrated from format 1, or initialised without them). Shares of a store
+/// that has some are refused: new ones would not revoke the old.
+pub fn recovery_shares(
+    state: &State,
+    platform: &dyn Platform,
+    recovery: &Recovery,
+    req: SplitRequest,
+) -> Result<Shares, Error> {
+    let _one = recovery.one_init();
+    if !state.is_initialised() {
+        return Err(Error::invalid(
+            "the store is not initialised: sys/init makes the recovery shares",
+        ));
+    }
+    if let Some(info) = recovery.info() {
+        return Err(Error::invalid(format!(
+            "this store already has recovery shares (init id {}): new ones would not revoke them, \
+             and changing the root key (rekey) is not supported yet",
+            info.init_id
+        )));
+    }
+    let split = recovery::split(platform, recovery.root(), &req)?.ok_or_else(|| {
+        Error::invalid("give secret_shares, secret_threshold and, preferably, pgp_keys")
+    })?;
+    state.set_recovery(&split.info.to_bytes())?;
+    recovery.set_info(split.info.clone());
+    Ok(Shares::from(split))
 }

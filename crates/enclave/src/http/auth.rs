@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::app::AppState;
 use super::body::json_body;
-use super::envelope::{no_content, ok, ok_with_fields, with_facts, Facts};
+use super::envelope::{no_content, ok, ok_secret, ok_with_fields, with_facts, Facts};
 use super::exec::blocking;
 use super::layers::Authed;
 use super::secret;
@@ -31,6 +31,22 @@ pub async fn init(State(app): State<AppState>, body: Body) -> Result<Response, E
     })
     .await?;
     Ok(with_facts(secret::json(&done), Facts::WROTE))
+}
+
+/// `PUT /v1/sys/recovery-shares`: recovery shares for an initialised store
+/// that has none, answered once.
+pub async fn recovery_shares(
+    State(app): State<AppState>,
+    id: RequestId,
+    body: Body,
+) -> Result<Response, Error> {
+    let req: crate::state::recovery::SplitRequest = json_body(body).await?;
+    let (platform, recovery) = (app.platform.clone(), app.recovery.clone());
+    let shares = blocking(&app.state, move |s| {
+        initialise::recovery_shares(s, platform.as_ref(), &recovery, req)
+    })
+    .await?;
+    Ok(ok_secret(id, &shares, Facts::WROTE))
 }
 
 /// `POST /v1/auth/token/create`: Vault's `auth` block, token shown once.

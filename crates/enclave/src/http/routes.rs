@@ -85,6 +85,10 @@ fn v1(state: AppState) -> Router<AppState> {
             "/v1/auth/token/revoke-self",
             post(auth::revoke_self).put(auth::revoke_self),
         )
+        .route(
+            "/v1/sys/recovery-shares",
+            put(auth::recovery_shares).post(auth::recovery_shares),
+        )
         .route("/v1/sys/policy", any(policies::list))
         .route("/v1/sys/policies/acl", any(policies::list))
         .route(
