@@ -138,6 +138,8 @@ pub async fn join(
     body: Body,
 ) -> Result<Response, Error> {
     let req: JoinRequest = json_body(body).await?;
+    // Anyone may ask, and verifying a quote costs: one of the bounded turns.
+    let _turn = app.expensive_turn().await?;
     let app2 = app.clone();
     let admitted = tokio::task::spawn_blocking(move || {
         app2.join.admit(app2.platform.as_ref(), &app2.recovery, req)
