@@ -22,7 +22,7 @@ use crate::platform::{self, Platform};
 use crate::server::{self, tls};
 use crate::services::{ca, join};
 use crate::store::freshness::Freshness;
-use crate::store::redb::{Opened as Opened_, RedbStore};
+use crate::store::redb::{Found, RedbStore};
 
 /// Who we are, before the platform is fully up.
 pub enum Start {
@@ -204,7 +204,7 @@ async fn set_up(
     let store = RedbStore::open_or_sealed(&platform, &setup.data_dir, setup.join.is_some())
         .map_err(|e| other("cannot open the key store", &e))?;
     let store = match (store, &setup.join) {
-        (Opened_::Sealed(sealed), Some(peer)) => {
+        (Found::Sealed(sealed), Some(peer)) => {
             let root = join::ask::ask(&platform, peer)
                 .await
                 .map_err(|e| other("attested join failed", &e))?;
@@ -215,16 +215,16 @@ async fn set_up(
             info!(
                 "joined {peer}: its root key opens this store, now sealed under this machine's key"
             );
-            Opened_::Ready(unsealed)
+            Found::Ready(unsealed)
         }
-        (store @ Opened_::Ready(_), Some(_)) => {
+        (store @ Found::Ready(_), Some(_)) => {
             info!("the key store opened on this machine by itself: --join is not needed");
             store
         }
         (store, None) => store,
     };
     let store = match store {
-        Opened_::Ready(unsealed) => Ok(open_store(
+        Found::Ready(unsealed) => Ok(open_store(
             &platform,
             unsealed,
             &setup.data_dir,
@@ -232,7 +232,7 @@ async fn set_up(
         )
         .await
         .map_err(|e| (ServerFailure::Other, e))?),
-        Opened_::Sealed(sealed) => Err(sealed),
+        Found::Sealed(sealed) => Err(sealed),
     };
     let listener = tokio::net::TcpListener::bind((setup.bind, setup.port))
         .await

@@ -23,7 +23,7 @@ use crate::services::classify::classify;
 use crate::state::acl;
 use crate::state::key::KeyType;
 use crate::state::State;
-use crate::store::redb::{Opened, RedbStore};
+use crate::store::redb::{Found, RedbStore};
 use crate::store::{Records, Storage, StoreError, Table};
 
 /// Route patterns the classifier is asked about (the router's own; the
@@ -227,8 +227,8 @@ impl Api {
         let platform = fixed::platform();
         let app = runtime.block_on(async {
             let opened = match RedbStore::open_or_sealed(&platform, data_dir, false) {
-                Ok(Opened::Ready(unsealed)) => unsealed,
-                Ok(Opened::Sealed(_)) => return Err("the store opened sealed".to_string()),
+                Ok(Found::Ready(unsealed)) => unsealed,
+                Ok(Found::Sealed(_)) => return Err("the store opened sealed".to_string()),
                 Err(e) => return Err(e.to_string()),
             };
             let token = Some(Zeroizing::new(ROOT_TOKEN.to_string()));

@@ -388,8 +388,8 @@ impl RedbStore {
         data_dir: &Path,
     ) -> Result<(Self, Records), StoreError> {
         match Self::open_or_sealed(platform, data_dir, false)? {
-            Opened::Ready(u) => Ok((u.store, u.records)),
-            Opened::Sealed(s) => Err(StoreError::ForeignKey(s.path)),
+            Found::Ready(u) => Ok((u.store, u.records)),
+            Found::Sealed(s) => Err(StoreError::ForeignKey(s.path)),
         }
     }
 
@@ -403,7 +403,7 @@ impl RedbStore {
         platform: &Arc<dyn Platform>,
         data_dir: &Path,
         newer_is_sealed: bool,
-    ) -> Result<Opened, StoreError> {
+    ) -> Result<Found, StoreError> {
         let path = data_dir.join(FILE_NAME);
         quietly(|| Self::open_file(platform, &path, newer_is_sealed)).unwrap_or_else(|panic| {
             Err(StoreError::Corrupt {
@@ -417,7 +417,7 @@ impl RedbStore {
         platform: &Arc<dyn Platform>,
         path: &Path,
         newer_is_sealed: bool,
-    ) -> Result<Opened, StoreError> {
+    ) -> Result<Found, StoreError> {
         let ours = platform.identity().security_version;
         // Every record lives unsealed in memory above us, so redb's page
         // cache only saves re-reading B-tree pages when writing: a small
@@ -483,8 +483,8 @@ impl RedbStore {
                 recovery: header.recovery,
             };
             return match root {
-                Some(root) => sealed.open_with(root, sealed_at < ours).map(Opened::Ready),
-                None => Ok(Opened::Sealed(sealed)),
+                Some(root) => sealed.open_with(root, sealed_at < ours).map(Found::Ready),
+                None => Ok(Found::Sealed(sealed)),
             };
         }
         // Format 1 (or new): records sealed under the CPU's key. Migrate
@@ -513,7 +513,7 @@ impl RedbStore {
                 "migrated {shown_path} to format {CURRENT_FORMAT}: its records are now sealed under a root key of its own"
             );
         }
-        Ok(Opened::Ready(Unsealed {
+        Ok(Found::Ready(Unsealed {
             store,
             records,
             root,
@@ -523,7 +523,7 @@ impl RedbStore {
 }
 
 /// What opening found.
-pub enum Opened {
+pub enum Found {
     Ready(Unsealed),
     /// This CPU cannot unseal the root key: recovery shares or a peer must
     /// give it.

@@ -193,7 +193,7 @@ fn index_json_is_what_serde_json_writes() {
 #[test]
 fn another_machine_opens_sealed_and_the_root_key_unseals_it() {
     let dir = tempfile::tempdir().unwrap();
-    let Opened::Ready(first) = RedbStore::open_or_sealed(&platform(), dir.path(), false).unwrap()
+    let Found::Ready(first) = RedbStore::open_or_sealed(&platform(), dir.path(), false).unwrap()
     else {
         panic!("a new store opened sealed");
     };
@@ -201,7 +201,7 @@ fn another_machine_opens_sealed_and_the_root_key_unseals_it() {
     store.write(&[(Table::Keys, "a", Some(b"1"))]).unwrap();
     drop(store);
     let other = platform_with_fuses(1);
-    let Opened::Sealed(sealed) = RedbStore::open_or_sealed(&other, dir.path(), false).unwrap()
+    let Found::Sealed(sealed) = RedbStore::open_or_sealed(&other, dir.path(), false).unwrap()
     else {
         panic!("another machine opened the store by itself");
     };
@@ -211,7 +211,7 @@ fn another_machine_opens_sealed_and_the_root_key_unseals_it() {
         panic!("a wrong root key opened the store");
     };
     assert!(e.to_string().contains("another store"), "{e}");
-    let Opened::Sealed(sealed) = RedbStore::open_or_sealed(&other, dir.path(), false).unwrap()
+    let Found::Sealed(sealed) = RedbStore::open_or_sealed(&other, dir.path(), false).unwrap()
     else {
         panic!("a refused root key unsealed the store");
     };
