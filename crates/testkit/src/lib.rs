@@ -117,6 +117,26 @@ pub fn kms_host_sign(key: &Path, config: &Path, out: &Path) -> Output {
     ])
 }
 
+/// The built enclave signed with the shared development key, with the
+/// shipped config's `SecurityVersion = 1` changed to `svn`, as `DIR/svnN.signed`.
+pub fn signed_at_svn(dir: &Path, svn: u16) -> PathBuf {
+    let shipped = std::fs::read_to_string(shipped_config()).expect("the shipped config");
+    let config = dir.join(format!("svn{svn}.toml"));
+    std::fs::write(
+        &config,
+        shipped.replace("SecurityVersion = 1", &format!("SecurityVersion = {svn}")),
+    )
+    .expect("write the config");
+    let out = dir.join(format!("svn{svn}.signed"));
+    let signed = kms_host_sign(shared_signing_key(), &config, &out);
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    out
+}
+
 /// Runs `kms-host ARGS...` to completion.
 pub fn kms_host(args: &[&str]) -> Output {
     Command::new(bin("kms-host"))

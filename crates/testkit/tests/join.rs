@@ -9,7 +9,7 @@ use std::path::Path;
 
 use base64::Engine;
 use minikms_testkit::{
-    copy_dir, https, kms_host, kms_host_sign, shared_signing_key, shipped_config, Server,
+    copy_dir, https, kms_host, kms_host_sign, shipped_config, signed_at_svn, Server,
 };
 use serde_json::{json, Value};
 
@@ -174,15 +174,7 @@ async fn a_verified_joiner_gets_the_root_key_and_others_do_not() {
 
     // A joiner of a lower security version than the peer's.
     let (_, peer_dir) = peer.stop_keeping_data(libc::SIGTERM);
-    let shipped = std::fs::read_to_string(shipped_config()).unwrap();
-    let svn2_config = work.path().join("svn2.toml");
-    std::fs::write(
-        &svn2_config,
-        shipped.replace("SecurityVersion = 1", "SecurityVersion = 2"),
-    )
-    .unwrap();
-    let svn2 = work.path().join("svn2.signed");
-    sign(shared_signing_key(), &svn2_config, &svn2);
+    let svn2 = signed_at_svn(work.path(), 2);
     let peer = Server::try_start_in(
         peer_dir,
         &[

@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use base64::Engine;
-use minikms_testkit::{https, kms_host, kms_host_sign, shared_signing_key, shipped_config, Server};
+use minikms_testkit::{
+    https, kms_host, kms_host_sign, shared_signing_key, shipped_config, signed_at_svn, Server,
+};
 use serde_json::json;
 
 const TOKEN: &str = "hvs.sealing-test-token";
@@ -91,14 +93,7 @@ async fn sealed_keys_follow_the_signer_not_the_build() {
 
     // An upgrade (SecurityVersion 2, same signer) keeps keys and CA, and
     // re-seals them at its SVN: the older build may not open them again.
-    let upgrade_config = work.path().join("svn2.toml");
-    std::fs::write(
-        &upgrade_config,
-        shipped.replace("SecurityVersion = 1", "SecurityVersion = 2"),
-    )
-    .unwrap();
-    let upgraded = work.path().join("svn2.signed");
-    sign(shared_signing_key(), &upgrade_config, &upgraded);
+    let upgraded = signed_at_svn(work.path(), 2);
     let server = Server::try_start_in(
         data_dir,
         &[
