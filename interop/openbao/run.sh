@@ -35,7 +35,8 @@ if [ ! -x "$venv/bin/bao" ]; then
 fi
 bao="$venv/bin/bao"
 
-token="hvs.differential-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+token="differential-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+# No "hvs." prefix: OpenBao refuses a chosen root token id with a service-token prefix.
 
 # OpenBao dev, in memory, TLS with its own generated CA in $work/bao.
 port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

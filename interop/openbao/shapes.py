@@ -115,6 +115,7 @@ def compare(bao, kms):
 def kind(diff):
     """The difference without its values: what the gap list counts."""
     d = re.sub(r"\[\d+\]", "[]", diff)
+    d = re.sub(r"\.keys\.\d+", ".keys.N", d)  # key versions
     if d.startswith("status"):
         return d
     return d.split(":", 1)[0]
