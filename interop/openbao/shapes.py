@@ -118,6 +118,8 @@ def kind(diff):
     d = re.sub(r"\.keys\.\d+", ".keys.N", d)  # key versions
     if d.startswith("status"):
         return d
+    if d.startswith("follows"):
+        return "follows an earlier difference"
     return d.split(":", 1)[0]
 
 
