@@ -64,6 +64,7 @@ use crate::platform::Platform;
 use index::{
     bucket_id, bucket_of, index_entries, index_json, is_index_id, Root, BUCKETS, INDEX_ID,
 };
+use quietly::quietly;
 
 /// The database file, in the data dir.
 pub const FILE_NAME: &str = "keys.redb";
@@ -100,23 +101,6 @@ pub struct RedbStore {
     legacy: bool,
     index_version: u64,
     freshness: std::sync::Arc<Freshness>,
-}
-
-/// Runs `f`; a panic becomes its message, unprinted (the caller reports
-/// it). redb asserts, rather than returning an error, on some damaged
-/// files: that is a corrupt file to refuse, not a bug to crash on.
-fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    std::panic::set_hook(previous);
-    result.map_err(|payload| {
-        payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "an internal check failed".into())
-    })
 }
 
 impl RedbStore {
@@ -377,6 +361,7 @@ fn check_word(sealer: &Sealer) -> u64 {
 }
 
 mod index;
+mod quietly;
 
 impl RedbStore {
     /// Opens `data_dir/keys.redb` on the machine that sealed it (or a new
