@@ -137,6 +137,27 @@ pub fn signed_at_svn(dir: &Path, svn: u16) -> PathBuf {
     out
 }
 
+/// Runs the interop script `interop/NAME/run.sh` against the built
+/// `kms-host`; panics with both outputs unless it exits 0; its stdout.
+pub fn run_interop(name: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../interop")
+        .join(name)
+        .join("run.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .env("KMS_HOST", bin("kms-host"))
+        .output()
+        .expect("run bash");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} interop failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// Runs `kms-host ARGS...` to completion.
 pub fn kms_host(args: &[&str]) -> Output {
     Command::new(bin("kms-host"))

@@ -5,25 +5,11 @@
 //! installs the pinned packages from PyPI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::process::Command;
-
-use minikms_testkit::bin;
+use minikms_testkit::run_interop;
 
 #[test]
 fn hvac_drives_the_transit_api() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/hvac/run.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .env("KMS_HOST", bin("kms-host"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "hvac interop failed:\n{stdout}\n{stderr}"
-    );
+    let stdout = run_interop("hvac");
     assert!(stdout.contains("interop: "), "{stdout}");
     assert!(stdout.contains("recovery checks passed"), "{stdout}");
 }

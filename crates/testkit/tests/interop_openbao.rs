@@ -8,29 +8,15 @@
 //! `python3` (with `venv`) and network access.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::process::Command;
-
-use minikms_testkit::bin;
+use minikms_testkit::run_interop;
 
 #[test]
 fn openbao_differential_counts() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/openbao/run.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .env("KMS_HOST", bin("kms-host"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "openbao differential failed:\n{stdout}\n{stderr}"
-    );
+    let stdout = run_interop("openbao");
     let summary = stdout
         .lines()
         .find(|l| l.starts_with("alike=") && l.contains(" total="))
-        .unwrap_or_else(|| panic!("no summary line:\n{stdout}\n{stderr}"));
+        .unwrap_or_else(|| panic!("no summary line:\n{stdout}"));
     println!("{stdout}");
     println!("openbao differential: {summary}");
 }
