@@ -22,7 +22,9 @@ use crate::platform::{self, Platform};
 use crate::server::{self, tls};
 use crate::services::{ca, join};
 use crate::store::freshness::Freshness;
-use crate::store::redb::{Found, RedbStore};
+use crate::store::postgres;
+use crate::store::redb::RedbStore;
+use crate::store::Found;
 
 /// Who we are, before the platform is fully up.
 pub enum Start {
@@ -66,6 +68,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
             cert_lifetime_secs,
             tls_names,
             join,
+            storage,
         }) => (
             SetUp {
                 bind,
@@ -79,6 +82,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
                 )),
                 tls_names,
                 join,
+                storage,
             },
             keep_server_up,
         ),
@@ -161,6 +165,8 @@ struct SetUp {
     tls_names: Vec<String>,
     /// A running peer to get the root key from, if we cannot unseal it.
     join: Option<String>,
+    /// A PostgreSQL database to keep the store in (shared by replicas).
+    storage: Option<String>,
 }
 
 /// A server ready to serve.
@@ -201,8 +207,12 @@ async fn set_up(
     }
     // Joining, a store sealed at a higher security version than ours is
     // the peer's to judge (it refuses joiners below its own).
-    let store = RedbStore::open_or_sealed(&platform, &setup.data_dir, setup.join.is_some())
-        .map_err(|e| other("cannot open the key store", &e))?;
+    let joining = setup.join.is_some();
+    let store = match &setup.storage {
+        None => RedbStore::open_or_sealed(&platform, &setup.data_dir, joining),
+        Some(url) => postgres::open_or_sealed(&platform, url, &setup.data_dir, joining),
+    }
+    .map_err(|e| other("cannot open the key store", &e))?;
     let store = match (store, &setup.join) {
         (Found::Sealed(sealed), Some(peer)) => {
             let root = join::ask::ask(&platform, peer)

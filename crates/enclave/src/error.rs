@@ -8,7 +8,7 @@
 use crate::platform::PlatformError;
 use crate::store::StoreError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The request is malformed or asks for something impossible (400).
     #[error("{0}")]
@@ -22,6 +22,11 @@ pub enum Error {
     /// Too many expensive requests at once; try again shortly (503).
     #[error("{0}")]
     Busy(String),
+    /// Another replica changed a record this request's write was decided
+    /// on; the state decides again, and only answers this (503) if that
+    /// keeps happening.
+    #[error("{0} was changed by another replica meanwhile: try again")]
+    Conflict(String),
     /// The store is sealed: unseal it first (503).
     #[error("{0}")]
     Sealed(String),
@@ -99,6 +104,7 @@ impl Error {
             | Self::WrongMethod(m)
             | Self::Forbidden(m)
             | Self::NotFound(m) => m.clone(),
+            Self::Conflict(_) => self.to_string(),
             Self::Denied => "permission denied".into(),
             Self::Storage { what, .. }
             | Self::Platform { what, .. }
@@ -111,7 +117,14 @@ impl Error {
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        Self::storage("key store write", e)
+        match e {
+            StoreError::Conflict(what) => Self::Conflict(what),
+            StoreError::Unavailable(detail) => {
+                tracing::warn!("the key store's database is unreachable: {detail}");
+                Self::Busy("the key store's database is unreachable: try again shortly".into())
+            }
+            e => Self::storage("key store write", e),
+        }
     }
 }
 

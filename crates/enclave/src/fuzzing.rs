@@ -23,8 +23,9 @@ use crate::services::classify::classify;
 use crate::state::acl;
 use crate::state::key::KeyType;
 use crate::state::State;
-use crate::store::redb::{Found, RedbStore};
-use crate::store::{Records, Storage, StoreError, Table};
+use crate::store::redb::RedbStore;
+use crate::store::Found;
+use crate::store::{Change, Records, Storage, StoreError, Table, Versions};
 
 /// Route patterns the classifier is asked about (the router's own; the
 /// `http_request` target reaches every one through real routing).
@@ -177,8 +178,8 @@ pub fn store_open(data_dir: &Path) -> Result<(), StoreError> {
 struct Nowhere;
 
 impl Storage for Nowhere {
-    fn write(&mut self, _: &[(Table, &str, Option<&[u8]>)]) -> Result<(), StoreError> {
-        Ok(())
+    fn write(&mut self, _: &[Change]) -> Result<u64, StoreError> {
+        Ok(0)
     }
 
     fn set_recovery(&mut self, _: &[u8]) -> Result<(), StoreError> {
@@ -202,7 +203,7 @@ pub fn state_records(data: &[u8]) {
         };
         records.insert((table, id.to_string()), Zeroizing::new(plain.to_vec()));
     }
-    let _ = State::open(Box::new(Nowhere), records, None);
+    let _ = State::open(Box::new(Nowhere), records, Versions::default(), None);
 }
 
 /// The whole `/v1` API in process: routing, the classifier, the guard,

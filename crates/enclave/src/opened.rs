@@ -8,7 +8,7 @@ use crate::services::{audit, ca};
 use crate::state::recovery::Recovery;
 use crate::state::State;
 use crate::store::freshness::Freshness;
-use crate::store::redb::Unsealed;
+use crate::store::Unsealed;
 
 /// What lives in an open store, up and running.
 pub struct Opened {
@@ -27,10 +27,15 @@ pub async fn open_store(
     data_dir: &std::path::Path,
     dev_root_token: Option<zeroize::Zeroizing<String>>,
 ) -> Result<Opened, String> {
-    let freshness = unsealed.store.freshness();
+    let freshness = unsealed.freshness;
     let recovery = Arc::new(Recovery::new(unsealed.root, unsealed.recovery.as_deref()));
-    let state = State::open(Box::new(unsealed.store), unsealed.records, dev_root_token)
-        .map_err(|e| format!("cannot open the key store: {e}"))?;
+    let state = State::open(
+        unsealed.store,
+        unsealed.records,
+        unsealed.versions,
+        dev_root_token,
+    )
+    .map_err(|e| format!("cannot open the key store: {e}"))?;
     let audit_key =
         audit::sealed_key(&state).map_err(|e| format!("cannot make the audit key: {e}"))?;
     let audit = audit::AuditLog::open(platform, data_dir, &audit_key, freshness.clone())

@@ -74,6 +74,11 @@ pub struct RunArgs {
     /// starting sealed.
     #[arg(long, value_name = "https://PEER", value_parser = parse_join_url)]
     pub join: Option<String>,
+    /// Keep the key store in this PostgreSQL database instead of a file in
+    /// the data dir, shared with other replicas started with the same
+    /// --storage (and --join). The database sees only sealed records.
+    #[arg(long, value_name = "postgres://USER@HOST:PORT/DB", value_parser = parse_storage_url)]
+    pub storage: Option<String>,
     /// Enclave config used when signing the development build
     /// [default: the enclave.toml built into kms-host].
     #[arg(long)]
@@ -92,6 +97,17 @@ fn parse_join_url(url: &str) -> Result<String, String> {
         return Err(format!("{url:?}: give the peer as https://HOST:PORT"));
     }
     Ok(format!("https://{authority}"))
+}
+
+/// `postgres://…` or `postgresql://…`.
+fn parse_storage_url(url: &str) -> Result<String, String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(url.to_string())
+    } else {
+        Err(format!(
+            "{url:?}: give the database as postgres://USER@HOST:PORT/DB"
+        ))
+    }
 }
 
 fn parse_tls_name(s: &str) -> Result<String, String> {
@@ -147,6 +163,7 @@ pub fn run(args: RunArgs) -> Result<(), HostError> {
         cert_lifetime_secs: args.tls_cert_lifetime,
         tls_names: tls_names(&args),
         join: args.join.clone(),
+        storage: args.storage.clone(),
     };
     // The host plays the simulated quoting enclave; it opens (or makes) the
     // simulated CPU's fuse file before the enclave does.

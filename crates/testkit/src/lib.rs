@@ -15,6 +15,7 @@
 
 pub mod danger;
 pub mod https;
+pub mod postgres;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;

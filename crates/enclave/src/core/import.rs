@@ -242,5 +242,5 @@ pub fn import_version(state: &State, name: &str, req: ImportRequest) -> Result<K
     let wrapping = wrapping_key(state)?;
     let material = unwrap(&wrapping, req.ciphertext.as_ref().map(|c| c.as_str()))?;
     let version = version(current.key_type, &material)?;
-    keys::info(&*state.update(name, move |k| k.add_version(version))?)
+    keys::info(&*state.update(name, |k| k.add_version(version.clone()))?)
 }

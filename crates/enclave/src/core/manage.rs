@@ -196,7 +196,7 @@ pub fn rotate(state: &State, name: &str) -> Result<KeyInfo, Error> {
         .unwrap_or(32);
     // Generate outside the store lock (RSA takes a while).
     let version = new_version(current.key_type, hmac_size)?;
-    keys::info(&*state.update(name, move |k| k.add_version(version))?)
+    keys::info(&*state.update(name, |k| k.add_version(version.clone()))?)
 }
 
 #[derive(Default, Deserialize)]

@@ -16,7 +16,7 @@ pub fn status(e: &Error) -> StatusCode {
         Error::Invalid(_) => StatusCode::BAD_REQUEST,
         Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-        Error::Busy(_) | Error::Sealed(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Busy(_) | Error::Sealed(_) | Error::Conflict(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::WrongMethod(_) => StatusCode::METHOD_NOT_ALLOWED,
         Error::Denied | Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,

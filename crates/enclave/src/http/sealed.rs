@@ -20,7 +20,7 @@ use super::sys::{seal_status, UnsealRequest};
 use crate::error::Error;
 use crate::platform::BoxFuture;
 use crate::state::recovery::{Given, Progress, RecoveryInfo};
-use crate::store::redb::{SealedStore, Unsealed};
+use crate::store::{Locked, Unsealed};
 
 /// Brings up the services of an unsealed store; answers the whole API.
 pub type Opener = Box<dyn Fn(Unsealed) -> BoxFuture<'static, Result<Router, String>> + Send + Sync>;
@@ -30,7 +30,7 @@ const SEALED: &str = "minikms is sealed: this machine cannot unseal its key stor
 
 /// The sealed server's state.
 pub struct Sealed {
-    store: tokio::sync::Mutex<Option<SealedStore>>,
+    store: tokio::sync::Mutex<Option<Box<dyn Locked>>>,
     info: Option<RecoveryInfo>,
     progress: Progress,
     full: OnceLock<Router>,
@@ -39,7 +39,7 @@ pub struct Sealed {
 }
 
 impl Sealed {
-    pub fn router(store: SealedStore, status: Bytes, opener: Opener) -> Router {
+    pub fn router(store: Box<dyn Locked>, status: Bytes, opener: Opener) -> Router {
         let info = store.recovery().and_then(RecoveryInfo::parse);
         let sealed = Arc::new(Self {
             store: tokio::sync::Mutex::new(Some(store)),
@@ -70,7 +70,7 @@ async fn dispatch(State(sealed): State<Arc<Sealed>>, req: Request) -> Response {
         }
         ("/v1/sys/seal-status", Method::GET) => sealed.status(),
         ("/v1/sys/health", Method::GET | Method::HEAD) => {
-            super::sys::health(true, true, req.uri().query())
+            super::sys::health(true, true, None, req.uri().query())
         }
         ("/v1/sys/init", Method::GET) => {
             axum::Json(serde_json::json!({ "initialized": true })).into_response()

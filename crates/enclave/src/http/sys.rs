@@ -64,10 +64,20 @@ struct HealthQuery {
 
 /// Vault's `sys/health`: 200 when initialised and unsealed, 501 when not
 /// initialised, 503 when sealed (each overridable by the query), and the
-/// state in the body. Not audited, like `GET /`: load balancers poll it.
-pub fn health(initialized: bool, sealed: bool, query: Option<&str>) -> Response {
+/// state in the body. A replica that cannot reach its store's database
+/// answers 503 (whatever the query) with `storage_error`, so load
+/// balancers take it out. Not audited, like `GET /`: load balancers poll
+/// it.
+pub fn health(
+    initialized: bool,
+    sealed: bool,
+    storage_error: Option<String>,
+    query: Option<&str>,
+) -> Response {
     let q = query.map(health_query).unwrap_or_default();
-    let code = if !initialized {
+    let code = if storage_error.is_some() {
+        503
+    } else if !initialized {
         q.uninitcode.unwrap_or(501)
     } else if sealed {
         q.sealedcode.unwrap_or(503)
@@ -76,7 +86,7 @@ pub fn health(initialized: bool, sealed: bool, query: Option<&str>) -> Response 
     };
     let status = axum::http::StatusCode::from_u16(code)
         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
-    let body = json!({
+    let mut body = json!({
         "initialized": initialized,
         "sealed": sealed,
         "standby": false,
@@ -87,6 +97,9 @@ pub fn health(initialized: bool, sealed: bool, query: Option<&str>) -> Response 
         "version": env!("CARGO_PKG_VERSION"),
         "cluster_name": "minikms",
     });
+    if let Some(e) = storage_error {
+        body["storage_error"] = json!(e);
+    }
     (status, axum::Json(body)).into_response()
 }
 
@@ -108,7 +121,9 @@ fn health_query(query: &str) -> HealthQuery {
 
 /// `GET /v1/sys/health` of an open store.
 pub async fn open_health(State(app): State<AppState>, uri: axum::http::Uri) -> Response {
-    health(app.state.is_initialised(), false, uri.query())
+    let storage = app.state.caught_up().await.err();
+    let storage = storage.map(|e| e.public_message());
+    health(app.state.is_initialised(), false, storage, uri.query())
 }
 
 /// `GET /v1/sys/seal-status` of an open store.

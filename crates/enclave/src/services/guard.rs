@@ -32,6 +32,13 @@ pub async fn decide(
             wrote: false,
         };
     };
+    // Replicas sharing the store: see every write acknowledged so far.
+    if let Err(e) = state.caught_up().await {
+        return Decision {
+            identity: Err(e),
+            wrote: false,
+        };
+    }
     let access = classified.access;
     let Some(path) = classified.policy_path.clone() else {
         return Decision {

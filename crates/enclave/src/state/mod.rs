@@ -10,20 +10,29 @@
 //! - [`policies`]: named policies as stored.
 //! - [`recovery`]: the store's root key, split into recovery shares and
 //!   rebuilt from them.
+//! - [`inner`]: what is held in memory, and how a record becomes part of it.
+//! - [`follow`]: catching up with other replicas before a request.
 //!
 //! Writes are durable before they are visible: a change is prepared under
 //! the lock, written (group commit, see [`crate::store::group`]) without
 //! holding it, and applied in memory once on disk. Meanwhile its record is
 //! busy: another writer of the same record waits, readers see the old
 //! state, and writers of other records go on (and share the fsync).
+//!
+//! A store shared by replicas ([`crate::store::postgres`]) also changes
+//! under us: every request first catches up ([`State::caught_up`]), and
+//! every write says which version of its record it was decided on. If
+//! another replica wrote that record meanwhile, the write is refused
+//! whole; we catch up and decide again, so no write is lost.
 
 pub mod acl;
+pub mod follow;
+pub mod inner;
 pub mod key;
 pub mod policies;
 pub mod recovery;
 pub mod tokens;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use zeroize::Zeroizing;
@@ -31,17 +40,19 @@ use zeroize::Zeroizing;
 use crate::clock::now;
 use crate::error::Error;
 use crate::store::group::GroupCommit;
-use crate::store::{Records, Storage, StoreError, Table};
+use crate::store::{Change, Records, Storage, StoreError, Table, Versions};
 use acl::Access;
+use follow::Follow;
+use inner::{InitRecord, Inner, INIT_ID};
 use key::Key;
-use policies::{NamedPolicy, Policies};
-use tokens::{Credential, Identity, TokenRecord, Tokens};
+use policies::NamedPolicy;
+use tokens::{Credential, Identity, TokenRecord};
 
 /// Tries before [`State::try_lock_briefly`] gives up (a few microseconds).
 const LOCK_SPINS: usize = 200;
 
-/// The meta record of the root token's hash.
-const INIT_ID: &str = "init";
+/// Times a write decided again after another replica changed its record.
+const CONFLICT_TRIES: usize = 16;
 
 /// The sealed state and the store it is kept in.
 pub struct State {
@@ -49,6 +60,9 @@ pub struct State {
     /// Signalled when a record stops being busy.
     idle: Condvar,
     store: GroupCommit,
+    /// Held while catching up, so deliveries are applied in order.
+    catching_up: Mutex<()>,
+    follow: Arc<Follow>,
 }
 
 /// What a write does, decided under the lock.
@@ -57,21 +71,6 @@ enum Step<T, R> {
     Done(R),
     /// Write this record (`None` removes it), then apply `T` in memory.
     Write(Option<Zeroizing<Vec<u8>>>, T),
-}
-
-struct Inner {
-    /// Records being written.
-    busy: BTreeSet<(Table, String)>,
-    keys: BTreeMap<String, Arc<Key>>,
-    /// SHA-256 of the root token, once initialised.
-    root_hash: Option<[u8; 32]>,
-    /// Sealed singletons of the meta table other than `init` (the import
-    /// wrapping key, the TLS CA, ...), by id.
-    meta: BTreeMap<String, Zeroizing<Vec<u8>>>,
-    /// Tokens other than root, by accessor.
-    tokens: Tokens,
-    /// ACL policies by name; `default` always (built in until rewritten).
-    policies: Policies,
 }
 
 /// Why the state could not be opened. No variant carries secret data.
@@ -85,11 +84,6 @@ pub enum OpenError {
     RootTokenMismatch,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct InitRecord {
-    root_token_sha256: String,
-}
-
 impl State {
     /// The state held in `records` (every record of `store`, unsealed),
     /// kept in `store` from now on. With a development root token, an
@@ -99,61 +93,21 @@ impl State {
     pub fn open(
         store: Box<dyn Storage>,
         records: Records,
+        versions: Versions,
         dev_root_token: Option<Zeroizing<String>>,
     ) -> Result<Self, OpenError> {
-        let mut keys = BTreeMap::new();
-        let mut root_hash = None;
-        let mut meta = BTreeMap::new();
-        let mut tokens = Tokens::default();
-        let mut policies = Policies::default();
+        let mut inner = Inner::empty(versions).map_err(OpenError::Record)?;
         for ((table, id), plain) in records {
-            match table {
-                Table::Keys => {
-                    let key: Key = serde_json::from_slice(&plain)
-                        .map_err(|_| OpenError::Record(format!("keys/{id}")))?;
-                    keys.insert(id, Arc::new(key));
-                }
-                Table::Meta if id == INIT_ID => {
-                    let init: InitRecord = serde_json::from_slice(&plain)
-                        .map_err(|_| OpenError::Record("meta/init".into()))?;
-                    let mut h = [0u8; 32];
-                    hex::decode_to_slice(&init.root_token_sha256, &mut h)
-                        .map_err(|_| OpenError::Record("meta/init".into()))?;
-                    root_hash = Some(h);
-                }
-                Table::Meta => {
-                    meta.insert(id, Zeroizing::new(plain.to_vec()));
-                }
-                Table::Tokens => {
-                    let rec: TokenRecord = serde_json::from_slice(&plain)
-                        .map_err(|_| OpenError::Record(format!("tokens/{id}")))?;
-                    tokens.insert(id, rec);
-                }
-                Table::Policies => {
-                    let text = String::from_utf8(plain.to_vec())
-                        .map_err(|_| OpenError::Record(format!("policies/{id}")))?;
-                    let policy = NamedPolicy::parse(text)
-                        .map_err(|_| OpenError::Record(format!("policies/{id}")))?;
-                    policies.insert(id, policy);
-                }
-            }
-        }
-        if !policies.contains("default") {
-            let policy = NamedPolicy::parse(acl::DEFAULT_POLICY.to_string())
-                .map_err(|_| OpenError::Record("the built-in default policy".into()))?;
-            policies.insert("default".to_string(), policy);
+            inner
+                .apply(table, &id, Some(&plain))
+                .map_err(OpenError::Record)?;
         }
         let state = Self {
             idle: Condvar::new(),
             store: GroupCommit::new(store),
-            inner: Mutex::new(Inner {
-                busy: BTreeSet::new(),
-                keys,
-                root_hash,
-                meta,
-                tokens,
-                policies,
-            }),
+            inner: Mutex::new(inner),
+            catching_up: Mutex::new(()),
+            follow: Arc::default(),
         };
         if let Some(token) = dev_root_token {
             let hash = tokens::token_hash(&token);
@@ -167,6 +121,52 @@ impl State {
             }
         }
         Ok(state)
+    }
+
+    /// Whether other replicas share our store.
+    pub fn is_shared(&self) -> bool {
+        self.store.is_shared()
+    }
+
+    /// Takes in what other replicas committed until now, so that a
+    /// request that arrived after their write was acknowledged sees it.
+    /// Requests that wait at once share one round trip. Nothing to do for
+    /// a store of our own.
+    pub async fn caught_up(self: &Arc<Self>) -> Result<(), Error> {
+        if !self.is_shared() {
+            return Ok(());
+        }
+        let state = self.clone();
+        self.follow.wait(move || state.catch_up_now()).await
+    }
+
+    /// [`Self::caught_up`], here and now (a blocking thread).
+    pub fn catch_up_now(&self) -> Result<(), Error> {
+        if !self.is_shared() {
+            return Ok(());
+        }
+        let _order = self
+            .catching_up
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let delivered = self.store.catch_up()?;
+        if delivered.is_empty() {
+            return Ok(());
+        }
+        let mut inner = self.lock();
+        delivered.into_iter().try_for_each(|d| inner.deliver(d))
+    }
+
+    /// Runs `op` again, after catching up, while another replica's write
+    /// conflicts with it.
+    fn retrying<R>(&self, mut op: impl FnMut() -> Result<R, Error>) -> Result<R, Error> {
+        for _ in 1..CONFLICT_TRIES {
+            match op() {
+                Err(Error::Conflict(_)) => self.catch_up_now()?,
+                done => return done,
+            }
+        }
+        op()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -191,44 +191,67 @@ impl State {
     /// One durable change to record `table/id`: `prepare` decides, under
     /// the lock, what to write; the write is committed without the lock;
     /// `apply` updates the state once the record is on disk. A failed write
-    /// changes nothing.
+    /// changes nothing. If another replica wrote the record meanwhile, we
+    /// catch up and `prepare` decides again.
     fn change<T, R>(
         &self,
         table: Table,
         id: &str,
-        prepare: impl FnOnce(&Inner) -> Result<Step<T, R>, Error>,
+        mut prepare: impl FnMut(&Inner) -> Result<Step<T, R>, Error>,
         apply: impl FnOnce(&mut Inner, T) -> R,
     ) -> Result<R, Error> {
         let record = (table, id.to_string());
-        let mut inner = self.lock();
-        while inner.busy.contains(&record) {
-            inner = self
-                .idle
-                .wait(inner)
-                .unwrap_or_else(PoisonError::into_inner);
+        let mut tries = 1;
+        loop {
+            let mut inner = self.lock();
+            while inner.busy.contains(&record) {
+                inner = self
+                    .idle
+                    .wait(inner)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            let expected = inner.versions.expected(table, id);
+            let (value, then) = match prepare(&inner)? {
+                Step::Done(answer) => return Ok(answer),
+                Step::Write(value, then) => (value, then),
+            };
+            let present = value.is_some();
+            inner.busy.insert(record.clone());
+            drop(inner);
+            let written = self.store.write(vec![Change {
+                table,
+                id: id.to_string(),
+                value,
+                expected,
+            }]);
+            let mut inner = self.lock();
+            inner.busy.remove(&record);
+            let answer = match written {
+                Ok(version) => {
+                    inner.versions.saw(table, id, version, present);
+                    let answer = apply(&mut inner, then);
+                    inner.deliver_deferred(table, id).map(|()| answer)
+                }
+                Err(StoreError::Conflict(_)) if tries < CONFLICT_TRIES => {
+                    inner.deliver_deferred(table, id)?;
+                    drop(inner);
+                    self.idle.notify_all();
+                    self.catch_up_now()?;
+                    tries += 1;
+                    continue;
+                }
+                Err(e) => Err(Error::from(e)),
+            };
+            drop(inner);
+            self.idle.notify_all();
+            return answer;
         }
-        let (value, then) = match prepare(&inner)? {
-            Step::Done(answer) => return Ok(answer),
-            Step::Write(value, then) => (value, then),
-        };
-        inner.busy.insert(record.clone());
-        drop(inner);
-        let written = self.store.write(vec![(table, id.to_string(), value)]);
-        let mut inner = self.lock();
-        inner.busy.remove(&record);
-        let answer = match written {
-            Ok(()) => Ok(apply(&mut inner, then)),
-            Err(e) => Err(Error::from(e)),
-        };
-        drop(inner);
-        self.idle.notify_all();
-        answer
     }
 
     /// Writes no record, only the store's index, which records the audit
     /// log's head as it now is on disk ([`crate::store::freshness`]).
     pub fn record_audit_head(&self) -> Result<(), Error> {
-        self.store.write(Vec::new()).map_err(Error::from)
+        self.store.write(Vec::new()).map(drop).map_err(Error::from)
     }
 
     /// Replaces the public facts about the recovery shares.
@@ -290,7 +313,7 @@ impl State {
             id,
             |inner| match inner.meta.get(id) {
                 Some(k) => Ok(Step::Done(k.clone())),
-                None => Ok(Step::Write(Some(made.clone()), made)),
+                None => Ok(Step::Write(Some(made.clone()), made.clone())),
             },
             |inner, made| {
                 inner.meta.insert(id.to_string(), made.clone());
@@ -305,18 +328,18 @@ impl State {
 
     /// Stores `key` as new; `Ok(false)` (and no change) if the name exists.
     pub fn create(&self, key: Key) -> Result<bool, Error> {
-        let name = key.name.clone();
+        let key = Arc::new(key);
         self.change(
             Table::Keys,
-            &name,
+            &key.name,
             |inner| {
                 if inner.keys.contains_key(&key.name) {
                     return Ok(Step::Done(false));
                 }
-                Ok(Step::Write(Some(serialize(&key)?), key))
+                Ok(Step::Write(Some(serialize(&key)?), key.clone()))
             },
             |inner, key| {
-                inner.keys.insert(key.name.clone(), Arc::new(key));
+                inner.keys.insert(key.name.clone(), key);
                 true
             },
         )
@@ -327,7 +350,7 @@ impl State {
     pub fn update(
         &self,
         name: &str,
-        change: impl FnOnce(&mut Key) -> Result<(), Error>,
+        mut change: impl FnMut(&mut Key) -> Result<(), Error>,
     ) -> Result<Arc<Key>, Error> {
         self.change(
             Table::Keys,
@@ -350,20 +373,20 @@ impl State {
 
     /// Replaces (or creates) a key wholesale, for restore.
     pub fn put(&self, key: Key, force: bool) -> Result<(), Error> {
-        let name = key.name.clone();
+        let key = Arc::new(key);
         self.change(
             Table::Keys,
-            &name,
+            &key.name,
             |inner| {
                 if inner.keys.contains_key(&key.name) && !force {
                     return Err(Error::invalid(
                         "key already exists; to overwrite it, set force to true",
                     ));
                 }
-                Ok(Step::Write(Some(serialize(&key)?), key))
+                Ok(Step::Write(Some(serialize(&key)?), key.clone()))
             },
             |inner, key| {
-                inner.keys.insert(key.name.clone(), Arc::new(key));
+                inner.keys.insert(key.name.clone(), key);
             },
         )
     }
@@ -403,23 +426,6 @@ fn serialize(key: &Key) -> Result<Zeroizing<Vec<u8>>, Error> {
     Ok(buf)
 }
 
-impl Inner {
-    fn is_root(&self, hash: &[u8; 32]) -> bool {
-        self.root_hash.is_some_and(|root| {
-            aws_lc_rs::constant_time::verify_slices_are_equal(hash, &root).is_ok()
-        })
-    }
-
-    /// Whether the policies of live token `rec` grant `op` on `path`.
-    fn grants(&self, rec: &TokenRecord, path: &str, op: Access) -> Result<(), Error> {
-        let needed = tokens::needed(op, path, |name| self.keys.contains_key(name));
-        match self.policies.caps(&rec.policies, path) {
-            Some(caps) if caps & needed as u8 == 0 => Err(Error::Denied),
-            _ => Ok(()),
-        }
-    }
-}
-
 impl State {
     /// The decision for one request: the token (`credential`) must be root
     /// or a live token whose policies grant `op` on `path`. Every request
@@ -431,23 +437,34 @@ impl State {
         path: &str,
         op: Access,
     ) -> Result<Identity, Error> {
-        let mut inner = self.lock();
+        self.retrying(|| self.authorize_once(credential, path, op))
+    }
+
+    fn authorize_once(
+        &self,
+        credential: &Credential,
+        path: &str,
+        op: Access,
+    ) -> Result<Identity, Error> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let (hash, accessor) = (&credential.hash, credential.accessor.clone());
         if inner.is_root(hash) {
             return Ok(Identity::root(accessor));
         }
+        let mut store = self.store.writer(&mut inner.versions);
         let mut rec = inner
             .tokens
-            .live(&self.store, &accessor, now())
+            .live(&mut store, &accessor, now())
             .ok_or(Error::Denied)?;
         tokens::check_hash(&rec, hash)?;
         let limited = rec.num_uses > 0;
         if limited {
             rec.num_uses -= 1;
             if rec.num_uses == 0 {
-                inner.tokens.revoke_tree(&self.store, &accessor)?;
+                inner.tokens.revoke_tree(&mut store, &accessor)?;
             } else {
-                inner.tokens.write(&self.store, &accessor, &rec)?;
+                inner.tokens.write(&mut store, &accessor, &rec)?;
             }
         }
         inner.grants(&rec, path, op)?;
@@ -507,46 +524,61 @@ impl State {
         accessor: &str,
         rec: &TokenRecord,
     ) -> Result<(), Error> {
-        let mut inner = self.lock();
-        inner.tokens.make_room(&self.store, now())?;
-        // A creator revoked meanwhile makes no children.
-        if !creator.is_root() && !inner.tokens.contains(&creator.accessor) {
-            return Err(Error::Denied);
-        }
-        inner.tokens.write(&self.store, accessor, rec)
+        self.retrying(|| {
+            let mut guard = self.lock();
+            let inner = &mut *guard;
+            let mut store = self.store.writer(&mut inner.versions);
+            inner.tokens.make_room(&mut store, now())?;
+            // A creator revoked meanwhile makes no children.
+            if !creator.is_root() && !inner.tokens.contains(&creator.accessor) {
+                return Err(Error::Denied);
+            }
+            inner.tokens.write(&mut store, accessor, rec)
+        })
     }
 
     /// Looks a token up by accessor: the root token (`Some(None)`) or a
     /// live record.
     pub fn lookup_token(&self, accessor: &str) -> Option<Option<TokenRecord>> {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         if let Some(root) = inner.root_hash {
             if tokens::accessor(&root) == accessor {
                 return Some(None);
             }
         }
-        inner.tokens.live(&self.store, accessor, now()).map(Some)
+        let mut store = self.store.writer(&mut inner.versions);
+        inner.tokens.live(&mut store, accessor, now()).map(Some)
     }
 
     /// Revokes the token `accessor` and every token made from it.
     pub fn revoke(&self, accessor: &str) -> Result<(), Error> {
-        let mut inner = self.lock();
-        if inner
-            .root_hash
-            .is_some_and(|r| tokens::accessor(&r) == accessor)
-        {
-            return Err(Error::invalid("the root token cannot be revoked"));
-        }
-        if inner.tokens.live(&self.store, accessor, now()).is_none() {
-            return Err(Error::invalid("invalid token or accessor"));
-        }
-        inner.tokens.revoke_tree(&self.store, accessor)
+        self.retrying(|| {
+            let mut guard = self.lock();
+            let inner = &mut *guard;
+            if inner
+                .root_hash
+                .is_some_and(|r| tokens::accessor(&r) == accessor)
+            {
+                return Err(Error::invalid("the root token cannot be revoked"));
+            }
+            let mut store = self.store.writer(&mut inner.versions);
+            if inner.tokens.live(&mut store, accessor, now()).is_none() {
+                return Err(Error::invalid("invalid token or accessor"));
+            }
+            inner.tokens.revoke_tree(&mut store, accessor)
+        })
     }
 
     /// Revokes `accessor` and its children without the checks of
     /// [`State::revoke`] (a token revoking itself).
     pub fn revoke_self(&self, accessor: &str) -> Result<(), Error> {
-        self.lock().tokens.revoke_tree(&self.store, accessor)
+        self.retrying(|| {
+            let mut guard = self.lock();
+            let inner = &mut *guard;
+            let mut store = self.store.writer(&mut inner.versions);
+            inner.tokens.revoke_tree(&mut store, accessor)
+        })
     }
 }
 
@@ -561,34 +593,40 @@ impl State {
     }
 
     pub fn put_policy(&self, name: String, policy: NamedPolicy) -> Result<(), Error> {
-        let mut inner = self.lock();
-        if !inner.policies.contains(&name) && inner.policies.len() >= policies::MAX_STORED {
-            return Err(Error::invalid(format!(
-                "too many policies (limit {})",
-                policies::MAX_STORED
-            )));
-        }
-        // Under the lock: policy writes are rare, and a request must never
-        // see a policy that is not on disk.
-        self.store
-            .write(vec![(
+        self.retrying(|| {
+            let mut guard = self.lock();
+            let inner = &mut *guard;
+            if !inner.policies.contains(&name) && inner.policies.len() >= policies::MAX_STORED {
+                return Err(Error::invalid(format!(
+                    "too many policies (limit {})",
+                    policies::MAX_STORED
+                )));
+            }
+            // Under the lock: policy writes are rare, and a request must
+            // never see a policy that is not on disk.
+            self.store.writer(&mut inner.versions).write(vec![(
                 Table::Policies,
                 name.clone(),
                 Some(Zeroizing::new(policy.text.as_bytes().to_vec())),
-            )])
-            .map_err(Error::from)?;
-        inner.policies.insert(name, policy);
-        Ok(())
+            )])?;
+            inner.policies.insert(name.clone(), policy.clone());
+            Ok(())
+        })
     }
 
     pub fn delete_policy(&self, name: &str) -> Result<(), Error> {
-        let mut inner = self.lock();
-        if inner.policies.contains(name) {
-            self.store
-                .write(vec![(Table::Policies, name.to_string(), None)])
-                .map_err(Error::from)?;
-            inner.policies.remove(name);
-        }
-        Ok(())
+        self.retrying(|| {
+            let mut guard = self.lock();
+            let inner = &mut *guard;
+            if inner.policies.contains(name) {
+                self.store.writer(&mut inner.versions).write(vec![(
+                    Table::Policies,
+                    name.to_string(),
+                    None,
+                )])?;
+                inner.policies.remove(name);
+            }
+            Ok(())
+        })
     }
 }

@@ -10,6 +10,7 @@ use super::acl;
 pub const MAX_STORED: usize = 1000;
 
 /// A policy as kept in memory: its text (as written) and its rules.
+#[derive(Clone)]
 pub struct NamedPolicy {
     pub text: String,
     pub parsed: acl::Policy,

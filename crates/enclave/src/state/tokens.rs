@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 
 use super::acl::{self, Access};
 use crate::error::Error;
-use crate::store::group::{Change, GroupCommit};
+use crate::store::group::Writer;
 use crate::store::Table;
 
 /// Most live tokens at once (every token is in the store's sealed index).
@@ -58,6 +58,10 @@ impl Tokens {
         self.0.insert(accessor, rec);
     }
 
+    pub fn remove(&mut self, accessor: &str) {
+        self.0.remove(accessor);
+    }
+
     pub fn get(&self, accessor: &str) -> Option<&TokenRecord> {
         self.0.get(accessor)
     }
@@ -67,7 +71,12 @@ impl Tokens {
     }
 
     /// The live record for `accessor`, purging it if expired.
-    pub fn live(&mut self, store: &GroupCommit, accessor: &str, now: u64) -> Option<TokenRecord> {
+    pub fn live(
+        &mut self,
+        store: &mut Writer<'_>,
+        accessor: &str,
+        now: u64,
+    ) -> Option<TokenRecord> {
         let rec = self.0.get(accessor)?.clone();
         if rec.expire_time.is_some_and(|t| t <= now) {
             if let Err(e) = self.revoke_tree(store, accessor) {
@@ -79,7 +88,7 @@ impl Tokens {
     }
 
     /// Removes `accessor` and every token made from it, in one durable write.
-    pub fn revoke_tree(&mut self, store: &GroupCommit, accessor: &str) -> Result<(), Error> {
+    pub fn revoke_tree(&mut self, store: &mut Writer<'_>, accessor: &str) -> Result<(), Error> {
         let mut gone: BTreeSet<String> = BTreeSet::from([accessor.to_string()]);
         loop {
             let more: Vec<String> = self
@@ -93,7 +102,7 @@ impl Tokens {
             }
             gone.extend(more);
         }
-        let changes: Vec<Change> = gone
+        let changes: Vec<_> = gone
             .iter()
             .filter(|a| self.0.contains_key(*a))
             .map(|a| (Table::Tokens, a.clone(), None))
@@ -110,7 +119,7 @@ impl Tokens {
     /// Writes `rec` durably, then keeps it.
     pub fn write(
         &mut self,
-        store: &GroupCommit,
+        store: &mut Writer<'_>,
         accessor: &str,
         rec: &TokenRecord,
     ) -> Result<(), Error> {
@@ -128,7 +137,7 @@ impl Tokens {
 
     /// Makes room for one more token: purges expired ones if the limit is
     /// reached; refuses if that does not help.
-    pub fn make_room(&mut self, store: &GroupCommit, now: u64) -> Result<(), Error> {
+    pub fn make_room(&mut self, store: &mut Writer<'_>, now: u64) -> Result<(), Error> {
         if self.0.len() < MAX_TOKENS {
             return Ok(());
         }

@@ -11,21 +11,21 @@
 //! applied (one transaction).
 //!
 //! Callers must not queue two changes to the same record at once (the
-//! state layer serialises writers per record).
+//! state layer serialises writers per record). A conflict (another
+//! replica changed a record of the batch) fails the whole batch: its
+//! callers catch up and try again.
 
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use zeroize::Zeroizing;
 
-use super::{Storage, StoreError, Table};
-
-/// One record to write, or (`None`) to remove.
-pub type Change = (Table, String, Option<Zeroizing<Vec<u8>>>);
+use super::{Change, Delivered, Storage, StoreError, Table, Versions};
 
 /// A [`Storage`] backend behind group commit.
 pub struct GroupCommit {
     store: Mutex<Box<dyn Storage>>,
+    shared: bool,
     queue: Mutex<Queue>,
     committed: Condvar,
 }
@@ -35,12 +35,39 @@ struct Queue {
     waiting: Vec<(u64, Vec<Change>)>,
     next_ticket: u64,
     leader: bool,
-    results: BTreeMap<u64, Result<(), String>>,
+    results: BTreeMap<u64, Result<u64, Failed>>,
+}
+
+/// Why a batch failed, for each of its callers.
+#[derive(Clone)]
+enum Failed {
+    Conflict(String),
+    Unavailable(String),
+    Other(String),
+}
+
+impl Failed {
+    fn of(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => Failed::Conflict(what),
+            StoreError::Unavailable(what) => Failed::Unavailable(what),
+            e => Failed::Other(e.to_string()),
+        }
+    }
+
+    fn error(self) -> StoreError {
+        match self {
+            Failed::Conflict(what) => StoreError::Conflict(what),
+            Failed::Unavailable(what) => StoreError::Unavailable(what),
+            Failed::Other(what) => StoreError::Database(what),
+        }
+    }
 }
 
 impl GroupCommit {
     pub fn new(store: Box<dyn Storage>) -> Self {
         Self {
+            shared: store.is_shared(),
             store: Mutex::new(store),
             queue: Mutex::new(Queue::default()),
             committed: Condvar::new(),
@@ -51,16 +78,21 @@ impl GroupCommit {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn store(&self) -> MutexGuard<'_, Box<dyn Storage>> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Writes `changes` durably, possibly in one transaction with other
-    /// callers' changes; returns once that transaction is on disk.
-    pub fn write(&self, changes: Vec<Change>) -> Result<(), StoreError> {
+    /// callers' changes; returns, once that transaction is on disk, the
+    /// store's generation that holds it.
+    pub fn write(&self, changes: Vec<Change>) -> Result<u64, StoreError> {
         let mut queue = self.queue();
         let ticket = queue.next_ticket;
         queue.next_ticket += 1;
         queue.waiting.push((ticket, changes));
         loop {
             if let Some(result) = queue.results.remove(&ticket) {
-                return result.map_err(StoreError::Database);
+                return result.map_err(Failed::error);
             }
             if queue.leader {
                 queue = self
@@ -72,10 +104,11 @@ impl GroupCommit {
             queue.leader = true;
             let batch = std::mem::take(&mut queue.waiting);
             drop(queue);
-            let result = self.commit(&batch);
+            let result = self.commit(batch);
             queue = self.queue();
-            for (t, _) in &batch {
-                queue.results.insert(*t, result.clone());
+            let (tickets, result) = result;
+            for t in tickets {
+                queue.results.insert(t, result.clone());
             }
             queue.leader = false;
             self.committed.notify_all();
@@ -84,22 +117,72 @@ impl GroupCommit {
 
     /// Replaces the public recovery facts (rare: outside group commit).
     pub fn set_recovery(&self, recovery: &[u8]) -> Result<(), StoreError> {
-        self.store
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .set_recovery(recovery)
+        self.store().set_recovery(recovery)
     }
 
-    fn commit(&self, batch: &[(u64, Vec<Change>)]) -> Result<(), String> {
-        let changes: Vec<(Table, &str, Option<&[u8]>)> = batch
-            .iter()
-            .flat_map(|(_, changes)| changes.iter())
-            .map(|(table, id, value)| (*table, id.as_str(), value.as_ref().map(|v| v.as_slice())))
+    /// What other replicas committed since we last looked.
+    pub fn catch_up(&self) -> Result<Vec<Delivered>, StoreError> {
+        self.store().catch_up()
+    }
+
+    /// Whether other replicas write to this store too.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Commits `batch` in one transaction: its tickets, and the result.
+    fn commit(&self, batch: Vec<(u64, Vec<Change>)>) -> (Vec<u64>, Result<u64, Failed>) {
+        let mut tickets = Vec::with_capacity(batch.len());
+        let mut changes = Vec::new();
+        for (ticket, mut c) in batch {
+            tickets.push(ticket);
+            changes.append(&mut c);
+        }
+        let result = self.store().write(&changes).map_err(Failed::of);
+        (tickets, result)
+    }
+}
+
+/// Writes made while their holder keeps its records locked (token and
+/// policy changes): each change expects the version `versions` holds, and
+/// `versions` learns the new one.
+pub struct Writer<'a> {
+    store: &'a GroupCommit,
+    versions: &'a mut Versions,
+}
+
+impl GroupCommit {
+    pub fn writer<'a>(&'a self, versions: &'a mut Versions) -> Writer<'a> {
+        Writer {
+            store: self,
+            versions,
+        }
+    }
+}
+
+impl Writer<'_> {
+    /// Writes (or, `None`, removes) each `table/id` durably.
+    pub fn write(
+        &mut self,
+        changes: Vec<(Table, String, Option<Zeroizing<Vec<u8>>>)>,
+    ) -> Result<(), StoreError> {
+        let mut marks = Vec::with_capacity(changes.len());
+        let changes: Vec<Change> = changes
+            .into_iter()
+            .map(|(table, id, value)| {
+                marks.push((table, id.clone(), value.is_some()));
+                Change {
+                    expected: self.versions.expected(table, &id),
+                    table,
+                    id,
+                    value,
+                }
+            })
             .collect();
-        self.store
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .write(&changes)
-            .map_err(|e| e.to_string())
+        let version = self.store.write(changes)?;
+        for (table, id, present) in marks {
+            self.versions.saw(table, &id, version, present);
+        }
+        Ok(())
     }
 }

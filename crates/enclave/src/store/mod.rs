@@ -4,6 +4,10 @@
 //!   in one durable transaction. Opening is the backend's own (it returns
 //!   every record, unsealed and checked).
 //! - [`redb`]: the embedded default, one file `keys.redb` in the data dir.
+//! - [`postgres`]: a PostgreSQL database shared by several replicas.
+//! - [`ledger`] and [`index`]: the sealed index every backend keeps beside
+//!   its records, which makes an edited, swapped, replayed or removed
+//!   record seen, and tells a replica what other replicas changed.
 //! - [`seal`]: the record format: AES-256-GCM under a key derived from the
 //!   store's root key, with table, id and version as associated data.
 //! - [`root`]: the root key, kept sealed under the CPU's sealing key.
@@ -15,12 +19,19 @@
 //! sealed records.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
+
+use freshness::Freshness;
+use root::RootKey;
 
 pub mod freshness;
 pub mod group;
 pub mod header;
+pub mod index;
+pub mod ledger;
+pub mod postgres;
 pub mod redb;
 pub mod root;
 pub mod seal;
@@ -29,11 +40,73 @@ pub mod seal;
 /// records sealed and refuse, at open, anything the host changed.
 pub trait Storage: Send + 'static {
     /// Writes (or, with `None`, removes) records in one durable
-    /// transaction: when this returns `Ok`, the change is on disk.
-    fn write(&mut self, changes: &[(Table, &str, Option<&[u8]>)]) -> Result<(), StoreError>;
+    /// transaction: when this returns `Ok`, the change is on disk, and the
+    /// answer is the store's generation that holds it. A change whose
+    /// `expected` version is not the record's current one (another replica
+    /// wrote it meanwhile) fails the whole write with
+    /// [`StoreError::Conflict`], and nothing is written.
+    fn write(&mut self, changes: &[Change]) -> Result<u64, StoreError>;
     /// Replaces the public facts about the recovery shares (unsealed: a
     /// sealed server must read them).
     fn set_recovery(&mut self, recovery: &[u8]) -> Result<(), StoreError>;
+    /// What other writers (replicas sharing the store) committed since
+    /// this one last looked, checked against the sealed index. A store of
+    /// one server has none.
+    fn catch_up(&mut self) -> Result<Vec<Delivered>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Whether other servers write to this store too (then every request
+    /// first catches up).
+    fn is_shared(&self) -> bool {
+        false
+    }
+}
+
+/// One record to write (`value`), or to remove (`None`), if its current
+/// version is still `expected` (0: there is none).
+pub struct Change {
+    pub table: Table,
+    pub id: String,
+    pub value: Option<Zeroizing<Vec<u8>>>,
+    pub expected: u64,
+}
+
+/// A record another writer changed (`value`) or removed (`None`), at
+/// `version`.
+pub struct Delivered {
+    pub table: Table,
+    pub id: String,
+    pub version: u64,
+    pub value: Option<Zeroizing<Vec<u8>>>,
+}
+
+/// The version of every record as its holder last saw it. A removed
+/// record keeps the version of its removal, so that an older copy
+/// delivered late cannot bring it back.
+#[derive(Debug, Default, Clone)]
+pub struct Versions(BTreeMap<(Table, String), (u64, bool)>);
+
+impl Versions {
+    /// The version a write of `table/id` expects: the record's, or 0 if
+    /// there is none.
+    pub fn expected(&self, table: Table, id: &str) -> u64 {
+        match self.0.get(&(table, id.to_string())) {
+            Some(&(version, true)) => version,
+            _ => 0,
+        }
+    }
+
+    /// Whether `version` of `table/id` is newer than what was seen.
+    pub fn is_newer(&self, table: Table, id: &str, version: u64) -> bool {
+        self.0
+            .get(&(table, id.to_string()))
+            .is_none_or(|&(seen, _)| version > seen)
+    }
+
+    /// Records that `table/id` is at `version`, present or removed.
+    pub fn saw(&mut self, table: Table, id: &str, version: u64, present: bool) {
+        self.0.insert((table, id.to_string()), (version, present));
+    }
 }
 
 /// The tables a caller may use.
@@ -65,6 +138,39 @@ impl Table {
     }
 }
 
+/// An open store, and what it was opened with.
+pub struct Unsealed {
+    pub store: Box<dyn Storage>,
+    /// What the store and the audit log vouch for each other.
+    pub freshness: Arc<Freshness>,
+    pub records: Records,
+    /// The version of every record in `records`.
+    pub versions: Versions,
+    pub root: RootKey,
+    /// The public recovery facts, if shares were made.
+    pub recovery: Option<Vec<u8>>,
+}
+
+/// What opening a store found.
+pub enum Found {
+    Ready(Unsealed),
+    /// This CPU cannot unseal the root key: recovery shares or a peer must
+    /// give it.
+    Sealed(Box<dyn Locked>),
+}
+
+/// A store whose root key this CPU cannot unseal, waiting for it.
+pub trait Locked: Send + 'static {
+    /// The public recovery facts, if shares were made.
+    fn recovery(&self) -> Option<&[u8]>;
+    /// Whether `root` is this store's root key (its record key's check
+    /// value is the stored one).
+    fn is_root(&self, root: &RootKey) -> Result<bool, StoreError>;
+    /// Opens the store with its root key, which is then sealed under this
+    /// CPU (so the next start opens by itself).
+    fn unseal(self: Box<Self>, root: RootKey) -> Result<Unsealed, StoreError>;
+}
+
 /// Every record's plaintext, as read and checked at open.
 pub type Records = BTreeMap<(Table, String), Zeroizing<Vec<u8>>>;
 
@@ -81,6 +187,14 @@ pub enum StoreError {
     /// The database itself (I/O).
     #[error("key store database: {0}")]
     Database(String),
+    /// The shared database cannot be reached now (down, restarting): try
+    /// again later.
+    #[error("the key store's database is unreachable: {0}")]
+    Unavailable(String),
+    /// Another replica changed a record this write was based on: catch up
+    /// and decide again.
+    #[error("record {0} was changed by another replica meanwhile")]
+    Conflict(String),
     /// The database file is damaged (cut short, bytes changed): redb
     /// cannot read it.
     #[error("{path} is corrupt: restore it from a backup, or move it away to start with an empty store ({detail})")]

@@ -112,9 +112,11 @@ impl Sealer {
         })
     }
 
-    /// The public key check value of this sealer's key.
-    pub fn check_value(&self) -> &[u8; 16] {
-        &self.check
+    /// The part of the check value a store's header keeps.
+    pub fn check_word(&self) -> u64 {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.check[..8]);
+        u64::from_le_bytes(word)
     }
 
     pub fn seal(

@@ -76,6 +76,11 @@ pub enum Ecall {
         /// (attested join) instead of starting sealed.
         #[serde(default)]
         join: Option<String>,
+        /// `kms-host run --storage postgres://USER@HOST:PORT/DB`: keep the
+        /// key store in that PostgreSQL database, shared with other
+        /// replicas, instead of `keys.redb` in the data dir.
+        #[serde(default)]
+        storage: Option<String>,
     },
     /// Answer to `init_quote`: the quoting enclave's TARGETINFO (512 bytes,
     /// hex), which the enclave's report must target.

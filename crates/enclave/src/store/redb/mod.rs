@@ -13,30 +13,15 @@
 //!   format, the root key sealed under this CPU, the record key's check
 //!   value and the public recovery facts. Records are sealed under the
 //!   root key ([`super::root`]), so a store this CPU cannot unseal (another
-//!   machine) opens as a [`SealedStore`] that waits for the root key. A
+//!   machine) opens as a [`RedbSealed`] that waits for the root key. A
 //!   store of format 1 (records sealed under the CPU's key) is migrated
 //!   at its first open, in one transaction. A store whose root key was
 //!   sealed at a higher SVN than ours is refused (downgrade); one sealed
 //!   at a lower SVN gets its root key re-sealed at ours, so the older
 //!   (perhaps vulnerable) build can no longer open it by itself.
-//! - Versions are a store-wide generation counter: each write transaction
-//!   takes the next one, for the index and every record it writes.
-//! - The index maps every other record to its current version, in two
-//!   levels so a write rewrites only what it touched: each record belongs
-//!   to one of 256 buckets (the first byte of SHA-256(table || 0 || id));
-//!   `meta/index.XX` (XX the bucket in hex) is a sealed JSON list
-//!   `[{"table":T,"id":ID,"version":N},...]` of that bucket's records, and
-//!   `meta/index` is the sealed root `{"buckets":[v0,...,v255]}`, each the
-//!   version of that bucket's record (0: empty, no record). Each write
-//!   transaction rewrites the root, the buckets it changed and its records.
-//!   A record whose version differs from its bucket, or a bucket whose
-//!   version differs from the root (an old copy replayed), a record or
-//!   bucket the level above does not list, or an entry without its record,
-//!   is tampering: [`RedbStore::open`] refuses with [`StoreError::Tampered`].
-//!   A store whose `meta/index` is still the one-level list (builds before
-//!   the buckets) opens, and its next write converts it.
-//!   The root also holds `audit`, `{"seq":N,"hash":H}`: the audit log's
-//!   last entry on disk when it was written ([`super::freshness`]).
+//! - The records' versions and the sealed index beside them are the
+//!   [`super::ledger`]'s: a record the host changed, swapped, replayed,
+//!   added or removed is refused at open ([`StoreError::Tampered`]).
 //!   Rolling the whole file back to an earlier state (index and records
 //!   together) cannot be detected from the file alone: the audit log's
 //!   entries record the generation they saw, and the boot refuses a store
@@ -48,22 +33,19 @@
 //! Everything is read and checked at open; callers keep the decrypted
 //! records in memory (zeroized on drop) and write through this store.
 
-use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use redb::{Database, ReadableTable, TableDefinition};
 
-use std::path::Path;
-
 use super::freshness::Freshness;
 use super::header::{self, Header, CURRENT_FORMAT};
+use super::index::INDEX_ID;
+use super::ledger::{Ledger, Rows, Staged};
 use super::root::RootKey;
-use super::seal::{shown, Sealer};
-use super::{Records, Storage, StoreError, Table};
+use super::seal::Sealer;
+use super::{Change, Found, Locked, Records, Storage, StoreError, Table, Unsealed};
 use crate::platform::Platform;
-use index::{
-    bucket_id, bucket_of, index_entries, index_json, is_index_id, Root, BUCKETS, INDEX_ID,
-};
 use quietly::quietly;
 
 /// The database file, in the data dir.
@@ -91,40 +73,27 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
 /// An opened store; holds the sealing key.
 pub struct RedbStore {
     db: Database,
-    sealer: Sealer,
+    ledger: Ledger,
     platform: Arc<dyn Platform>,
-    /// The current version of every record but the index, by bucket.
-    buckets: Vec<BTreeMap<(Table, String), u64>>,
-    /// Each bucket record's version (0: none), as the root lists them.
-    bucket_versions: Vec<u64>,
-    /// Opened from a one-level index: the next write writes every bucket.
-    legacy: bool,
-    index_version: u64,
-    freshness: std::sync::Arc<Freshness>,
 }
 
 impl RedbStore {
     /// What this store and the audit log vouch for each other.
-    pub fn freshness(&self) -> std::sync::Arc<Freshness> {
-        self.freshness.clone()
+    pub fn freshness(&self) -> Arc<Freshness> {
+        self.ledger.freshness()
     }
 
     fn new(db: Database, sealer: Sealer, platform: &Arc<dyn Platform>) -> Self {
         Self {
             db,
-            sealer,
+            ledger: Ledger::new(sealer, true),
             platform: platform.clone(),
-            buckets: vec![BTreeMap::new(); BUCKETS],
-            bucket_versions: vec![0; BUCKETS],
-            legacy: false,
-            index_version: 0,
-            freshness: Default::default(),
         }
     }
 
     fn load(&mut self) -> Result<Records, StoreError> {
         let tx = self.db.begin_read().map_err(db_err)?;
-        let mut raw: BTreeMap<(Table, String), Vec<u8>> = BTreeMap::new();
+        let mut raw = Rows::new();
         for table in Table::ALL {
             let t = tx.open_table(def(table)).map_err(db_err)?;
             for item in t.iter().map_err(db_err)? {
@@ -132,183 +101,40 @@ impl RedbStore {
                 raw.insert((table, k.value().to_string()), v.value().to_vec());
             }
         }
-        let mut records = Records::new();
-        let Some(index_raw) = raw.remove(&(Table::Meta, INDEX_ID.to_string())) else {
-            if raw.is_empty() {
-                return Ok(records);
-            }
-            return Err(StoreError::Tampered("records without an index".into()));
-        };
-        let (index_version, root_plain) = self.sealer.unseal(Table::Meta, INDEX_ID, &index_raw)?;
-        let mut buckets = vec![BTreeMap::new(); BUCKETS];
-        let mut bucket_versions = vec![0u64; BUCKETS];
-        let legacy = root_plain.first() == Some(&b'[');
-        let mut recorded = None;
-        if legacy {
-            for (k, version) in index_entries(&root_plain)? {
-                buckets[bucket_of(k.0, &k.1)].insert(k, version);
-            }
-        } else {
-            let root: Root = serde_json::from_slice(&root_plain)
-                .map_err(|_| StoreError::Tampered("unreadable index".into()))?;
-            if root.buckets.len() != BUCKETS {
-                return Err(StoreError::Tampered("unreadable index".into()));
-            }
-            recorded = root.audit;
-            for (b, &expected) in root.buckets.iter().enumerate() {
-                let id = bucket_id(b);
-                match (expected, raw.remove(&(Table::Meta, id.clone()))) {
-                    (0, None) => {}
-                    (0, Some(_)) => {
-                        return Err(StoreError::Tampered(format!(
-                            "index bucket {id} is not in the index (added)"
-                        )))
-                    }
-                    (_, None) => {
-                        return Err(StoreError::Tampered(format!(
-                            "index bucket {id} is missing (removed)"
-                        )))
-                    }
-                    (_, Some(sealed)) => {
-                        let (version, plain) = self.sealer.unseal(Table::Meta, &id, &sealed)?;
-                        if version != expected {
-                            return Err(StoreError::Tampered(format!(
-                                "index bucket {id} is version {version}, the index says {expected} (replayed)"
-                            )));
-                        }
-                        for (k, version) in index_entries(&plain)? {
-                            if bucket_of(k.0, &k.1) != b {
-                                return Err(StoreError::Tampered(format!(
-                                    "index bucket {id} lists a record of another bucket"
-                                )));
-                            }
-                            buckets[b].insert(k, version);
-                        }
-                    }
-                }
-                bucket_versions[b] = expected;
-            }
-        }
-        let indexed: usize = buckets.iter().map(BTreeMap::len).sum();
-        if indexed != raw.len() {
-            return Err(StoreError::Tampered(
-                "records and index do not match (added or removed records)".into(),
-            ));
-        }
-        for ((table, id), sealed) in raw {
-            let Some(expected) = buckets[bucket_of(table, &id)].get(&(table, id.clone())) else {
-                return Err(StoreError::Tampered(format!(
-                    "record {}/{} is not in the index",
-                    table.name(),
-                    shown(&id)
-                )));
-            };
-            let (version, plain) = self.sealer.unseal(table, &id, &sealed)?;
-            if version != *expected {
-                return Err(StoreError::Tampered(format!(
-                    "record {}/{} is version {version}, the index says {expected} (replayed)",
-                    table.name(),
-                    shown(&id)
-                )));
-            }
-            records.insert((table, id), plain);
-        }
-        self.buckets = buckets;
-        self.bucket_versions = bucket_versions;
-        self.legacy = legacy;
-        self.index_version = index_version;
-        self.freshness = std::sync::Arc::new(Freshness::opened(index_version, recorded));
-        Ok(records)
+        self.ledger.load(raw)
     }
 
     /// Writes `changes`; with `sealed_root`, also every bucket and the
     /// header of a store now sealed under that root key (the sealer's).
+    /// With `check`, each change's expected version must be the record's.
     fn write_all(
         &mut self,
-        changes: &[(Table, &str, Option<&[u8]>)],
+        changes: &[Change],
         sealed_root: Option<&[u8]>,
-    ) -> Result<(), StoreError> {
-        // The index is changed in place and put back if the write fails.
-        let mut undo: Vec<((Table, String), Option<u64>)> = Vec::with_capacity(changes.len());
-        let result = self.write_changes(changes, sealed_root, &mut undo);
-        if result.is_err() {
-            for (k, old) in undo.into_iter().rev() {
-                let bucket = &mut self.buckets[bucket_of(k.0, &k.1)];
-                match old {
-                    Some(v) => bucket.insert(k, v),
-                    None => bucket.remove(&k),
-                };
+        check: bool,
+    ) -> Result<u64, StoreError> {
+        let staged = self.ledger.stage(changes, sealed_root.is_some(), check)?;
+        match self.commit(&staged, sealed_root) {
+            Ok(()) => {
+                let version = staged.version;
+                self.ledger.committed(staged);
+                Ok(version)
+            }
+            Err(e) => {
+                self.ledger.abort(staged);
+                Err(e)
             }
         }
-        result
     }
 
-    fn write_changes(
-        &mut self,
-        changes: &[(Table, &str, Option<&[u8]>)],
-        sealed_root: Option<&[u8]>,
-        undo: &mut Vec<((Table, String), Option<u64>)>,
-    ) -> Result<(), StoreError> {
-        // Every write gets the next store-wide generation as its version,
-        // so no two sealed records of one id ever share a version, even
-        // across delete and re-create.
-        let index_version = self.index_version + 1;
-        let mut sealed = Vec::with_capacity(changes.len());
-        // A one-level index, or a re-seal under a new key: every bucket.
-        let mut dirty = vec![self.legacy || sealed_root.is_some(); BUCKETS];
-        for (table, id, value) in changes {
-            if is_index_id(*table, id) {
-                return Err(StoreError::Database("reserved record id".into()));
-            }
-            let k = (*table, id.to_string());
-            let b = bucket_of(*table, id);
-            dirty[b] = true;
-            match value {
-                Some(plain) => {
-                    let version = index_version;
-                    let sealed_record = self.sealer.seal(*table, id, version, plain)?;
-                    let old = self.buckets[b].insert(k.clone(), version);
-                    undo.push((k, old));
-                    sealed.push((*table, id.to_string(), Some(sealed_record)));
-                }
-                None => {
-                    let old = self.buckets[b].remove(&k);
-                    undo.push((k, old));
-                    sealed.push((*table, id.to_string(), None));
-                }
-            }
-        }
-        let mut bucket_versions = self.bucket_versions.clone();
-        for (b, _) in dirty.iter().enumerate().filter(|(_, d)| **d) {
-            let id = bucket_id(b);
-            if self.buckets[b].is_empty() {
-                if bucket_versions[b] != 0 {
-                    sealed.push((Table::Meta, id, None));
-                }
-                bucket_versions[b] = 0;
-            } else {
-                let plain = index_json(&self.buckets[b])?;
-                let record = self.sealer.seal(Table::Meta, &id, index_version, &plain)?;
-                sealed.push((Table::Meta, id, Some(record)));
-                bucket_versions[b] = index_version;
-            }
-        }
-        let root = serde_json::to_vec(&Root {
-            buckets: bucket_versions.clone(),
-            audit: self.freshness.audit_head(),
-        })
-        .map_err(db_err)?;
-        let index_sealed = self
-            .sealer
-            .seal(Table::Meta, INDEX_ID, index_version, &root)?;
-
+    fn commit(&self, staged: &Staged, sealed_root: Option<&[u8]>) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(db_err)?;
         {
             let mut meta = tx.open_table(META).map_err(db_err)?;
             let mut keys = tx.open_table(KEYS).map_err(db_err)?;
             let mut tokens = tx.open_table(TOKENS).map_err(db_err)?;
             let mut policies = tx.open_table(POLICIES).map_err(db_err)?;
-            for (table, id, value) in &sealed {
+            for (table, id, value) in &staged.rows {
                 let t = match table {
                     Table::Meta => &mut meta,
                     Table::Keys => &mut keys,
@@ -324,26 +150,19 @@ impl RedbStore {
                     }
                 }
             }
-            meta.insert(INDEX_ID, index_sealed.as_slice())
-                .map_err(db_err)?;
             if let Some(sealed_root) = sealed_root {
                 let svn = self.platform.identity().security_version;
-                header::write_root(&tx, svn, check_word(&self.sealer), sealed_root)?;
+                header::write_root(&tx, svn, self.ledger.sealer().check_word(), sealed_root)?;
             }
         }
         // Immediate durability (redb's default): fsync before returning.
-        tx.commit().map_err(db_err)?;
-        self.index_version = index_version;
-        self.freshness.committed(index_version);
-        self.bucket_versions = bucket_versions;
-        self.legacy = false;
-        Ok(())
+        tx.commit().map_err(db_err)
     }
 }
 
 impl Storage for RedbStore {
-    fn write(&mut self, changes: &[(Table, &str, Option<&[u8]>)]) -> Result<(), StoreError> {
-        self.write_all(changes, None)
+    fn write(&mut self, changes: &[Change]) -> Result<u64, StoreError> {
+        self.write_all(changes, None, true)
     }
 
     fn set_recovery(&mut self, recovery: &[u8]) -> Result<(), StoreError> {
@@ -353,14 +172,6 @@ impl Storage for RedbStore {
     }
 }
 
-/// The part of the sealer's check value the header keeps.
-fn check_word(sealer: &Sealer) -> u64 {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&sealer.check_value()[..8]);
-    u64::from_le_bytes(word)
-}
-
-mod index;
 mod quietly;
 
 impl RedbStore {
@@ -372,9 +183,10 @@ impl RedbStore {
         platform: &Arc<dyn Platform>,
         data_dir: &Path,
     ) -> Result<(Self, Records), StoreError> {
-        match Self::open_or_sealed(platform, data_dir, false)? {
-            Found::Ready(u) => Ok((u.store, u.records)),
-            Found::Sealed(s) => Err(StoreError::ForeignKey(s.path)),
+        let path = data_dir.join(FILE_NAME);
+        match Self::open_file(platform, &path, false)? {
+            RedbFound::Ready(o) => Ok((o.store, o.records)),
+            RedbFound::Sealed(_) => Err(StoreError::ForeignKey(path.display().to_string())),
         }
     }
 
@@ -390,11 +202,17 @@ impl RedbStore {
         newer_is_sealed: bool,
     ) -> Result<Found, StoreError> {
         let path = data_dir.join(FILE_NAME);
-        quietly(|| Self::open_file(platform, &path, newer_is_sealed)).unwrap_or_else(|panic| {
-            Err(StoreError::Corrupt {
-                path: path.display().to_string(),
-                detail: panic,
-            })
+        let found = quietly(|| Self::open_file(platform, &path, newer_is_sealed)).unwrap_or_else(
+            |panic| {
+                Err(StoreError::Corrupt {
+                    path: path.display().to_string(),
+                    detail: panic,
+                })
+            },
+        )?;
+        Ok(match found {
+            RedbFound::Ready(opened) => Found::Ready(opened.unsealed()),
+            RedbFound::Sealed(sealed) => Found::Sealed(Box::new(sealed)),
         })
     }
 
@@ -402,7 +220,7 @@ impl RedbStore {
         platform: &Arc<dyn Platform>,
         path: &Path,
         newer_is_sealed: bool,
-    ) -> Result<Found, StoreError> {
+    ) -> Result<RedbFound, StoreError> {
         let ours = platform.identity().security_version;
         // Every record lives unsealed in memory above us, so redb's page
         // cache only saves re-reading B-tree pages when writing: a small
@@ -460,7 +278,7 @@ impl RedbStore {
                 Some(sealed) if !newer => RootKey::unseal(platform, sealed_at, sealed)?,
                 _ => None,
             };
-            let sealed = SealedStore {
+            let sealed = RedbSealed {
                 db,
                 platform: platform.clone(),
                 path: shown_path,
@@ -468,8 +286,10 @@ impl RedbStore {
                 recovery: header.recovery,
             };
             return match root {
-                Some(root) => sealed.open_with(root, sealed_at < ours).map(Found::Ready),
-                None => Ok(Found::Sealed(sealed)),
+                Some(root) => sealed
+                    .open_with(root, sealed_at < ours)
+                    .map(RedbFound::Ready),
+                None => Ok(RedbFound::Sealed(sealed)),
             };
         }
         // Format 1 (or new): records sealed under the CPU's key. Migrate
@@ -479,26 +299,31 @@ impl RedbStore {
             Sealer::from_root(platform, &root)?
         } else {
             let legacy = Sealer::legacy(platform, sealed_at)?;
-            if header.seal_check.is_some_and(|c| c != check_word(&legacy)) {
+            if header.seal_check.is_some_and(|c| c != legacy.check_word()) {
                 return Err(StoreError::ForeignKey(shown_path));
             }
             legacy
         };
         let mut store = Self::new(db, sealer, platform);
         let records = store.load()?;
-        store.sealer = Sealer::from_root(platform, &root)?;
+        store.ledger.set_sealer(Sealer::from_root(platform, &root)?);
         let sealed_root = root.seal(platform)?;
-        let changes: Vec<(Table, &str, Option<&[u8]>)> = records
+        let changes: Vec<Change> = records
             .iter()
-            .map(|((table, id), plain)| (*table, id.as_str(), Some(plain.as_slice())))
+            .map(|((table, id), plain)| Change {
+                table: *table,
+                id: id.clone(),
+                value: Some(plain.clone()),
+                expected: 0,
+            })
             .collect();
-        store.write_all(&changes, Some(&sealed_root))?;
+        store.write_all(&changes, Some(&sealed_root), false)?;
         if !empty {
             tracing::info!(
                 "migrated {shown_path} to format {CURRENT_FORMAT}: its records are now sealed under a root key of its own"
             );
         }
-        Ok(Found::Ready(Unsealed {
+        Ok(RedbFound::Ready(Opened {
             store,
             records,
             root,
@@ -507,25 +332,35 @@ impl RedbStore {
     }
 }
 
-/// What opening found.
-pub enum Found {
-    Ready(Unsealed),
-    /// This CPU cannot unseal the root key: recovery shares or a peer must
-    /// give it.
-    Sealed(SealedStore),
+/// What opening the file found.
+enum RedbFound {
+    Ready(Opened),
+    Sealed(RedbSealed),
 }
 
 /// An open store, and what it was opened with.
-pub struct Unsealed {
-    pub store: RedbStore,
-    pub records: Records,
-    pub root: RootKey,
-    /// The public recovery facts ([`header`]), if shares were made.
-    pub recovery: Option<Vec<u8>>,
+struct Opened {
+    store: RedbStore,
+    records: Records,
+    root: RootKey,
+    recovery: Option<Vec<u8>>,
+}
+
+impl Opened {
+    fn unsealed(self) -> Unsealed {
+        Unsealed {
+            freshness: self.store.freshness(),
+            versions: self.store.ledger.versions(),
+            store: Box::new(self.store),
+            records: self.records,
+            root: self.root,
+            recovery: self.recovery,
+        }
+    }
 }
 
 /// A store whose root key this CPU cannot unseal.
-pub struct SealedStore {
+pub struct RedbSealed {
     db: Database,
     platform: Arc<dyn Platform>,
     path: String,
@@ -533,33 +368,30 @@ pub struct SealedStore {
     recovery: Option<Vec<u8>>,
 }
 
-impl SealedStore {
-    /// The public recovery facts, if shares were made.
-    pub fn recovery(&self) -> Option<&[u8]> {
+impl Locked for RedbSealed {
+    fn recovery(&self) -> Option<&[u8]> {
         self.recovery.as_deref()
     }
 
-    /// Whether `root` is this store's root key (its record key's check
-    /// value is the stored one).
-    pub fn is_root(&self, root: &RootKey) -> Result<bool, StoreError> {
+    fn is_root(&self, root: &RootKey) -> Result<bool, StoreError> {
         let sealer = Sealer::from_root(&self.platform, root)?;
-        Ok(self.check == Some(check_word(&sealer)))
+        Ok(self.check == Some(sealer.check_word()))
     }
 
-    /// Opens the store with its root key, which is then sealed under this
-    /// CPU (so the next start opens by itself).
-    pub fn unseal(self, root: RootKey) -> Result<Unsealed, StoreError> {
+    fn unseal(self: Box<Self>, root: RootKey) -> Result<Unsealed, StoreError> {
         if !self.is_root(&root)? {
             return Err(StoreError::WrongRootKey(self.path));
         }
-        self.open_with(root, true)
+        self.open_with(root, true).map(Opened::unsealed)
     }
+}
 
+impl RedbSealed {
     /// Opens with `root`; with `reseal`, first records it sealed under this
     /// CPU at our security version.
-    fn open_with(self, root: RootKey, reseal: bool) -> Result<Unsealed, StoreError> {
+    fn open_with(self, root: RootKey, reseal: bool) -> Result<Opened, StoreError> {
         let sealer = Sealer::from_root(&self.platform, &root)?;
-        if self.check != Some(check_word(&sealer)) {
+        if self.check != Some(sealer.check_word()) {
             return Err(StoreError::Tampered(
                 "the sealed root key is not the one the records are sealed under (swapped)".into(),
             ));
@@ -570,10 +402,10 @@ impl SealedStore {
             let sealed_root = root.seal(&self.platform)?;
             let tx = store.db.begin_write().map_err(db_err)?;
             let svn = self.platform.identity().security_version;
-            header::write_root(&tx, svn, check_word(&store.sealer), &sealed_root)?;
+            header::write_root(&tx, svn, store.ledger.sealer().check_word(), &sealed_root)?;
             tx.commit().map_err(db_err)?;
         }
-        Ok(Unsealed {
+        Ok(Opened {
             store,
             records,
             root,

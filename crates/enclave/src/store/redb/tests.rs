@@ -1,9 +1,26 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 use super::*;
 use crate::platform::fixed::{platform, platform_with_fuses};
+use crate::store::index::{bucket_id, bucket_of, index_json, IndexEntry, BUCKETS};
 use crate::store::root::RootKey;
-use index::IndexEntry;
+use std::collections::BTreeMap;
 use std::path::Path;
+
+/// Writes `changes` as the state would: each expects its record's
+/// current version.
+fn put(store: &mut RedbStore, changes: &[(Table, &str, Option<&[u8]>)]) -> Result<u64, StoreError> {
+    let versions = store.ledger.versions();
+    let changes: Vec<Change> = changes
+        .iter()
+        .map(|(table, id, value)| Change {
+            table: *table,
+            id: id.to_string(),
+            value: value.map(|v| zeroize::Zeroizing::new(v.to_vec())),
+            expected: versions.expected(*table, id),
+        })
+        .collect();
+    store.write(&changes)
+}
 
 fn open(dir: &Path) -> Result<(RedbStore, Records), StoreError> {
     RedbStore::open(&platform(), dir)
@@ -47,7 +64,7 @@ fn key(n: usize) -> String {
 fn a_store_sealed_under_another_key_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let (mut store, _) = open(dir.path()).unwrap();
-    store.write(&[(Table::Keys, "a", Some(b"1"))]).unwrap();
+    put(&mut store, &[(Table::Keys, "a", Some(b"1"))]).unwrap();
     drop(store);
     match RedbStore::open(&platform_with_fuses(1), dir.path()) {
         Err(e @ StoreError::ForeignKey(_)) => {
@@ -66,12 +83,15 @@ fn records_spread_over_buckets_and_reopen() {
     assert!(records.is_empty());
     for n in 0..300 {
         let v = format!("value {n}");
-        store
-            .write(&[(Table::Keys, &key(n), Some(v.as_bytes()))])
-            .unwrap();
+        put(&mut store, &[(Table::Keys, &key(n), Some(v.as_bytes()))]).unwrap();
     }
-    store.write(&[(Table::Keys, &key(7), None)]).unwrap();
-    let used = store.bucket_versions.iter().filter(|v| **v != 0).count();
+    put(&mut store, &[(Table::Keys, &key(7), None)]).unwrap();
+    let used = store
+        .ledger
+        .bucket_versions()
+        .iter()
+        .filter(|v| **v != 0)
+        .count();
     // 300 records in 256 buckets: about 176 used if they spread evenly.
     assert!(used > 150, "{used} buckets used");
     drop(store);
@@ -88,12 +108,12 @@ fn records_spread_over_buckets_and_reopen() {
 fn a_replayed_removed_or_added_bucket_is_tampering() {
     let dir = tempfile::tempdir().unwrap();
     let (mut store, _) = open(dir.path()).unwrap();
-    store.write(&[(Table::Keys, "a", Some(b"1"))]).unwrap();
+    put(&mut store, &[(Table::Keys, "a", Some(b"1"))]).unwrap();
     let bucket = bucket_id(bucket_of(Table::Keys, "a"));
     drop(store);
     let old = raw_meta(dir.path(), &bucket, None).unwrap();
     let (mut store, _) = open(dir.path()).unwrap();
-    store.write(&[(Table::Keys, "a", Some(b"2"))]).unwrap();
+    put(&mut store, &[(Table::Keys, "a", Some(b"2"))]).unwrap();
     drop(store);
 
     // The bucket as it was before the second write (with the record
@@ -118,9 +138,7 @@ fn a_replayed_removed_or_added_bucket_is_tampering() {
 
     // Index ids are not for callers.
     let (mut store, _) = open(dir.path()).unwrap();
-    assert!(store
-        .write(&[(Table::Meta, "index.00", Some(b"x"))])
-        .is_err());
+    assert!(put(&mut store, &[(Table::Meta, "index.00", Some(b"x"))]).is_err());
 }
 
 #[test]
@@ -128,22 +146,18 @@ fn a_one_level_index_opens_and_is_converted_by_the_next_write() {
     let dir = tempfile::tempdir().unwrap();
     let (mut store, _) = open(dir.path()).unwrap();
     for n in 0..20 {
-        store
-            .write(&[(Table::Keys, &key(n), Some(b"k".as_slice()))])
-            .unwrap();
+        put(&mut store, &[(Table::Keys, &key(n), Some(b"k".as_slice()))]).unwrap();
     }
     // Rewrite it as a build before the buckets left it: the list of
     // every record under `meta/index`, no bucket records.
-    let mut all = BTreeMap::new();
-    for b in &store.buckets {
-        all.extend(b.iter().map(|(k, v)| (k.clone(), *v)));
-    }
+    let all = store.ledger.entries();
     let root = store
-        .sealer
+        .ledger
+        .sealer()
         .seal(
             Table::Meta,
             INDEX_ID,
-            store.index_version,
+            store.ledger.generation(),
             &index_json(&all).unwrap(),
         )
         .unwrap();
@@ -155,17 +169,15 @@ fn a_one_level_index_opens_and_is_converted_by_the_next_write() {
 
     let (mut store, records) = open(dir.path()).unwrap();
     assert_eq!(records.len(), 20);
-    assert!(store.legacy);
-    store
-        .write(&[(Table::Keys, &key(99), Some(b"new"))])
-        .unwrap();
+    assert!(store.ledger.is_legacy());
+    put(&mut store, &[(Table::Keys, &key(99), Some(b"new"))]).unwrap();
     drop(store);
     let buckets = (0..BUCKETS)
         .filter(|b| raw_meta(dir.path(), &bucket_id(*b), None).is_some())
         .count();
     assert!(buckets >= 15, "{buckets} bucket records after conversion");
     let (store, records) = open(dir.path()).unwrap();
-    assert!(!store.legacy);
+    assert!(!store.ledger.is_legacy());
     assert_eq!(records.len(), 21);
 }
 
@@ -198,7 +210,14 @@ fn another_machine_opens_sealed_and_the_root_key_unseals_it() {
         panic!("a new store opened sealed");
     };
     let mut store = first.store;
-    store.write(&[(Table::Keys, "a", Some(b"1"))]).unwrap();
+    store
+        .write(&[Change {
+            table: Table::Keys,
+            id: "a".into(),
+            value: Some(zeroize::Zeroizing::new(b"1".to_vec())),
+            expected: 0,
+        }])
+        .unwrap();
     drop(store);
     let other = platform_with_fuses(1);
     let Found::Sealed(sealed) = RedbStore::open_or_sealed(&other, dir.path(), false).unwrap()
@@ -236,7 +255,7 @@ fn a_format_1_store_is_migrated_at_first_open() {
         let db = Database::create(dir.path().join(FILE_NAME)).unwrap();
         let svn = p.identity().security_version;
         let legacy = Sealer::legacy(&p, svn).unwrap();
-        let check = check_word(&legacy);
+        let check = legacy.check_word();
         let mut store = RedbStore::new(db, legacy, &p);
         let tx = store.db.begin_write().unwrap();
         for table in Table::ALL {
@@ -247,12 +266,14 @@ fn a_format_1_store_is_migrated_at_first_open() {
         h.insert("seal_check", check).unwrap();
         drop(h);
         tx.commit().unwrap();
-        store
-            .write(&[
+        put(
+            &mut store,
+            &[
                 (Table::Keys, "a", Some(b"1")),
                 (Table::Tokens, "t", Some(b"2")),
-            ])
-            .unwrap();
+            ],
+        )
+        .unwrap();
     }
     assert!(raw_meta(dir.path(), "index", None)
         .unwrap()

@@ -1,4 +1,4 @@
-//! The index of `keys.redb` ([`super`] says what it holds): its records'
+//! The sealed index of a store ([`super::ledger`] says what it holds): its records'
 //! ids, buckets and JSON form.
 
 use std::collections::BTreeMap;
