@@ -74,9 +74,13 @@ case "${1:-}" in
     kill)
         dir="${2:?usage: postgres.sh kill DIR}"
         pid="$(head -1 "$dir/data/postmaster.pid")"
-        kill -KILL "$pid"
-        # The postmaster's children go with it once they notice; wait.
-        for _ in $(seq 100); do pgrep -P "$pid" >/dev/null || break; sleep 0.1; done
+        # The whole server at once, as a machine crash would: the
+        # postmaster and every backend.
+        children="$(pgrep -P "$pid" || true)"
+        kill -KILL "$pid" $children 2>/dev/null || true
+        for p in "$pid" $children; do
+            for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        done
         ;;
     restart)
         dir="${2:?usage: postgres.sh restart DIR PORT}"

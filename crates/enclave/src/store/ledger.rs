@@ -294,11 +294,13 @@ impl Ledger {
                     value: Some(plain),
                 });
             }
+            // Removed at most at this generation (an emptied bucket has
+            // no version of its own).
             for k in self.buckets[b].keys().filter(|k| !entries.contains_key(*k)) {
                 delivered.push(Delivered {
                     table: k.0,
                     id: k.1.clone(),
-                    version: expected,
+                    version: generation,
                     value: None,
                 });
             }
