@@ -286,6 +286,11 @@ pub struct BenchArgs {
     /// Open (and attest) a new TLS connection for every request.
     #[arg(long)]
     pub new_connections: bool,
+    /// Another replica of the same service (repeat for more): the workers
+    /// spread round-robin over --server and these, each attested as
+    /// --server is.
+    #[arg(long = "replica", value_name = "https://HOST:PORT")]
+    pub replicas: Vec<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

@@ -12,6 +12,7 @@ use minikms_client::attested_tls::summary;
 use minikms_client::bench::{Bench, Report};
 use minikms_client::cli::{AuditCommand, AuditVerifyArgs, BenchArgs, Cli, Command, VerifyArgs};
 use minikms_client::client::{api_method, Client};
+use minikms_client::connection::ServerUrl;
 use minikms_client::error::Error;
 use minikms_client::freshness::Checked;
 use minikms_client::import::read_key;
@@ -155,7 +156,14 @@ async fn run_bench(cli: &Cli, args: &BenchArgs) -> Result<Report, Error> {
     config.validate()?;
     let url = cli.server_url()?;
     let attestation = cli.attestation.load_for_server()?;
-    let bench = Bench::connect(&url, attestation, cli.token(), config).await?;
+    let replicas = args
+        .replicas
+        .iter()
+        .map(|r| ServerUrl::parse(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bench = Bench::connect(&url, attestation, cli.token(), config)
+        .await?
+        .with_replicas(replicas);
     eprintln!("attested: {}", summary(bench.claims()));
     check_freshness(cli, bench.claims())?;
     let report = bench.run().await?;

@@ -16,7 +16,8 @@ use crate::error::Error;
 /// Everything a worker needs, shared.
 pub(super) struct Plan {
     pub(super) op: Op,
-    pub(super) url: ServerUrl,
+    /// The server, then any other replicas: worker N uses `urls[N % len]`.
+    pub(super) urls: Vec<ServerUrl>,
     pub(super) verifier: Arc<AttestedVerifier>,
     pub(super) token: Option<String>,
     /// For create-key, whose path varies: each request's path is `path`
@@ -118,7 +119,7 @@ pub(super) async fn prepare(
         .prepare(method, &path, token.as_deref(), body.clone())?;
     Ok(Plan {
         op: config.op,
-        url: client.url().clone(),
+        urls: vec![client.url().clone()],
         verifier: client.verifier().clone(),
         token,
         method,

@@ -19,6 +19,8 @@ use crate::error::Error;
 pub struct Bench {
     config: Config,
     setup: Client,
+    /// Other replicas of the same service, for the workers to spread over.
+    replicas: Vec<ServerUrl>,
 }
 
 /// What one worker measured.
@@ -43,7 +45,18 @@ impl Bench {
         let token = token.filter(|t| !t.is_empty());
         config.check_token(token.as_deref())?;
         let setup = Client::open(url, attestation).await?.with_token(token);
-        Ok(Self { config, setup })
+        Ok(Self {
+            config,
+            setup,
+            replicas: Vec::new(),
+        })
+    }
+
+    /// Spreads the workers round-robin over the server and `replicas`
+    /// (each attested like the server).
+    pub fn with_replicas(mut self, replicas: Vec<ServerUrl>) -> Self {
+        self.replicas = replicas;
+        self
     }
 
     /// What the server's certificate proved.
@@ -55,10 +68,15 @@ impl Bench {
     /// server refuses ends here with its error, not as a run of errors),
     /// connects the workers, then measures for the configured duration.
     pub async fn run(self) -> Result<Report, Error> {
-        let Self { config, mut setup } = self;
+        let Self {
+            config,
+            mut setup,
+            replicas,
+        } = self;
         let run_id = hex::encode(crate::random::bytes(6)?);
         let payload = crate::random::bytes(config.payload)?;
-        let plan = prepare(&mut setup, &config, run_id, &payload).await?;
+        let mut plan = prepare(&mut setup, &config, run_id, &payload).await?;
+        plan.urls.extend(replicas);
         let mut trial = Some(setup);
         one(&plan, config.concurrency, 0, &mut trial)
             .await
@@ -69,8 +87,8 @@ impl Bench {
         // Keep-alive workers connect before the clock starts.
         let mut connections = Vec::with_capacity(config.concurrency);
         if !plan.new_connections {
-            for _ in 0..config.concurrency {
-                connections.push(Some(open(&plan).await?));
+            for worker in 0..config.concurrency {
+                connections.push(Some(open(&plan, worker).await?));
             }
         } else {
             connections.resize_with(config.concurrency, || None);
@@ -123,9 +141,10 @@ impl Bench {
     }
 }
 
-/// A new attested connection for the plan.
-async fn open(plan: &Plan) -> Result<Client, Error> {
-    Ok(Client::connect(&plan.url, plan.verifier.clone())
+/// A new attested connection for `worker`.
+async fn open(plan: &Plan, worker: usize) -> Result<Client, Error> {
+    let url = &plan.urls[worker % plan.urls.len()];
+    Ok(Client::connect(url, plan.verifier.clone())
         .await?
         .with_token(plan.token.clone()))
 }
@@ -168,7 +187,7 @@ async fn work(
 /// One timed request (with its connection, in `--new-connections` mode).
 async fn one(plan: &Plan, worker: usize, seq: u64, slot: &mut Option<Client>) -> Result<(), Error> {
     if plan.new_connections || slot.is_none() {
-        *slot = Some(open(plan).await?);
+        *slot = Some(open(plan, worker).await?);
     }
     let Some(client) = slot.as_mut() else {
         return Err(Error::System("no connection".into()));
