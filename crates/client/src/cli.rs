@@ -148,12 +148,14 @@ pub enum AuditCommand {
     Verify(AuditVerifyArgs),
 }
 
-/// `minikms audit verify FILE [attestation flags]`.
+/// `minikms audit verify FILE... [attestation flags]`.
 #[derive(Debug, Args)]
 pub struct AuditVerifyArgs {
-    /// The audit log (`audit.log` in the enclave's data dir).
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    /// The audit log (`audit.log` in the enclave's data dir); with several
+    /// (one per replica), each is checked and the entries of all are
+    /// printed merged by time.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 /// `minikms verify FILE [--at SECS]`, and for an SEV-SNP report

@@ -124,11 +124,18 @@ fn verify(cli: &Cli, args: &VerifyArgs) -> Result<serde_json::Value, Error> {
 
 /// `minikms audit verify`: offline.
 fn audit_verify(cli: &Cli, args: &AuditVerifyArgs) -> Result<serde_json::Value, Error> {
-    let log = AuditLog::read(&args.file)?;
+    let logs = args
+        .files
+        .iter()
+        .map(|f| AuditLog::read(f))
+        .collect::<Result<Vec<_>, _>>()?;
     let attestation = cli.attestation.load()?;
-    let summary = log.verify(&attestation)?;
-    serde_json::to_value(&summary)
-        .map_err(|e| Error::System(format!("cannot print the summary: {e}")))
+    if let [log] = logs.as_slice() {
+        let summary = log.verify(&attestation)?;
+        return serde_json::to_value(&summary)
+            .map_err(|e| Error::System(format!("cannot print the summary: {e}")));
+    }
+    offline::verify_logs(&logs, &attestation)
 }
 
 /// `minikms bench`, on a multi-thread runtime: the report on stdout (text,

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use minikms_verifier::audit::{verify_log, LogOptions, Summary};
+use minikms_verifier::audit::{timeline, verify_log, LogOptions, Summary, Timed};
 use minikms_verifier::{
     certificate_evidence, detect, verify_certificate, verify_document, verify_evidence,
     verify_report, CertificateClaims, Claims, Detected, NitroClaims,
@@ -168,4 +168,37 @@ impl AuditLog {
             source,
         })
     }
+
+    /// Its entries with their times (after [`Self::verify`]).
+    pub fn timeline(&self) -> Result<Vec<Timed>, Error> {
+        timeline(&self.bytes).map_err(|source| Error::Audit {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// Several logs (one per replica), each verified, and all their entries
+/// merged by time: `{"logs": [{"file", "summary"}...], "merged": [{"log":
+/// INDEX, "entry": ENTRY}...]}`. The first log that fails ends it.
+pub fn verify_logs(
+    logs: &[AuditLog],
+    attestation: &Attestation,
+) -> Result<serde_json::Value, Error> {
+    let mut summaries = Vec::with_capacity(logs.len());
+    let mut merged = Vec::new();
+    for (i, log) in logs.iter().enumerate() {
+        let summary = log.verify(attestation)?;
+        summaries.push(serde_json::json!({
+            "file": log.path.display().to_string(),
+            "summary": summary,
+        }));
+        merged.extend(log.timeline()?.into_iter().map(|t| (i, t)));
+    }
+    merged.sort_by(|(a, x), (b, y)| (x.time, *a, x.entry.seq()).cmp(&(y.time, *b, y.entry.seq())));
+    let merged: Vec<serde_json::Value> = merged
+        .into_iter()
+        .map(|(i, t)| serde_json::json!({"log": i, "entry": t.entry}))
+        .collect();
+    Ok(serde_json::json!({"logs": summaries, "merged": merged}))
 }

@@ -6,11 +6,12 @@
 //! sealed rows, which replicas refuse once edited.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use minikms_testkit::postgres::Postgres;
-use minikms_testkit::{contains, https, Server};
+use minikms_testkit::{bin, contains, https, Server};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "hvs.replicas-test-root";

@@ -142,6 +142,34 @@ pub enum Problem {
     Sequence { found: u64, expected: u64 },
 }
 
+/// An entry of a log, with its time parsed, for merging several logs
+/// (one per replica) by time.
+pub struct Timed {
+    pub time: OffsetDateTime,
+    pub entry: Entry,
+}
+
+/// Every entry of `log`, in file order. Verify the log first
+/// ([`verify_log`]): this only reads it.
+pub fn timeline(log: &[u8]) -> Result<Vec<Timed>, AuditError> {
+    let mut out = Vec::new();
+    for (i, line) in log
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
+        let fail = |problem: Problem| AuditError::Entry {
+            entry: i as u64 + 1,
+            problem,
+        };
+        let entry = open_line(line).map_err(|e| fail(e.into()))?.entry;
+        let time = OffsetDateTime::parse(entry.time(), &Rfc3339)
+            .map_err(|_| fail(Problem::Time(entry.time().to_string())))?;
+        out.push(Timed { time, entry });
+    }
+    Ok(out)
+}
+
 /// Verifies a whole log, offline; returns its summary or the first failure.
 pub fn verify_log(
     log: &[u8],
