@@ -56,16 +56,11 @@ fn build_server_binaries(profile_dir: &Path) {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "minikms-host",
-                "-p",
-                "minikms-enclave",
-                "-p",
-                "minikms-client",
-            ])
+            // The workspace's binaries, with the workspace's features (the
+            // enclave's `fuzzing` entry points too, unused here): the
+            // libraries `cargo test --workspace` built are then reused, not
+            // built again with other features.
+            .args(["build", "--quiet", "--workspace", "--bins"])
             .arg("--target-dir")
             .arg(target_dir);
         if profile_dir.file_name() == Some("release".as_ref()) {
