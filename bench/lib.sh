@@ -1,15 +1,19 @@
 # Sourced by the bench scripts: a fresh simulated server, and its end.
 
-# start_server BIN_DIR: starts BIN_DIR/kms-host on a free port with a new
-# data dir and a throwaway development root token; sets `data`, `token`,
-# `url`, `host_pid` and `enclave_pid`. Exits, with the host's errors, if
-# the server does not come up.
+# start_server BIN_DIR [ARGS...]: starts BIN_DIR/kms-host on a free port
+# with a new data dir, a throwaway development root token (`token`, kept
+# if already set) and ARGS; with `signing_key` set, the enclave is signed
+# with that key (replicas must share their signer); sets `data`, `token`, `url`, `host_pid` and
+# `enclave_pid`. Exits, with the host's errors, if the server does not
+# come up.
 start_server() {
     local bin=$1 line
+    shift
     data=$(mktemp -d)
-    token=bench-$(openssl rand -hex 16)
+    if [ -n "${signing_key:-}" ]; then cp "$signing_key" "$data/dev-signing-key.pem"; fi
+    token=${token:-bench-$(openssl rand -hex 16)}
     "$bin/kms-host" run --simulation --port 0 --data-dir "$data" \
-        --dev-root-token "$token" >"$data/host.out" 2>"$data/host.err" &
+        --dev-root-token "$token" "$@" >"$data/host.out" 2>"$data/host.err" &
     host_pid=$!
     url=
     for _ in $(seq 600); do
