@@ -195,7 +195,7 @@ pub fn verify_logs(
         }));
         merged.extend(log.timeline()?.into_iter().map(|t| (i, t)));
     }
-    merged.sort_by(|(a, x), (b, y)| (x.time, *a, x.entry.seq()).cmp(&(y.time, *b, y.entry.seq())));
+    merged.sort_by_key(|(log, t)| (t.time, *log, t.entry.seq()));
     let merged: Vec<serde_json::Value> = merged
         .into_iter()
         .map(|(i, t)| serde_json::json!({"log": i, "entry": t.entry}))

@@ -202,6 +202,45 @@ async fn every_write_on_one_replica_is_seen_by_the_next_request_to_any_other() {
             s.addr, r.body
         );
     }
+
+    // Each replica's own audit log verifies; together, merged by time.
+    let logs: Vec<_> = [&a, &b, &c]
+        .iter()
+        .map(|s| s.data_dir.path().join("enclave/audit.log"))
+        .collect();
+    let out = Command::new(bin("minikms"))
+        .args(["audit", "verify"])
+        .args(&logs)
+        .args(["--allow-simulation", "--allow-debug"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["logs"].as_array().unwrap().len(), 3, "{report}");
+    let merged = report["merged"].as_array().unwrap();
+    let times: Vec<&str> = merged
+        .iter()
+        .map(|m| m["entry"]["time"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "not merged by time: {times:?}"
+    );
+    for log in 0..3 {
+        assert!(
+            merged.iter().any(|m| m["log"] == log),
+            "no entry of log {log}"
+        );
+    }
+    let revoke = merged
+        .iter()
+        .position(|m| m["entry"]["operation"] == "update auth/token/revoke")
+        .expect("the revoke is in A's log");
+    assert_eq!(merged[revoke]["log"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

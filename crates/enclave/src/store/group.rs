@@ -143,6 +143,9 @@ impl GroupCommit {
     }
 }
 
+/// A record to write: its table, id and value (`None`: remove it).
+pub type Record = (Table, String, Option<Zeroizing<Vec<u8>>>);
+
 /// Writes made while their holder keeps its records locked (token and
 /// policy changes): each change expects the version `versions` holds, and
 /// `versions` learns the new one.
@@ -162,10 +165,7 @@ impl GroupCommit {
 
 impl Writer<'_> {
     /// Writes (or, `None`, removes) each `table/id` durably.
-    pub fn write(
-        &mut self,
-        changes: Vec<(Table, String, Option<Zeroizing<Vec<u8>>>)>,
-    ) -> Result<(), StoreError> {
+    pub fn write(&mut self, changes: Vec<Record>) -> Result<(), StoreError> {
         let mut marks = Vec::with_capacity(changes.len());
         let changes: Vec<Change> = changes
             .into_iter()
