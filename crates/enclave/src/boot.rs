@@ -22,9 +22,9 @@ use crate::platform::{self, Platform};
 use crate::server::{self, tls};
 use crate::services::{ca, join};
 use crate::store::freshness::Freshness;
+use crate::store::opening::Found;
 use crate::store::postgres;
 use crate::store::redb::RedbStore;
-use crate::store::Found;
 
 /// Who we are, before the platform is fully up.
 pub enum Start {

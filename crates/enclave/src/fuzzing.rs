@@ -23,8 +23,8 @@ use crate::services::classify::classify;
 use crate::state::acl;
 use crate::state::key::KeyType;
 use crate::state::State;
+use crate::store::opening::Found;
 use crate::store::redb::RedbStore;
-use crate::store::Found;
 use crate::store::{Change, Records, Storage, StoreError, Table, Versions};
 
 /// Route patterns the classifier is asked about (the router's own; the

@@ -8,7 +8,7 @@ use crate::services::{audit, ca};
 use crate::state::recovery::Recovery;
 use crate::state::State;
 use crate::store::freshness::Freshness;
-use crate::store::Unsealed;
+use crate::store::opening::Unsealed;
 
 /// What lives in an open store, up and running.
 pub struct Opened {

@@ -20,7 +20,7 @@ use super::sys::{seal_status, UnsealRequest};
 use crate::error::Error;
 use crate::platform::BoxFuture;
 use crate::state::recovery::{Given, Progress, RecoveryInfo};
-use crate::store::{Locked, Unsealed};
+use crate::store::opening::{Locked, Unsealed};
 
 /// Brings up the services of an unsealed store; answers the whole API.
 pub type Opener = Box<dyn Fn(Unsealed) -> BoxFuture<'static, Result<Router, String>> + Send + Sync>;

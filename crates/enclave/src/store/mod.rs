@@ -5,6 +5,8 @@
 //!   every record, unsealed and checked).
 //! - [`redb`]: the embedded default, one file `keys.redb` in the data dir.
 //! - [`postgres`]: a PostgreSQL database shared by several replicas.
+//! - [`opening`]: what opening a store finds: open, or sealed and waiting
+//!   for its root key.
 //! - [`ledger`] and [`index`]: the sealed index every backend keeps beside
 //!   its records, which makes an edited, swapped, replayed or removed
 //!   record seen, and tells a replica what other replicas changed.
@@ -19,18 +21,15 @@
 //! sealed records.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use zeroize::Zeroizing;
-
-use freshness::Freshness;
-use root::RootKey;
 
 pub mod freshness;
 pub mod group;
 pub mod header;
 pub mod index;
 pub mod ledger;
+pub mod opening;
 pub mod postgres;
 pub mod redb;
 pub mod root;
@@ -136,39 +135,6 @@ impl Table {
     pub fn from_name(name: &str) -> Option<Self> {
         Table::ALL.into_iter().find(|t| t.name() == name)
     }
-}
-
-/// An open store, and what it was opened with.
-pub struct Unsealed {
-    pub store: Box<dyn Storage>,
-    /// What the store and the audit log vouch for each other.
-    pub freshness: Arc<Freshness>,
-    pub records: Records,
-    /// The version of every record in `records`.
-    pub versions: Versions,
-    pub root: RootKey,
-    /// The public recovery facts, if shares were made.
-    pub recovery: Option<Vec<u8>>,
-}
-
-/// What opening a store found.
-pub enum Found {
-    Ready(Unsealed),
-    /// This CPU cannot unseal the root key: recovery shares or a peer must
-    /// give it.
-    Sealed(Box<dyn Locked>),
-}
-
-/// A store whose root key this CPU cannot unseal, waiting for it.
-pub trait Locked: Send + 'static {
-    /// The public recovery facts, if shares were made.
-    fn recovery(&self) -> Option<&[u8]>;
-    /// Whether `root` is this store's root key (its record key's check
-    /// value is the stored one).
-    fn is_root(&self, root: &RootKey) -> Result<bool, StoreError>;
-    /// Opens the store with its root key, which is then sealed under this
-    /// CPU (so the next start opens by itself).
-    fn unseal(self: Box<Self>, root: RootKey) -> Result<Unsealed, StoreError>;
 }
 
 /// Every record's plaintext, as read and checked at open.

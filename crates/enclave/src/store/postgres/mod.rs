@@ -40,9 +40,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
+use super::opening::{Found, Locked, Unsealed};
 use super::root::RootKey;
 use super::seal::Sealer;
-use super::{Change, Delivered, Found, Locked, Storage, StoreError, Unsealed};
+use super::{Change, Delivered, Storage, StoreError};
 use crate::platform::Platform;
 use session::Session;
 use worker::Worker;

@@ -42,9 +42,10 @@ use super::freshness::Freshness;
 use super::header::{self, Header, CURRENT_FORMAT};
 use super::index::INDEX_ID;
 use super::ledger::{Ledger, Rows, Staged};
+use super::opening::{Found, Locked, Unsealed};
 use super::root::RootKey;
 use super::seal::Sealer;
-use super::{Change, Found, Locked, Records, Storage, StoreError, Table, Unsealed};
+use super::{Change, Records, Storage, StoreError, Table};
 use crate::platform::Platform;
 use quietly::quietly;
 
