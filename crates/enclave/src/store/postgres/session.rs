@@ -228,20 +228,34 @@ impl Session {
             )?;
             seen = ledger.catch_up(newer).map_err(Problem)?;
             let ready = staged.insert(ledger.stage(changes, false, true).map_err(Problem)?);
+            // One statement for every row put and one for every row
+            // removed: a round trip each, however many rows.
             let version = version_sql(ready.version)?;
+            let (mut put, mut gone) = (Columns::default(), Columns::default());
             for (table, id, value) in &ready.rows {
-                match value {
-                    Some(sealed) => tx.execute(
-                        "INSERT INTO minikms_records (tbl, id, version, sealed) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (tbl, id) \
-                         DO UPDATE SET version = EXCLUDED.version, sealed = EXCLUDED.sealed",
-                        &[&table.name(), id, &version, sealed],
-                    ),
-                    None => tx.execute(
-                        "DELETE FROM minikms_records WHERE tbl = $1 AND id = $2",
-                        &[&table.name(), id],
-                    ),
+                let columns = if value.is_some() { &mut put } else { &mut gone };
+                columns.tables.push(table.name());
+                columns.ids.push(id.as_str());
+                if let Some(sealed) = value {
+                    columns.sealed.push(sealed.as_slice());
                 }
+            }
+            if !put.ids.is_empty() {
+                tx.execute(
+                    "INSERT INTO minikms_records (tbl, id, version, sealed) \
+                     SELECT t, i, $3, s FROM unnest($1::text[], $2::text[], $4::bytea[]) \
+                     AS r(t, i, s) ON CONFLICT (tbl, id) \
+                     DO UPDATE SET version = EXCLUDED.version, sealed = EXCLUDED.sealed",
+                    &[&put.tables, &put.ids, &version, &put.sealed],
+                )
+                .map_err(Raw)?;
+            }
+            if !gone.ids.is_empty() {
+                tx.execute(
+                    "DELETE FROM minikms_records WHERE (tbl, id) IN \
+                     (SELECT t, i FROM unnest($1::text[], $2::text[]) AS r(t, i))",
+                    &[&gone.tables, &gone.ids],
+                )
                 .map_err(Raw)?;
             }
             tx.commit().map_err(Raw)
@@ -281,6 +295,14 @@ impl Session {
             Problem(e) => e,
         }
     }
+}
+
+/// Rows of one statement, column by column.
+#[derive(Default)]
+struct Columns<'a> {
+    tables: Vec<&'a str>,
+    ids: Vec<&'a str>,
+    sealed: Vec<&'a [u8]>,
 }
 
 /// Every row written after a version.
