@@ -5,8 +5,11 @@ use crate::error::Error;
 /// Largest `batch_input` accepted.
 pub const MAX_BATCH: usize = 1000;
 
-/// Checks a batch's size.
+/// Checks a batch's size: 1 to [`MAX_BATCH`] items.
 pub fn check_batch<T>(items: &[T]) -> Result<(), Error> {
+    if items.is_empty() {
+        return Err(Error::invalid("missing batch input to process"));
+    }
     if items.len() > MAX_BATCH {
         return Err(Error::invalid(format!(
             "batch_input has {} items; the limit is {MAX_BATCH}",

@@ -153,10 +153,14 @@ pub fn datakey_plan(kind: &str, req: DatakeyRequest) -> Result<DatakeyPlan, Erro
         _ => return Err(Error::invalid("invalid type: must be plaintext or wrapped")),
     };
     let bytes = match req.bits {
-        None | Some(0) | Some(256) => 32,
+        None | Some(256) => 32,
         Some(128) => 16,
         Some(512) => 64,
-        Some(_) => return Err(Error::invalid("invalid bits: must be 128, 256 or 512")),
+        Some(_) => {
+            return Err(Error::invalid(
+                "invalid bit length: bits must be 128, 256 or 512",
+            ))
+        }
     };
     no_derivation(&Item {
         context: req.context,

@@ -5,6 +5,7 @@
 //! requests to these and their results to Vault's answers.
 //!
 //! - [`keys`]: what each key type does (generate, encrypt, sign, export).
+//! - [`describe`]: a key as Vault's key read answers it.
 //! - [`input`]: how Vault clients send fields (lenient numbers, booleans,
 //!   base64), and the limits on them.
 //! - [`batch`]: `batch_input`: its bound, and answers item by item.
@@ -20,6 +21,7 @@
 
 pub mod batch;
 pub mod crypt;
+pub mod describe;
 pub mod import;
 pub mod init;
 pub mod input;

@@ -1,13 +1,12 @@
 //! `sys/init` and the token routes under `/v1/auth/token`, in Vault's
 //! shapes (hvac's `client.sys.initialize`, `client.auth.token.*`).
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::app::AppState;
-use super::body::json_body;
+use super::body::{json_body, Posted};
 use super::envelope::{no_content, ok, ok_secret, ok_with_fields, with_facts, Facts};
 use super::exec::blocking;
 use super::layers::Authed;
@@ -23,7 +22,7 @@ pub async fn init_status(State(app): State<AppState>) -> Response {
 
 /// `PUT /v1/sys/init`: makes the root token and the recovery shares
 /// asked for, returns them once.
-pub async fn init(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
+pub async fn init(State(app): State<AppState>, body: Posted) -> Result<Response, Error> {
     let req: initialise::InitRequest = json_body(body).await?;
     let (platform, recovery) = (app.platform.clone(), app.recovery.clone());
     let done = blocking(&app.state, move |s| {
@@ -38,7 +37,7 @@ pub async fn init(State(app): State<AppState>, body: Body) -> Result<Response, E
 pub async fn recovery_shares(
     State(app): State<AppState>,
     id: RequestId,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: crate::state::recovery::SplitRequest = json_body(body).await?;
     let (platform, recovery) = (app.platform.clone(), app.recovery.clone());
@@ -54,7 +53,7 @@ pub async fn create(
     State(app): State<AppState>,
     id: RequestId,
     Authed(identity): Authed,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: tokens::CreateRequest = json_body(body).await?;
     let made = blocking(&app.state, move |s| tokens::create(s, &identity, req)).await?;
@@ -104,7 +103,7 @@ async fn lookup_by(
 pub async fn lookup(
     State(app): State<AppState>,
     id: RequestId,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let accessor = tokens::accessor_of_token(json_body(body).await?)?;
     lookup_by(&app, id, accessor, "token").await
@@ -114,7 +113,7 @@ pub async fn lookup(
 pub async fn lookup_accessor(
     State(app): State<AppState>,
     id: RequestId,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let accessor = tokens::accessor_field(json_body(body).await?)?;
     lookup_by(&app, id, accessor, "accessor").await
@@ -126,13 +125,13 @@ async fn revoke_by(app: &AppState, accessor: String) -> Result<Response, Error> 
 }
 
 /// `POST /v1/auth/token/revoke` `{token}`: 204.
-pub async fn revoke(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
+pub async fn revoke(State(app): State<AppState>, body: Posted) -> Result<Response, Error> {
     let accessor = tokens::accessor_of_token(json_body(body).await?)?;
     revoke_by(&app, accessor).await
 }
 
 /// `POST /v1/auth/token/revoke-accessor` `{accessor}`: 204.
-pub async fn revoke_accessor(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
+pub async fn revoke_accessor(State(app): State<AppState>, body: Posted) -> Result<Response, Error> {
     let accessor = tokens::accessor_field(json_body(body).await?)?;
     revoke_by(&app, accessor).await
 }

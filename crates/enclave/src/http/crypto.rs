@@ -2,12 +2,11 @@
 //! `/v1/transit`: encrypt, decrypt, rewrap, datakey, sign, verify, hmac,
 //! random, hash. Cheap work runs on the I/O thread ([`with_key`]).
 
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
 use super::app::AppState;
-use super::body::json_body;
+use super::body::{json_body, Posted};
 use super::envelope::{answer, ok, ok_secret, Carries, Facts};
 use super::exec::with_key;
 use crate::core::crypt::{self, Item, Outcome};
@@ -23,7 +22,7 @@ async fn crypt(
     app: AppState,
     id: RequestId,
     name: String,
-    body: Body,
+    body: Posted,
     one: fn(&Key, &Item) -> Result<Outcome, Error>,
     carries: Carries,
 ) -> Result<Response, Error> {
@@ -42,7 +41,7 @@ pub async fn encrypt(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     crypt(app, id, name, body, crypt::encrypt_one, Carries::Public).await
 }
@@ -52,7 +51,7 @@ pub async fn decrypt(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     crypt(app, id, name, body, crypt::decrypt_one, Carries::Secrets).await
 }
@@ -62,7 +61,7 @@ pub async fn rewrap(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     crypt(app, id, name, body, crypt::rewrap_one, Carries::Public).await
 }
@@ -72,7 +71,7 @@ pub async fn datakey(
     State(app): State<AppState>,
     id: RequestId,
     Path((kind, name)): Path<(String, String)>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: crypt::DatakeyRequest = json_body(body).await?;
     let plan = crypt::datakey_plan(&kind, req)?;
@@ -92,7 +91,7 @@ async fn signing(
     id: RequestId,
     name: String,
     path_alg: Option<String>,
-    body: Body,
+    body: Posted,
     one: sign::One,
 ) -> Result<Response, Error> {
     let req: sign::Request = json_body(body).await?;
@@ -116,7 +115,7 @@ pub async fn hmac(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     signing(app, id, name, None, body, sign::hmac_one).await
 }
@@ -126,7 +125,7 @@ pub async fn hmac_alg(
     State(app): State<AppState>,
     id: RequestId,
     Path((name, alg)): Path<(String, String)>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     signing(app, id, name, Some(alg), body, sign::hmac_one).await
 }
@@ -136,7 +135,7 @@ pub async fn sign(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     signing(app, id, name, None, body, sign::sign_one).await
 }
@@ -146,7 +145,7 @@ pub async fn sign_alg(
     State(app): State<AppState>,
     id: RequestId,
     Path((name, alg)): Path<(String, String)>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     signing(app, id, name, Some(alg), body, sign::sign_one).await
 }
@@ -156,7 +155,7 @@ pub async fn verify(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     signing(app, id, name, None, body, sign::verify_one).await
 }
@@ -166,7 +165,7 @@ pub async fn verify_alg(
     State(app): State<AppState>,
     id: RequestId,
     Path((name, alg)): Path<(String, String)>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     signing(app, id, name, Some(alg), body, sign::verify_one).await
 }
@@ -175,7 +174,7 @@ async fn random_with(
     id: RequestId,
     source: Option<String>,
     bytes: Option<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: utility::RandomRequest = json_body(body).await?;
     let random = utility::random(source, bytes, req)?;
@@ -183,12 +182,16 @@ async fn random_with(
 }
 
 /// `POST /v1/transit/random`.
-pub async fn random(id: RequestId, body: Body) -> Result<Response, Error> {
+pub async fn random(id: RequestId, body: Posted) -> Result<Response, Error> {
     random_with(id, None, None, body).await
 }
 
 /// `POST /v1/transit/random/:bytes` or `/random/:source`.
-pub async fn random_a(id: RequestId, Path(a): Path<String>, body: Body) -> Result<Response, Error> {
+pub async fn random_a(
+    id: RequestId,
+    Path(a): Path<String>,
+    body: Posted,
+) -> Result<Response, Error> {
     if a.bytes().all(|b| b.is_ascii_digit()) {
         random_with(id, None, Some(a), body).await
     } else {
@@ -200,19 +203,19 @@ pub async fn random_a(id: RequestId, Path(a): Path<String>, body: Body) -> Resul
 pub async fn random_ab(
     id: RequestId,
     Path((source, bytes)): Path<(String, String)>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     random_with(id, Some(source), Some(bytes), body).await
 }
 
-async fn hash_with(id: RequestId, alg: Option<String>, body: Body) -> Result<Response, Error> {
+async fn hash_with(id: RequestId, alg: Option<String>, body: Posted) -> Result<Response, Error> {
     let req: utility::HashRequest = json_body(body).await?;
     let sum = utility::hash(alg, req)?;
     Ok(ok(id, &sum, Facts::default()))
 }
 
 /// `POST /v1/transit/hash`.
-pub async fn hash(id: RequestId, body: Body) -> Result<Response, Error> {
+pub async fn hash(id: RequestId, body: Posted) -> Result<Response, Error> {
     hash_with(id, None, body).await
 }
 
@@ -220,7 +223,7 @@ pub async fn hash(id: RequestId, body: Body) -> Result<Response, Error> {
 pub async fn hash_alg(
     id: RequestId,
     Path(alg): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     hash_with(id, Some(alg), body).await
 }

@@ -4,7 +4,6 @@
 //! side of an attested join (`sys/join/challenge`, `sys/join`), and
 //! `sys/health` for load balancers.
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -12,7 +11,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::app::AppState;
-use super::body::json_body;
+use super::body::{json_body, Posted};
 use super::envelope::{ok_secret, Facts};
 use crate::error::Error;
 use crate::services::audit::RequestId;
@@ -119,7 +118,7 @@ pub async fn status(State(app): State<AppState>) -> Response {
 
 /// `PUT /v1/sys/unseal` of an open store: nothing to do, as Vault answers
 /// an unsealed server; the body is still checked.
-pub async fn unseal(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
+pub async fn unseal(State(app): State<AppState>, body: Posted) -> Result<Response, Error> {
     let _req: UnsealRequest = json_body(body).await?;
     Ok(status(State(app)).await)
 }
@@ -135,7 +134,7 @@ pub async fn join_challenge(State(app): State<AppState>) -> Result<Response, Err
 pub async fn join(
     State(app): State<AppState>,
     id: RequestId,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: JoinRequest = json_body(body).await?;
     // Anyone may ask, and verifying a quote costs: one of the bounded turns.
