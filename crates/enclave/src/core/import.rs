@@ -47,10 +47,7 @@ pub fn wrapping_public_key(state: &State) -> Result<String, Error> {
         .public_key()
         .as_der()
         .map_err(|_| Error::failed("wrapping key"))?;
-    Ok(pem::encode(&pem::Pem::new(
-        "PUBLIC KEY",
-        spki.as_ref().to_vec(),
-    )))
+    Ok(keys::pem("PUBLIC KEY", spki.as_ref()))
 }
 
 #[derive(Default, Deserialize)]

@@ -112,7 +112,8 @@ pub fn ecdsa_alg(t: KeyType) -> &'static signature::EcdsaSigningAlgorithm {
     }
 }
 
-fn pem(tag: &str, der: &[u8]) -> String {
+/// PEM with LF line endings, as Vault writes it.
+pub fn pem(tag: &str, der: &[u8]) -> String {
     let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
     pem::encode_config(&pem::Pem::new(tag, der), lf)
 }

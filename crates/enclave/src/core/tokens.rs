@@ -77,12 +77,14 @@ pub fn create(state: &State, creator: &Identity, req: CreateRequest) -> Result<C
             "restricted use token cannot generate child tokens",
         ));
     }
+    // `bao token create` always sends period, explicit_max_ttl and ttl as
+    // "0s" and entity_alias as "": an unset value is no ask.
     for (what, given) in [
-        ("id", req.id.is_some()),
-        ("role_name", req.role_name.is_some()),
-        ("period", req.period.is_some()),
-        ("explicit_max_ttl", req.explicit_max_ttl.is_some()),
-        ("entity_alias", req.entity_alias.is_some()),
+        ("id", given(&req.id)),
+        ("role_name", given(&req.role_name)),
+        ("period", given(&req.period)),
+        ("explicit_max_ttl", given(&req.explicit_max_ttl)),
+        ("entity_alias", given(&req.entity_alias)),
     ] {
         if given {
             return Err(Error::invalid(format!("{what} is not supported")));
@@ -94,8 +96,8 @@ pub fn create(state: &State, creator: &Identity, req: CreateRequest) -> Result<C
         }
     }
     let ttl = match &req.ttl {
-        None => MAX_TTL,
-        Some(v) => parse_ttl(v)?,
+        Some(v) if given(&Some(v.clone())) => parse_ttl(v)?,
+        _ => MAX_TTL,
     };
     if ttl == 0 || ttl > MAX_TTL {
         return Err(Error::invalid(format!(
@@ -179,10 +181,26 @@ pub fn create(state: &State, creator: &Identity, req: CreateRequest) -> Result<C
     })
 }
 
-/// A token as `lookup` describes it (Vault's shape).
+/// Whether a create field asks for something: not absent, null, "", 0 or
+/// a zero duration ("0s", "0h").
+fn given(v: &Option<Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => {
+            !(s.is_empty() || matches!(parse_ttl(&Value::String(s.clone())), Ok(0)))
+        }
+        Some(Value::Number(n)) => n.as_u64() != Some(0),
+        Some(_) => true,
+    }
+}
+
+/// A token as `lookup` describes it (Vault's shape): `id` is the token
+/// itself when the caller gave it (lookup-self, lookup), else empty.
 #[derive(Serialize)]
 pub struct TokenView {
     pub accessor: String,
+    pub id: Zeroizing<String>,
+    pub issue_time: String,
     pub creation_time: u64,
     pub creation_ttl: u64,
     pub display_name: String,
@@ -200,11 +218,15 @@ pub struct TokenView {
     pub token_type: &'static str,
 }
 
-/// The description of token `accessor` (`None`: the root token).
-pub fn view(accessor: &str, rec: Option<&TokenRecord>) -> TokenView {
+/// The description of token `accessor` (`None`: the root token), whose
+/// token `id` the caller gave ("" if not).
+pub fn view(accessor: &str, rec: Option<&TokenRecord>, id: &str) -> TokenView {
+    let id = Zeroizing::new(id.to_string());
     let Some(rec) = rec else {
         return TokenView {
             accessor: accessor.to_string(),
+            id,
+            issue_time: rfc3339(0),
             creation_time: 0,
             creation_ttl: 0,
             display_name: "root".into(),
@@ -223,6 +245,8 @@ pub fn view(accessor: &str, rec: Option<&TokenRecord>) -> TokenView {
     };
     TokenView {
         accessor: accessor.to_string(),
+        id,
+        issue_time: rfc3339(rec.creation_time),
         creation_time: rec.creation_time,
         creation_ttl: rec.creation_ttl,
         display_name: rec.display_name.clone(),
@@ -241,10 +265,10 @@ pub fn view(accessor: &str, rec: Option<&TokenRecord>) -> TokenView {
 }
 
 /// Looks up the token `accessor` (`what` names how it was given, for the
-/// error).
-pub fn lookup(state: &State, accessor: &str, what: &str) -> Result<TokenView, Error> {
+/// error; `id` is the token if the caller gave it).
+pub fn lookup(state: &State, accessor: &str, what: &str, id: &str) -> Result<TokenView, Error> {
     match state.lookup_token(accessor) {
-        Some(rec) => Ok(view(accessor, rec.as_ref())),
+        Some(rec) => Ok(view(accessor, rec.as_ref(), id)),
         None => Err(Error::invalid(format!("invalid {what}"))),
     }
 }
@@ -268,13 +292,15 @@ pub struct AccessorBody {
     accessor: Option<String>,
 }
 
-/// The accessor of the token in `body`.
-pub fn accessor_of_token(body: TokenBody) -> Result<String, Error> {
+/// The token in `body` (trimmed), and its accessor.
+pub fn token_field(body: TokenBody) -> Result<(Zeroizing<String>, String), Error> {
     let token = body
         .token
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| Error::invalid("missing token"))?;
-    Ok(accessor(&token_hash(token.trim())))
+    let token = Zeroizing::new(token.trim().to_string());
+    let accessor = accessor(&token_hash(&token));
+    Ok((token, accessor))
 }
 
 /// The accessor in `body`.

@@ -3,6 +3,7 @@
 //! random, hash. Cheap work runs on the I/O thread ([`with_key`]).
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::app::AppState;
@@ -25,6 +26,7 @@ async fn crypt(
     body: Posted,
     one: fn(&Key, &Item) -> Result<Outcome, Error>,
     carries: Carries,
+    on_failure: StatusCode,
 ) -> Result<Response, Error> {
     let req: Item = json_body(body).await?;
     crypt::check(&req)?;
@@ -33,7 +35,13 @@ async fn crypt(
         crypt::run(key, &req, one)
     })
     .await?;
-    Ok(answer(id, &answered, |o: &Outcome| o.key_version, carries))
+    Ok(answer(
+        id,
+        &answered,
+        |o: &Outcome| o.key_version,
+        carries,
+        on_failure,
+    ))
 }
 
 /// `POST /v1/transit/encrypt/:name`.
@@ -43,7 +51,16 @@ pub async fn encrypt(
     Path(name): Path<String>,
     body: Posted,
 ) -> Result<Response, Error> {
-    crypt(app, id, name, body, crypt::encrypt_one, Carries::Public).await
+    crypt(
+        app,
+        id,
+        name,
+        body,
+        crypt::encrypt_one,
+        Carries::Public,
+        StatusCode::BAD_REQUEST,
+    )
+    .await
 }
 
 /// `POST /v1/transit/decrypt/:name`.
@@ -53,7 +70,16 @@ pub async fn decrypt(
     Path(name): Path<String>,
     body: Posted,
 ) -> Result<Response, Error> {
-    crypt(app, id, name, body, crypt::decrypt_one, Carries::Secrets).await
+    crypt(
+        app,
+        id,
+        name,
+        body,
+        crypt::decrypt_one,
+        Carries::Secrets,
+        StatusCode::BAD_REQUEST,
+    )
+    .await
 }
 
 /// `POST /v1/transit/rewrap/:name`.
@@ -63,7 +89,16 @@ pub async fn rewrap(
     Path(name): Path<String>,
     body: Posted,
 ) -> Result<Response, Error> {
-    crypt(app, id, name, body, crypt::rewrap_one, Carries::Public).await
+    crypt(
+        app,
+        id,
+        name,
+        body,
+        crypt::rewrap_one,
+        Carries::Public,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// `POST /v1/transit/datakey/:kind/:name`, kind `plaintext` or `wrapped`.
@@ -107,6 +142,7 @@ async fn signing(
         &answered,
         |o: &SignOutcome| o.key_version,
         Carries::Public,
+        StatusCode::OK,
     ))
 }
 

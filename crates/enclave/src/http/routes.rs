@@ -13,7 +13,7 @@ use axum::Router;
 use super::app::{AppState, Services};
 use super::error::{method_not_allowed, not_found};
 use super::layers::{Audit, Guard, StateLayer};
-use super::{attestation, auth, crypto, keys, policies, status, sys, tutorial};
+use super::{attestation, auth, crypto, keys, mounts, policies, status, sys, tutorial};
 use crate::opened::Opened;
 use crate::platform::Platform;
 use crate::services::rsa_pool::{RsaPool, CAPACITY};
@@ -105,7 +105,20 @@ fn v1(state: AppState) -> Router<AppState> {
                 .post(policies::write)
                 .delete(policies::delete),
         )
+        .route("/v1/sys/mounts", get(mounts::mounts))
+        .route("/v1/sys/mounts/{*path}", get(mounts::mount_at))
+        .route("/v1/sys/auth", get(mounts::auth))
+        .route("/v1/sys/internal/ui/mounts", get(mounts::ui_mounts))
+        .route(
+            "/v1/sys/internal/ui/mounts/{*path}",
+            get(mounts::ui_mount_of),
+        )
+        .route(
+            "/v1/sys/capabilities-self",
+            post(mounts::capabilities_self).put(mounts::capabilities_self),
+        )
         .route("/v1/transit/keys", any(keys::list))
+        .route("/v1/transit/keys/", any(keys::list))
         .route("/v1/transit/wrapping_key", get(keys::wrapping_key))
         .route(
             "/v1/transit/keys/{name}/import",

@@ -18,6 +18,11 @@ use crate::services::audit::RequestId;
 use crate::services::join::desk::JoinRequest;
 use crate::state::recovery::RecoveryInfo;
 
+/// The cluster's name and id in `sys/health` and `sys/seal-status`: one
+/// enclave (or several sharing a root key) is one cluster, fixed.
+const CLUSTER_NAME: &str = "minikms";
+const CLUSTER_ID: &str = "6d696e69-6b6d-5363-6c75-737465720001";
+
 /// `PUT /v1/sys/unseal`'s body.
 #[derive(Default, Deserialize)]
 pub struct UnsealRequest {
@@ -45,9 +50,12 @@ pub fn seal_status(
         "progress": progress,
         "nonce": "",
         "version": env!("CARGO_PKG_VERSION"),
+        "commit_date": "",
         "migration": false,
         "recovery_seal": false,
         "storage_type": "redb",
+        "cluster_name": CLUSTER_NAME,
+        "cluster_id": CLUSTER_ID,
     }))
     .into_response()
 }
@@ -79,12 +87,12 @@ pub fn health(initialized: bool, sealed: bool, query: Option<&str>) -> Response 
         "initialized": initialized,
         "sealed": sealed,
         "standby": false,
-        "performance_standby": false,
         "replication_performance_mode": "disabled",
         "replication_dr_mode": "disabled",
         "server_time_utc": crate::clock::now(),
         "version": env!("CARGO_PKG_VERSION"),
-        "cluster_name": "minikms",
+        "cluster_name": CLUSTER_NAME,
+        "cluster_id": CLUSTER_ID,
     });
     (status, axum::Json(body)).into_response()
 }

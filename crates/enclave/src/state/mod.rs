@@ -556,6 +556,11 @@ impl State {
         self.lock().policies.names()
     }
 
+    /// The capability bits the named policies give on `path` (`None`: root).
+    pub fn capabilities(&self, policies: &[String], path: &str) -> Option<u8> {
+        self.lock().policies.caps(policies, path)
+    }
+
     pub fn policy_text(&self, name: &str) -> Option<String> {
         self.lock().policies.text(name)
     }
