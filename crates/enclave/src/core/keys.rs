@@ -264,10 +264,21 @@ pub fn export(key: &Key, kind: &str) -> Result<BTreeMap<String, Zeroizing<String
             ("hmac-key", KeyType::Hmac) => B64.encode(v.secret.as_slice()),
             ("hmac-key", _) => B64.encode(v.hmac_key.as_slice()),
             ("encryption-key", t) if t.aead().is_some() => B64.encode(v.secret.as_slice()),
+            // Vault's PEM kinds: PKCS#1 for RSA, SEC 1 for ECDSA.
             ("encryption-key" | "signing-key", t) if t.is_rsa() => {
-                pem("PRIVATE KEY", v.secret.as_slice())
+                let info = pkcs8::PrivateKeyInfo::try_from(v.secret.as_slice())
+                    .map_err(|_| Error::failed("RSA key"))?;
+                pem("RSA PRIVATE KEY", info.private_key)
             }
-            ("signing-key", t) if t.is_ecdsa() => pem("PRIVATE KEY", v.secret.as_slice()),
+            ("signing-key", t) if t.is_ecdsa() => {
+                let pair = EcdsaKeyPair::from_pkcs8(ecdsa_alg(t), &v.secret)
+                    .map_err(|_| Error::failed("EC key"))?;
+                let der: aws_lc_rs::encoding::EcPrivateKeyRfc5915Der<'static> = pair
+                    .private_key()
+                    .as_der()
+                    .map_err(|_| Error::failed("EC key"))?;
+                pem("EC PRIVATE KEY", der.as_ref())
+            }
             ("signing-key", KeyType::Ed25519) => {
                 let pair = Ed25519KeyPair::from_pkcs8(&v.secret)
                     .map_err(|_| Error::failed("ed25519 key"))?;

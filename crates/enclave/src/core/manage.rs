@@ -35,6 +35,16 @@ pub struct CreateRequest {
     auto_rotate_period: Option<u64>,
 }
 
+impl CreateRequest {
+    /// A key of `key_type` (the default if `None`) with the default policy.
+    pub fn of_type(key_type: Option<String>) -> Self {
+        Self {
+            key_type,
+            ..Self::default()
+        }
+    }
+}
+
 /// Creates the key `name` (no change if it exists); its description.
 pub fn create(state: &State, name: &str, req: CreateRequest) -> Result<KeyInfo, Error> {
     check_name(name)?;

@@ -11,6 +11,8 @@
 //! - [`batch`]: `batch_input`: its bound, and answers item by item.
 //! - [`manage`]: create, read, list, delete, config, rotate, trim, export,
 //!   backup, restore.
+//! - [`mount_config`]: the transit mount's settings (`config/keys`,
+//!   `cache-config`).
 //! - [`crypt`]: encrypt, decrypt, rewrap, datakey.
 //! - [`sign`]: sign, verify (signatures and HMACs), hmac.
 //! - [`utility`]: random, hash.
@@ -27,6 +29,7 @@ pub mod init;
 pub mod input;
 pub mod keys;
 pub mod manage;
+pub mod mount_config;
 pub mod policies;
 pub mod sign;
 pub mod tokens;

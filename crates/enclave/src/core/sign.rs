@@ -52,7 +52,6 @@ pub struct Item {
     input: Option<zeroize::Zeroizing<String>>,
     signature: Option<String>,
     hmac: Option<String>,
-    context: Option<String>,
     pub reference: Option<String>,
 }
 
@@ -152,9 +151,6 @@ pub fn hmac_one(key: &Key, o: &Options, item: &Item) -> Result<SignOutcome, Erro
 }
 
 pub fn sign_one(key: &Key, o: &Options, item: &Item) -> Result<SignOutcome, Error> {
-    if item.context.as_deref().is_some_and(|c| !c.is_empty()) {
-        return Err(Error::invalid("context is only valid for derived keys"));
-    }
     let input = input_of(item)?;
     let v = key.version_for_use(o.key_version)?;
     let secret = &key.version(v)?.secret;

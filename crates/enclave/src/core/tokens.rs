@@ -194,12 +194,12 @@ fn given(v: &Option<Value>) -> bool {
     }
 }
 
-/// A token as `lookup` describes it (Vault's shape): `id` is the token
-/// itself when the caller gave it (lookup-self, lookup), else empty.
+/// A token as `lookup` describes it (Vault's shape). `id` is always
+/// empty: unlike Vault, minikms never shows a token after creating it.
 #[derive(Serialize)]
 pub struct TokenView {
     pub accessor: String,
-    pub id: Zeroizing<String>,
+    pub id: &'static str,
     pub issue_time: String,
     pub creation_time: u64,
     pub creation_ttl: u64,
@@ -218,10 +218,9 @@ pub struct TokenView {
     pub token_type: &'static str,
 }
 
-/// The description of token `accessor` (`None`: the root token), whose
-/// token `id` the caller gave ("" if not).
-pub fn view(accessor: &str, rec: Option<&TokenRecord>, id: &str) -> TokenView {
-    let id = Zeroizing::new(id.to_string());
+/// The description of token `accessor` (`None`: the root token).
+pub fn view(accessor: &str, rec: Option<&TokenRecord>) -> TokenView {
+    let id = "";
     let Some(rec) = rec else {
         return TokenView {
             accessor: accessor.to_string(),
@@ -265,10 +264,10 @@ pub fn view(accessor: &str, rec: Option<&TokenRecord>, id: &str) -> TokenView {
 }
 
 /// Looks up the token `accessor` (`what` names how it was given, for the
-/// error; `id` is the token if the caller gave it).
-pub fn lookup(state: &State, accessor: &str, what: &str, id: &str) -> Result<TokenView, Error> {
+/// error).
+pub fn lookup(state: &State, accessor: &str, what: &str) -> Result<TokenView, Error> {
     match state.lookup_token(accessor) {
-        Some(rec) => Ok(view(accessor, rec.as_ref(), id)),
+        Some(rec) => Ok(view(accessor, rec.as_ref())),
         None => Err(Error::invalid(format!("invalid {what}"))),
     }
 }
@@ -292,15 +291,13 @@ pub struct AccessorBody {
     accessor: Option<String>,
 }
 
-/// The token in `body` (trimmed), and its accessor.
-pub fn token_field(body: TokenBody) -> Result<(Zeroizing<String>, String), Error> {
+/// The accessor of the token in `body`.
+pub fn accessor_of_token(body: TokenBody) -> Result<String, Error> {
     let token = body
         .token
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| Error::invalid("missing token"))?;
-    let token = Zeroizing::new(token.trim().to_string());
-    let accessor = accessor(&token_hash(&token));
-    Ok((token, accessor))
+    Ok(accessor(&token_hash(token.trim())))
 }
 
 /// The accessor in `body`.

@@ -4,13 +4,12 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
-use zeroize::Zeroizing;
 
 use super::app::AppState;
 use super::body::{json_body, Posted};
-use super::envelope::{no_content, ok_secret, ok_with_fields, with_facts, Facts};
+use super::envelope::{no_content, ok, ok_secret, ok_with_fields, with_facts, Facts};
 use super::exec::blocking;
-use super::layers::{presented_token, Authed};
+use super::layers::Authed;
 use super::secret;
 use crate::core::{init as initialise, tokens};
 use crate::error::Error;
@@ -81,16 +80,10 @@ pub async fn create(
     ))
 }
 
-/// `GET /v1/auth/token/lookup-self`: with the token itself as `id`, as
-/// Vault answers (the answer is wiped once sent).
-pub async fn lookup_self(
-    id: RequestId,
-    Authed(identity): Authed,
-    headers: axum::http::HeaderMap,
-) -> Response {
-    let token = presented_token(&headers).unwrap_or_default();
-    let view = tokens::view(&identity.accessor, identity.record.as_ref(), token);
-    ok_secret(id, &view, Facts::default())
+/// `GET /v1/auth/token/lookup-self`.
+pub async fn lookup_self(id: RequestId, Authed(identity): Authed) -> Response {
+    let view = tokens::view(&identity.accessor, identity.record.as_ref());
+    ok(id, &view, Facts::default())
 }
 
 /// Looks up a token by accessor. Looking up may purge an expired token: a
@@ -100,13 +93,9 @@ async fn lookup_by(
     id: RequestId,
     accessor: String,
     what: &'static str,
-    token: Zeroizing<String>,
 ) -> Result<Response, Error> {
-    let view = blocking(&app.state, move |s| {
-        tokens::lookup(s, &accessor, what, &token)
-    })
-    .await?;
-    Ok(ok_secret(id, &view, Facts::WROTE))
+    let view = blocking(&app.state, move |s| tokens::lookup(s, &accessor, what)).await?;
+    Ok(ok(id, &view, Facts::WROTE))
 }
 
 /// `POST /v1/auth/token/lookup` `{token}`.
@@ -115,8 +104,8 @@ pub async fn lookup(
     id: RequestId,
     body: Posted,
 ) -> Result<Response, Error> {
-    let (token, accessor) = tokens::token_field(json_body(body).await?)?;
-    lookup_by(&app, id, accessor, "token", token).await
+    let accessor = tokens::accessor_of_token(json_body(body).await?)?;
+    lookup_by(&app, id, accessor, "token").await
 }
 
 /// `POST /v1/auth/token/lookup-accessor` `{accessor}`.
@@ -126,7 +115,7 @@ pub async fn lookup_accessor(
     body: Posted,
 ) -> Result<Response, Error> {
     let accessor = tokens::accessor_field(json_body(body).await?)?;
-    lookup_by(&app, id, accessor, "accessor", Zeroizing::default()).await
+    lookup_by(&app, id, accessor, "accessor").await
 }
 
 async fn revoke_by(app: &AppState, accessor: String) -> Result<Response, Error> {
@@ -136,7 +125,7 @@ async fn revoke_by(app: &AppState, accessor: String) -> Result<Response, Error> 
 
 /// `POST /v1/auth/token/revoke` `{token}`: 204.
 pub async fn revoke(State(app): State<AppState>, body: Posted) -> Result<Response, Error> {
-    let (_, accessor) = tokens::token_field(json_body(body).await?)?;
+    let accessor = tokens::accessor_of_token(json_body(body).await?)?;
     revoke_by(&app, accessor).await
 }
 

@@ -8,8 +8,8 @@ use axum::response::Response;
 
 use super::app::AppState;
 use super::body::{json_body, Posted};
-use super::envelope::{answer, ok, ok_secret, Carries, Facts};
-use super::exec::with_key;
+use super::envelope::{answer, ok, ok_secret, with_facts, Carries, Facts};
+use super::exec::{blocking, with_key};
 use crate::core::crypt::{self, Item, Outcome};
 use crate::core::sign::{self, SignOutcome};
 use crate::core::utility;
@@ -29,6 +29,19 @@ async fn crypt(
     on_failure: StatusCode,
 ) -> Result<Response, Error> {
     let req: Item = json_body(body).await?;
+    crypt_parsed(app, id, name, req, one, carries, on_failure).await
+}
+
+/// [`crypt`] on a parsed request.
+async fn crypt_parsed(
+    app: AppState,
+    id: RequestId,
+    name: String,
+    req: Item,
+    one: fn(&Key, &Item) -> Result<Outcome, Error>,
+    carries: Carries,
+    on_failure: StatusCode,
+) -> Result<Response, Error> {
     crypt::check(&req)?;
     let items = req.batch_input.as_ref().map_or(1, Vec::len);
     let answered = with_key(&app.state, &name, items, move |key| {
@@ -44,23 +57,38 @@ async fn crypt(
     ))
 }
 
-/// `POST /v1/transit/encrypt/:name`.
+/// `POST /v1/transit/encrypt/:name`: creates the key first if there is
+/// none (Vault's upsert: `type` chooses its type; the guard asked for
+/// `create` on the path), unless `transit/config/keys` disables it.
 pub async fn encrypt(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
     body: Posted,
 ) -> Result<Response, Error> {
-    crypt(
+    let req: Item = json_body(body).await?;
+    let created = if app.state.find(&name).is_none() {
+        crypt::check(&req)?;
+        let (n, key_type) = (name.clone(), req.key_type.clone());
+        blocking(&app.state, move |s| crypt::upsert(s, &n, key_type)).await?
+    } else {
+        false
+    };
+    let encrypted = crypt_parsed(
         app,
         id,
         name,
-        body,
+        req,
         crypt::encrypt_one,
         Carries::Public,
         StatusCode::BAD_REQUEST,
     )
-    .await
+    .await?;
+    Ok(if created {
+        with_facts(encrypted, Facts::WROTE)
+    } else {
+        encrypted
+    })
 }
 
 /// `POST /v1/transit/decrypt/:name`.

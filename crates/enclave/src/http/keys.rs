@@ -13,7 +13,7 @@ use super::envelope::{no_content, ok, ok_secret, Facts};
 use super::exec::blocking;
 use super::layers::Authed;
 use crate::core::describe::KeyInfo;
-use crate::core::{import, manage};
+use crate::core::{import, manage, mount_config};
 use crate::error::Error;
 use crate::services::audit::RequestId;
 use crate::services::classify::Classified;
@@ -213,4 +213,33 @@ pub async fn import_version(
     let req: import::ImportRequest = json_body(body).await?;
     let info = blocking(&app.state, move |s| import::import_version(s, &name, req)).await?;
     Ok(described(id, &info, true))
+}
+
+/// `GET /v1/transit/config/keys`.
+pub async fn keys_config(State(app): State<AppState>, id: RequestId) -> Result<Response, Error> {
+    let config = mount_config::keys_config(&app.state)?;
+    Ok(ok(id, &config, Facts::default()))
+}
+
+/// `POST /v1/transit/config/keys` (`disable_upsert`): the settings now.
+pub async fn set_keys_config(
+    State(app): State<AppState>,
+    id: RequestId,
+    body: Posted,
+) -> Result<Response, Error> {
+    let req: mount_config::KeysConfigRequest = json_body(body).await?;
+    let config = blocking(&app.state, move |s| mount_config::set_keys_config(s, req)).await?;
+    Ok(ok(id, &config, Facts::WROTE))
+}
+
+/// `GET` and `POST /v1/transit/cache-config`: always size 0 (every key is
+/// in memory).
+pub async fn cache_config(id: RequestId, body: Posted) -> Result<Response, Error> {
+    let req: mount_config::CacheConfigRequest = json_body(body).await?;
+    mount_config::set_cache_config(req)?;
+    Ok(ok(
+        id,
+        &mount_config::CacheConfig { size: 0 },
+        Facts::default(),
+    ))
 }

@@ -117,6 +117,18 @@ fn v1(state: AppState) -> Router<AppState> {
             "/v1/sys/capabilities-self",
             post(mounts::capabilities_self).put(mounts::capabilities_self),
         )
+        .route(
+            "/v1/transit/config/keys",
+            get(keys::keys_config)
+                .post(keys::set_keys_config)
+                .put(keys::set_keys_config),
+        )
+        .route(
+            "/v1/transit/cache-config",
+            get(keys::cache_config)
+                .post(keys::cache_config)
+                .put(keys::cache_config),
+        )
         .route("/v1/transit/keys", any(keys::list))
         .route("/v1/transit/keys/", any(keys::list))
         .route("/v1/transit/wrapping_key", get(keys::wrapping_key))

@@ -299,6 +299,23 @@ impl State {
         )
     }
 
+    /// A meta record that may change (a mount's settings): the stored one.
+    pub fn meta_record(&self, id: &str) -> Option<Zeroizing<Vec<u8>>> {
+        self.lock().meta.get(id).cloned()
+    }
+
+    /// Replaces the meta record `id`, durably.
+    pub fn put_meta_record(&self, id: &str, record: Zeroizing<Vec<u8>>) -> Result<(), Error> {
+        self.change(
+            Table::Meta,
+            id,
+            |_| Ok(Step::Write(Some(record.clone()), record)),
+            |inner, record| {
+                inner.meta.insert(id.to_string(), record);
+            },
+        )
+    }
+
     pub fn names(&self) -> Vec<String> {
         self.lock().keys.keys().cloned().collect()
     }

@@ -171,9 +171,12 @@ pub fn needed(op: Access, path: &str, key_exists: impl Fn(&str) -> bool) -> acl:
     }
 }
 
-/// `transit/keys/NAME` for a POST: the key a write would create.
+/// `transit/keys/NAME` (or `transit/encrypt/NAME`, Vault's upsert) for a
+/// POST: the key a write would create.
 fn new_key_name(path: &str) -> Option<&str> {
-    let name = path.strip_prefix("transit/keys/")?;
+    let name = path
+        .strip_prefix("transit/keys/")
+        .or_else(|| path.strip_prefix("transit/encrypt/"))?;
     (!name.is_empty() && !name.contains('/')).then_some(name)
 }
 
