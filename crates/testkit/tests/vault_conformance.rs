@@ -364,4 +364,60 @@ async fn keys_mounts_and_bodies_answer_as_vault() {
     assert_eq!(r.body["data"]["transit/keys/x"], json!(["deny"]));
     let names = v.data("LIST", "/v1/transit/keys/", None).await["keys"].clone();
     assert!(names.as_array().unwrap().contains(&json!("made")));
+
+    // Token renewal: renewable by default, never past 768h from creation;
+    // a token made with renewable false is refused.
+    let short = v
+        .expect(
+            "POST",
+            "/v1/auth/token/create",
+            Some(json!({"policies": ["default"], "ttl": "1h"})),
+            200,
+        )
+        .await["auth"]
+        .clone();
+    assert_eq!(short["renewable"], true);
+    let tok = short["client_token"].as_str().unwrap().to_string();
+    let renewed = v
+        .expect(
+            "POST",
+            "/v1/auth/token/renew",
+            Some(json!({"token": tok, "increment": "2h"})),
+            200,
+        )
+        .await["auth"]
+        .clone();
+    let lease = renewed["lease_duration"].as_u64().unwrap();
+    assert!((7000..=7200).contains(&lease), "{lease}");
+    assert_eq!(renewed["client_token"], "");
+    let r = v
+        .call(
+            &tok,
+            "POST",
+            "/v1/auth/token/renew-self",
+            Some(json!({"increment": "9999h"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.raw));
+    assert!(r.body["auth"]["lease_duration"].as_u64().unwrap() <= 768 * 3600);
+    let fixed = v
+        .expect(
+            "POST",
+            "/v1/auth/token/create",
+            Some(json!({"ttl": "1h", "renewable": false})),
+            200,
+        )
+        .await["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    v.expect(
+        "POST",
+        "/v1/auth/token/renew",
+        Some(json!({"token": fixed})),
+        400,
+    )
+    .await;
+    v.expect("POST", "/v1/auth/token/renew-self", Some(json!({})), 400)
+        .await;
 }

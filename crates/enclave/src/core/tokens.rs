@@ -39,9 +39,9 @@ pub fn new_token() -> Result<Zeroizing<String>, Error> {
     )))
 }
 
-/// `auth/token/create`'s body. Unknown fields are ignored, as are
-/// `no_parent` (every token here has a parent) and `renewable` (no token
-/// is); fields that would change what a token is are refused.
+/// `auth/token/create`'s body. Unknown fields are ignored, as is
+/// `no_parent` (every token here has a parent); fields that would change
+/// what a token is are refused.
 #[derive(Default, Deserialize)]
 pub struct CreateRequest {
     policies: Option<Vec<String>>,
@@ -52,6 +52,9 @@ pub struct CreateRequest {
     meta: Option<BTreeMap<String, String>>,
     #[serde(default, deserialize_with = "lenient_bool")]
     no_default_policy: Option<bool>,
+    /// Vault's default: renewable.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    renewable: Option<bool>,
     #[serde(rename = "type")]
     token_type: Option<String>,
     id: Option<Value>,
@@ -172,6 +175,7 @@ pub fn create(state: &State, creator: &Identity, req: CreateRequest) -> Result<C
         expire_time: Some(expire),
         num_uses: req.num_uses.unwrap_or(0),
         parent: creator.accessor.to_string(),
+        renewable: req.renewable.unwrap_or(true),
     };
     state.insert_token(creator, &accessor, &rec)?;
     Ok(Created {
@@ -257,7 +261,7 @@ pub fn view(accessor: &str, rec: Option<&TokenRecord>) -> TokenView {
         orphan: false,
         path: "auth/token/create",
         policies: rec.policies.clone(),
-        renewable: false,
+        renewable: rec.renewable,
         ttl: rec.expire_time.map_or(0, |t| t.saturating_sub(now())),
         token_type: "service",
     }
@@ -268,8 +272,46 @@ pub fn view(accessor: &str, rec: Option<&TokenRecord>) -> TokenView {
 pub fn lookup(state: &State, accessor: &str, what: &str) -> Result<TokenView, Error> {
     match state.lookup_token(accessor) {
         Some(rec) => Ok(view(accessor, rec.as_ref())),
+        // As Vault: an unknown token is a 403 "bad token".
+        None if what == "token" => Err(Error::Forbidden("bad token".into())),
         None => Err(Error::invalid(format!("invalid {what}"))),
     }
+}
+
+#[derive(Default, Deserialize)]
+pub struct RenewRequest {
+    token: Option<Zeroizing<String>>,
+    accessor: Option<String>,
+    increment: Option<Value>,
+}
+
+/// Renews a token: the one in the request (`token` or `accessor`), else
+/// `own` (renew-self). Never past [`MAX_TTL`] from its creation, nor past
+/// its parent's expiry. Its accessor and record as now stored.
+pub fn renew(
+    state: &State,
+    own: Option<&Identity>,
+    req: RenewRequest,
+) -> Result<(String, TokenRecord), Error> {
+    let accessor = match (own, req.token, req.accessor) {
+        (Some(identity), _, _) => {
+            if identity.is_root() {
+                return Err(Error::invalid("lease is not renewable"));
+            }
+            identity.accessor.to_string()
+        }
+        (None, Some(token), _) => accessor_of_token(TokenBody { token: Some(token) })?,
+        (None, None, Some(a)) => accessor_field(AccessorBody { accessor: Some(a) })?,
+        (None, None, None) => return Err(Error::invalid("missing token")),
+    };
+    let increment = match &req.increment {
+        Some(v) if given(&Some(v.clone())) => Some(parse_ttl(v)?),
+        _ => None,
+    };
+    let rec = state.renew_token(&accessor, increment, |rec| {
+        rec.creation_time.saturating_add(MAX_TTL)
+    })?;
+    Ok((accessor, rec))
 }
 
 /// Revokes the presenting token and its children (a last use may already

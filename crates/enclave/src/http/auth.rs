@@ -58,26 +58,80 @@ pub async fn create(
     let req: tokens::CreateRequest = json_body(body).await?;
     let made = blocking(&app.state, move |s| tokens::create(s, &identity, req)).await?;
     let rec = &made.record;
-    let auth = json!({
-        "client_token": made.token.as_str(),
-        "accessor": made.accessor,
-        "policies": rec.policies,
-        "token_policies": rec.policies,
-        "metadata": if rec.meta.is_empty() { Value::Null } else { json!(rec.meta) },
-        "lease_duration": rec.creation_ttl,
-        "renewable": false,
-        "entity_id": "",
-        "token_type": "service",
-        "orphan": false,
-        "mfa_requirement": null,
-        "num_uses": rec.num_uses,
-    });
+    let auth = auth_block(made.token.as_str(), &made.accessor, rec, rec.creation_ttl);
     Ok(ok_with_fields(
         id,
         &Value::Null,
         &[("auth", auth)],
         Facts::WROTE,
     ))
+}
+
+/// Vault's `auth` block for a token with `ttl` seconds left
+/// (`client_token` empty but at creation: a token is shown once).
+fn auth_block(
+    token: &str,
+    accessor: &str,
+    rec: &crate::state::tokens::TokenRecord,
+    ttl: u64,
+) -> Value {
+    json!({
+        "client_token": token,
+        "accessor": accessor,
+        "policies": rec.policies,
+        "token_policies": rec.policies,
+        "metadata": if rec.meta.is_empty() { Value::Null } else { json!(rec.meta) },
+        "lease_duration": ttl,
+        "renewable": rec.renewable,
+        "entity_id": "",
+        "token_type": "service",
+        "orphan": false,
+        "mfa_requirement": null,
+        "num_uses": rec.num_uses,
+    })
+}
+
+/// `POST /v1/auth/token/renew` `{token, increment}`, `renew-accessor`
+/// `{accessor, increment}`, `renew-self` `{increment}`: the token's `auth`
+/// block with its new lease.
+async fn renew_with(
+    app: AppState,
+    id: RequestId,
+    own: Option<std::sync::Arc<crate::state::tokens::Identity>>,
+    body: Posted,
+) -> Result<Response, Error> {
+    let req: tokens::RenewRequest = json_body(body).await?;
+    let (accessor, rec) =
+        blocking(&app.state, move |s| tokens::renew(s, own.as_deref(), req)).await?;
+    let ttl = rec
+        .expire_time
+        .map_or(0, |t| t.saturating_sub(crate::clock::now()));
+    let auth = auth_block("", &accessor, &rec, ttl);
+    Ok(ok_with_fields(
+        id,
+        &Value::Null,
+        &[("auth", auth)],
+        Facts::WROTE,
+    ))
+}
+
+/// `POST /v1/auth/token/renew` and `renew-accessor`.
+pub async fn renew(
+    State(app): State<AppState>,
+    id: RequestId,
+    body: Posted,
+) -> Result<Response, Error> {
+    renew_with(app, id, None, body).await
+}
+
+/// `POST /v1/auth/token/renew-self`.
+pub async fn renew_self(
+    State(app): State<AppState>,
+    id: RequestId,
+    Authed(identity): Authed,
+    body: Posted,
+) -> Result<Response, Error> {
+    renew_with(app, id, Some(identity), body).await
 }
 
 /// `GET /v1/auth/token/lookup-self`.

@@ -65,6 +65,15 @@ fn v1(state: AppState) -> Router<AppState> {
             post(auth::create).put(auth::create),
         )
         .route("/v1/auth/token/lookup-self", get(auth::lookup_self))
+        .route("/v1/auth/token/renew", post(auth::renew).put(auth::renew))
+        .route(
+            "/v1/auth/token/renew-accessor",
+            post(auth::renew).put(auth::renew),
+        )
+        .route(
+            "/v1/auth/token/renew-self",
+            post(auth::renew_self).put(auth::renew_self),
+        )
         .route(
             "/v1/auth/token/lookup",
             post(auth::lookup).put(auth::lookup),

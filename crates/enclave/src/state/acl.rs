@@ -315,6 +315,11 @@ path "auth/token/revoke-self" {
     capabilities = ["update"]
 }
 
+# Allow tokens to renew themselves
+path "auth/token/renew-self" {
+    capabilities = ["update"]
+}
+
 # Allow a token to look up its own capabilities on a path
 path "sys/capabilities-self" {
     capabilities = ["update"]

@@ -545,6 +545,19 @@ impl State {
         inner.tokens.live(&self.store, accessor, now()).map(Some)
     }
 
+    /// Renews the token `accessor` (see [`Tokens::renew`]).
+    pub fn renew_token(
+        &self,
+        accessor: &str,
+        increment: Option<u64>,
+        max_expiry: impl Fn(&TokenRecord) -> u64,
+    ) -> Result<TokenRecord, Error> {
+        let mut inner = self.lock();
+        inner
+            .tokens
+            .renew(&self.store, accessor, increment, now(), max_expiry)
+    }
+
     /// Revokes the token `accessor` and every token made from it.
     pub fn revoke(&self, accessor: &str) -> Result<(), Error> {
         let mut inner = self.lock();

@@ -47,6 +47,9 @@ pub struct TokenRecord {
     pub num_uses: u64,
     /// The creator's accessor.
     pub parent: String,
+    /// Whether `renew` may extend it (records from before renewal: no).
+    #[serde(default)]
+    pub renewable: bool,
 }
 
 /// Every token but root, by accessor, as the state holds them.
@@ -124,6 +127,34 @@ impl Tokens {
             .map_err(Error::from)?;
         self.0.insert(accessor.to_string(), rec.clone());
         Ok(())
+    }
+
+    /// Renews the live token `accessor` for `increment` seconds from `now`
+    /// (its creation TTL if `None`), never past `max_expiry` nor its
+    /// parent's expiry; the record as now stored.
+    pub fn renew(
+        &mut self,
+        store: &GroupCommit,
+        accessor: &str,
+        increment: Option<u64>,
+        now: u64,
+        max_expiry: impl Fn(&TokenRecord) -> u64,
+    ) -> Result<TokenRecord, Error> {
+        let mut rec = self
+            .live(store, accessor, now)
+            .ok_or_else(|| Error::invalid("invalid token"))?;
+        if !rec.renewable {
+            return Err(Error::invalid("lease is not renewable"));
+        }
+        let mut expire = now
+            .saturating_add(increment.unwrap_or(rec.creation_ttl))
+            .min(max_expiry(&rec));
+        if let Some(parent) = self.0.get(&rec.parent).and_then(|p| p.expire_time) {
+            expire = expire.min(parent);
+        }
+        rec.expire_time = Some(expire);
+        self.write(store, accessor, &rec)?;
+        Ok(rec)
     }
 
     /// Makes room for one more token: purges expired ones if the limit is
