@@ -420,4 +420,43 @@ async fn keys_mounts_and_bodies_answer_as_vault() {
     .await;
     v.expect("POST", "/v1/auth/token/renew-self", Some(json!({})), 400)
         .await;
+
+    // Orphans (root only) outlive their creator's revocation; accessors
+    // are listed for root.
+    let parent = v
+        .expect(
+            "POST",
+            "/v1/auth/token/create",
+            Some(json!({"ttl": "1h"})),
+            200,
+        )
+        .await["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = v
+        .call(
+            &parent,
+            "POST",
+            "/v1/auth/token/create-orphan",
+            Some(json!({"ttl": "1h"})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.raw));
+    let orphan = v
+        .expect(
+            "POST",
+            "/v1/auth/token/create-orphan",
+            Some(json!({"ttl": "1h"})),
+            200,
+        )
+        .await["auth"]
+        .clone();
+    assert_eq!(orphan["orphan"], true);
+    let listed = v.data("LIST", "/v1/auth/token/accessors", None).await["keys"].clone();
+    assert!(listed.as_array().unwrap().contains(&orphan["accessor"]));
+    let r = v
+        .call(&parent, "LIST", "/v1/auth/token/accessors", None)
+        .await;
+    assert_eq!(r.status, 403);
 }

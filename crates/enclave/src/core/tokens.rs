@@ -74,6 +74,31 @@ pub struct Created {
 
 /// Makes and stores a child of `creator`, shown once.
 pub fn create(state: &State, creator: &Identity, req: CreateRequest) -> Result<Created, Error> {
+    make(state, creator, req, false)
+}
+
+/// Makes and stores a token without a parent (`create-orphan`): only the
+/// root token may (Vault asks for `sudo`), since revoking its creator no
+/// longer revokes it.
+pub fn create_orphan(
+    state: &State,
+    creator: &Identity,
+    req: CreateRequest,
+) -> Result<Created, Error> {
+    if !creator.is_root() {
+        return Err(Error::Forbidden(
+            "only the root token may make orphan tokens".into(),
+        ));
+    }
+    make(state, creator, req, true)
+}
+
+fn make(
+    state: &State,
+    creator: &Identity,
+    req: CreateRequest,
+    orphan: bool,
+) -> Result<Created, Error> {
     if creator.limited {
         // As Vault: a use limit would be escaped through children.
         return Err(Error::invalid(
@@ -174,7 +199,11 @@ pub fn create(state: &State, creator: &Identity, req: CreateRequest) -> Result<C
         creation_ttl: expire.saturating_sub(now),
         expire_time: Some(expire),
         num_uses: req.num_uses.unwrap_or(0),
-        parent: creator.accessor.to_string(),
+        parent: if orphan {
+            String::new()
+        } else {
+            creator.accessor.to_string()
+        },
         renewable: req.renewable.unwrap_or(true),
     };
     state.insert_token(creator, &accessor, &rec)?;
@@ -258,7 +287,7 @@ pub fn view(accessor: &str, rec: Option<&TokenRecord>) -> TokenView {
         explicit_max_ttl: 0,
         meta: (!rec.meta.is_empty()).then(|| rec.meta.clone()),
         num_uses: rec.num_uses,
-        orphan: false,
+        orphan: rec.parent.is_empty(),
         path: "auth/token/create",
         policies: rec.policies.clone(),
         renewable: rec.renewable,

@@ -55,8 +55,35 @@ pub async fn create(
     Authed(identity): Authed,
     body: Posted,
 ) -> Result<Response, Error> {
+    create_with(app, id, identity, body, tokens::create).await
+}
+
+/// `POST /v1/auth/token/create-orphan`: as create, without a parent (root
+/// only).
+pub async fn create_orphan(
+    State(app): State<AppState>,
+    id: RequestId,
+    Authed(identity): Authed,
+    body: Posted,
+) -> Result<Response, Error> {
+    create_with(app, id, identity, body, tokens::create_orphan).await
+}
+
+type Make = fn(
+    &crate::state::State,
+    &crate::state::tokens::Identity,
+    tokens::CreateRequest,
+) -> Result<tokens::Created, Error>;
+
+async fn create_with(
+    app: AppState,
+    id: RequestId,
+    identity: std::sync::Arc<crate::state::tokens::Identity>,
+    body: Posted,
+    make: Make,
+) -> Result<Response, Error> {
     let req: tokens::CreateRequest = json_body(body).await?;
-    let made = blocking(&app.state, move |s| tokens::create(s, &identity, req)).await?;
+    let made = blocking(&app.state, move |s| make(s, &identity, req)).await?;
     let rec = &made.record;
     let auth = auth_block(made.token.as_str(), &made.accessor, rec, rec.creation_ttl);
     Ok(ok_with_fields(
@@ -85,7 +112,7 @@ fn auth_block(
         "renewable": rec.renewable,
         "entity_id": "",
         "token_type": "service",
-        "orphan": false,
+        "orphan": rec.parent.is_empty(),
         "mfa_requirement": null,
         "num_uses": rec.num_uses,
     })
@@ -196,4 +223,28 @@ pub async fn revoke_self(
 ) -> Result<Response, Error> {
     blocking(&app.state, move |s| tokens::revoke_self(s, &identity)).await?;
     Ok(no_content())
+}
+
+/// `LIST /v1/auth/token/accessors`: every live token's accessor, root's
+/// included (root only: Vault asks for `sudo`).
+pub async fn accessors(
+    State(app): State<AppState>,
+    id: RequestId,
+    Authed(identity): Authed,
+    axum::extract::Extension(classified): axum::extract::Extension<
+        std::sync::Arc<crate::services::classify::Classified>,
+    >,
+) -> Result<Response, Error> {
+    if classified.access != crate::state::acl::Access::List {
+        return Err(Error::WrongMethod(
+            "use LIST (or GET with ?list=true)".into(),
+        ));
+    }
+    if !identity.is_root() {
+        return Err(Error::Forbidden(
+            "only the root token may list accessors".into(),
+        ));
+    }
+    let keys = app.state.token_accessors();
+    Ok(ok(id, &json!({ "keys": keys }), Facts::default()))
 }

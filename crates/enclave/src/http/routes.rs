@@ -64,6 +64,11 @@ fn v1(state: AppState) -> Router<AppState> {
             "/v1/auth/token/create",
             post(auth::create).put(auth::create),
         )
+        .route(
+            "/v1/auth/token/create-orphan",
+            post(auth::create_orphan).put(auth::create_orphan),
+        )
+        .route("/v1/auth/token/accessors", any(auth::accessors))
         .route("/v1/auth/token/lookup-self", get(auth::lookup_self))
         .route("/v1/auth/token/renew", post(auth::renew).put(auth::renew))
         .route(

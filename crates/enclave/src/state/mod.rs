@@ -558,6 +558,13 @@ impl State {
             .renew(&self.store, accessor, increment, now(), max_expiry)
     }
 
+    /// Every token's accessor, the root token's first.
+    pub fn token_accessors(&self) -> Vec<String> {
+        let inner = self.lock();
+        let root = inner.root_hash.map(|h| tokens::accessor(&h));
+        root.into_iter().chain(inner.tokens.accessors()).collect()
+    }
+
     /// Revokes the token `accessor` and every token made from it.
     pub fn revoke(&self, accessor: &str) -> Result<(), Error> {
         let mut inner = self.lock();

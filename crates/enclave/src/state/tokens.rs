@@ -65,6 +65,10 @@ impl Tokens {
         self.0.get(accessor)
     }
 
+    pub fn accessors(&self) -> impl Iterator<Item = String> + '_ {
+        self.0.keys().cloned()
+    }
+
     pub fn contains(&self, accessor: &str) -> bool {
         self.0.contains_key(accessor)
     }
