@@ -243,7 +243,7 @@ mod tests {
     fn messages_are_the_cli_contract() {
         assert_eq!(
             Error::InvalidKeyName("a/b".into()).to_string(),
-            "invalid key name \"a/b\": 1 to 128 characters of A-Z a-z 0-9 _ . -"
+            "invalid key name \"a/b\": 1 to 128 characters of A-Z a-z 0-9 _ . -, starting and ending with a letter, digit or _"
         );
         let server = Error::Server {
             status: 403,

@@ -299,7 +299,7 @@ mod tests {
         for bad in ["", "a/b", "a b", long.as_str()] {
             assert_eq!(
                 check_name(bad).unwrap_err().to_string(),
-                format!("invalid key name {bad:?}: 1 to 128 characters of A-Z a-z 0-9 _ . -")
+                format!("invalid key name {bad:?}: 1 to 128 characters of A-Z a-z 0-9 _ . -, starting and ending with a letter, digit or _")
             );
         }
     }

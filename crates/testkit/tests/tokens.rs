@@ -871,7 +871,7 @@ async fn token_lifecycle_ttl_uses_revoke_and_no_escalation() {
     assert_eq!(auth["policies"], json!(["default", "enc-app"]));
     assert_eq!(auth["token_policies"], json!(["default", "enc-app"]));
     assert_eq!(auth["lease_duration"], 3600);
-    assert_eq!(auth["renewable"], false);
+    assert_eq!(auth["renewable"], true);
     assert_eq!(auth["num_uses"], 0);
     let accessor = auth["accessor"].as_str().unwrap().to_string();
     assert_eq!(accessor.len(), 24);

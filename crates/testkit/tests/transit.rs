@@ -794,10 +794,14 @@ async fn signing_and_rsa_keys_verify_independently() {
         .ok("/v1/transit/decrypt/rsa", json!({"ciphertext": ct}))
         .await;
     assert_eq!(unb64(&d["plaintext"]), msg);
-    // The exported private key decrypts it too (an independent OAEP).
+    // The exported private key (PKCS#1, as Vault exports it) decrypts it
+    // too (an independent OAEP).
     let ex = v.read("/v1/transit/export/encryption-key/rsa/1").await;
-    let pkcs8 = pem::parse(ex["keys"]["1"].as_str().unwrap()).unwrap();
-    let private = aws_lc_rs::rsa::PrivateDecryptingKey::from_pkcs8(pkcs8.contents()).unwrap();
+    let pkcs1 = pem::parse(ex["keys"]["1"].as_str().unwrap()).unwrap();
+    assert_eq!(pkcs1.tag(), "RSA PRIVATE KEY");
+    let pair = aws_lc_rs::rsa::KeyPair::from_der(pkcs1.contents()).unwrap();
+    let pkcs8: aws_lc_rs::encoding::Pkcs8V1Der = aws_lc_rs::encoding::AsDer::as_der(&pair).unwrap();
+    let private = aws_lc_rs::rsa::PrivateDecryptingKey::from_pkcs8(pkcs8.as_ref()).unwrap();
     let private = aws_lc_rs::rsa::OaepPrivateDecryptingKey::new(private).unwrap();
     let mut out = vec![0u8; private.min_output_size()];
     let plain = private
@@ -910,7 +914,7 @@ async fn bad_input_is_a_4xx_and_changes_nothing() {
         (
             "POST",
             "/v1/transit/encrypt/nope",
-            json!({"plaintext": ""}),
+            json!({"plaintext": "", "type": "ed25519"}),
             400,
         ),
         (
@@ -1009,13 +1013,19 @@ async fn bad_input_is_a_4xx_and_changes_nothing() {
             json!({"plaintext": b64(b"x"), "key_version": 7}),
             400,
         ),
+        ("POST", "/v1/transit/datakey/other/k", json!({}), 400),
+        (
+            "POST",
+            "/v1/transit/datakey/plaintext/k",
+            json!({"bits": 0}),
+            400,
+        ),
         (
             "POST",
             "/v1/transit/encrypt/k",
-            json!({"plaintext": b64(b"x"), "context": b64(b"c")}),
+            json!({"batch_input": []}),
             400,
         ),
-        ("POST", "/v1/transit/datakey/other/k", json!({}), 400),
         (
             "POST",
             "/v1/transit/datakey/plaintext/k",

@@ -5,8 +5,11 @@ use crate::error::Error;
 /// Largest `batch_input` accepted.
 pub const MAX_BATCH: usize = 1000;
 
-/// Checks a batch's size.
+/// Checks a batch's size: 1 to [`MAX_BATCH`] items.
 pub fn check_batch<T>(items: &[T]) -> Result<(), Error> {
+    if items.is_empty() {
+        return Err(Error::invalid("missing batch input to process"));
+    }
     if items.len() > MAX_BATCH {
         return Err(Error::invalid(format!(
             "batch_input has {} items; the limit is {MAX_BATCH}",
@@ -17,7 +20,7 @@ pub fn check_batch<T>(items: &[T]) -> Result<(), Error> {
 }
 
 /// What a request answers: one outcome, or a batch's (failed items carry
-/// `error`; the first error is repeated for the answer's `errors`).
+/// `error`; the first error decides the answer's status).
 pub enum Answer<T> {
     One(T),
     Batch {
@@ -55,7 +58,8 @@ pub fn each<I: Item<T>, T: Outcome>(
                 failed.set_error(message);
                 failed
             });
-            outcome.set_reference(item.reference().cloned());
+            // Vault echoes every item's reference, "" when none was given.
+            outcome.set_reference(Some(item.reference().cloned().unwrap_or_default()));
             outcome
         })
         .collect();

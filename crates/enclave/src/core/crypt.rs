@@ -7,23 +7,28 @@ use zeroize::Zeroizing;
 use super::batch::{self, check_batch, Answer};
 use super::input::{b64_field, lenient_u64};
 use super::keys::{self, random, B64};
+use super::{manage, mount_config};
 use crate::error::Error;
-use crate::state::key::Key;
+use crate::state::key::{Key, KeyType};
+use crate::state::State;
 
 /// One encrypt, decrypt or rewrap item: the request itself, or an entry of
-/// its `batch_input` (where a nested `batch_input` is ignored). One struct
+/// its `batch_input` (where a nested `batch_input` is ignored). `context`
+/// and `nonce` are ignored, as Vault ignores them on a key that is not
+/// derived (minikms derives none). One struct
 /// rather than a flattened pair, which serde would parse twice.
 #[derive(Default, Deserialize)]
 pub struct Item {
     pub plaintext: Option<Zeroizing<String>>,
     pub ciphertext: Option<String>,
     pub associated_data: Option<String>,
-    pub context: Option<String>,
-    pub nonce: Option<String>,
     #[serde(default, deserialize_with = "lenient_u64")]
     pub key_version: Option<u64>,
     pub reference: Option<String>,
     pub batch_input: Option<Vec<Item>>,
+    /// The type of a key encrypt creates (upsert).
+    #[serde(rename = "type")]
+    pub key_type: Option<String>,
 }
 
 /// What one item answers, as Vault names the fields.
@@ -51,22 +56,7 @@ impl Outcome {
     }
 }
 
-fn no_derivation(item: &Item) -> Result<(), Error> {
-    if item.context.as_deref().is_some_and(|c| !c.is_empty()) {
-        return Err(Error::invalid(
-            "context is only valid for derived keys, which are not supported",
-        ));
-    }
-    if item.nonce.as_deref().is_some_and(|c| !c.is_empty()) {
-        return Err(Error::invalid(
-            "nonce is only valid for convergent encryption, which is not supported",
-        ));
-    }
-    Ok(())
-}
-
 pub fn encrypt_one(key: &Key, item: &Item) -> Result<Outcome, Error> {
-    no_derivation(item)?;
     let Some(plaintext) = &item.plaintext else {
         return Err(Error::invalid("missing plaintext to encrypt"));
     };
@@ -78,7 +68,6 @@ pub fn encrypt_one(key: &Key, item: &Item) -> Result<Outcome, Error> {
 }
 
 pub fn decrypt_one(key: &Key, item: &Item) -> Result<Outcome, Error> {
-    no_derivation(item)?;
     let Some(ciphertext) = &item.ciphertext else {
         return Err(Error::invalid("missing ciphertext to decrypt"));
     };
@@ -91,7 +80,6 @@ pub fn decrypt_one(key: &Key, item: &Item) -> Result<Outcome, Error> {
 }
 
 pub fn rewrap_one(key: &Key, item: &Item) -> Result<Outcome, Error> {
-    no_derivation(item)?;
     let Some(ciphertext) = &item.ciphertext else {
         return Err(Error::invalid("missing ciphertext to rewrap"));
     };
@@ -100,6 +88,30 @@ pub fn rewrap_one(key: &Key, item: &Item) -> Result<Outcome, Error> {
     let v = key.version_for_use(item.key_version)?;
     let ciphertext = keys::encrypt(key, v, &plain, &aad)?;
     Ok(Outcome::encrypted(ciphertext, v))
+}
+
+/// Vault's upsert: creates the missing key `name` (of `key_type`, by
+/// default `aes256-gcm96`) for an encryption, unless `transit/config/keys`
+/// disables it. Whether it made the key.
+pub fn upsert(state: &State, name: &str, key_type: Option<String>) -> Result<bool, Error> {
+    if state.find(name).is_some() {
+        return Ok(false);
+    }
+    if mount_config::keys_config(state)?.disable_upsert {
+        return Err(Error::invalid(
+            "encryption key not found (upsert is disabled by transit/config/keys)",
+        ));
+    }
+    let key_type = key_type.filter(|t| !t.is_empty());
+    if let Some(t) = key_type.as_deref() {
+        if KeyType::parse(t).is_none_or(|t| !t.supports_encryption()) {
+            return Err(Error::invalid(format!(
+                "key type {t} cannot be created for encryption"
+            )));
+        }
+    }
+    manage::create(state, name, manage::CreateRequest::of_type(key_type))?;
+    Ok(true)
 }
 
 /// Checks a request's batch (if any) before any work.
@@ -126,8 +138,6 @@ pub fn run(
 pub struct DatakeyRequest {
     #[serde(default, deserialize_with = "lenient_u64")]
     bits: Option<u64>,
-    context: Option<String>,
-    nonce: Option<String>,
 }
 
 /// A data key: encrypted under the key, and in the clear if asked.
@@ -153,16 +163,15 @@ pub fn datakey_plan(kind: &str, req: DatakeyRequest) -> Result<DatakeyPlan, Erro
         _ => return Err(Error::invalid("invalid type: must be plaintext or wrapped")),
     };
     let bytes = match req.bits {
-        None | Some(0) | Some(256) => 32,
+        None | Some(256) => 32,
         Some(128) => 16,
         Some(512) => 64,
-        Some(_) => return Err(Error::invalid("invalid bits: must be 128, 256 or 512")),
+        Some(_) => {
+            return Err(Error::invalid(
+                "invalid bit length: bits must be 128, 256 or 512",
+            ))
+        }
     };
-    no_derivation(&Item {
-        context: req.context,
-        nonce: req.nonce,
-        ..Item::default()
-    })?;
     Ok(DatakeyPlan {
         show_plaintext,
         bytes,

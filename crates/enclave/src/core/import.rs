@@ -13,8 +13,9 @@ use base64::Engine;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::describe::{self, KeyInfo};
 use super::input::{check_name, lenient_bool};
-use super::keys::{self, now, random, KeyInfo};
+use super::keys::{self, now, random};
 use crate::error::Error;
 use crate::state::key::{Key, KeyType, Version};
 use crate::state::State;
@@ -46,10 +47,7 @@ pub fn wrapping_public_key(state: &State) -> Result<String, Error> {
         .public_key()
         .as_der()
         .map_err(|_| Error::failed("wrapping key"))?;
-    Ok(pem::encode(&pem::Pem::new(
-        "PUBLIC KEY",
-        spki.as_ref().to_vec(),
-    )))
+    Ok(keys::pem("PUBLIC KEY", spki.as_ref()))
 }
 
 #[derive(Default, Deserialize)]
@@ -132,9 +130,10 @@ pub fn normalise(key_type: KeyType, material: &[u8]) -> Result<Zeroizing<Vec<u8>
         ))
     };
     let v = match key_type {
-        KeyType::Aes256Gcm96 => {
-            if material.len() != 32 {
-                return Err(want("expected 32 raw bytes"));
+        KeyType::Aes256Gcm96 | KeyType::Aes128Gcm96 | KeyType::Chacha20Poly1305 => {
+            let len = key_type.aead_key_len().unwrap_or(32);
+            if material.len() != len {
+                return Err(want(&format!("expected {len} raw bytes")));
             }
             material.to_vec()
         }
@@ -152,13 +151,8 @@ pub fn normalise(key_type: KeyType, material: &[u8]) -> Result<Zeroizing<Vec<u8>
                 .as_ref()
                 .to_vec()
         }
-        KeyType::EcdsaP256 | KeyType::EcdsaP384 => {
-            let alg = if key_type == KeyType::EcdsaP256 {
-                &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING
-            } else {
-                &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING
-            };
-            let pair = EcdsaKeyPair::from_pkcs8(alg, material)
+        KeyType::EcdsaP256 | KeyType::EcdsaP384 | KeyType::EcdsaP521 => {
+            let pair = EcdsaKeyPair::from_pkcs8(keys::ecdsa_alg(key_type), material)
                 .map_err(|_| want("expected an EC PKCS#8 private key on that curve"))?;
             pair.to_pkcs8v1()
                 .map_err(|_| Error::failed("key encoding"))?
@@ -230,7 +224,7 @@ pub fn import(state: &State, name: &str, req: ImportRequest) -> Result<KeyInfo, 
     if !state.create(key)? {
         return Err(Error::invalid("key already exists"));
     }
-    keys::info(&*state.get(name)?)
+    describe::info(&*state.get(name)?)
 }
 
 /// A new latest version of imported key `name` from wrapped material.
@@ -242,5 +236,5 @@ pub fn import_version(state: &State, name: &str, req: ImportRequest) -> Result<K
     let wrapping = wrapping_key(state)?;
     let material = unwrap(&wrapping, req.ciphertext.as_ref().map(|c| c.as_str()))?;
     let version = version(current.key_type, &material)?;
-    keys::info(&*state.update(name, |k| k.add_version(version.clone()))?)
+    describe::info(&*state.update(name, |k| k.add_version(version.clone()))?)
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_lc_rs::aead::{Aad, Nonce, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::aead::{Aad, Nonce, NONCE_LEN};
 use aws_lc_rs::encoding::{AsBigEndian, AsDer};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{
@@ -26,7 +26,8 @@ pub fn now() -> i64 {
     i64::try_from(crate::clock::now()).unwrap_or(i64::MAX)
 }
 
-/// A fresh random AES-GCM nonce. Nonces are public and must only never
+/// A fresh random 96-bit nonce (AES-GCM and ChaCha20-Poly1305 take the
+/// same). Nonces are public and must only never
 /// repeat under a key, so they come from a per-thread buffer of system
 /// randomness (one `RAND_bytes` per [`NONCE_BATCH`] nonces): each call to
 /// the generator locks, checks for reseeding and mixes in RDRAND, which
@@ -72,7 +73,9 @@ pub fn new_version(key_type: KeyType, hmac_size: usize) -> Result<Version, Error
     let rng = SystemRandom::new();
     let gen = || Error::failed("key generation");
     let secret = match key_type {
-        KeyType::Aes256Gcm96 => random(32)?,
+        KeyType::Aes256Gcm96 | KeyType::Aes128Gcm96 | KeyType::Chacha20Poly1305 => {
+            random(key_type.aead_key_len().ok_or_else(gen)?)?
+        }
         KeyType::Hmac => random(hmac_size)?,
         KeyType::Ed25519 => Zeroizing::new(
             Ed25519KeyPair::generate_pkcs8(&rng)
@@ -80,7 +83,7 @@ pub fn new_version(key_type: KeyType, hmac_size: usize) -> Result<Version, Error
                 .as_ref()
                 .to_vec(),
         ),
-        KeyType::EcdsaP256 | KeyType::EcdsaP384 => Zeroizing::new(
+        KeyType::EcdsaP256 | KeyType::EcdsaP384 | KeyType::EcdsaP521 => Zeroizing::new(
             EcdsaKeyPair::generate_pkcs8(ecdsa_alg(key_type), &rng)
                 .map_err(|_| gen())?
                 .as_ref()
@@ -100,53 +103,19 @@ pub fn new_version(key_type: KeyType, hmac_size: usize) -> Result<Version, Error
     Ok(Version::new(now(), secret, random(32)?))
 }
 
-fn ecdsa_alg(t: KeyType) -> &'static signature::EcdsaSigningAlgorithm {
+/// An algorithm of the key's curve, to read its PKCS#8 with.
+pub fn ecdsa_alg(t: KeyType) -> &'static signature::EcdsaSigningAlgorithm {
     match t {
         KeyType::EcdsaP384 => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+        KeyType::EcdsaP521 => &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
         _ => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
     }
 }
 
-fn pem(tag: &str, der: &[u8]) -> String {
+/// PEM with LF line endings, as Vault writes it.
+pub fn pem(tag: &str, der: &[u8]) -> String {
     let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
     pem::encode_config(&pem::Pem::new(tag, der), lf)
-}
-
-/// A key described as Vault's key read answers (public parts only).
-#[derive(serde::Serialize)]
-pub struct KeyInfo {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub key_type: &'static str,
-    pub deletion_allowed: bool,
-    pub derived: bool,
-    pub exportable: bool,
-    pub allow_plaintext_backup: bool,
-    pub keys: BTreeMap<u64, VersionInfo>,
-    pub min_decryption_version: u64,
-    pub min_encryption_version: u64,
-    pub min_available_version: u64,
-    pub latest_version: u64,
-    pub supports_encryption: bool,
-    pub supports_decryption: bool,
-    pub supports_derivation: bool,
-    pub supports_signing: bool,
-    pub imported_key: bool,
-    pub auto_rotate_period: u64,
-    pub convergent_encryption: bool,
-}
-
-/// One version in [`KeyInfo`]: its creation time (Unix seconds) for
-/// symmetric keys; its public key for asymmetric ones.
-#[derive(serde::Serialize)]
-#[serde(untagged)]
-pub enum VersionInfo {
-    Created(i64),
-    Public {
-        creation_time: String,
-        name: &'static str,
-        public_key: String,
-    },
 }
 
 /// The public key of version `v`, as Vault shows it: PEM for RSA and
@@ -158,7 +127,7 @@ pub fn public_key(key: &Key, v: &Version) -> Result<String, Error> {
             let pair = Ed25519KeyPair::from_pkcs8(&v.secret).map_err(|_| bad())?;
             B64.encode(pair.public_key().as_ref())
         }
-        KeyType::EcdsaP256 | KeyType::EcdsaP384 => {
+        t if t.is_ecdsa() => {
             let pair =
                 EcdsaKeyPair::from_pkcs8(ecdsa_alg(key.key_type), &v.secret).map_err(|_| bad())?;
             let der: aws_lc_rs::encoding::PublicKeyX509Der<'static> =
@@ -174,61 +143,18 @@ pub fn public_key(key: &Key, v: &Version) -> Result<String, Error> {
     })
 }
 
-/// Vault's key read answer.
-pub fn info(key: &Key) -> Result<KeyInfo, Error> {
-    let mut keys = BTreeMap::new();
-    for (n, v) in key.versions.iter() {
-        let entry = if key.key_type.is_asymmetric() {
-            let name = match key.key_type {
-                KeyType::EcdsaP256 => "P-256",
-                KeyType::EcdsaP384 => "P-384",
-                KeyType::Ed25519 => "ed25519",
-                _ => "rsa",
-            };
-            VersionInfo::Public {
-                creation_time: crate::clock::rfc3339(u64::try_from(v.created).unwrap_or(0)),
-                name,
-                public_key: public_key(key, v)?,
-            }
-        } else {
-            VersionInfo::Created(v.created)
-        };
-        keys.insert(*n, entry);
-    }
-    let t = key.key_type;
-    Ok(KeyInfo {
-        name: key.name.clone(),
-        key_type: t.name(),
-        deletion_allowed: key.deletion_allowed,
-        derived: false,
-        exportable: key.exportable,
-        allow_plaintext_backup: key.allow_plaintext_backup,
-        keys,
-        min_decryption_version: key.min_decryption_version,
-        min_encryption_version: key.min_encryption_version,
-        min_available_version: key.min_available_version,
-        latest_version: key.latest_version,
-        supports_encryption: t.supports_encryption(),
-        supports_decryption: t.supports_encryption(),
-        supports_derivation: false,
-        supports_signing: t.supports_signing(),
-        imported_key: key.imported,
-        auto_rotate_period: 0,
-        convergent_encryption: false,
-    })
-}
-
 /// Encrypts with version `v`; returns `vault:vN:base64`.
 pub fn encrypt(key: &Key, v: u64, plaintext: &[u8], aad: &[u8]) -> Result<String, Error> {
     let ver = key.version(v)?;
     let body = match key.key_type {
-        KeyType::Aes256Gcm96 => {
-            let key = ver.aes()?;
+        t if t.aead().is_some() => {
+            let alg = t.aead().ok_or_else(|| Error::failed("encryption"))?;
+            let key = ver.aead(alg)?;
             let nonce = gcm_nonce()?;
             // nonce | plaintext, sealed in place with room for the tag:
             // no reallocation, so no copy of the plaintext is freed
             // unzeroized.
-            let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + AES_256_GCM.tag_len());
+            let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + alg.tag_len());
             out.extend_from_slice(&nonce);
             out.extend_from_slice(plaintext);
             let (_, body) = out.split_at_mut(NONCE_LEN);
@@ -286,12 +212,13 @@ pub fn decrypt(key: &Key, ciphertext: &str, aad: &[u8]) -> Result<Zeroizing<Vec<
     let ver = key.version(v)?;
     let failed = || Error::invalid("cipher: message authentication failed");
     match key.key_type {
-        KeyType::Aes256Gcm96 => {
-            let key = ver.aes()?;
+        t if t.aead().is_some() => {
+            let alg = t.aead().ok_or_else(|| Error::failed("decryption"))?;
+            let key = ver.aead(alg)?;
             let Some((nonce, _)) = body.split_first_chunk::<NONCE_LEN>() else {
                 return Err(Error::invalid("invalid ciphertext: too short"));
             };
-            if body.len() < NONCE_LEN + 16 {
+            if body.len() < NONCE_LEN + alg.tag_len() {
                 return Err(Error::invalid("invalid ciphertext: too short"));
             }
             let nonce = *nonce;
@@ -336,12 +263,21 @@ pub fn export(key: &Key, kind: &str) -> Result<BTreeMap<String, Zeroizing<String
         let value = Zeroizing::new(match (kind, key.key_type) {
             ("hmac-key", KeyType::Hmac) => B64.encode(v.secret.as_slice()),
             ("hmac-key", _) => B64.encode(v.hmac_key.as_slice()),
-            ("encryption-key", KeyType::Aes256Gcm96) => B64.encode(v.secret.as_slice()),
+            ("encryption-key", t) if t.aead().is_some() => B64.encode(v.secret.as_slice()),
+            // Vault's PEM kinds: PKCS#1 for RSA, SEC 1 for ECDSA.
             ("encryption-key" | "signing-key", t) if t.is_rsa() => {
-                pem("PRIVATE KEY", v.secret.as_slice())
+                let info = pkcs8::PrivateKeyInfo::try_from(v.secret.as_slice())
+                    .map_err(|_| Error::failed("RSA key"))?;
+                pem("RSA PRIVATE KEY", info.private_key)
             }
-            ("signing-key", KeyType::EcdsaP256 | KeyType::EcdsaP384) => {
-                pem("PRIVATE KEY", v.secret.as_slice())
+            ("signing-key", t) if t.is_ecdsa() => {
+                let pair = EcdsaKeyPair::from_pkcs8(ecdsa_alg(t), &v.secret)
+                    .map_err(|_| Error::failed("EC key"))?;
+                let der: aws_lc_rs::encoding::EcPrivateKeyRfc5915Der<'static> = pair
+                    .private_key()
+                    .as_der()
+                    .map_err(|_| Error::failed("EC key"))?;
+                pem("EC PRIVATE KEY", der.as_ref())
             }
             ("signing-key", KeyType::Ed25519) => {
                 let pair = Ed25519KeyPair::from_pkcs8(&v.secret)

@@ -7,12 +7,13 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::describe::{self, KeyInfo};
 use super::import;
 use super::input::{check_name, lenient_bool, lenient_u64};
-use super::keys::{self, new_version, KeyInfo, B64};
+use super::keys::{self, new_version, B64};
 use crate::error::Error;
 use crate::state::acl::Access;
-use crate::state::key::{Key, KeyType, MAX_VERSION};
+use crate::state::key::{Key, KeyType, Stamp, MAX_VERSION};
 use crate::state::tokens::Identity;
 use crate::state::State;
 
@@ -32,6 +33,16 @@ pub struct CreateRequest {
     key_size: Option<u64>,
     #[serde(default, deserialize_with = "lenient_u64")]
     auto_rotate_period: Option<u64>,
+}
+
+impl CreateRequest {
+    /// A key of `key_type` (the default if `None`) with the default policy.
+    pub fn of_type(key_type: Option<String>) -> Self {
+        Self {
+            key_type,
+            ..Self::default()
+        }
+    }
 }
 
 /// Creates the key `name` (no change if it exists); its description.
@@ -63,19 +74,19 @@ pub fn create(state: &State, name: &str, req: CreateRequest) -> Result<KeyInfo, 
         (_, Some(_)) => return Err(Error::invalid("key_size is only valid for hmac keys")),
     };
     if let Some(existing) = state.find(name) {
-        return keys::info(&existing);
+        return describe::info(&existing);
     }
     let version = new_version(key_type, hmac_size)?;
     let mut key = Key::new(name.to_string(), key_type, version);
     key.exportable = req.exportable.unwrap_or(false);
     key.allow_plaintext_backup = req.allow_plaintext_backup.unwrap_or(false);
     state.create(key)?;
-    keys::info(&*state.get(name)?)
+    describe::info(&*state.get(name)?)
 }
 
 /// A key's description; 404 if there is no such key.
 pub fn read(state: &State, name: &str) -> Result<KeyInfo, Error> {
-    keys::info(&*found(state, name)?)
+    describe::info(&*found(state, name)?)
 }
 
 fn found(state: &State, name: &str) -> Result<std::sync::Arc<Key>, Error> {
@@ -166,7 +177,7 @@ pub fn config(state: &State, name: &str, req: ConfigRequest) -> Result<KeyInfo, 
         }
         Ok(())
     })?;
-    keys::info(&key)
+    describe::info(&key)
 }
 
 /// Automatic rotation is not implemented: asking for it is refused, never
@@ -196,7 +207,7 @@ pub fn rotate(state: &State, name: &str) -> Result<KeyInfo, Error> {
         .unwrap_or(32);
     // Generate outside the store lock (RSA takes a while).
     let version = new_version(current.key_type, hmac_size)?;
-    keys::info(&*state.update(name, |k| k.add_version(version.clone()))?)
+    describe::info(&*state.update(name, |k| k.add_version(version.clone()))?)
 }
 
 #[derive(Default, Deserialize)]
@@ -235,7 +246,7 @@ pub fn trim(state: &State, name: &str, req: TrimRequest) -> Result<KeyInfo, Erro
         k.min_available_version = min;
         Ok(())
     })?;
-    keys::info(&key)
+    describe::info(&key)
 }
 
 /// Exported key material, by version.
@@ -291,14 +302,22 @@ pub struct Backup {
 }
 
 /// The whole key; needs `exportable` and `allow_plaintext_backup`, as in
-/// Vault.
+/// Vault. The key records when it was backed up (`backup_info`), durably,
+/// before the backup (which carries that record too) is returned.
 pub fn backup(state: &State, name: &str) -> Result<Backup, Error> {
-    let key = found(state, name)?;
-    if !key.exportable || !key.allow_plaintext_backup {
-        return Err(Error::invalid(
-            "plaintext backup is disallowed on the policy (needs exportable and allow_plaintext_backup)",
-        ));
-    }
+    found(state, name)?;
+    let key = state.update(name, |k| {
+        if !k.exportable || !k.allow_plaintext_backup {
+            return Err(Error::invalid(
+                "plaintext backup is disallowed on the policy (needs exportable and allow_plaintext_backup)",
+            ));
+        }
+        k.backup_info = Some(Stamp {
+            time: crate::clock::now(),
+            version: k.latest_version,
+        });
+        Ok(())
+    })?;
     let record = Zeroizing::new(serde_json::to_vec(&*key).map_err(|_| Error::failed("backup"))?);
     Ok(Backup {
         backup: Zeroizing::new(B64.encode(record.as_slice())),
@@ -337,6 +356,10 @@ pub fn restore(
     }
     check_name(&key.name)?;
     check_restored(&mut key)?;
+    key.restore_info = Some(Stamp {
+        time: crate::clock::now(),
+        version: key.latest_version,
+    });
     let force = req.force.unwrap_or(false);
     if force {
         state.also_allows(

@@ -5,11 +5,14 @@
 //! requests to these and their results to Vault's answers.
 //!
 //! - [`keys`]: what each key type does (generate, encrypt, sign, export).
+//! - [`describe`]: a key as Vault's key read answers it.
 //! - [`input`]: how Vault clients send fields (lenient numbers, booleans,
 //!   base64), and the limits on them.
 //! - [`batch`]: `batch_input`: its bound, and answers item by item.
 //! - [`manage`]: create, read, list, delete, config, rotate, trim, export,
 //!   backup, restore.
+//! - [`mount_config`]: the transit mount's settings (`config/keys`,
+//!   `cache-config`).
 //! - [`crypt`]: encrypt, decrypt, rewrap, datakey.
 //! - [`sign`]: sign, verify (signatures and HMACs), hmac.
 //! - [`utility`]: random, hash.
@@ -20,11 +23,13 @@
 
 pub mod batch;
 pub mod crypt;
+pub mod describe;
 pub mod import;
 pub mod init;
 pub mod input;
 pub mod keys;
 pub mod manage;
+pub mod mount_config;
 pub mod policies;
 pub mod sign;
 pub mod tokens;

@@ -1,7 +1,8 @@
 //! Sign, verify (signatures and HMACs), hmac.
 //!
-//! Signatures: Ed25519 (over the input); ECDSA P-256 with SHA-256 and P-384
-//! with SHA-384, ASN.1 (DER) encoded, `prehashed` supported; RSA PSS
+//! Signatures: Ed25519 (over the input); ECDSA P-256 with SHA-256, P-384
+//! with SHA-384 or SHA3-384, P-521 with SHA-2 224/256/384/512 or SHA3-512,
+//! ASN.1 (DER) encoded, `prehashed` supported; RSA PSS
 //! (default; salt length = hash length) or PKCS#1 v1.5 with SHA-2 256, 384
 //! or 512. HMAC: SHA-2 224, 256, 384, 512, with the version's HMAC key
 //! (for `hmac` keys the key itself).
@@ -51,7 +52,6 @@ pub struct Item {
     input: Option<zeroize::Zeroizing<String>>,
     signature: Option<String>,
     hmac: Option<String>,
-    context: Option<String>,
     pub reference: Option<String>,
 }
 
@@ -151,9 +151,6 @@ pub fn hmac_one(key: &Key, o: &Options, item: &Item) -> Result<SignOutcome, Erro
 }
 
 pub fn sign_one(key: &Key, o: &Options, item: &Item) -> Result<SignOutcome, Error> {
-    if item.context.as_deref().is_some_and(|c| !c.is_empty()) {
-        return Err(Error::invalid("context is only valid for derived keys"));
-    }
     let input = input_of(item)?;
     let v = key.version_for_use(o.key_version)?;
     let secret = &key.version(v)?.secret;
@@ -167,8 +164,8 @@ pub fn sign_one(key: &Key, o: &Options, item: &Item) -> Result<SignOutcome, Erro
             let pair = Ed25519KeyPair::from_pkcs8(secret).map_err(|_| failed())?;
             pair.sign(&input).as_ref().to_vec()
         }
-        KeyType::EcdsaP256 | KeyType::EcdsaP384 => {
-            let (alg, hash) = ecdsa_algs(key.key_type, &o.hash)?;
+        t if t.is_ecdsa() => {
+            let (alg, _, hash) = ecdsa_algs(t, &o.hash)?;
             let pair = EcdsaKeyPair::from_pkcs8(alg, secret).map_err(|_| failed())?;
             let sig = if o.prehashed {
                 let d = digest::Digest::import_less_safe(&input, hash)
@@ -216,31 +213,70 @@ pub fn sign_one(key: &Key, o: &Options, item: &Item) -> Result<SignOutcome, Erro
     })
 }
 
-fn ecdsa_algs(
-    t: KeyType,
-    hash: &str,
-) -> Result<
-    (
-        &'static signature::EcdsaSigningAlgorithm,
-        &'static digest::Algorithm,
-    ),
-    Error,
-> {
-    match (t, hash) {
-        (KeyType::EcdsaP256, "sha2-256") => {
-            Ok((&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &digest::SHA256))
+/// The ECDSA algorithms (signing, verifying, digest) for a curve and a
+/// hash: the pairs aws-lc-rs offers.
+type EcdsaAlgs = (
+    &'static signature::EcdsaSigningAlgorithm,
+    &'static signature::EcdsaVerificationAlgorithm,
+    &'static digest::Algorithm,
+);
+
+fn ecdsa_algs(t: KeyType, hash: &str) -> Result<EcdsaAlgs, Error> {
+    use signature::*;
+    Ok(match (t, hash) {
+        (KeyType::EcdsaP256, "sha2-256") => (
+            &ECDSA_P256_SHA256_ASN1_SIGNING,
+            &ECDSA_P256_SHA256_ASN1,
+            &digest::SHA256,
+        ),
+        (KeyType::EcdsaP384, "sha2-384") => (
+            &ECDSA_P384_SHA384_ASN1_SIGNING,
+            &ECDSA_P384_SHA384_ASN1,
+            &digest::SHA384,
+        ),
+        (KeyType::EcdsaP384, "sha3-384") => (
+            &ECDSA_P384_SHA3_384_ASN1_SIGNING,
+            &ECDSA_P384_SHA3_384_ASN1,
+            &digest::SHA3_384,
+        ),
+        (KeyType::EcdsaP521, "sha2-224") => (
+            &ECDSA_P521_SHA224_ASN1_SIGNING,
+            &ECDSA_P521_SHA224_ASN1,
+            &digest::SHA224,
+        ),
+        (KeyType::EcdsaP521, "sha2-256") => (
+            &ECDSA_P521_SHA256_ASN1_SIGNING,
+            &ECDSA_P521_SHA256_ASN1,
+            &digest::SHA256,
+        ),
+        (KeyType::EcdsaP521, "sha2-384") => (
+            &ECDSA_P521_SHA384_ASN1_SIGNING,
+            &ECDSA_P521_SHA384_ASN1,
+            &digest::SHA384,
+        ),
+        (KeyType::EcdsaP521, "sha2-512") => (
+            &ECDSA_P521_SHA512_ASN1_SIGNING,
+            &ECDSA_P521_SHA512_ASN1,
+            &digest::SHA512,
+        ),
+        (KeyType::EcdsaP521, "sha3-512") => (
+            &ECDSA_P521_SHA3_512_ASN1_SIGNING,
+            &ECDSA_P521_SHA3_512_ASN1,
+            &digest::SHA3_512,
+        ),
+        _ => {
+            return Err(Error::invalid(format!(
+                "unsupported hash algorithm {hash} for {}: ecdsa-p256 signs with sha2-256; ecdsa-p384 with sha2-384 or sha3-384; ecdsa-p521 with sha2-224, sha2-256, sha2-384, sha2-512 or sha3-512",
+                t.name()
+            )))
         }
-        (KeyType::EcdsaP384, "sha2-384") => {
-            Ok((&signature::ECDSA_P384_SHA384_ASN1_SIGNING, &digest::SHA384))
-        }
-        _ => Err(Error::invalid(format!(
-            "unsupported hash algorithm {hash} for {}: ecdsa-p256 signs with sha2-256, ecdsa-p384 with sha2-384",
-            t.name()
-        ))),
-    }
+    })
 }
 
 pub fn verify_one(key: &Key, o: &Options, item: &Item) -> Result<SignOutcome, Error> {
+    if item.hmac.is_some() && item.signature.is_some() {
+        return Err(Error::invalid("provide one of signature or hmac, not both"));
+    }
     let input = input_of(item)?;
     if let Some(mac) = &item.hmac {
         let alg = mac_algorithm(&o.hash)?;
@@ -263,12 +299,8 @@ pub fn verify_one(key: &Key, o: &Options, item: &Item) -> Result<SignOutcome, Er
                 .verify(&input, &sig)
                 .is_ok()
         }
-        KeyType::EcdsaP256 | KeyType::EcdsaP384 => {
-            let (alg, hash) = ecdsa_algs(key.key_type, &o.hash)?;
-            let verify_alg: &'static signature::EcdsaVerificationAlgorithm = match key.key_type {
-                KeyType::EcdsaP384 => &signature::ECDSA_P384_SHA384_ASN1,
-                _ => &signature::ECDSA_P256_SHA256_ASN1,
-            };
+        t if t.is_ecdsa() => {
+            let (alg, verify_alg, hash) = ecdsa_algs(t, &o.hash)?;
             let pair = EcdsaKeyPair::from_pkcs8(alg, secret).map_err(|_| failed())?;
             let public = UnparsedPublicKey::new(verify_alg, pair.public_key().as_ref());
             if o.prehashed {

@@ -39,9 +39,9 @@ pub fn new_token() -> Result<Zeroizing<String>, Error> {
     )))
 }
 
-/// `auth/token/create`'s body. Unknown fields are ignored, as are
-/// `no_parent` (every token here has a parent) and `renewable` (no token
-/// is); fields that would change what a token is are refused.
+/// `auth/token/create`'s body. Unknown fields are ignored, as is
+/// `no_parent` (every token here has a parent); fields that would change
+/// what a token is are refused.
 #[derive(Default, Deserialize)]
 pub struct CreateRequest {
     policies: Option<Vec<String>>,
@@ -52,6 +52,9 @@ pub struct CreateRequest {
     meta: Option<BTreeMap<String, String>>,
     #[serde(default, deserialize_with = "lenient_bool")]
     no_default_policy: Option<bool>,
+    /// Vault's default: renewable.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    renewable: Option<bool>,
     #[serde(rename = "type")]
     token_type: Option<String>,
     id: Option<Value>,
@@ -71,18 +74,45 @@ pub struct Created {
 
 /// Makes and stores a child of `creator`, shown once.
 pub fn create(state: &State, creator: &Identity, req: CreateRequest) -> Result<Created, Error> {
+    make(state, creator, req, false)
+}
+
+/// Makes and stores a token without a parent (`create-orphan`): only the
+/// root token may (Vault asks for `sudo`), since revoking its creator no
+/// longer revokes it.
+pub fn create_orphan(
+    state: &State,
+    creator: &Identity,
+    req: CreateRequest,
+) -> Result<Created, Error> {
+    if !creator.is_root() {
+        return Err(Error::Forbidden(
+            "only the root token may make orphan tokens".into(),
+        ));
+    }
+    make(state, creator, req, true)
+}
+
+fn make(
+    state: &State,
+    creator: &Identity,
+    req: CreateRequest,
+    orphan: bool,
+) -> Result<Created, Error> {
     if creator.limited {
         // As Vault: a use limit would be escaped through children.
         return Err(Error::invalid(
             "restricted use token cannot generate child tokens",
         ));
     }
+    // `bao token create` always sends period, explicit_max_ttl and ttl as
+    // "0s" and entity_alias as "": an unset value is no ask.
     for (what, given) in [
-        ("id", req.id.is_some()),
-        ("role_name", req.role_name.is_some()),
-        ("period", req.period.is_some()),
-        ("explicit_max_ttl", req.explicit_max_ttl.is_some()),
-        ("entity_alias", req.entity_alias.is_some()),
+        ("id", given(&req.id)),
+        ("role_name", given(&req.role_name)),
+        ("period", given(&req.period)),
+        ("explicit_max_ttl", given(&req.explicit_max_ttl)),
+        ("entity_alias", given(&req.entity_alias)),
     ] {
         if given {
             return Err(Error::invalid(format!("{what} is not supported")));
@@ -94,8 +124,8 @@ pub fn create(state: &State, creator: &Identity, req: CreateRequest) -> Result<C
         }
     }
     let ttl = match &req.ttl {
-        None => MAX_TTL,
-        Some(v) => parse_ttl(v)?,
+        Some(v) if given(&Some(v.clone())) => parse_ttl(v)?,
+        _ => MAX_TTL,
     };
     if ttl == 0 || ttl > MAX_TTL {
         return Err(Error::invalid(format!(
@@ -169,7 +199,12 @@ pub fn create(state: &State, creator: &Identity, req: CreateRequest) -> Result<C
         creation_ttl: expire.saturating_sub(now),
         expire_time: Some(expire),
         num_uses: req.num_uses.unwrap_or(0),
-        parent: creator.accessor.to_string(),
+        parent: if orphan {
+            String::new()
+        } else {
+            creator.accessor.to_string()
+        },
+        renewable: req.renewable.unwrap_or(true),
     };
     state.insert_token(creator, &accessor, &rec)?;
     Ok(Created {
@@ -179,10 +214,26 @@ pub fn create(state: &State, creator: &Identity, req: CreateRequest) -> Result<C
     })
 }
 
-/// A token as `lookup` describes it (Vault's shape).
+/// Whether a create field asks for something: not absent, null, "", 0 or
+/// a zero duration ("0s", "0h").
+fn given(v: &Option<Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => {
+            !(s.is_empty() || matches!(parse_ttl(&Value::String(s.clone())), Ok(0)))
+        }
+        Some(Value::Number(n)) => n.as_u64() != Some(0),
+        Some(_) => true,
+    }
+}
+
+/// A token as `lookup` describes it (Vault's shape). `id` is always
+/// empty: unlike Vault, minikms never shows a token after creating it.
 #[derive(Serialize)]
 pub struct TokenView {
     pub accessor: String,
+    pub id: &'static str,
+    pub issue_time: String,
     pub creation_time: u64,
     pub creation_ttl: u64,
     pub display_name: String,
@@ -202,9 +253,12 @@ pub struct TokenView {
 
 /// The description of token `accessor` (`None`: the root token).
 pub fn view(accessor: &str, rec: Option<&TokenRecord>) -> TokenView {
+    let id = "";
     let Some(rec) = rec else {
         return TokenView {
             accessor: accessor.to_string(),
+            id,
+            issue_time: rfc3339(0),
             creation_time: 0,
             creation_ttl: 0,
             display_name: "root".into(),
@@ -223,6 +277,8 @@ pub fn view(accessor: &str, rec: Option<&TokenRecord>) -> TokenView {
     };
     TokenView {
         accessor: accessor.to_string(),
+        id,
+        issue_time: rfc3339(rec.creation_time),
         creation_time: rec.creation_time,
         creation_ttl: rec.creation_ttl,
         display_name: rec.display_name.clone(),
@@ -231,10 +287,10 @@ pub fn view(accessor: &str, rec: Option<&TokenRecord>) -> TokenView {
         explicit_max_ttl: 0,
         meta: (!rec.meta.is_empty()).then(|| rec.meta.clone()),
         num_uses: rec.num_uses,
-        orphan: false,
+        orphan: rec.parent.is_empty(),
         path: "auth/token/create",
         policies: rec.policies.clone(),
-        renewable: false,
+        renewable: rec.renewable,
         ttl: rec.expire_time.map_or(0, |t| t.saturating_sub(now())),
         token_type: "service",
     }
@@ -245,8 +301,46 @@ pub fn view(accessor: &str, rec: Option<&TokenRecord>) -> TokenView {
 pub fn lookup(state: &State, accessor: &str, what: &str) -> Result<TokenView, Error> {
     match state.lookup_token(accessor) {
         Some(rec) => Ok(view(accessor, rec.as_ref())),
+        // As Vault: an unknown token is a 403 "bad token".
+        None if what == "token" => Err(Error::Forbidden("bad token".into())),
         None => Err(Error::invalid(format!("invalid {what}"))),
     }
+}
+
+#[derive(Default, Deserialize)]
+pub struct RenewRequest {
+    token: Option<Zeroizing<String>>,
+    accessor: Option<String>,
+    increment: Option<Value>,
+}
+
+/// Renews a token: the one in the request (`token` or `accessor`), else
+/// `own` (renew-self). Never past [`MAX_TTL`] from its creation, nor past
+/// its parent's expiry. Its accessor and record as now stored.
+pub fn renew(
+    state: &State,
+    own: Option<&Identity>,
+    req: RenewRequest,
+) -> Result<(String, TokenRecord), Error> {
+    let accessor = match (own, req.token, req.accessor) {
+        (Some(identity), _, _) => {
+            if identity.is_root() {
+                return Err(Error::invalid("lease is not renewable"));
+            }
+            identity.accessor.to_string()
+        }
+        (None, Some(token), _) => accessor_of_token(TokenBody { token: Some(token) })?,
+        (None, None, Some(a)) => accessor_field(AccessorBody { accessor: Some(a) })?,
+        (None, None, None) => return Err(Error::invalid("missing token")),
+    };
+    let increment = match &req.increment {
+        Some(v) if given(&Some(v.clone())) => Some(parse_ttl(v)?),
+        _ => None,
+    };
+    let rec = state.renew_token(&accessor, increment, |rec| {
+        rec.creation_time.saturating_add(MAX_TTL)
+    })?;
+    Ok((accessor, rec))
 }
 
 /// Revokes the presenting token and its children (a last use may already

@@ -1,13 +1,12 @@
 //! `sys/init` and the token routes under `/v1/auth/token`, in Vault's
 //! shapes (hvac's `client.sys.initialize`, `client.auth.token.*`).
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::app::AppState;
-use super::body::json_body;
+use super::body::{json_body, Posted};
 use super::envelope::{no_content, ok, ok_secret, ok_with_fields, with_facts, Facts};
 use super::exec::blocking;
 use super::layers::Authed;
@@ -23,7 +22,7 @@ pub async fn init_status(State(app): State<AppState>) -> Response {
 
 /// `PUT /v1/sys/init`: makes the root token and the recovery shares
 /// asked for, returns them once.
-pub async fn init(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
+pub async fn init(State(app): State<AppState>, body: Posted) -> Result<Response, Error> {
     let req: initialise::InitRequest = json_body(body).await?;
     let (platform, recovery) = (app.platform.clone(), app.recovery.clone());
     let done = blocking(&app.state, move |s| {
@@ -38,7 +37,7 @@ pub async fn init(State(app): State<AppState>, body: Body) -> Result<Response, E
 pub async fn recovery_shares(
     State(app): State<AppState>,
     id: RequestId,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: crate::state::recovery::SplitRequest = json_body(body).await?;
     let (platform, recovery) = (app.platform.clone(), app.recovery.clone());
@@ -54,32 +53,112 @@ pub async fn create(
     State(app): State<AppState>,
     id: RequestId,
     Authed(identity): Authed,
-    body: Body,
+    body: Posted,
+) -> Result<Response, Error> {
+    create_with(app, id, identity, body, tokens::create).await
+}
+
+/// `POST /v1/auth/token/create-orphan`: as create, without a parent (root
+/// only).
+pub async fn create_orphan(
+    State(app): State<AppState>,
+    id: RequestId,
+    Authed(identity): Authed,
+    body: Posted,
+) -> Result<Response, Error> {
+    create_with(app, id, identity, body, tokens::create_orphan).await
+}
+
+type Make = fn(
+    &crate::state::State,
+    &crate::state::tokens::Identity,
+    tokens::CreateRequest,
+) -> Result<tokens::Created, Error>;
+
+async fn create_with(
+    app: AppState,
+    id: RequestId,
+    identity: std::sync::Arc<crate::state::tokens::Identity>,
+    body: Posted,
+    make: Make,
 ) -> Result<Response, Error> {
     let req: tokens::CreateRequest = json_body(body).await?;
-    let made = blocking(&app.state, move |s| tokens::create(s, &identity, req)).await?;
+    let made = blocking(&app.state, move |s| make(s, &identity, req)).await?;
     let rec = &made.record;
-    let auth = json!({
-        "client_token": made.token.as_str(),
-        "accessor": made.accessor,
-        "policies": rec.policies,
-        "token_policies": rec.policies,
-        "identity_policies": null,
-        "metadata": if rec.meta.is_empty() { Value::Null } else { json!(rec.meta) },
-        "lease_duration": rec.creation_ttl,
-        "renewable": false,
-        "entity_id": "",
-        "token_type": "service",
-        "orphan": false,
-        "mfa_requirement": null,
-        "num_uses": rec.num_uses,
-    });
+    let auth = auth_block(made.token.as_str(), &made.accessor, rec, rec.creation_ttl);
     Ok(ok_with_fields(
         id,
         &Value::Null,
         &[("auth", auth)],
         Facts::WROTE,
     ))
+}
+
+/// Vault's `auth` block for a token with `ttl` seconds left
+/// (`client_token` empty but at creation: a token is shown once).
+fn auth_block(
+    token: &str,
+    accessor: &str,
+    rec: &crate::state::tokens::TokenRecord,
+    ttl: u64,
+) -> Value {
+    json!({
+        "client_token": token,
+        "accessor": accessor,
+        "policies": rec.policies,
+        "token_policies": rec.policies,
+        "metadata": if rec.meta.is_empty() { Value::Null } else { json!(rec.meta) },
+        "lease_duration": ttl,
+        "renewable": rec.renewable,
+        "entity_id": "",
+        "token_type": "service",
+        "orphan": rec.parent.is_empty(),
+        "mfa_requirement": null,
+        "num_uses": rec.num_uses,
+    })
+}
+
+/// `POST /v1/auth/token/renew` `{token, increment}`, `renew-accessor`
+/// `{accessor, increment}`, `renew-self` `{increment}`: the token's `auth`
+/// block with its new lease.
+async fn renew_with(
+    app: AppState,
+    id: RequestId,
+    own: Option<std::sync::Arc<crate::state::tokens::Identity>>,
+    body: Posted,
+) -> Result<Response, Error> {
+    let req: tokens::RenewRequest = json_body(body).await?;
+    let (accessor, rec) =
+        blocking(&app.state, move |s| tokens::renew(s, own.as_deref(), req)).await?;
+    let ttl = rec
+        .expire_time
+        .map_or(0, |t| t.saturating_sub(crate::clock::now()));
+    let auth = auth_block("", &accessor, &rec, ttl);
+    Ok(ok_with_fields(
+        id,
+        &Value::Null,
+        &[("auth", auth)],
+        Facts::WROTE,
+    ))
+}
+
+/// `POST /v1/auth/token/renew` and `renew-accessor`.
+pub async fn renew(
+    State(app): State<AppState>,
+    id: RequestId,
+    body: Posted,
+) -> Result<Response, Error> {
+    renew_with(app, id, None, body).await
+}
+
+/// `POST /v1/auth/token/renew-self`.
+pub async fn renew_self(
+    State(app): State<AppState>,
+    id: RequestId,
+    Authed(identity): Authed,
+    body: Posted,
+) -> Result<Response, Error> {
+    renew_with(app, id, Some(identity), body).await
 }
 
 /// `GET /v1/auth/token/lookup-self`.
@@ -104,7 +183,7 @@ async fn lookup_by(
 pub async fn lookup(
     State(app): State<AppState>,
     id: RequestId,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let accessor = tokens::accessor_of_token(json_body(body).await?)?;
     lookup_by(&app, id, accessor, "token").await
@@ -114,7 +193,7 @@ pub async fn lookup(
 pub async fn lookup_accessor(
     State(app): State<AppState>,
     id: RequestId,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let accessor = tokens::accessor_field(json_body(body).await?)?;
     lookup_by(&app, id, accessor, "accessor").await
@@ -126,13 +205,13 @@ async fn revoke_by(app: &AppState, accessor: String) -> Result<Response, Error> 
 }
 
 /// `POST /v1/auth/token/revoke` `{token}`: 204.
-pub async fn revoke(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
+pub async fn revoke(State(app): State<AppState>, body: Posted) -> Result<Response, Error> {
     let accessor = tokens::accessor_of_token(json_body(body).await?)?;
     revoke_by(&app, accessor).await
 }
 
 /// `POST /v1/auth/token/revoke-accessor` `{accessor}`: 204.
-pub async fn revoke_accessor(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
+pub async fn revoke_accessor(State(app): State<AppState>, body: Posted) -> Result<Response, Error> {
     let accessor = tokens::accessor_field(json_body(body).await?)?;
     revoke_by(&app, accessor).await
 }
@@ -144,4 +223,28 @@ pub async fn revoke_self(
 ) -> Result<Response, Error> {
     blocking(&app.state, move |s| tokens::revoke_self(s, &identity)).await?;
     Ok(no_content())
+}
+
+/// `LIST /v1/auth/token/accessors`: every live token's accessor, root's
+/// included (root only: Vault asks for `sudo`).
+pub async fn accessors(
+    State(app): State<AppState>,
+    id: RequestId,
+    Authed(identity): Authed,
+    axum::extract::Extension(classified): axum::extract::Extension<
+        std::sync::Arc<crate::services::classify::Classified>,
+    >,
+) -> Result<Response, Error> {
+    if classified.access != crate::state::acl::Access::List {
+        return Err(Error::WrongMethod(
+            "use LIST (or GET with ?list=true)".into(),
+        ));
+    }
+    if !identity.is_root() {
+        return Err(Error::Forbidden(
+            "only the root token may list accessors".into(),
+        ));
+    }
+    let keys = app.state.token_accessors();
+    Ok(ok(id, &json!({ "keys": keys }), Facts::default()))
 }

@@ -1,13 +1,19 @@
-//! Request bodies: bounded JSON.
+//! Request bodies: bounded JSON, or form-encoded fields.
 //!
 //! At most [`MAX_BODY`] bytes (413 beyond, after reading the rest: see
-//! [`drain`]), sent within [`BODY_TIMEOUT`] (408 after); an empty body is the request type's default; a body that
-//! does not parse is a 400 that gives only the error's position (serde's
-//! messages can quote the input).
+//! [`drain`]), sent within [`BODY_TIMEOUT`] (408 after); an empty body,
+//! or JSON `null` (what `bao write -f` sends), is the request type's
+//! default; a body that does not parse is a 400 that gives only the
+//! error's position (serde's messages can quote the input). As Vault, a
+//! body sent as `application/x-www-form-urlencoded` is read as form
+//! fields unless it starts like JSON (`{` or `[`: `curl -d '{...}'` sends
+//! JSON with that content type); a field given twice is its values
+//! joined with commas.
 
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Request};
 use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
 use zeroize::{Zeroize, Zeroizing};
@@ -25,10 +31,53 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_BODY: usize = 64 * 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(10);
 
-/// Reads a bounded JSON body; an empty body is `T::default()`. The bytes
-/// read are wiped after parsing where this holds the only reference
-/// ([`Received`]): bodies carry plaintext and imported keys.
-pub async fn json_body<T: DeserializeOwned + Default>(mut body: Body) -> Result<T, Error> {
+/// A request body, and whether its content type says form fields.
+pub struct Posted {
+    body: Body,
+    form_type: bool,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Posted {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let form_type = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        Ok(Self {
+            body: req.into_body(),
+            form_type,
+        })
+    }
+}
+
+impl From<Body> for Posted {
+    /// A body read as JSON whatever it starts with.
+    fn from(body: Body) -> Self {
+        Self {
+            body,
+            form_type: false,
+        }
+    }
+}
+
+/// Reads a bounded body (JSON or form fields, see the module's doc); an
+/// empty body or `null` is `T::default()`. The bytes read are wiped after
+/// parsing where this holds the only reference ([`Received`]), and so are
+/// form fields: bodies carry plaintext and imported keys.
+pub async fn json_body<T: DeserializeOwned + Default>(
+    posted: impl Into<Posted>,
+) -> Result<T, Error> {
+    let Posted {
+        mut body,
+        form_type,
+    } = posted.into();
     let read = tokio::time::timeout(BODY_TIMEOUT, collect(Limited::new(&mut body, MAX_BODY)));
     let received = match read.await {
         Ok(Ok(received)) => received,
@@ -46,8 +95,12 @@ pub async fn json_body<T: DeserializeOwned + Default>(mut body: Body) -> Result<
         }
     };
     let bytes = received.as_slice();
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    let start = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if start.is_none() || bytes.trim_ascii() == b"null" {
         return Ok(T::default());
+    }
+    if form_type && !matches!(start, Some(b'{' | b'[')) {
+        return form_fields(bytes);
     }
     // serde_json's messages can quote the input: give only the position.
     serde_json::from_slice(bytes).map_err(|e| {
@@ -58,6 +111,36 @@ pub async fn json_body<T: DeserializeOwned + Default>(mut body: Body) -> Result<
             e.column()
         ))
     })
+}
+
+/// Form fields (`a=1&b=x`) as the request type, each value a string (the
+/// lenient field readers take numbers and booleans as strings); the
+/// decoded values are wiped once read.
+fn form_fields<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let mut fields = serde_json::Map::new();
+    for (k, v) in form_urlencoded::parse(bytes) {
+        match fields.get_mut(k.as_ref()) {
+            Some(serde_json::Value::String(joined)) => {
+                joined.push(',');
+                joined.push_str(&v);
+            }
+            _ => {
+                fields.insert(k.into_owned(), serde_json::Value::String(v.into_owned()));
+            }
+        }
+    }
+    let fields = serde_json::Value::Object(fields);
+    let parsed = T::deserialize(&fields).map_err(|_| {
+        Error::invalid("invalid request body (a form field has the wrong type or value)")
+    });
+    if let serde_json::Value::Object(map) = fields {
+        for (_, v) in map {
+            if let serde_json::Value::String(mut s) = v {
+                s.zeroize();
+            }
+        }
+    }
+    parsed
 }
 
 /// A request body as read: one frame as hyper gave it (no copy: the

@@ -2,14 +2,14 @@
 //! `/v1/transit`: encrypt, decrypt, rewrap, datakey, sign, verify, hmac,
 //! random, hash. Cheap work runs on the I/O thread ([`with_key`]).
 
-use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::app::AppState;
-use super::body::json_body;
-use super::envelope::{answer, ok, ok_secret, Carries, Facts};
-use super::exec::with_key;
+use super::body::{json_body, Posted};
+use super::envelope::{answer, ok, ok_secret, with_facts, Carries, Facts};
+use super::exec::{blocking, with_key};
 use crate::core::crypt::{self, Item, Outcome};
 use crate::core::sign::{self, SignOutcome};
 use crate::core::utility;
@@ -23,28 +23,72 @@ async fn crypt(
     app: AppState,
     id: RequestId,
     name: String,
-    body: Body,
+    body: Posted,
     one: fn(&Key, &Item) -> Result<Outcome, Error>,
     carries: Carries,
+    on_failure: StatusCode,
 ) -> Result<Response, Error> {
     let req: Item = json_body(body).await?;
+    crypt_parsed(app, id, name, req, one, carries, on_failure).await
+}
+
+/// [`crypt`] on a parsed request.
+async fn crypt_parsed(
+    app: AppState,
+    id: RequestId,
+    name: String,
+    req: Item,
+    one: fn(&Key, &Item) -> Result<Outcome, Error>,
+    carries: Carries,
+    on_failure: StatusCode,
+) -> Result<Response, Error> {
     crypt::check(&req)?;
     let items = req.batch_input.as_ref().map_or(1, Vec::len);
     let answered = with_key(&app.state, &name, items, move |key| {
         crypt::run(key, &req, one)
     })
     .await?;
-    Ok(answer(id, &answered, |o: &Outcome| o.key_version, carries))
+    Ok(answer(
+        id,
+        &answered,
+        |o: &Outcome| o.key_version,
+        carries,
+        on_failure,
+    ))
 }
 
-/// `POST /v1/transit/encrypt/:name`.
+/// `POST /v1/transit/encrypt/:name`: creates the key first if there is
+/// none (Vault's upsert: `type` chooses its type; the guard asked for
+/// `create` on the path), unless `transit/config/keys` disables it.
 pub async fn encrypt(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
-    crypt(app, id, name, body, crypt::encrypt_one, Carries::Public).await
+    let req: Item = json_body(body).await?;
+    let created = if app.state.find(&name).is_none() {
+        crypt::check(&req)?;
+        let (n, key_type) = (name.clone(), req.key_type.clone());
+        blocking(&app.state, move |s| crypt::upsert(s, &n, key_type)).await?
+    } else {
+        false
+    };
+    let encrypted = crypt_parsed(
+        app,
+        id,
+        name,
+        req,
+        crypt::encrypt_one,
+        Carries::Public,
+        StatusCode::BAD_REQUEST,
+    )
+    .await?;
+    Ok(if created {
+        with_facts(encrypted, Facts::WROTE)
+    } else {
+        encrypted
+    })
 }
 
 /// `POST /v1/transit/decrypt/:name`.
@@ -52,9 +96,18 @@ pub async fn decrypt(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
-    crypt(app, id, name, body, crypt::decrypt_one, Carries::Secrets).await
+    crypt(
+        app,
+        id,
+        name,
+        body,
+        crypt::decrypt_one,
+        Carries::Secrets,
+        StatusCode::BAD_REQUEST,
+    )
+    .await
 }
 
 /// `POST /v1/transit/rewrap/:name`.
@@ -62,9 +115,18 @@ pub async fn rewrap(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
-    crypt(app, id, name, body, crypt::rewrap_one, Carries::Public).await
+    crypt(
+        app,
+        id,
+        name,
+        body,
+        crypt::rewrap_one,
+        Carries::Public,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// `POST /v1/transit/datakey/:kind/:name`, kind `plaintext` or `wrapped`.
@@ -72,7 +134,7 @@ pub async fn datakey(
     State(app): State<AppState>,
     id: RequestId,
     Path((kind, name)): Path<(String, String)>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: crypt::DatakeyRequest = json_body(body).await?;
     let plan = crypt::datakey_plan(&kind, req)?;
@@ -92,7 +154,7 @@ async fn signing(
     id: RequestId,
     name: String,
     path_alg: Option<String>,
-    body: Body,
+    body: Posted,
     one: sign::One,
 ) -> Result<Response, Error> {
     let req: sign::Request = json_body(body).await?;
@@ -108,6 +170,7 @@ async fn signing(
         &answered,
         |o: &SignOutcome| o.key_version,
         Carries::Public,
+        StatusCode::OK,
     ))
 }
 
@@ -116,7 +179,7 @@ pub async fn hmac(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     signing(app, id, name, None, body, sign::hmac_one).await
 }
@@ -126,7 +189,7 @@ pub async fn hmac_alg(
     State(app): State<AppState>,
     id: RequestId,
     Path((name, alg)): Path<(String, String)>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     signing(app, id, name, Some(alg), body, sign::hmac_one).await
 }
@@ -136,7 +199,7 @@ pub async fn sign(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     signing(app, id, name, None, body, sign::sign_one).await
 }
@@ -146,7 +209,7 @@ pub async fn sign_alg(
     State(app): State<AppState>,
     id: RequestId,
     Path((name, alg)): Path<(String, String)>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     signing(app, id, name, Some(alg), body, sign::sign_one).await
 }
@@ -156,7 +219,7 @@ pub async fn verify(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     signing(app, id, name, None, body, sign::verify_one).await
 }
@@ -166,7 +229,7 @@ pub async fn verify_alg(
     State(app): State<AppState>,
     id: RequestId,
     Path((name, alg)): Path<(String, String)>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     signing(app, id, name, Some(alg), body, sign::verify_one).await
 }
@@ -175,7 +238,7 @@ async fn random_with(
     id: RequestId,
     source: Option<String>,
     bytes: Option<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: utility::RandomRequest = json_body(body).await?;
     let random = utility::random(source, bytes, req)?;
@@ -183,12 +246,16 @@ async fn random_with(
 }
 
 /// `POST /v1/transit/random`.
-pub async fn random(id: RequestId, body: Body) -> Result<Response, Error> {
+pub async fn random(id: RequestId, body: Posted) -> Result<Response, Error> {
     random_with(id, None, None, body).await
 }
 
 /// `POST /v1/transit/random/:bytes` or `/random/:source`.
-pub async fn random_a(id: RequestId, Path(a): Path<String>, body: Body) -> Result<Response, Error> {
+pub async fn random_a(
+    id: RequestId,
+    Path(a): Path<String>,
+    body: Posted,
+) -> Result<Response, Error> {
     if a.bytes().all(|b| b.is_ascii_digit()) {
         random_with(id, None, Some(a), body).await
     } else {
@@ -200,19 +267,19 @@ pub async fn random_a(id: RequestId, Path(a): Path<String>, body: Body) -> Resul
 pub async fn random_ab(
     id: RequestId,
     Path((source, bytes)): Path<(String, String)>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     random_with(id, Some(source), Some(bytes), body).await
 }
 
-async fn hash_with(id: RequestId, alg: Option<String>, body: Body) -> Result<Response, Error> {
+async fn hash_with(id: RequestId, alg: Option<String>, body: Posted) -> Result<Response, Error> {
     let req: utility::HashRequest = json_body(body).await?;
     let sum = utility::hash(alg, req)?;
     Ok(ok(id, &sum, Facts::default()))
 }
 
 /// `POST /v1/transit/hash`.
-pub async fn hash(id: RequestId, body: Body) -> Result<Response, Error> {
+pub async fn hash(id: RequestId, body: Posted) -> Result<Response, Error> {
     hash_with(id, None, body).await
 }
 
@@ -220,7 +287,7 @@ pub async fn hash(id: RequestId, body: Body) -> Result<Response, Error> {
 pub async fn hash_alg(
     id: RequestId,
     Path(alg): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     hash_with(id, Some(alg), body).await
 }

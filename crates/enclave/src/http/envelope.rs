@@ -198,13 +198,15 @@ pub fn ok_with_fields<T: Serialize>(
 }
 
 /// One outcome in the envelope, or a batch's: 200 if every item worked,
-/// else 400 with the results (failed items carry `error`) and the first
-/// error in `errors`. A single outcome's key version goes to the audit.
+/// else `on_failure` (Vault: 400 for encrypt and decrypt, 200 for the
+/// rest) with the results, failed items carrying their `error`. A single
+/// outcome's key version goes to the audit.
 pub fn answer<T: Serialize>(
     id: RequestId,
     answer: &Answer<T>,
     key_version: impl Fn(&T) -> Option<u64>,
     carries: Carries,
+    on_failure: StatusCode,
 ) -> Response {
     #[derive(Serialize)]
     struct Batch<'a, T> {
@@ -229,17 +231,11 @@ pub fn answer<T: Serialize>(
             let data = Batch {
                 batch_results: results,
             };
-            match first_error {
-                None => reply(id, StatusCode::OK, &data, None, Facts::default(), carries),
-                Some(e) => reply(
-                    id,
-                    StatusCode::BAD_REQUEST,
-                    &data,
-                    Some(std::slice::from_ref(e)),
-                    Facts::default(),
-                    carries,
-                ),
-            }
+            let status = match first_error {
+                None => StatusCode::OK,
+                Some(_) => on_failure,
+            };
+            reply(id, status, &data, None, Facts::default(), carries)
         }
     }
 }
@@ -306,11 +302,20 @@ mod tests {
 
         assert_wiped_after_use(ok_secret(id, &data, Facts::default()), &expected);
         let one = Answer::One(data.clone());
-        assert_wiped_after_use(answer(id, &one, |_| None, Carries::Secrets), &expected);
+        assert_wiped_after_use(
+            answer(id, &one, |_| None, Carries::Secrets, StatusCode::OK),
+            &expected,
+        );
 
         // Encrypt's answers carry no secret: no wipe on that path.
         drop(body_of(ok(id, &data, Facts::default())));
-        drop(body_of(answer(id, &one, |_| None, Carries::Public)));
+        drop(body_of(answer(
+            id,
+            &one,
+            |_| None,
+            Carries::Public,
+            StatusCode::OK,
+        )));
         assert_eq!(wiped(), []);
     }
 
@@ -323,20 +328,25 @@ mod tests {
         }
         let id = RequestId::new();
         let results = vec![json!({"plaintext": "c2VjcmV0"}), json!({"error": "bad"})];
-        let errors = ["item 1: bad".to_string()];
         let expected = envelope_bytes(
             id,
             &Batch {
                 batch_results: &results,
             },
-            Some(&errors),
+            None,
         )
         .unwrap();
         let batch = Answer::Batch {
             results,
-            first_error: Some(errors[0].clone()),
+            first_error: Some("item 1: bad".to_string()),
         };
-        let response = answer(id, &batch, |_| None, Carries::Secrets);
+        let response = answer(
+            id,
+            &batch,
+            |_| None,
+            Carries::Secrets,
+            StatusCode::BAD_REQUEST,
+        );
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_wiped_after_use(response, &expected);
     }

@@ -4,17 +4,16 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{Extension, Path, State};
 use axum::response::Response;
 
 use super::app::AppState;
-use super::body::json_body;
+use super::body::{json_body, Posted};
 use super::envelope::{no_content, ok, ok_secret, Facts};
 use super::exec::blocking;
 use super::layers::Authed;
-use crate::core::keys::KeyInfo;
-use crate::core::{import, manage};
+use crate::core::describe::KeyInfo;
+use crate::core::{import, manage, mount_config};
 use crate::error::Error;
 use crate::services::audit::RequestId;
 use crate::services::classify::Classified;
@@ -38,7 +37,7 @@ pub async fn create(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: manage::CreateRequest = json_body(body).await?;
     let info = blocking(&app.state, move |s| manage::create(s, &name, req)).await?;
@@ -88,7 +87,7 @@ pub async fn config(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: manage::ConfigRequest = json_body(body).await?;
     let info = blocking(&app.state, move |s| manage::config(s, &name, req)).await?;
@@ -100,7 +99,7 @@ pub async fn rotate(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let _: Option<serde_json::Value> = json_body(body).await?;
     let info = blocking(&app.state, move |s| manage::rotate(s, &name)).await?;
@@ -112,7 +111,7 @@ pub async fn trim(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: manage::TrimRequest = json_body(body).await?;
     let info = blocking(&app.state, move |s| manage::trim(s, &name, req)).await?;
@@ -142,21 +141,22 @@ pub async fn export_version(
     Ok(ok_secret(id, &exported, Facts::default()))
 }
 
-/// `GET /v1/transit/backup/:name`.
+/// `GET /v1/transit/backup/:name`: also records `backup_info` on the key.
 pub async fn backup(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
 ) -> Result<Response, Error> {
     let backup = blocking(&app.state, move |s| manage::backup(s, &name)).await?;
-    Ok(ok_secret(id, &backup, Facts::default()))
+    // The key now records the backup: a write.
+    Ok(ok_secret(id, &backup, Facts::WROTE))
 }
 
 /// `POST /v1/transit/restore`.
 pub async fn restore(
     State(app): State<AppState>,
     Authed(identity): Authed,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: manage::RestoreRequest = json_body(body).await?;
     blocking(&app.state, move |s| {
@@ -171,7 +171,7 @@ pub async fn restore_named(
     State(app): State<AppState>,
     Authed(identity): Authed,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: manage::RestoreRequest = json_body(body).await?;
     blocking(&app.state, move |s| {
@@ -196,7 +196,7 @@ pub async fn import(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: import::ImportRequest = json_body(body).await?;
     let info = blocking(&app.state, move |s| import::import(s, &name, req)).await?;
@@ -208,9 +208,38 @@ pub async fn import_version(
     State(app): State<AppState>,
     id: RequestId,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: import::ImportRequest = json_body(body).await?;
     let info = blocking(&app.state, move |s| import::import_version(s, &name, req)).await?;
     Ok(described(id, &info, true))
+}
+
+/// `GET /v1/transit/config/keys`.
+pub async fn keys_config(State(app): State<AppState>, id: RequestId) -> Result<Response, Error> {
+    let config = mount_config::keys_config(&app.state)?;
+    Ok(ok(id, &config, Facts::default()))
+}
+
+/// `POST /v1/transit/config/keys` (`disable_upsert`): the settings now.
+pub async fn set_keys_config(
+    State(app): State<AppState>,
+    id: RequestId,
+    body: Posted,
+) -> Result<Response, Error> {
+    let req: mount_config::KeysConfigRequest = json_body(body).await?;
+    let config = blocking(&app.state, move |s| mount_config::set_keys_config(s, req)).await?;
+    Ok(ok(id, &config, Facts::WROTE))
+}
+
+/// `GET` and `POST /v1/transit/cache-config`: always size 0 (every key is
+/// in memory).
+pub async fn cache_config(id: RequestId, body: Posted) -> Result<Response, Error> {
+    let req: mount_config::CacheConfigRequest = json_body(body).await?;
+    mount_config::set_cache_config(req)?;
+    Ok(ok(
+        id,
+        &mount_config::CacheConfig { size: 0 },
+        Facts::default(),
+    ))
 }

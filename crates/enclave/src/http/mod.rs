@@ -17,6 +17,7 @@
 //! - Handlers, one module per family: [`keys`] (manage, import),
 //!   [`crypto`] (encrypt, decrypt, sign, hash, random, ...), [`auth`]
 //!   (`sys/init`, tokens), [`policies`], [`sys`] (seal status, unseal),
+//!   [`mounts`] (the mounts and a token's capabilities),
 //!   and the tutorial's routes:
 //!   [`tutorial`], [`status`], [`attestation`].
 
@@ -30,6 +31,7 @@ pub mod error;
 pub mod exec;
 pub mod keys;
 pub mod layers;
+pub mod mounts;
 pub mod policies;
 pub mod routes;
 pub mod sealed;

@@ -3,14 +3,13 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{Extension, Path, State};
 use axum::http::Method;
 use axum::response::Response;
 use serde_json::json;
 
 use super::app::AppState;
-use super::body::json_body;
+use super::body::{json_body, Posted};
 use super::envelope::{no_content, ok, ok_with_fields, Facts};
 use super::exec::blocking;
 use crate::core::policies;
@@ -57,7 +56,7 @@ pub async fn read(
 pub async fn write(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let name = policies::writable_name(&name)?;
     let req: policies::WriteRequest = json_body(body).await?;

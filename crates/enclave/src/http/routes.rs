@@ -13,7 +13,7 @@ use axum::Router;
 use super::app::{AppState, Services};
 use super::error::{method_not_allowed, not_found};
 use super::layers::{Audit, Guard, StateLayer};
-use super::{attestation, auth, crypto, keys, policies, status, sys, tutorial};
+use super::{attestation, auth, crypto, keys, mounts, policies, status, sys, tutorial};
 use crate::opened::Opened;
 use crate::platform::Platform;
 use crate::services::rsa_pool::{RsaPool, CAPACITY};
@@ -64,7 +64,21 @@ fn v1(state: AppState) -> Router<AppState> {
             "/v1/auth/token/create",
             post(auth::create).put(auth::create),
         )
+        .route(
+            "/v1/auth/token/create-orphan",
+            post(auth::create_orphan).put(auth::create_orphan),
+        )
+        .route("/v1/auth/token/accessors", any(auth::accessors))
         .route("/v1/auth/token/lookup-self", get(auth::lookup_self))
+        .route("/v1/auth/token/renew", post(auth::renew).put(auth::renew))
+        .route(
+            "/v1/auth/token/renew-accessor",
+            post(auth::renew).put(auth::renew),
+        )
+        .route(
+            "/v1/auth/token/renew-self",
+            post(auth::renew_self).put(auth::renew_self),
+        )
         .route(
             "/v1/auth/token/lookup",
             post(auth::lookup).put(auth::lookup),
@@ -105,7 +119,32 @@ fn v1(state: AppState) -> Router<AppState> {
                 .post(policies::write)
                 .delete(policies::delete),
         )
+        .route("/v1/sys/mounts", get(mounts::mounts))
+        .route("/v1/sys/mounts/{*path}", get(mounts::mount_at))
+        .route("/v1/sys/auth", get(mounts::auth))
+        .route("/v1/sys/internal/ui/mounts", get(mounts::ui_mounts))
+        .route(
+            "/v1/sys/internal/ui/mounts/{*path}",
+            get(mounts::ui_mount_of),
+        )
+        .route(
+            "/v1/sys/capabilities-self",
+            post(mounts::capabilities_self).put(mounts::capabilities_self),
+        )
+        .route(
+            "/v1/transit/config/keys",
+            get(keys::keys_config)
+                .post(keys::set_keys_config)
+                .put(keys::set_keys_config),
+        )
+        .route(
+            "/v1/transit/cache-config",
+            get(keys::cache_config)
+                .post(keys::cache_config)
+                .put(keys::cache_config),
+        )
         .route("/v1/transit/keys", any(keys::list))
+        .route("/v1/transit/keys/", any(keys::list))
         .route("/v1/transit/wrapping_key", get(keys::wrapping_key))
         .route(
             "/v1/transit/keys/{name}/import",

@@ -4,7 +4,6 @@
 //! side of an attested join (`sys/join/challenge`, `sys/join`), and
 //! `sys/health` for load balancers.
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -12,12 +11,17 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::app::AppState;
-use super::body::json_body;
+use super::body::{json_body, Posted};
 use super::envelope::{ok_secret, Facts};
 use crate::error::Error;
 use crate::services::audit::RequestId;
 use crate::services::join::desk::JoinRequest;
 use crate::state::recovery::RecoveryInfo;
+
+/// The cluster's name and id in `sys/health` and `sys/seal-status`: one
+/// enclave (or several sharing a root key) is one cluster, fixed.
+const CLUSTER_NAME: &str = "minikms";
+const CLUSTER_ID: &str = "6d696e69-6b6d-5363-6c75-737465720001";
 
 /// `PUT /v1/sys/unseal`'s body.
 #[derive(Default, Deserialize)]
@@ -46,9 +50,12 @@ pub fn seal_status(
         "progress": progress,
         "nonce": "",
         "version": env!("CARGO_PKG_VERSION"),
+        "commit_date": "",
         "migration": false,
         "recovery_seal": false,
         "storage_type": "redb",
+        "cluster_name": CLUSTER_NAME,
+        "cluster_id": CLUSTER_ID,
     }))
     .into_response()
 }
@@ -90,12 +97,12 @@ pub fn health(
         "initialized": initialized,
         "sealed": sealed,
         "standby": false,
-        "performance_standby": false,
         "replication_performance_mode": "disabled",
         "replication_dr_mode": "disabled",
         "server_time_utc": crate::clock::now(),
         "version": env!("CARGO_PKG_VERSION"),
-        "cluster_name": "minikms",
+        "cluster_name": CLUSTER_NAME,
+        "cluster_id": CLUSTER_ID,
     });
     if let Some(e) = storage_error {
         body["storage_error"] = json!(e);
@@ -134,7 +141,7 @@ pub async fn status(State(app): State<AppState>) -> Response {
 
 /// `PUT /v1/sys/unseal` of an open store: nothing to do, as Vault answers
 /// an unsealed server; the body is still checked.
-pub async fn unseal(State(app): State<AppState>, body: Body) -> Result<Response, Error> {
+pub async fn unseal(State(app): State<AppState>, body: Posted) -> Result<Response, Error> {
     let _req: UnsealRequest = json_body(body).await?;
     Ok(status(State(app)).await)
 }
@@ -150,7 +157,7 @@ pub async fn join_challenge(State(app): State<AppState>) -> Result<Response, Err
 pub async fn join(
     State(app): State<AppState>,
     id: RequestId,
-    body: Body,
+    body: Posted,
 ) -> Result<Response, Error> {
     let req: JoinRequest = json_body(body).await?;
     // Anyone may ask, and verifying a quote costs: one of the bounded turns.

@@ -69,6 +69,28 @@ impl Cap {
     }
 }
 
+/// The names of the capabilities in `bits`, in order (`deny` if none), as
+/// `sys/capabilities-self` answers them.
+pub fn cap_names(bits: u8) -> Vec<&'static str> {
+    let names: Vec<&'static str> = [
+        ("create", Cap::Create),
+        ("delete", Cap::Delete),
+        ("list", Cap::List),
+        ("read", Cap::Read),
+        ("sudo", Cap::Sudo),
+        ("update", Cap::Update),
+    ]
+    .into_iter()
+    .filter(|(_, c)| bits & *c as u8 != 0)
+    .map(|(n, _)| n)
+    .collect();
+    if names.is_empty() || bits & Cap::Deny as u8 != 0 {
+        vec!["deny"]
+    } else {
+        names
+    }
+}
+
 /// One `path` block.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -291,6 +313,21 @@ path "auth/token/lookup-self" {
 # Allow tokens to revoke themselves
 path "auth/token/revoke-self" {
     capabilities = ["update"]
+}
+
+# Allow tokens to renew themselves
+path "auth/token/renew-self" {
+    capabilities = ["update"]
+}
+
+# Allow a token to look up its own capabilities on a path
+path "sys/capabilities-self" {
+    capabilities = ["update"]
+}
+
+# Allow a token to find the mount of a path
+path "sys/internal/ui/mounts/*" {
+    capabilities = ["read"]
 }
 "#;
 

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use aws_lc_rs::aead::{LessSafeKey, UnboundKey, AES_256_GCM};
+use aws_lc_rs::aead::{self, LessSafeKey, UnboundKey};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -17,10 +17,16 @@ use crate::error::Error;
 pub enum KeyType {
     #[serde(rename = "aes256-gcm96")]
     Aes256Gcm96,
+    #[serde(rename = "aes128-gcm96")]
+    Aes128Gcm96,
+    #[serde(rename = "chacha20-poly1305")]
+    Chacha20Poly1305,
     #[serde(rename = "ecdsa-p256")]
     EcdsaP256,
     #[serde(rename = "ecdsa-p384")]
     EcdsaP384,
+    #[serde(rename = "ecdsa-p521")]
+    EcdsaP521,
     #[serde(rename = "ed25519")]
     Ed25519,
     #[serde(rename = "rsa-2048")]
@@ -37,8 +43,11 @@ impl KeyType {
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "aes256-gcm96" => Self::Aes256Gcm96,
+            "aes128-gcm96" => Self::Aes128Gcm96,
+            "chacha20-poly1305" => Self::Chacha20Poly1305,
             "ecdsa-p256" => Self::EcdsaP256,
             "ecdsa-p384" => Self::EcdsaP384,
+            "ecdsa-p521" => Self::EcdsaP521,
             "ed25519" => Self::Ed25519,
             "rsa-2048" => Self::Rsa2048,
             "rsa-3072" => Self::Rsa3072,
@@ -51,8 +60,11 @@ impl KeyType {
     pub fn name(self) -> &'static str {
         match self {
             Self::Aes256Gcm96 => "aes256-gcm96",
+            Self::Aes128Gcm96 => "aes128-gcm96",
+            Self::Chacha20Poly1305 => "chacha20-poly1305",
             Self::EcdsaP256 => "ecdsa-p256",
             Self::EcdsaP384 => "ecdsa-p384",
+            Self::EcdsaP521 => "ecdsa-p521",
             Self::Ed25519 => "ed25519",
             Self::Rsa2048 => "rsa-2048",
             Self::Rsa3072 => "rsa-3072",
@@ -65,12 +77,36 @@ impl KeyType {
         matches!(self, Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
     }
 
+    pub fn is_ecdsa(self) -> bool {
+        matches!(self, Self::EcdsaP256 | Self::EcdsaP384 | Self::EcdsaP521)
+    }
+
+    /// The AEAD of a symmetric encryption key type.
+    pub fn aead(self) -> Option<&'static aead::Algorithm> {
+        match self {
+            Self::Aes256Gcm96 => Some(&aead::AES_256_GCM),
+            Self::Aes128Gcm96 => Some(&aead::AES_128_GCM),
+            Self::Chacha20Poly1305 => Some(&aead::CHACHA20_POLY1305),
+            _ => None,
+        }
+    }
+
+    /// Bytes of key material for a symmetric encryption key type.
+    pub fn aead_key_len(self) -> Option<usize> {
+        self.aead().map(aead::Algorithm::key_len)
+    }
+
     pub fn supports_encryption(self) -> bool {
-        matches!(self, Self::Aes256Gcm96) || self.is_rsa()
+        self.aead().is_some() || self.is_rsa()
     }
 
     pub fn supports_signing(self) -> bool {
-        matches!(self, Self::EcdsaP256 | Self::EcdsaP384 | Self::Ed25519) || self.is_rsa()
+        self.is_ecdsa() || self == Self::Ed25519 || self.is_rsa()
+    }
+
+    /// Whether Vault can derive per-context keys from this type (`derived`).
+    pub fn supports_derivation(self) -> bool {
+        self.aead().is_some() || self == Self::Ed25519
     }
 
     pub fn is_asymmetric(self) -> bool {
@@ -83,14 +119,14 @@ impl KeyType {
 pub struct Version {
     /// Unix seconds.
     pub created: i64,
-    /// AES key, PKCS#8 private key, or HMAC key (for `hmac` keys).
+    /// AEAD key, PKCS#8 private key, or HMAC key (for `hmac` keys).
     pub secret: Zeroizing<Vec<u8>>,
     /// The version's HMAC key (Vault gives every key one).
     pub hmac_key: Zeroizing<Vec<u8>>,
-    /// An AES key's schedule, made on its first use and kept (making it
+    /// An AEAD key's schedule, made on its first use and kept (making it
     /// cost more than sealing a short message).
     #[serde(skip)]
-    aes: OnceLock<LessSafeKey>,
+    aead: OnceLock<LessSafeKey>,
 }
 
 impl Version {
@@ -99,19 +135,20 @@ impl Version {
             created,
             secret,
             hmac_key,
-            aes: OnceLock::new(),
+            aead: OnceLock::new(),
         }
     }
 
-    /// The AES key schedule, made on first use.
-    pub fn aes(&self) -> Result<&LessSafeKey, Error> {
-        if let Some(key) = self.aes.get() {
+    /// The AEAD key schedule for `alg` (the key type's, which never
+    /// changes), made on first use.
+    pub fn aead(&self, alg: &'static aead::Algorithm) -> Result<&LessSafeKey, Error> {
+        if let Some(key) = self.aead.get() {
             return Ok(key);
         }
-        let key = UnboundKey::new(&AES_256_GCM, &self.secret)
+        let key = UnboundKey::new(alg, &self.secret)
             .map(LessSafeKey::new)
-            .map_err(|_| Error::failed("AES key"))?;
-        Ok(self.aes.get_or_init(|| key))
+            .map_err(|_| Error::failed("AEAD key"))?;
+        Ok(self.aead.get_or_init(|| key))
     }
 }
 
@@ -212,6 +249,20 @@ pub struct Key {
     /// For imported keys: whether `rotate` may generate a version.
     #[serde(default)]
     pub allow_rotation: bool,
+    /// When the key was last backed up, and its latest version then.
+    #[serde(default)]
+    pub backup_info: Option<Stamp>,
+    /// When the key was restored from a backup, and its latest version.
+    #[serde(default)]
+    pub restore_info: Option<Stamp>,
+}
+
+/// A moment in a key's life (Vault's `backup_info`, `restore_info`): Unix
+/// seconds, and the key's latest version then.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+pub struct Stamp {
+    pub time: u64,
+    pub version: u64,
 }
 
 impl Key {
@@ -231,6 +282,8 @@ impl Key {
             versions: [(1, first)].into_iter().collect(),
             imported: false,
             allow_rotation: true,
+            backup_info: None,
+            restore_info: None,
         }
     }
 

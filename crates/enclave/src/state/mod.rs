@@ -322,6 +322,23 @@ impl State {
         )
     }
 
+    /// A meta record that may change (a mount's settings): the stored one.
+    pub fn meta_record(&self, id: &str) -> Option<Zeroizing<Vec<u8>>> {
+        self.lock().meta.get(id).cloned()
+    }
+
+    /// Replaces the meta record `id`, durably.
+    pub fn put_meta_record(&self, id: &str, record: Zeroizing<Vec<u8>>) -> Result<(), Error> {
+        self.change(
+            Table::Meta,
+            id,
+            |_| Ok(Step::Write(Some(record.clone()), record.clone())),
+            |inner, record| {
+                inner.meta.insert(id.to_string(), record);
+            },
+        )
+    }
+
     pub fn names(&self) -> Vec<String> {
         self.lock().keys.keys().cloned().collect()
     }
@@ -551,6 +568,30 @@ impl State {
         inner.tokens.live(&mut store, accessor, now()).map(Some)
     }
 
+    /// Renews the token `accessor` (see [`Tokens::renew`]).
+    pub fn renew_token(
+        &self,
+        accessor: &str,
+        increment: Option<u64>,
+        max_expiry: impl Fn(&TokenRecord) -> u64,
+    ) -> Result<TokenRecord, Error> {
+        self.retrying(|| {
+            let mut guard = self.lock();
+            let inner = &mut *guard;
+            let mut store = self.store.writer(&mut inner.versions);
+            inner
+                .tokens
+                .renew(&mut store, accessor, increment, now(), &max_expiry)
+        })
+    }
+
+    /// Every token's accessor, the root token's first.
+    pub fn token_accessors(&self) -> Vec<String> {
+        let inner = self.lock();
+        let root = inner.root_hash.map(|h| tokens::accessor(&h));
+        root.into_iter().chain(inner.tokens.accessors()).collect()
+    }
+
     /// Revokes the token `accessor` and every token made from it.
     pub fn revoke(&self, accessor: &str) -> Result<(), Error> {
         self.retrying(|| {
@@ -586,6 +627,11 @@ impl State {
     /// Every policy name, `root` included.
     pub fn policy_names(&self) -> Vec<String> {
         self.lock().policies.names()
+    }
+
+    /// The capability bits the named policies give on `path` (`None`: root).
+    pub fn capabilities(&self, policies: &[String], path: &str) -> Option<u8> {
+        self.lock().policies.caps(policies, path)
     }
 
     pub fn policy_text(&self, name: &str) -> Option<String> {

@@ -47,6 +47,9 @@ pub struct TokenRecord {
     pub num_uses: u64,
     /// The creator's accessor.
     pub parent: String,
+    /// Whether `renew` may extend it (records from before renewal: no).
+    #[serde(default)]
+    pub renewable: bool,
 }
 
 /// Every token but root, by accessor, as the state holds them.
@@ -64,6 +67,10 @@ impl Tokens {
 
     pub fn get(&self, accessor: &str) -> Option<&TokenRecord> {
         self.0.get(accessor)
+    }
+
+    pub fn accessors(&self) -> impl Iterator<Item = String> + '_ {
+        self.0.keys().cloned()
     }
 
     pub fn contains(&self, accessor: &str) -> bool {
@@ -135,6 +142,34 @@ impl Tokens {
         Ok(())
     }
 
+    /// Renews the live token `accessor` for `increment` seconds from `now`
+    /// (its creation TTL if `None`), never past `max_expiry` nor its
+    /// parent's expiry; the record as now stored.
+    pub fn renew(
+        &mut self,
+        store: &mut Writer<'_>,
+        accessor: &str,
+        increment: Option<u64>,
+        now: u64,
+        max_expiry: impl Fn(&TokenRecord) -> u64,
+    ) -> Result<TokenRecord, Error> {
+        let mut rec = self
+            .live(store, accessor, now)
+            .ok_or_else(|| Error::invalid("invalid token"))?;
+        if !rec.renewable {
+            return Err(Error::invalid("lease is not renewable"));
+        }
+        let mut expire = now
+            .saturating_add(increment.unwrap_or(rec.creation_ttl))
+            .min(max_expiry(&rec));
+        if let Some(parent) = self.0.get(&rec.parent).and_then(|p| p.expire_time) {
+            expire = expire.min(parent);
+        }
+        rec.expire_time = Some(expire);
+        self.write(store, accessor, &rec)?;
+        Ok(rec)
+    }
+
     /// Makes room for one more token: purges expired ones if the limit is
     /// reached; refuses if that does not help.
     pub fn make_room(&mut self, store: &mut Writer<'_>, now: u64) -> Result<(), Error> {
@@ -180,9 +215,12 @@ pub fn needed(op: Access, path: &str, key_exists: impl Fn(&str) -> bool) -> acl:
     }
 }
 
-/// `transit/keys/NAME` for a POST: the key a write would create.
+/// `transit/keys/NAME` (or `transit/encrypt/NAME`, Vault's upsert) for a
+/// POST: the key a write would create.
 fn new_key_name(path: &str) -> Option<&str> {
-    let name = path.strip_prefix("transit/keys/")?;
+    let name = path
+        .strip_prefix("transit/keys/")
+        .or_else(|| path.strip_prefix("transit/encrypt/"))?;
     (!name.is_empty() && !name.contains('/')).then_some(name)
 }
 
