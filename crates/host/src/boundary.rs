@@ -295,6 +295,7 @@ mod tests {
             cert_lifetime_secs: 60,
             tls_names: vec!["localhost".into()],
             join: None,
+            tsm_report_dir: None,
         }
     }
 
