@@ -26,7 +26,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
 use minikms_verifier::{
-    certificate_evidence, verify_certificate, CertificateClaims, Policy, VerifyError, VerifyOptions,
+    certificate_evidence, verify_certificate_with, AmdCerts, CertificateClaims, Policy,
+    VerifyError, VerifyOptions,
 };
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -54,6 +55,8 @@ pub struct Attestation {
     pub collateral: Option<Vec<u8>>,
     /// Without collateral, check signatures only (TCB status unknown).
     pub offline: bool,
+    /// SEV-SNP: the VCEK (DER) and AMD's ASK then ARK (PEM).
+    pub amd: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Attestation {
@@ -80,6 +83,23 @@ impl Attestation {
     pub fn read_collateral(&mut self, path: &Path) -> Result<(), Error> {
         self.collateral = Some(read_file(path, MAX_COLLATERAL_FILE)?);
         Ok(())
+    }
+
+    /// Verifies SEV-SNP reports with the VCEK (DER) at `vcek` and AMD's
+    /// ASK then ARK (PEM) at `amd_chain`.
+    pub fn read_amd_certs(&mut self, vcek: &Path, amd_chain: &Path) -> Result<(), Error> {
+        self.amd = Some((
+            read_file(vcek, MAX_COLLATERAL_FILE)?,
+            read_file(amd_chain, MAX_COLLATERAL_FILE)?,
+        ));
+        Ok(())
+    }
+
+    /// What SEV-SNP reports are verified with, if given.
+    pub fn amd_certs(&self) -> Option<AmdCerts<'_>> {
+        self.amd
+            .as_ref()
+            .map(|(vcek, amd_chain)| AmdCerts { vcek, amd_chain })
     }
 
     /// The options to verify evidence with at `at` (Unix seconds).
@@ -162,9 +182,10 @@ impl AttestedVerifier {
         let evidence = certificate_evidence(cert).map_err(VerifyError::from)?;
         check_validity(evidence.not_before, evidence.not_after, now)?;
         let options = self.attestation.options(now);
-        Ok(verify_certificate(
+        Ok(verify_certificate_with(
             cert,
             &options,
+            self.attestation.amd_certs().as_ref(),
             &self.attestation.policy,
         )?)
     }

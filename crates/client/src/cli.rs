@@ -173,13 +173,6 @@ pub struct VerifyArgs {
     /// document, the document's own timestamp).
     #[arg(long, value_name = "UNIX_TIME")]
     pub at: Option<u64>,
-    /// SEV-SNP: the VCEK (DER) that signed the report (not fetched).
-    #[arg(long, value_name = "VCEK.der")]
-    pub vcek: Option<PathBuf>,
-    /// SEV-SNP: AMD's ASK then ARK (PEM); the ARK must be one of the
-    /// built-in ARKs (Milan, Genoa, Turin).
-    #[arg(long, value_name = "ASK_ARK.pem")]
-    pub amd_chain: Option<PathBuf>,
 }
 
 /// `minikms attest [--nonce HEX]`.
@@ -335,6 +328,14 @@ pub struct AttestationArgs {
     /// status unknown).
     #[arg(long, global = true)]
     pub offline: bool,
+    /// SEV-SNP: the VCEK (DER) that signed the report, in a file or in a
+    /// server's certificate (not fetched).
+    #[arg(long, global = true, value_name = "VCEK.der", requires = "amd_chain")]
+    pub vcek: Option<PathBuf>,
+    /// SEV-SNP: AMD's ASK then ARK (PEM); the ARK must be one of the
+    /// built-in ARKs (Milan, Genoa, Turin).
+    #[arg(long, global = true, value_name = "ASK_ARK.pem", requires = "vcek")]
+    pub amd_chain: Option<PathBuf>,
     /// Pin MRENCLAVE and MRSIGNER (and accept debug if it is a debug
     /// enclave) from a signed enclave file made by `kms-host sign`.
     #[arg(long, global = true, value_name = "SIGNED_FILE")]
@@ -409,14 +410,17 @@ impl AttestationArgs {
     pub fn load(&self) -> Result<Attestation, Error> {
         let mut attestation = Attestation {
             policy: self.policy.to_policy(),
-            collateral: None,
             offline: self.offline,
+            ..Attestation::default()
         };
         if let Some(path) = &self.enclave {
             attestation.pin_enclave_file(path)?;
         }
         if let Some(path) = &self.collateral {
             attestation.read_collateral(path)?;
+        }
+        if let (Some(vcek), Some(chain)) = (&self.vcek, &self.amd_chain) {
+            attestation.read_amd_certs(vcek, chain)?;
         }
         Ok(attestation)
     }
@@ -429,12 +433,13 @@ impl AttestationArgs {
     pub fn load_for_server(&self) -> Result<Attestation, Error> {
         let pinned = self.enclave.is_some()
             || self.policy.mrenclave.is_some()
-            || self.policy.mrsigner.is_some();
+            || self.policy.mrsigner.is_some()
+            || self.policy.measurement.is_some();
         if !pinned && !self.any_enclave {
             return Err(Error::Input(
                 "no enclave identity pinned: pass --enclave SIGNED_FILE (made by kms-host sign), \
-                 --mrenclave HEX or --mrsigner HEX (or --any-enclave to accept any enclave \
-                 that meets the other flags)"
+                 --mrenclave HEX or --mrsigner HEX, or --measurement HEX for a confidential VM \
+                 (or --any-enclave to accept any enclave that meets the other flags)"
                     .into(),
             ));
         }

@@ -93,22 +93,7 @@ async fn server_command(cli: &Cli) -> Result<serde_json::Value, Error> {
 fn verify(cli: &Cli, args: &VerifyArgs) -> Result<serde_json::Value, Error> {
     let input = offline::read_evidence(&args.file)?;
     let attestation = cli.attestation.load()?;
-    let vcek = args
-        .vcek
-        .as_deref()
-        .map(offline::read_evidence)
-        .transpose()?;
-    let amd_chain = args
-        .amd_chain
-        .as_deref()
-        .map(offline::read_evidence)
-        .transpose()?;
-    let inputs = offline::VerifyInputs {
-        at: args.at,
-        vcek: vcek.as_deref(),
-        amd_chain: amd_chain.as_deref(),
-    };
-    let verified = offline::verify(&input, &inputs, &attestation)?;
+    let verified = offline::verify(&input, args.at, &attestation)?;
     if let Verified::Certificate {
         claims,
         within_validity: false,

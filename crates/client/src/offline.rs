@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use minikms_verifier::audit::{timeline, verify_log, LogOptions, Summary, Timed};
 use minikms_verifier::{
-    certificate_evidence, detect, verify_certificate, verify_document, verify_evidence,
-    verify_report, CertificateClaims, Claims, Detected, NitroClaims,
+    certificate_evidence, detect, verify_certificate_with, verify_document, verify_evidence,
+    verify_report, CallerError, CertificateClaims, Claims, Detected, NitroClaims, VerifyError,
 };
 
 use crate::attested_tls::{check_validity, unix_now, Attestation};
@@ -57,59 +57,42 @@ pub fn read_evidence(path: &Path) -> Result<Vec<u8>, Error> {
     read_file(path, MAX_EVIDENCE_FILE)
 }
 
-/// What `minikms verify` checks evidence with, besides the policy.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct VerifyInputs<'a> {
-    /// Verification time, Unix seconds. `None`: now, except for a Nitro
-    /// document, whose certificates are checked at its own timestamp.
-    pub at: Option<u64>,
-    /// SEV-SNP: the VCEK (DER) that signed the report.
-    pub vcek: Option<&'a [u8]>,
-    /// SEV-SNP: AMD's ASK then ARK (PEM).
-    pub amd_chain: Option<&'a [u8]>,
-}
-
 /// Verifies `input` (any form [`read_evidence`] reads: a certificate, an
 /// SEV-SNP report, a Nitro document or a DCAP quote in any of its forms)
-/// under `attestation`.
-pub fn verify(
-    input: &[u8],
-    inputs: &VerifyInputs<'_>,
-    attestation: &Attestation,
-) -> Result<Verified, Error> {
-    let at = inputs.at.unwrap_or_else(unix_now);
+/// under `attestation`, at `at` (Unix seconds; `None`: now, except for a
+/// Nitro document, whose certificates are checked at its own timestamp).
+pub fn verify(input: &[u8], at: Option<u64>, attestation: &Attestation) -> Result<Verified, Error> {
+    let nitro_at = at;
+    let at = at.unwrap_or_else(unix_now);
     let policy = &attestation.policy;
-    let detected = match certificate_der(input)? {
-        Some(_) => Detected::Other,
-        None => detect(input),
+    let detected = detect(input);
+    let amd = attestation.amd_certs();
+    let carries_snp = match &detected {
+        Detected::SnpReport(_) => true,
+        Detected::Certificate(der) => certificate_evidence(der).is_ok_and(|e| e.is_snp_report()),
+        Detected::NitroDocument(_) | Detected::Other => false,
     };
-    let snp_files = inputs.vcek.is_some() || inputs.amd_chain.is_some();
-    if snp_files && !matches!(detected, Detected::SnpReport(_)) {
+    if amd.is_some() && !carries_snp {
         return Err(Error::Input(
-            "--vcek and --amd-chain are for SEV-SNP reports, and this is not one".into(),
+            "--vcek and --amd-chain are for SEV-SNP reports (or certificates carrying one), \
+             and this is not one"
+                .into(),
         ));
     }
+    let options = attestation.options(at);
     match detected {
         Detected::SnpReport(report) => {
-            let (Some(vcek), Some(chain)) = (inputs.vcek, inputs.amd_chain) else {
-                return Err(Error::Input(
-                    "an SEV-SNP report: pass --vcek VCEK.der and --amd-chain ASK_ARK.pem \
-                     (nothing is fetched)"
-                        .into(),
-                ));
-            };
-            let claims = verify_report(&report, vcek, chain, at, policy)?;
-            return Ok(Verified::Evidence(claims));
+            let amd = amd
+                .ok_or(CallerError::NoAmdCerts)
+                .map_err(VerifyError::from)?;
+            let claims = verify_report(&report, amd.vcek, amd.amd_chain, at, policy)?;
+            Ok(Verified::Evidence(claims))
         }
         Detected::NitroDocument(doc) => {
-            return Ok(Verified::Nitro(verify_document(&doc, inputs.at, policy)?));
+            Ok(Verified::Nitro(verify_document(&doc, nitro_at, policy)?))
         }
-        Detected::Other => {}
-    }
-    let options = attestation.options(at);
-    match certificate_der(input)? {
-        Some(der) => {
-            let claims = verify_certificate(&der, &options, policy)?;
+        Detected::Certificate(der) => {
+            let claims = verify_certificate_with(&der, &options, amd.as_ref(), policy)?;
             let within_validity = certificate_evidence(&der)
                 .is_ok_and(|e| check_validity(e.not_before, e.not_after, at).is_ok());
             Ok(Verified::Certificate {
@@ -117,27 +100,10 @@ pub fn verify(
                 within_validity,
             })
         }
-        None => Ok(Verified::Evidence(verify_evidence(
+        Detected::Other => Ok(Verified::Evidence(verify_evidence(
             input, &options, policy,
         )?)),
     }
-}
-
-/// The certificate in `input` (PEM or DER), or `None` if it is not one.
-fn certificate_der(input: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-    let text = input.trim_ascii_start();
-    if text.starts_with(b"-----BEGIN CERTIFICATE-----") {
-        let pem = pem::parse(text).map_err(|e| Error::Input(format!("certificate PEM: {e}")))?;
-        return Ok(Some(pem.into_contents()));
-    }
-    // A DER certificate is a SEQUENCE (0x30) with a long-form length;
-    // quotes start with their version (3, 4, 5), OE reports with 1, JSON
-    // with '{', hex text with ASCII ('0' is 0x30, but never followed by a
-    // byte >= 0x80).
-    if input.first() == Some(&0x30) && input.get(1).is_some_and(|b| b & 0x80 != 0) {
-        return Ok(Some(input.to_vec()));
-    }
-    Ok(None)
 }
 
 /// An audit log read into memory (`audit.log` in the enclave's data dir).

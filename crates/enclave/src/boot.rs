@@ -13,6 +13,7 @@ use tracing::{error, info};
 use crate::channel::Channel;
 use crate::platform::gramine::Gramine;
 use crate::platform::simulation::Simulation;
+use crate::platform::tsm::Tsm;
 use std::sync::OnceLock;
 
 use crate::http::sealed::{Opener, Sealed};
@@ -29,22 +30,23 @@ use crate::store::redb::RedbStore;
 /// Who we are, before the platform is fully up.
 pub enum Start {
     /// Verified from our own signed file; the platform opens once the host
-    /// says where its fuse file is.
-    Simulation(Identity, EnclaveConfig),
+    /// says which: simulated (and where its fuse file is), or a
+    /// confidential VM (and where its configfs-tsm directory is).
+    SelfChecked(Identity, EnclaveConfig),
     Gramine(Gramine),
 }
 
 impl Start {
     pub fn config(&self) -> &EnclaveConfig {
         match self {
-            Start::Simulation(_, config) => config,
+            Start::SelfChecked(_, config) => config,
             Start::Gramine(g) => g.config(),
         }
     }
 
     fn hello(&self) -> minikms_edl::Identity {
         match self {
-            Start::Simulation(identity, _) => platform::edl_identity(identity, "simulation"),
+            Start::SelfChecked(identity, _) => platform::edl_identity(identity, "self-checked"),
             Start::Gramine(g) => platform::edl_identity(g.identity(), g.name()),
         }
     }
@@ -69,6 +71,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
             tls_names,
             join,
             storage,
+            tsm_report_dir,
         }) => (
             SetUp {
                 bind,
@@ -83,6 +86,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
                 tls_names,
                 join,
                 storage,
+                tsm_report_dir,
             },
             keep_server_up,
         ),
@@ -154,6 +158,10 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Our configfs-tsm report entry (made if missing). Another writer of the
+/// same entry is detected by its generation counter and refused.
+const TSM_ENTRY: &str = "minikms";
+
 /// What `set_up_server` asked for.
 struct SetUp {
     bind: std::net::IpAddr,
@@ -167,6 +175,8 @@ struct SetUp {
     join: Option<String>,
     /// A PostgreSQL database to keep the store in (shared by replicas).
     storage: Option<String>,
+    /// A confidential VM: the configfs-tsm report directory.
+    tsm_report_dir: Option<std::path::PathBuf>,
 }
 
 /// A server ready to serve.
@@ -189,12 +199,22 @@ async fn set_up(
 ) -> Result<Ready, (ServerFailure, String)> {
     let other =
         |what: &str, e: &dyn std::fmt::Display| (ServerFailure::Other, format!("{what}: {e}"));
-    let platform: Arc<dyn Platform> = match start {
-        Start::Simulation(identity, config) => Arc::new(
+    let platform: Arc<dyn Platform> = match (start, &setup.tsm_report_dir) {
+        (Start::SelfChecked(identity, config), None) => Arc::new(
             Simulation::open(identity, config, &setup.sim_platform_file, channel.caller())
                 .map_err(|e| other("cannot open the simulated platform", &e))?,
         ),
-        Start::Gramine(g) => Arc::new(g),
+        (Start::SelfChecked(identity, config), Some(dir)) => Arc::new(
+            Tsm::open(dir, TSM_ENTRY, identity, config)
+                .map_err(|e| other("cannot open the configfs-tsm report interface", &e))?,
+        ),
+        (Start::Gramine(g), None) => Arc::new(g),
+        (Start::Gramine(_), Some(_)) => {
+            return Err(other(
+                "refused --platform tsm",
+                &"this enclave runs under Gramine (SGX), not in a confidential VM",
+            ))
+        }
     };
     // Whoever controls the host could otherwise make itself root of a
     // production enclave's fresh (or deleted) store.

@@ -296,6 +296,7 @@ mod tests {
             tls_names: vec!["localhost".into()],
             join: None,
             storage: None,
+            tsm_report_dir: None,
         }
     }
 

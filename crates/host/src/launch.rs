@@ -33,9 +33,20 @@ const SGX_DEVICES: [&str; 3] = ["/dev/sgx_enclave", "/dev/sgx/enclave", "/dev/is
 // that `cli` depends on `launch` and not the other way round.
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// Run on the simulated platform (no TEE hardware needed, NO security).
-    #[arg(long)]
+    /// Run on the simulated platform (no TEE hardware needed, NO security);
+    /// the same as `--platform simulation`.
+    #[arg(long, conflicts_with = "platform")]
     pub simulation: bool,
+    /// The TEE to run on: `simulation` (no TEE, NO security), or `tsm`, a
+    /// confidential VM (Intel TDX or AMD SEV-SNP guest) whose evidence
+    /// comes from the kernel's configfs-tsm interface. A CVM has no
+    /// sealing key: the key store starts sealed at every start and opens
+    /// with recovery shares (`minikms unseal`) or `--join`.
+    #[arg(long, value_enum, value_name = "PLATFORM")]
+    pub platform: Option<PlatformArg>,
+    /// `--platform tsm`: the configfs-tsm report directory.
+    #[arg(long, value_name = "DIR", default_value = TSM_REPORT_DIR, requires = "platform")]
+    pub tsm_report_dir: PathBuf,
     /// TCP port to serve HTTPS on; 0 picks a free one.
     #[arg(long, default_value_t = 9001)]
     pub port: u16,
@@ -89,6 +100,19 @@ pub struct RunArgs {
     pub signed_enclave: Option<PathBuf>,
 }
 
+/// The platforms `kms-host run --platform` selects; SGX under Gramine is
+/// launched by gramine-sgx, not by kms-host (deploy/gramine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlatformArg {
+    /// The simulated SGX platform (no TEE, NO security).
+    Simulation,
+    /// A confidential VM through Linux configfs-tsm (TDX or SEV-SNP).
+    Tsm,
+}
+
+/// Where Linux (6.7 and later) mounts the configfs-tsm report interface.
+const TSM_REPORT_DIR: &str = "/sys/kernel/config/tsm/report";
+
 /// `https://HOST:PORT`.
 fn parse_join_url(url: &str) -> Result<String, String> {
     let authority = url.strip_prefix("https://").unwrap_or_default();
@@ -115,7 +139,12 @@ fn parse_tls_name(s: &str) -> Result<String, String> {
 }
 
 pub fn run(args: RunArgs) -> Result<(), HostError> {
-    check_platform(args.simulation)?;
+    let platform = if args.simulation {
+        Some(PlatformArg::Simulation)
+    } else {
+        args.platform
+    };
+    check_platform(platform, &args.tsm_report_dir)?;
     let data_dir = match &args.data_dir {
         Some(d) => d.clone(),
         None => default_data_dir()?,
@@ -164,12 +193,19 @@ pub fn run(args: RunArgs) -> Result<(), HostError> {
         tls_names: tls_names(&args),
         join: args.join.clone(),
         storage: args.storage.clone(),
+        tsm_report_dir: (platform == Some(PlatformArg::Tsm)).then(|| args.tsm_report_dir.clone()),
     };
-    // The host plays the simulated quoting enclave; it opens (or makes) the
-    // simulated CPU's fuse file before the enclave does.
-    let quoting =
-        quoting::Simulated::open(&data_dir.join(SIM_PLATFORM_FILE)).map_err(HostError::Platform)?;
-    runtime.block_on(supervise(&signed, &identity, setup, &quoting))
+    let quoting: Box<dyn Quoting> = match platform {
+        // In a CVM the enclave asks the kernel itself; the host quotes nothing.
+        Some(PlatformArg::Tsm) => Box::new(quoting::Unavailable),
+        // The host plays the simulated quoting enclave; it opens (or makes)
+        // the simulated CPU's fuse file before the enclave does.
+        _ => Box::new(
+            quoting::Simulated::open(&data_dir.join(SIM_PLATFORM_FILE))
+                .map_err(HostError::Platform)?,
+        ),
+    };
+    runtime.block_on(supervise(&signed, &identity, setup, quoting.as_ref()))
 }
 
 /// The certificate names: as given, else localhost and the bind address
@@ -186,15 +222,34 @@ fn tls_names(args: &RunArgs) -> Vec<String> {
     vec!["localhost".into(), ip.to_string()]
 }
 
-fn check_platform(simulation: bool) -> Result<(), HostError> {
-    if simulation {
-        warn!("simulation mode: the enclave runs as an ordinary process; this proves nothing and protects nothing");
-        return Ok(());
+fn check_platform(platform: Option<PlatformArg>, tsm_report_dir: &Path) -> Result<(), HostError> {
+    match platform {
+        Some(PlatformArg::Simulation) => {
+            warn!("simulation mode: the enclave runs as an ordinary process; this proves nothing and protects nothing");
+            return Ok(());
+        }
+        Some(PlatformArg::Tsm) if tsm_report_dir.is_dir() => {
+            info!(
+                "confidential VM: evidence from configfs-tsm at {}; no sealing key, so the key store \
+                 starts sealed until recovery shares or --join give its root key",
+                tsm_report_dir.display()
+            );
+            return Ok(());
+        }
+        Some(PlatformArg::Tsm) => {
+            return Err(HostError::Platform(format!(
+                "no configfs-tsm report interface at {} (a TDX or SEV-SNP guest with Linux 6.7 or \
+                 later and configfs mounted has one; see deploy/tdx.md and deploy/sev-snp.md)",
+                tsm_report_dir.display()
+            )))
+        }
+        None => {}
     }
     match SGX_DEVICES.iter().find(|d| Path::new(d).exists()) {
         None => Err(HostError::Platform(format!(
             "no SGX hardware on this machine (none of {} exists); \
-             run `kms-host run --simulation` to use the simulated platform (no TEE needed, no security)",
+             run `kms-host run --simulation` to use the simulated platform (no TEE needed, no security), \
+             or `kms-host run --platform tsm` inside a TDX or SEV-SNP confidential VM",
             SGX_DEVICES.join(", ")
         ))),
         Some(device) => Err(HostError::Platform(format!(

@@ -1,8 +1,9 @@
 //! Which kind of evidence a file holds, so that `minikms verify FILE` needs
-//! no flag to say it. Only the SEV-SNP report and the Nitro document are
-//! told apart here: everything else goes to [`crate::evidence`] (quotes,
-//! Open Enclave reports, `/attestation` JSON) or, for certificates, to
-//! [`crate::ratls`]. Detection picks a parser; it proves nothing.
+//! no flag to say it: an RA-TLS certificate (for [`crate::ratls`], which
+//! tells the quote or report inside apart), an SEV-SNP report, a Nitro
+//! document; everything else goes to [`crate::evidence`] (quotes, Open
+//! Enclave reports, `/attestation` JSON). Detection picks a parser; it
+//! proves nothing.
 
 use base64::Engine as _;
 
@@ -13,6 +14,9 @@ use crate::snp::looks_like_report;
 /// What a file holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Detected {
+    /// An X.509 certificate (DER, decoded from PEM if it was PEM), for
+    /// [`crate::ratls`]; it may carry any DCAP quote or an SEV-SNP report.
+    Certificate(Vec<u8>),
     /// An SEV-SNP attestation report (raw bytes, decoded from hex text if
     /// it was hex).
     SnpReport(Vec<u8>),
@@ -29,6 +33,9 @@ pub fn detect(input: &[u8]) -> Detected {
     if input.len() > MAX_EVIDENCE_LEN {
         return Detected::Other;
     }
+    if let Some(der) = certificate_der(input) {
+        return Detected::Certificate(der);
+    }
     let decoded = decode_hex_text(input).or_else(|| decode_base64_text(input));
     let bytes = decoded.as_deref().unwrap_or(input);
     if looks_like_report(bytes) {
@@ -38,6 +45,23 @@ pub fn detect(input: &[u8]) -> Detected {
     } else {
         Detected::Other
     }
+}
+
+/// The certificate in `input` (PEM, or DER), or `None` if it is not one.
+/// A PEM block that does not decode is passed on as it is, for the
+/// certificate parser to name what is wrong.
+fn certificate_der(input: &[u8]) -> Option<Vec<u8>> {
+    let text = input.trim_ascii_start();
+    if text.starts_with(b"-----BEGIN CERTIFICATE-----") {
+        return Some(pem::parse(text).map_or_else(|_| text.to_vec(), pem::Pem::into_contents));
+    }
+    // A DER certificate is a SEQUENCE (0x30) with a long-form length;
+    // quotes start with their version (3, 4, 5), OE reports with 1, SNP
+    // reports with 2, 3 or 5, a Nitro document with 0x84 or 0xD2, JSON
+    // with '{', hex text with ASCII ('0' is 0x30, but never followed by a
+    // byte >= 0x80).
+    (input.first() == Some(&0x30) && input.get(1).is_some_and(|b| b & 0x80 != 0))
+        .then(|| input.to_vec())
 }
 
 /// Standard base64 with padding, ASCII whitespace ignored; `None` if the
@@ -78,5 +102,9 @@ mod tests {
         );
         assert_eq!(detect(b"\x03\x00\x02\x00"), Detected::Other);
         assert_eq!(detect(b"{\"QuoteHex\":\"00\"}"), Detected::Other);
+        let der = b"\x30\x82\x01\x00rest".to_vec();
+        assert_eq!(detect(&der), Detected::Certificate(der.clone()));
+        let pem = pem::encode(&pem::Pem::new("CERTIFICATE", der.clone()));
+        assert_eq!(detect(pem.as_bytes()), Detected::Certificate(der));
     }
 }

@@ -185,6 +185,11 @@ pub enum CallerError {
          pass --offline to check signatures only (TCB status unknown)"
     )]
     NoCollateral,
+    /// An SEV-SNP report without the VCEK and AMD chain to verify it with.
+    #[error(
+        "an SEV-SNP report: pass --vcek VCEK.der and --amd-chain ASK_ARK.pem (nothing is fetched)"
+    )]
+    NoAmdCerts,
 }
 
 impl VerifyError {

@@ -20,8 +20,9 @@
 //! - [`held_data`]: the EnclaveHeldData binding (report_data = SHA-256 of it).
 //! - [`audit`]: offline verification of the enclave's signed, hash-chained
 //!   audit log, whose start entries carry evidence for the signing key.
-//! - [`ratls`]: RA-TLS certificates: their evidence extensions and the
-//!   binding of the evidence to the certificate's key.
+//! - [`ratls`]: RA-TLS certificates (SGX or TDX quote, or SEV-SNP report):
+//!   their evidence extensions and the binding of the evidence to the
+//!   certificate's key.
 //! - [`snp`]: SEV-SNP reports (fixed layout read with zerocopy in
 //!   `snp::report`): VCEK → ASK → ARK up to a built-in ARK, the report
 //!   signature, the VCEK's TCB and chip id against the report, the policy.
@@ -65,9 +66,12 @@ pub use evidence::{parse_evidence, Evidence};
 pub use held_data::{AuditHead, Binding, HeldClaims, HeldData};
 pub use nitro::{verify_document, NitroClaims};
 pub use policy::{Policy, TcbStatus};
-pub use ratls::{certificate_evidence, verify_certificate, CertificateClaims, EvidenceFormat};
+pub use ratls::{
+    certificate_evidence, verify_certificate, verify_certificate_with, CertificateClaims,
+    EvidenceFormat,
+};
 pub use roots::Root;
-pub use snp::verify_report;
+pub use snp::{verify_report, AmdCerts};
 pub use verify::{
     collateral_window_json, verify_evidence, verify_parsed, verify_quote, VerifyOptions,
 };

@@ -12,9 +12,17 @@
 //!   in simulation.
 //! - Gramine's legacy extension (its OID's contents on the wire are a whole
 //!   DER OID, `06 09 2A 86 48 86 F8 4D 8A 39 06`, read by others as
-//!   0.6.9.42.840.113741.1337.6) and the Intel SGX SDK's
-//!   `1.2.840.113741.1.13.1`: a raw quote whose report_data[0..32] =
+//!   0.6.9.42.840.113741.1337.6), the Intel SGX SDK's
+//!   `1.2.840.113741.1.13.1` and Intel's TDX quote extension
+//!   `1.2.840.113741.1.5.5.1.6`: a raw quote whose report_data[0..32] =
 //!   SHA-256(SubjectPublicKeyInfo DER).
+//!
+//! The evidence is a DCAP quote (SGX v3, TDX v4/v5) or an AMD SEV-SNP
+//! report (told apart by shape, [`crate::snp::looks_like_report`]). An SNP
+//! report needs its VCEK and AMD's chain from the caller
+//! ([`verify_certificate_with`]); nothing is fetched. The binding is the
+//! same for every kind: report_data = SHA-256(claims) then 32 zero bytes
+//! (tagged evidence), or SHA-256(SPKI) then zeros (raw forms).
 //!
 //! The certificate's validity dates and signature are not evidence and are
 //! not checked here: a TLS client checks them (and the handshake proves the
@@ -26,9 +34,10 @@ use serde::Serialize;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::claims::Claims;
-use crate::error::{EvidenceError, VerifyError};
-use crate::held_data::{claim_collateral, pubkey_hash, Binding};
+use crate::error::{CallerError, EvidenceError, VerifyError};
+use crate::held_data::{self, claim_collateral, pubkey_hash, Binding};
 use crate::policy::Policy;
+use crate::snp::{looks_like_report, verify_report, AmdCerts};
 use crate::verify::{verify_quote, VerifyOptions};
 
 /// DER contents of OID 2.23.133.5.4.9.
@@ -39,6 +48,10 @@ const GRAMINE_LEGACY_OID: &[u8] = &[
 ];
 /// DER contents of OID 1.2.840.113741.1.13.1 (Intel SGX SDK quote).
 const INTEL_SGX_QUOTE_OID: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF8, 0x4D, 0x01, 0x0D, 0x01];
+/// DER contents of OID 1.2.840.113741.1.5.5.1.6 (Intel's TDX quote).
+const INTEL_TDX_QUOTE_OID: &[u8] = &[
+    0x2A, 0x86, 0x48, 0x86, 0xF8, 0x4D, 0x01, 0x05, 0x05, 0x01, 0x06,
+];
 /// CBOR tag of TCG DICE tagged evidence (the one the enclave writes).
 const EVIDENCE_TAG: u64 = minikms_api::claims::RA_TLS_CBOR_TAG;
 
@@ -52,6 +65,8 @@ pub enum EvidenceFormat {
     GramineLegacy,
     /// The Intel SGX SDK's raw-quote extension.
     IntelSgxSdk,
+    /// Intel's raw TDX quote extension.
+    IntelTdx,
 }
 
 /// The evidence of a certificate, split out.
@@ -59,7 +74,7 @@ pub enum EvidenceFormat {
 pub struct CertificateEvidence {
     /// Which extension held it.
     pub format: EvidenceFormat,
-    /// The quote.
+    /// The quote (or SEV-SNP report).
     pub quote: Vec<u8>,
     /// The claims the quote commits to (tagged evidence only).
     pub claims: Option<Vec<u8>>,
@@ -113,6 +128,8 @@ pub fn certificate_evidence(cert_der: &[u8]) -> Result<CertificateEvidence, Evid
         (EvidenceFormat::GramineLegacy, value.to_vec(), None)
     } else if let Some(value) = find(INTEL_SGX_QUOTE_OID) {
         (EvidenceFormat::IntelSgxSdk, value.to_vec(), None)
+    } else if let Some(value) = find(INTEL_TDX_QUOTE_OID) {
+        (EvidenceFormat::IntelTdx, value.to_vec(), None)
     } else {
         return Err(EvidenceError::NoCertificateEvidence);
     };
@@ -128,40 +145,76 @@ pub fn certificate_evidence(cert_der: &[u8]) -> Result<CertificateEvidence, Evid
     })
 }
 
+impl CertificateEvidence {
+    /// Whether the evidence is an SEV-SNP report (which needs
+    /// [`AmdCerts`]) rather than a DCAP quote.
+    pub fn is_snp_report(&self) -> bool {
+        looks_like_report(&self.quote)
+    }
+}
+
 /// Verifies a certificate's evidence against `policy` and checks that it
 /// binds the certificate's own public key. Collateral: `options.collateral`,
-/// else the claims' `"collateral"`, else `options.offline` decides.
+/// else the claims' `"collateral"`, else `options.offline` decides. A
+/// certificate carrying an SEV-SNP report needs [`verify_certificate_with`].
 pub fn verify_certificate(
     cert_der: &[u8],
     options: &VerifyOptions<'_>,
     policy: &Policy,
 ) -> Result<CertificateClaims, VerifyError> {
+    verify_certificate_with(cert_der, options, None, policy)
+}
+
+/// As [`verify_certificate`], with the VCEK and AMD chain an SEV-SNP
+/// report in the certificate is verified with (checked at `options.at`;
+/// DCAP quotes ignore them).
+pub fn verify_certificate_with(
+    cert_der: &[u8],
+    options: &VerifyOptions<'_>,
+    amd: Option<&AmdCerts<'_>>,
+    policy: &Policy,
+) -> Result<CertificateClaims, VerifyError> {
     let evidence = certificate_evidence(cert_der)?;
-    let options = VerifyOptions {
-        collateral: options.collateral.or(evidence.collateral.as_deref()),
-        ..*options
+    let mut claims = if evidence.is_snp_report() {
+        let amd = amd.ok_or(CallerError::NoAmdCerts)?;
+        let mut claims =
+            verify_report(&evidence.quote, amd.vcek, amd.amd_chain, options.at, policy)?;
+        if let Some(held) = &evidence.claims {
+            let data = held_data::check(held, &report_data(&claims)?);
+            claims.binding = Some(data.binding);
+            claims.held_data = Some(data);
+        }
+        claims
+    } else {
+        let options = VerifyOptions {
+            collateral: options.collateral.or(evidence.collateral.as_deref()),
+            ..*options
+        };
+        verify_quote(
+            &evidence.quote,
+            evidence.claims.as_deref(),
+            &options,
+            policy,
+        )?
     };
-    let claims = match &evidence.claims {
-        Some(held) => verify_quote(&evidence.quote, Some(held), &options, policy)?,
+    match &evidence.claims {
+        Some(held) => {
+            if claims.binding != Some(Binding::Valid) {
+                return Err(EvidenceError::ClaimsNotBound.into());
+            }
+            let (alg, hash) = pubkey_hash(held).ok_or(EvidenceError::KeyNotBound)?;
+            if !spki_hash_matches(cert_der, alg, &hash)? {
+                return Err(EvidenceError::KeyNotBound.into());
+            }
+        }
         None => {
-            let mut claims = verify_quote(&evidence.quote, None, &options, policy)?;
             // Raw-quote forms commit to the key directly.
             let mut expected = [0u8; 64];
             expected[..32].copy_from_slice(&evidence.spki_sha256);
-            if !report_data_is(&claims, &expected) {
+            if report_data(&claims)? != expected {
                 return Err(EvidenceError::KeyNotBound.into());
             }
             claims.binding = Some(Binding::Valid);
-            claims
-        }
-    };
-    if let Some(held) = &evidence.claims {
-        if claims.binding != Some(Binding::Valid) {
-            return Err(EvidenceError::ClaimsNotBound.into());
-        }
-        let (alg, hash) = pubkey_hash(held).ok_or(EvidenceError::KeyNotBound)?;
-        if !spki_hash_matches(cert_der, alg, &hash)? {
-            return Err(EvidenceError::KeyNotBound.into());
         }
     }
     Ok(CertificateClaims {
@@ -174,8 +227,12 @@ pub fn verify_certificate(
     })
 }
 
-fn report_data_is(claims: &Claims, expected: &[u8; 64]) -> bool {
-    hex::decode(&claims.report_data).is_ok_and(|rd| rd == expected)
+/// The verified evidence's report data (the claims keep it as hex).
+fn report_data(claims: &Claims) -> Result<[u8; 64], EvidenceError> {
+    hex::decode(&claims.report_data)
+        .ok()
+        .and_then(|rd| <[u8; 64]>::try_from(rd).ok())
+        .ok_or_else(|| EvidenceError::Malformed("report data is not 64 bytes".into()))
 }
 
 fn rfc3339_signed(secs: i64) -> String {

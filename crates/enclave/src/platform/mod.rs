@@ -5,7 +5,7 @@
 //! - [`simulation`]: the software platform (runs anywhere, NO security).
 //! - [`gramine`]: real SGX through Gramine's `/dev/attestation` files.
 //! - [`tsm`]: confidential VMs (TDX, SEV-SNP) through Linux configfs-tsm
-//!   reports; no sealing key, so not yet selectable at start-up.
+//!   reports (`kms-host run --platform tsm`); no sealing key.
 //! - `fixed` (tests and fuzzing only): fixed keys, an empty quote.
 
 use minikms_sigstruct::{verify_image, EnclaveConfig, Identity};
@@ -15,9 +15,6 @@ use zeroize::Zeroizing;
 pub mod fixed;
 pub mod gramine;
 pub mod simulation;
-// Not selectable at start-up until the root key can come from recovery or
-// an attested join (a CVM has no sealing key); tested on its own until then.
-#[allow(dead_code)]
 pub mod tsm;
 
 /// The services a TEE platform provides to the enclave.

@@ -15,13 +15,18 @@
 //! hardware measures the VM image that runs that check (MRTD/RTMRs, or the
 //! SNP launch measurement), and the evidence carries those measurements.
 //!
-//! Sealing: a CVM has no EGETKEY. The root key must come from recovery
-//! shares or an attested join (the recovery/join work); SNP's derived key
-//! (`/dev/sev-guest` MSG_KEY_REQ) needs an ioctl, which this unsafe-free
-//! crate does not issue. So [`Platform::sealing_key`] refuses, and this
-//! backend is not yet selectable at start-up: the server's key store needs
-//! a sealing key. It is tested against a fake configfs tree holding the
-//! recorded TDX quote and SNP report from ../shared/vectors.
+//! Selected explicitly: `kms-host run --platform tsm [--tsm-report-dir
+//! DIR]`, never by detection.
+//!
+//! Sealing: a CVM has no EGETKEY, so [`Platform::sealing_key`] refuses
+//! ([`PlatformError::NoSealingKey`]). The key store then keeps no sealed
+//! root key (`store::root`): it starts sealed at every start, and its root
+//! key comes from recovery shares (`minikms unseal`). SNP's derived key
+//! (`/dev/sev-guest` MSG_KEY_REQ) would open it by itself, but needs an
+//! ioctl, which this unsafe-free crate does not issue, and we could not
+//! test it here. Tested against a fake configfs tree holding the recorded
+//! TDX quote and SNP report from ../shared/vectors (here), and with the
+//! real server on a fake tree of named pipes (testkit `tests/tsm.rs`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,9 +36,6 @@ use minikms_sigstruct::{EnclaveConfig, Identity};
 use zeroize::Zeroizing;
 
 use super::{BoxFuture, Evidence, Platform, PlatformError, SealPolicy};
-
-/// Where the kernel mounts the report interface.
-pub const TSM_REPORT_ROOT: &str = "/sys/kernel/config/tsm/report";
 
 /// The file operations the report interface needs: the configfs directory
 /// itself ([`Dir`]), or in tests a fake kernel.
@@ -95,6 +97,9 @@ impl Provider {
 #[derive(Debug)]
 pub struct Report {
     pub outblob: Vec<u8>,
+    /// SNP's certificate table (the VCEK, if the host supplies it). Not yet
+    /// carried in evidence: verifiers take the VCEK as a file.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub auxblob: Option<Vec<u8>>,
 }
 
@@ -210,7 +215,8 @@ impl<F: ReportFiles> Tsm<F> {
 
 impl Tsm<Dir> {
     /// Opens (creating it if needed: configfs fills a new entry) the report
-    /// entry `name` under [`TSM_REPORT_ROOT`]-like `root`.
+    /// entry `name` under `root`, the report directory the host names
+    /// (`/sys/kernel/config/tsm/report` in a real guest).
     pub fn open(
         root: &Path,
         name: &str,

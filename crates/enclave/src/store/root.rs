@@ -10,6 +10,11 @@
 //! `"MKR1" || nonce (12) || AES-256-GCM(root) || tag (16)`, associated data
 //! `"minikms root key v1" || ISVSVN (u16 LE)`. Another CPU (or another
 //! signer) cannot open it: the store then starts sealed.
+//!
+//! A platform with no sealing key (a confidential VM: no EGETKEY) keeps no
+//! sealed root key: it writes an empty one, which nothing opens, so the
+//! store starts sealed at every start and opens with recovery shares or
+//! an attested join.
 
 use std::sync::Arc;
 
@@ -18,7 +23,7 @@ use aws_lc_rs::{digest, hkdf};
 use zeroize::Zeroizing;
 
 use super::StoreError;
-use crate::platform::{Platform, SealPolicy};
+use crate::platform::{Platform, PlatformError, SealPolicy};
 
 const MAGIC: &[u8; 4] = b"MKR1";
 const LABEL: &[u8] = b"minikms root key v1";
@@ -48,10 +53,13 @@ impl RootKey {
         &self.0
     }
 
-    /// Seals the root key under this CPU's key at our security version.
+    /// Seals the root key under this CPU's key at our security version;
+    /// empty if the platform has no sealing key.
     pub fn seal(&self, platform: &Arc<dyn Platform>) -> Result<Vec<u8>, StoreError> {
         let svn = platform.identity().security_version;
-        let key = cpu_key(platform, svn)?;
+        let Some(key) = cpu_key(platform, svn)? else {
+            return Ok(Vec::new());
+        };
         let mut nonce = [0u8; NONCE_LEN];
         platform
             .fill_random(&mut nonce)
@@ -80,7 +88,9 @@ impl RootKey {
         svn: u16,
         sealed: &[u8],
     ) -> Result<Option<Self>, StoreError> {
-        let key = cpu_key(platform, svn)?;
+        let Some(key) = cpu_key(platform, svn)? else {
+            return Ok(None);
+        };
         let Some(rest) = sealed.strip_prefix(MAGIC.as_slice()) else {
             return Ok(None);
         };
@@ -105,18 +115,21 @@ fn aad(svn: u16) -> Vec<u8> {
     a
 }
 
-/// The AES-256-GCM key this CPU seals the root key under, at `svn`.
-fn cpu_key(platform: &Arc<dyn Platform>, svn: u16) -> Result<LessSafeKey, StoreError> {
+/// The AES-256-GCM key this CPU seals the root key under, at `svn`;
+/// `None` if the platform has no sealing key.
+fn cpu_key(platform: &Arc<dyn Platform>, svn: u16) -> Result<Option<LessSafeKey>, StoreError> {
     let id = digest::digest(&digest::SHA256, LABEL);
     let mut key_id = [0u8; 32];
     key_id.copy_from_slice(id.as_ref());
-    let sealing = platform
-        .sealing_key_at_svn(SealPolicy::MrSigner, svn, &key_id)
-        .map_err(|e| StoreError::Platform(e.to_string()))?;
+    let sealing = match platform.sealing_key_at_svn(SealPolicy::MrSigner, svn, &key_id) {
+        Ok(sealing) => sealing,
+        Err(PlatformError::NoSealingKey(_)) => return Ok(None),
+        Err(e) => return Err(StoreError::Platform(e.to_string())),
+    };
     let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, LABEL).extract(sealing.as_ref());
     let info = [b"minikms root key v1 aes-256-gcm".as_slice()];
     let okm = prk
         .expand(&info, &AES_256_GCM)
         .map_err(|_| StoreError::Platform("key derivation failed".into()))?;
-    Ok(LessSafeKey::new(UnboundKey::from(okm)))
+    Ok(Some(LessSafeKey::new(UnboundKey::from(okm))))
 }

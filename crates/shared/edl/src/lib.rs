@@ -81,6 +81,13 @@ pub enum Ecall {
         /// replicas, instead of `keys.redb` in the data dir.
         #[serde(default)]
         storage: Option<String>,
+        /// `kms-host run --platform tsm`: run as a confidential VM (TDX or
+        /// SEV-SNP guest), with evidence from this configfs-tsm report
+        /// directory (`/sys/kernel/config/tsm/report`). `None`: the
+        /// simulated platform. Choosing it proves nothing: the evidence
+        /// says which TEE made it.
+        #[serde(default)]
+        tsm_report_dir: Option<PathBuf>,
     },
     /// Answer to `init_quote`: the quoting enclave's TARGETINFO (512 bytes,
     /// hex), which the enclave's report must target.

@@ -51,6 +51,16 @@ const EXT_UCODE_SPL: &str = "1.3.6.1.4.1.3704.1.3.8";
 const EXT_FMC_SPL: &str = "1.3.6.1.4.1.3704.1.3.9";
 const EXT_HW_ID: &str = "1.3.6.1.4.1.3704.1.4";
 
+/// What an SEV-SNP report is verified with besides the built-in ARKs: the
+/// VCEK (DER) that signed it and AMD's chain (PEM, ASK then ARK).
+#[derive(Debug, Clone, Copy)]
+pub struct AmdCerts<'a> {
+    /// The VCEK, DER.
+    pub vcek: &'a [u8],
+    /// The ASK then the ARK, PEM.
+    pub amd_chain: &'a [u8],
+}
+
 /// The built-in ARK whose certificate is `der`, if any.
 fn built_in_ark(der: &[u8]) -> Result<Option<Product>, EvidenceError> {
     for (product, pem_text, sha256) in ARKS {
