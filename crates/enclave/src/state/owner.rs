@@ -1,0 +1,410 @@
+//! [`State`]: the one owner of the sealed state ([`super`] says how it
+//! writes); here its opening, catching up with other replicas, and the
+//! writes of keys and sealed singletons.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use zeroize::Zeroizing;
+
+use super::follow::Follow;
+use super::inner::{InitRecord, Inner, INIT_ID};
+use super::key::Key;
+use super::tokens;
+use crate::error::Error;
+use crate::store::group::GroupCommit;
+use crate::store::{Change, Records, Storage, StoreError, Table, Versions};
+
+/// Tries before [`State::try_lock_briefly`] gives up (a few microseconds).
+const LOCK_SPINS: usize = 200;
+
+/// Times a write decided again after another replica changed its record.
+const CONFLICT_TRIES: usize = 16;
+
+/// The sealed state and the store it is kept in.
+pub struct State {
+    inner: Mutex<Inner>,
+    /// Signalled when a record stops being busy.
+    idle: Condvar,
+    pub(super) store: GroupCommit,
+    /// Held while catching up, so deliveries are applied in order.
+    catching_up: Mutex<()>,
+    follow: Arc<Follow>,
+}
+
+/// What a write does, decided under the lock.
+enum Step<T, R> {
+    /// Nothing to write: answer `R`.
+    Done(R),
+    /// Write this record (`None` removes it), then apply `T` in memory.
+    Write(Option<Zeroizing<Vec<u8>>>, T),
+}
+
+/// Why the state could not be opened. No variant carries secret data.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("sealed record {0} is not readable")]
+    Record(String),
+    #[error("the store is already initialised with a different root token")]
+    RootTokenMismatch,
+}
+
+impl State {
+    /// The state held in `records` (every record of `store`, unsealed),
+    /// kept in `store` from now on. With a development root token, an
+    /// uninitialised store is initialised with it (like `vault server -dev
+    /// -dev-root-token-id`), and an initialised one must have that root
+    /// token already.
+    pub fn open(
+        store: Box<dyn Storage>,
+        records: Records,
+        versions: Versions,
+        dev_root_token: Option<Zeroizing<String>>,
+    ) -> Result<Self, OpenError> {
+        let mut inner = Inner::empty(versions).map_err(OpenError::Record)?;
+        for ((table, id), plain) in records {
+            inner
+                .apply(table, &id, Some(&plain))
+                .map_err(OpenError::Record)?;
+        }
+        let state = Self {
+            idle: Condvar::new(),
+            store: GroupCommit::new(store),
+            inner: Mutex::new(inner),
+            catching_up: Mutex::new(()),
+            follow: Arc::default(),
+        };
+        if let Some(token) = dev_root_token {
+            let hash = tokens::token_hash(&token);
+            let existing = state.lock().root_hash;
+            match existing {
+                None => state
+                    .initialise(hash)
+                    .map_err(|_| OpenError::Record("meta/init".into()))?,
+                Some(h) if h == hash => {}
+                Some(_) => return Err(OpenError::RootTokenMismatch),
+            }
+        }
+        Ok(state)
+    }
+
+    /// Whether other replicas share our store.
+    pub fn is_shared(&self) -> bool {
+        self.store.is_shared()
+    }
+
+    /// Takes in what other replicas committed until now, so that a
+    /// request that arrived after their write was acknowledged sees it.
+    /// Requests that wait at once share one round trip. Nothing to do for
+    /// a store of our own.
+    pub async fn caught_up(self: &Arc<Self>) -> Result<(), Error> {
+        if !self.is_shared() {
+            return Ok(());
+        }
+        let state = self.clone();
+        self.follow.wait(move || state.catch_up_now()).await
+    }
+
+    /// [`Self::caught_up`], here and now (a blocking thread).
+    pub fn catch_up_now(&self) -> Result<(), Error> {
+        if !self.is_shared() {
+            return Ok(());
+        }
+        let _order = self
+            .catching_up
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let delivered = self.store.catch_up()?;
+        if delivered.is_empty() {
+            return Ok(());
+        }
+        let mut inner = self.lock();
+        delivered.into_iter().try_for_each(|d| inner.deliver(d))
+    }
+
+    /// Runs `op` again, after catching up, while another replica's write
+    /// conflicts with it.
+    pub(super) fn retrying<R>(&self, mut op: impl FnMut() -> Result<R, Error>) -> Result<R, Error> {
+        for _ in 1..CONFLICT_TRIES {
+            match op() {
+                Err(Error::Conflict(_)) => self.catch_up_now()?,
+                done => return done,
+            }
+        }
+        op()
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The lock if it comes free within a short spin, for the I/O threads:
+    /// lookups hold it for well under a microsecond, so a busy lock is
+    /// usually another lookup (handing the request to a blocking thread
+    /// instead costs two thread switches); `None` if it stays held.
+    pub(super) fn try_lock_briefly(&self) -> Option<MutexGuard<'_, Inner>> {
+        for _ in 0..LOCK_SPINS {
+            match self.inner.try_lock() {
+                Ok(inner) => return Some(inner),
+                Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => std::hint::spin_loop(),
+            }
+        }
+        None
+    }
+
+    /// One durable change to record `table/id`: `prepare` decides, under
+    /// the lock, what to write; the write is committed without the lock;
+    /// `apply` updates the state once the record is on disk. A failed write
+    /// changes nothing. If another replica wrote the record meanwhile, we
+    /// catch up and `prepare` decides again.
+    fn change<T, R>(
+        &self,
+        table: Table,
+        id: &str,
+        mut prepare: impl FnMut(&Inner) -> Result<Step<T, R>, Error>,
+        apply: impl FnOnce(&mut Inner, T) -> R,
+    ) -> Result<R, Error> {
+        let record = (table, id.to_string());
+        let mut tries = 1;
+        loop {
+            let mut inner = self.lock();
+            while inner.busy.contains(&record) {
+                inner = self
+                    .idle
+                    .wait(inner)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            let expected = inner.versions.expected(table, id);
+            let (value, then) = match prepare(&inner)? {
+                Step::Done(answer) => return Ok(answer),
+                Step::Write(value, then) => (value, then),
+            };
+            let present = value.is_some();
+            inner.busy.insert(record.clone());
+            drop(inner);
+            let written = self.store.write(vec![Change {
+                table,
+                id: id.to_string(),
+                value,
+                expected,
+            }]);
+            let mut inner = self.lock();
+            inner.busy.remove(&record);
+            let answer = match written {
+                Ok(version) => {
+                    inner.versions.saw(table, id, version, present);
+                    let answer = apply(&mut inner, then);
+                    inner.deliver_deferred(table, id).map(|()| answer)
+                }
+                Err(StoreError::Conflict(_)) if tries < CONFLICT_TRIES => {
+                    inner.deliver_deferred(table, id)?;
+                    drop(inner);
+                    self.idle.notify_all();
+                    self.catch_up_now()?;
+                    tries += 1;
+                    continue;
+                }
+                Err(e) => Err(Error::from(e)),
+            };
+            drop(inner);
+            self.idle.notify_all();
+            return answer;
+        }
+    }
+
+    /// Writes no record, only the store's index, which records the audit
+    /// log's head as it now is on disk ([`crate::store::freshness`]).
+    pub fn record_audit_head(&self) -> Result<(), Error> {
+        self.store.write(Vec::new()).map(drop).map_err(Error::from)
+    }
+
+    /// Replaces the public facts about the recovery shares.
+    pub fn set_recovery(&self, recovery: &[u8]) -> Result<(), Error> {
+        self.store.set_recovery(recovery).map_err(Error::from)
+    }
+
+    pub fn is_initialised(&self) -> bool {
+        self.lock().root_hash.is_some()
+    }
+
+    /// Stores the root token's hash; fails if already initialised.
+    pub fn initialise(&self, hash: [u8; 32]) -> Result<(), Error> {
+        self.change(
+            Table::Meta,
+            INIT_ID,
+            |inner| {
+                if inner.root_hash.is_some() {
+                    return Err(Error::invalid("Vault is already initialized"));
+                }
+                let record = serde_json::to_vec(&InitRecord {
+                    root_token_sha256: hex::encode(hash),
+                })
+                .map_err(|_| Error::failed("init"))?;
+                Ok(Step::Write(Some(Zeroizing::new(record)), ()))
+            },
+            |inner, ()| inner.root_hash = Some(hash),
+        )
+    }
+
+    /// A key for use; 400 "not found" as Vault answers for operations.
+    pub fn get(&self, name: &str) -> Result<Arc<Key>, Error> {
+        self.lock()
+            .keys
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::invalid("encryption key not found"))
+    }
+
+    pub fn find(&self, name: &str) -> Option<Arc<Key>> {
+        self.lock().keys.get(name).cloned()
+    }
+
+    /// A sealed singleton record of the meta table: the stored one, or the
+    /// one `make` returns, stored (durably) before it is returned. `make`
+    /// runs outside the lock (RSA-4096 takes seconds); if another request
+    /// stored one meanwhile, that one is kept and ours is dropped.
+    pub fn sealed_meta(
+        &self,
+        id: &str,
+        make: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, Error>,
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        if let Some(record) = self.lock().meta.get(id) {
+            return Ok(record.clone());
+        }
+        let made = make()?;
+        self.change(
+            Table::Meta,
+            id,
+            |inner| match inner.meta.get(id) {
+                Some(k) => Ok(Step::Done(k.clone())),
+                None => Ok(Step::Write(Some(made.clone()), made.clone())),
+            },
+            |inner, made| {
+                inner.meta.insert(id.to_string(), made.clone());
+                made
+            },
+        )
+    }
+
+    /// A meta record that may change (a mount's settings): the stored one.
+    pub fn meta_record(&self, id: &str) -> Option<Zeroizing<Vec<u8>>> {
+        self.lock().meta.get(id).cloned()
+    }
+
+    /// Replaces the meta record `id`, durably.
+    pub fn put_meta_record(&self, id: &str, record: Zeroizing<Vec<u8>>) -> Result<(), Error> {
+        self.change(
+            Table::Meta,
+            id,
+            |_| Ok(Step::Write(Some(record.clone()), record.clone())),
+            |inner, record| {
+                inner.meta.insert(id.to_string(), record);
+            },
+        )
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.lock().keys.keys().cloned().collect()
+    }
+
+    /// Stores `key` as new; `Ok(false)` (and no change) if the name exists.
+    pub fn create(&self, key: Key) -> Result<bool, Error> {
+        let key = Arc::new(key);
+        self.change(
+            Table::Keys,
+            &key.name,
+            |inner| {
+                if inner.keys.contains_key(&key.name) {
+                    return Ok(Step::Done(false));
+                }
+                Ok(Step::Write(Some(serialize(&key)?), key.clone()))
+            },
+            |inner, key| {
+                inner.keys.insert(key.name.clone(), key);
+                true
+            },
+        )
+    }
+
+    /// Changes a key durably: `change` edits a copy, which replaces the key
+    /// only once it is on disk. An error from `change` changes nothing.
+    pub fn update(
+        &self,
+        name: &str,
+        mut change: impl FnMut(&mut Key) -> Result<(), Error>,
+    ) -> Result<Arc<Key>, Error> {
+        self.change(
+            Table::Keys,
+            name,
+            |inner| {
+                let current = inner
+                    .keys
+                    .get(name)
+                    .ok_or_else(|| Error::invalid("encryption key not found"))?;
+                let mut key = Key::clone(current);
+                change(&mut key)?;
+                Ok(Step::Write(Some(serialize(&key)?), Arc::new(key)))
+            },
+            |inner, key| {
+                inner.keys.insert(name.to_string(), key.clone());
+                key
+            },
+        )
+    }
+
+    /// Replaces (or creates) a key wholesale, for restore.
+    pub fn put(&self, key: Key, force: bool) -> Result<(), Error> {
+        let key = Arc::new(key);
+        self.change(
+            Table::Keys,
+            &key.name,
+            |inner| {
+                if inner.keys.contains_key(&key.name) && !force {
+                    return Err(Error::invalid(
+                        "key already exists; to overwrite it, set force to true",
+                    ));
+                }
+                Ok(Step::Write(Some(serialize(&key)?), key.clone()))
+            },
+            |inner, key| {
+                inner.keys.insert(key.name.clone(), key);
+            },
+        )
+    }
+
+    pub fn delete(&self, name: &str) -> Result<(), Error> {
+        self.change(
+            Table::Keys,
+            name,
+            |inner| {
+                let key = inner
+                    .keys
+                    .get(name)
+                    .ok_or_else(|| Error::invalid("could not delete key; not found"))?;
+                if !key.deletion_allowed {
+                    return Err(Error::invalid("deletion is not allowed for this key"));
+                }
+                Ok(Step::Write(None, ()))
+            },
+            |inner, ()| {
+                inner.keys.remove(name);
+            },
+        )
+    }
+}
+
+fn serialize(key: &Key) -> Result<Zeroizing<Vec<u8>>, Error> {
+    // Room for the whole record up front, so no reallocation leaves
+    // copies of key material behind.
+    let room: usize = key
+        .versions
+        .values()
+        .map(|v| (v.secret.len() + v.hmac_key.len()) * 4 + 64)
+        .sum::<usize>()
+        + 1024;
+    let mut buf = Zeroizing::new(Vec::with_capacity(room));
+    serde_json::to_writer(&mut *buf, key).map_err(|_| Error::failed("key serialisation"))?;
+    Ok(buf)
+}
