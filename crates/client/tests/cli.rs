@@ -2,26 +2,10 @@
 //! JSON output.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn vectors() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors");
-    if dir.is_dir() {
-        Some(dir)
-    } else if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "the attestation vectors folder {} is absent (CI=true)",
-            dir.display()
-        );
-    } else {
-        eprintln!(
-            "skipping: the attestation vectors folder {} is absent",
-            dir.display()
-        );
-        None
-    }
-}
+use minikms_test_vectors::dir as vectors;
 
 fn minikms(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_minikms"))

@@ -335,11 +335,9 @@ fn api_seeds() {
 
 /// Real evidence from ../shared/vectors (see its README for the sources).
 fn vector_seeds() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors");
-    if !dir.is_dir() {
-        eprintln!("no vectors at {}: only simulated seeds", dir.display());
+    let Some(dir) = minikms_test_vectors::dir() else {
         return;
-    }
+    };
     let copy = |from: &str, target: &str| {
         let data = std::fs::read(dir.join(from)).unwrap();
         let name = Path::new(from).file_name().unwrap().to_str().unwrap();

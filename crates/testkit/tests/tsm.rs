@@ -14,10 +14,10 @@
 //! recovery shares.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine;
+use minikms_test_vectors::dir as vectors;
 use minikms_testkit::{bin, https, Server};
 use minikms_verifier::{
     certificate_evidence, verify_certificate, EvidenceError, EvidenceFormat, Policy, VerifyError,
@@ -31,24 +31,6 @@ const TDX_QUOTE: &str = "tdx-dcap/dcapqvl_tdx_quote_v4.bin";
 /// header, then TD report 1.0 with MRTD at 136 and report_data at 520).
 const REPORT_DATA_AT: usize = 48 + 520;
 const MRTD_AT: usize = 48 + 136;
-
-fn vectors() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors");
-    if dir.is_dir() {
-        Some(dir)
-    } else if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "the attestation vectors folder {} is absent (CI=true)",
-            dir.display()
-        );
-    } else {
-        eprintln!(
-            "skipping: the attestation vectors folder {} is absent",
-            dir.display()
-        );
-        None
-    }
-}
 
 /// A fake configfs-tsm report directory: `ROOT/minikms/` with `provider`
 /// (`tdx_guest`), `generation`, and named pipes for `inblob` and

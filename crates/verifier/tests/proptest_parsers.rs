@@ -20,9 +20,7 @@ fn offline() -> VerifyOptions<'static> {
 
 /// A real quote, mutated, reaches deeper than random bytes.
 fn mithril() -> Option<Vec<u8>> {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/sgx-dcap/mithril_sgx_quote_v3.bin");
-    std::fs::read(p).ok()
+    minikms_test_vectors::file("sgx-dcap/mithril_sgx_quote_v3.bin")
 }
 
 proptest! {

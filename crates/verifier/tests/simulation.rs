@@ -83,9 +83,9 @@ fn build_quote(body: &[u8], pck: &EcdsaKeyPair, chain_pem: &str) -> Vec<u8> {
 /// Header and enclave report of the mithril quote (a debug enclave), or a
 /// synthetic one when the vectors are absent.
 fn body() -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/sgx-dcap/mithril_sgx_quote_v3.bin");
-    if let Ok(q) = std::fs::read(p) {
+    if let Some(q) =
+        common::vectors().map(|v| common::read(&v, "sgx-dcap/mithril_sgx_quote_v3.bin"))
+    {
         return q[..432].to_vec();
     }
     let mut b = vec![0u8; 432];

@@ -183,14 +183,7 @@ mod tests {
     /// A fake `/dev/attestation` holding a real quote recorded on SGX
     /// hardware (the tutorial's own, from ../shared/vectors).
     fn fake_tree() -> Option<tempfile::TempDir> {
-        let vectors =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/sgx-dcap");
-        let Ok(quote) = std::fs::read(vectors.join("mithril_sgx_quote_v3.bin")) else {
-            eprintln!(
-                "skipped: ../shared/vectors is absent (a fresh clone has no recorded quotes)"
-            );
-            return None;
-        };
+        let quote = minikms_test_vectors::file("sgx-dcap/mithril_sgx_quote_v3.bin")?;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("attestation_type"), "dcap\n").unwrap();
         std::fs::write(dir.path().join("user_report_data"), [0u8; 64]).unwrap();

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use minikms_sigstruct::Measurement;
+use minikms_test_vectors::dir as vectors;
 
 use super::*;
 
@@ -39,21 +40,6 @@ impl ReportFiles for FakeKernel {
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path(name)
-    }
-}
-
-fn vectors() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors");
-    if dir.is_dir() {
-        Some(dir)
-    } else if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "the attestation vectors folder {} is absent (CI=true)",
-            dir.display()
-        );
-    } else {
-        eprintln!("skipped: ../shared/vectors is absent (a fresh clone has no recorded evidence)");
-        None
     }
 }
 
