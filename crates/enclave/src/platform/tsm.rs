@@ -26,7 +26,7 @@
 //! ioctl, which this unsafe-free crate does not issue, and we could not
 //! test it here. Tested against a fake configfs tree holding the recorded
 //! TDX quote and SNP report from ../shared/vectors (here), and with the
-//! real server on a fake tree of named pipes (testkit `tests/tsm.rs`).
+//! real server on a fake tree of named pipes (testkit `tests/suite/tsm.rs`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

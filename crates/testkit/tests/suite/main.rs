@@ -1,0 +1,28 @@
+//! The tests of the real processes, one module per area, in one test
+//! binary: the tests of every area then run side by side (most of their
+//! time is spent waiting for servers), and the harness is linked once.
+//! `cargo test -p minikms-testkit --test suite replicas::` runs one area.
+//!
+//! The differential test against OpenBao stays a binary of its own
+//! (`--test interop_openbao`), as its documented command says.
+
+mod attestation;
+mod attested_tls;
+mod audit;
+mod bench;
+mod byok;
+mod damaged_store;
+mod enclave_ca;
+mod interop_hvac;
+mod join;
+mod recovery;
+mod refusals;
+mod replicas;
+mod rollback;
+mod sealing;
+mod serve;
+mod slow_clients;
+mod tokens;
+mod transit;
+mod tsm;
+mod vault_conformance;
