@@ -871,9 +871,10 @@ async fn signing_and_rsa_keys_verify_independently() {
         400,
     )
     .await;
+    // A hash Vault does not know.
     v.fails(
         "POST",
-        "/v1/transit/sign/p256/sha2-512",
+        "/v1/transit/sign/ed/md5",
         Some(json!({"input": b64(msg)})),
         400,
     )

@@ -460,3 +460,225 @@ async fn keys_mounts_and_bodies_answer_as_vault() {
         .await;
     assert_eq!(r.status, 403);
 }
+
+/// The key's version-1 public key: the SubjectPublicKeyInfo's key bytes
+/// (an EC point, or an RSAPublicKey).
+fn public_key_bytes(info: &Value) -> Vec<u8> {
+    use x509_parser::prelude::FromDer;
+    let pem_text = info["keys"]["1"]["public_key"].as_str().unwrap();
+    let der = pem::parse(pem_text).unwrap().contents().to_vec();
+    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&der).unwrap();
+    spki.subject_public_key.data.to_vec()
+}
+
+fn sig_bytes(sig: &Value, engine: &base64::engine::GeneralPurpose) -> Vec<u8> {
+    use base64::Engine;
+    let s = sig.as_str().unwrap();
+    engine.decode(&s["vault:v1:".len()..]).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signatures_take_every_hash_vault_takes() {
+    use aws_lc_rs::digest;
+    use aws_lc_rs::signature::{self, RsaPssSaltLength, VerificationAlgorithm};
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let server = Server::try_start(&["--simulation", "--dev-root-token", TOKEN])
+        .unwrap_or_else(|r| panic!("server did not start: {r:?}"));
+    let v = Vault { server };
+    let msg = b"attack at dawn";
+
+    // ECDSA signs the digest of any of Vault's hashes on any curve
+    // (sha2-256 by default): checked by a verifier that hashes the message
+    // itself, for the curve/hash pairs aws-lc-rs verifies.
+    let cases: [(&str, Option<&str>, &'static dyn VerificationAlgorithm); 6] = [
+        (
+            "ecdsa-p256",
+            Some("sha2-384"),
+            &signature::ECDSA_P256_SHA384_ASN1,
+        ),
+        (
+            "ecdsa-p256",
+            Some("sha2-512"),
+            &signature::ECDSA_P256_SHA512_ASN1,
+        ),
+        ("ecdsa-p384", None, &signature::ECDSA_P384_SHA256_ASN1),
+        (
+            "ecdsa-p384",
+            Some("sha2-512"),
+            &signature::ECDSA_P384_SHA512_ASN1,
+        ),
+        ("ecdsa-p521", None, &signature::ECDSA_P521_SHA256_ASN1),
+        (
+            "ecdsa-p521",
+            Some("sha2-384"),
+            &signature::ECDSA_P521_SHA384_ASN1,
+        ),
+    ];
+    for (ty, hash, alg) in cases {
+        let info = v
+            .data(
+                "POST",
+                &format!("/v1/transit/keys/{ty}"),
+                Some(json!({"type": ty})),
+            )
+            .await;
+        let point = public_key_bytes(&info);
+        let mut body = json!({"input": P});
+        if let Some(h) = hash {
+            body["hash_algorithm"] = json!(h);
+        }
+        let s = v
+            .data(
+                "POST",
+                &format!("/v1/transit/sign/{ty}"),
+                Some(body.clone()),
+            )
+            .await;
+        alg.verify_sig(&point, msg, &sig_bytes(&s["signature"], &STANDARD))
+            .unwrap_or_else(|_| panic!("{ty} {hash:?}"));
+        body["signature"] = s["signature"].clone();
+        let ok = v
+            .data("POST", &format!("/v1/transit/verify/{ty}"), Some(body))
+            .await;
+        assert_eq!(ok["valid"], true, "{ty} {hash:?}");
+    }
+
+    // JWS: r||s, URL-safe base64 without padding, for ECDSA; the same
+    // bytes URL-safe for Ed25519 and RSA.
+    let info = v.data("GET", "/v1/transit/keys/ecdsa-p256", None).await;
+    let s = v
+        .data(
+            "POST",
+            "/v1/transit/sign/ecdsa-p256",
+            Some(json!({"input": P, "marshaling_algorithm": "jws"})),
+        )
+        .await;
+    let raw = sig_bytes(&s["signature"], &URL_SAFE_NO_PAD);
+    assert_eq!(raw.len(), 64);
+    signature::ECDSA_P256_SHA256_FIXED
+        .verify_sig(&public_key_bytes(&info), msg, &raw)
+        .unwrap();
+    for ty in ["ecdsa-p256", "ed25519"] {
+        if ty == "ed25519" {
+            v.data("POST", "/v1/transit/keys/ed", Some(json!({"type": ty})))
+                .await;
+        }
+        let name = if ty == "ed25519" { "ed" } else { ty };
+        let s = v
+            .data(
+                "POST",
+                &format!("/v1/transit/sign/{name}"),
+                Some(json!({"input": P, "marshaling_algorithm": "jws"})),
+            )
+            .await;
+        let ok = v
+            .data(
+                "POST",
+                &format!("/v1/transit/verify/{name}"),
+                Some(
+                    json!({"input": P, "marshaling_algorithm": "jws", "signature": s["signature"]}),
+                ),
+            )
+            .await;
+        assert_eq!(ok["valid"], true, "{ty}");
+        // The asn1 (standard base64) reading of a JWS signature fails.
+        let r = v
+            .call(
+                TOKEN,
+                "POST",
+                &format!("/v1/transit/verify/{name}"),
+                Some(json!({"input": P, "signature": s["signature"]})),
+            )
+            .await;
+        assert!(r.status == 400 || r.body["data"]["valid"] == false, "{ty}");
+    }
+
+    // Ed25519 signs the input whatever `prehashed`, as Vault does.
+    let s = v
+        .data(
+            "POST",
+            "/v1/transit/sign/ed",
+            Some(json!({"input": P, "prehashed": true, "hash_algorithm": "sha2-256"})),
+        )
+        .await;
+    let ok = v
+        .data(
+            "POST",
+            "/v1/transit/verify/ed",
+            Some(json!({"input": P, "signature": s["signature"]})),
+        )
+        .await;
+    assert_eq!(ok["valid"], true);
+
+    // RSA: prehashed SHA-256 (PKCS#1 v1.5) and PSS with a chosen salt
+    // length, checked independently.
+    let info = v
+        .data(
+            "POST",
+            "/v1/transit/keys/rsa",
+            Some(json!({"type": "rsa-2048"})),
+        )
+        .await;
+    let public = public_key_bytes(&info);
+    let d = digest::digest(&digest::SHA256, msg);
+    let s = v
+        .data(
+            "POST",
+            "/v1/transit/sign/rsa",
+            Some(
+                json!({"input": STANDARD.encode(d.as_ref()), "prehashed": true,
+                        "hash_algorithm": "sha2-256", "signature_algorithm": "pkcs1v15"}),
+            ),
+        )
+        .await;
+    signature::RSA_PKCS1_2048_8192_SHA256
+        .verify_sig(&public, msg, &sig_bytes(&s["signature"], &STANDARD))
+        .unwrap();
+    let s = v
+        .data(
+            "POST",
+            "/v1/transit/sign/rsa",
+            Some(json!({"input": P, "salt_length": 20})),
+        )
+        .await;
+    signature::RSA_PSS_2048_8192_SHA256
+        .with_pss_salt_length(RsaPssSaltLength::Custom(20))
+        .verify_sig(&public, msg, &sig_bytes(&s["signature"], &STANDARD))
+        .unwrap();
+    let ok = v
+        .data(
+            "POST",
+            "/v1/transit/verify/rsa",
+            Some(json!({"input": P, "salt_length": "20", "signature": s["signature"]})),
+        )
+        .await;
+    assert_eq!(ok["valid"], true);
+
+    // Refused with a reason: what aws-lc-rs cannot sign with RSA, a salt
+    // longer than the key allows, `none` without prehashed PKCS#1 v1.5.
+    for body in [
+        json!({"input": P, "hash_algorithm": "sha3-256"}),
+        json!({"input": P, "hash_algorithm": "sha2-224"}),
+        json!({"input": P, "salt_length": 300}),
+        json!({"input": P, "hash_algorithm": "none"}),
+        json!({"input": P, "hash_algorithm": "md5"}),
+    ] {
+        let e = v
+            .expect("POST", "/v1/transit/sign/rsa", Some(body.clone()), 400)
+            .await;
+        assert!(!e["errors"][0].as_str().unwrap().is_empty(), "{body}");
+    }
+
+    // A failed batch item answers key_version 0, as Vault's does.
+    let b = v
+        .data(
+            "POST",
+            "/v1/transit/sign/ed",
+            Some(json!({"batch_input": [{"input": P}, {"input": "!!"}]})),
+        )
+        .await;
+    assert_eq!(b["batch_results"][0]["key_version"], 1);
+    assert_eq!(b["batch_results"][1]["key_version"], 0);
+    assert!(b["batch_results"][1]["error"].is_string());
+}
