@@ -682,3 +682,81 @@ async fn signatures_take_every_hash_vault_takes() {
     assert_eq!(b["batch_results"][1]["key_version"], 0);
     assert!(b["batch_results"][1]["error"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_rotate_on_their_auto_rotate_period() {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    let server = Server::try_start(&["--simulation", "--dev-root-token", TOKEN])
+        .unwrap_or_else(|r| panic!("server did not start: {r:?}"));
+    let v = Vault { server };
+
+    // Vault's durations (or seconds); 0 or at least an hour.
+    let k = v
+        .data(
+            "POST",
+            "/v1/transit/keys/rot",
+            Some(json!({"auto_rotate_period": "1h", "allow_plaintext_backup": true, "exportable": true})),
+        )
+        .await;
+    assert_eq!(k["auto_rotate_period"], 3600);
+    for bad in [json!("30m"), json!(59), json!("soon")] {
+        v.expect(
+            "POST",
+            "/v1/transit/keys/rot/config",
+            Some(json!({"auto_rotate_period": bad})),
+            400,
+        )
+        .await;
+    }
+    let k = v
+        .data(
+            "POST",
+            "/v1/transit/keys/rot/config",
+            Some(json!({"auto_rotate_period": "24h"})),
+        )
+        .await;
+    assert_eq!(k["auto_rotate_period"], 86400);
+    assert_eq!(k["latest_version"], 1);
+
+    // A key whose latest version is older than its period (a backup with
+    // the version's creation time moved back two days) rotates within a
+    // round of the background check; a fresh one does not.
+    let backup = v.data("GET", "/v1/transit/backup/rot", None).await["backup"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut record: Value = serde_json::from_slice(&STANDARD.decode(backup).unwrap()).unwrap();
+    let created = record["versions"]["1"]["created"].as_i64().unwrap();
+    record["versions"]["1"]["created"] = json!(created - 2 * 86400);
+    record["name"] = json!("old");
+    let old = STANDARD.encode(serde_json::to_vec(&record).unwrap());
+    v.expect(
+        "POST",
+        "/v1/transit/restore/old",
+        Some(json!({"backup": old})),
+        204,
+    )
+    .await;
+    let mut latest = 1;
+    for _ in 0..40 {
+        latest = v.data("GET", "/v1/transit/keys/old", None).await["latest_version"]
+            .as_u64()
+            .unwrap();
+        if latest > 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(latest, 2, "the overdue key was not rotated");
+    // Rotated once: the new version is fresh.
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+    assert_eq!(
+        v.data("GET", "/v1/transit/keys/old", None).await["latest_version"],
+        2
+    );
+    assert_eq!(
+        v.data("GET", "/v1/transit/keys/rot", None).await["latest_version"],
+        1
+    );
+}
