@@ -760,3 +760,124 @@ async fn keys_rotate_on_their_auto_rotate_period() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policies_take_json_and_parameter_constraints() {
+    let server = Server::try_start(&["--simulation", "--dev-root-token", TOKEN])
+        .unwrap_or_else(|r| panic!("server did not start: {r:?}"));
+    let v = Vault { server };
+    let json_policy = json!({"path": {
+        "transit/keys": {"capabilities": ["list"]},
+        "transit/keys/*": {
+            "capabilities": ["create", "update", "read"],
+            "allowed_parameters": {"type": ["ed25519"], "exportable": []},
+        },
+        "transit/encrypt/*": {
+            "capabilities": ["update"],
+            "required_parameters": ["plaintext"],
+            "denied_parameters": {"key_version": []},
+        },
+    }})
+    .to_string();
+    v.expect(
+        "POST",
+        "/v1/sys/policies/acl/p-json",
+        Some(json!({ "policy": json_policy })),
+        204,
+    )
+    .await;
+    // Read back in Vault's two shapes.
+    let acl = v.data("GET", "/v1/sys/policies/acl/p-json", None).await;
+    assert_eq!(acl["policy"], json_policy.as_str());
+    assert_eq!(acl["version"], 1);
+    assert!(acl["modified"].is_string() && acl.get("rules").is_none());
+    let old = v.expect("GET", "/v1/sys/policy/p-json", None, 200).await;
+    assert_eq!(old["rules"], json_policy.as_str());
+    assert_eq!(old["data"]["rules"], json_policy.as_str());
+    assert!(old["data"].get("policy").is_none());
+    let listed = v.expect("LIST", "/v1/sys/policies/acl", None, 200).await;
+    assert!(listed.get("keys").is_none());
+    assert!(listed["data"]["keys"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("p-json")));
+    // Malformed constraints are refused, with the reason.
+    let e = v
+        .expect(
+            "POST",
+            "/v1/sys/policy/p-bad",
+            Some(json!({"policy": "path \"a\" {\n capabilities = [\"read\"]\n allowed_parameters = [\"x\"]\n}"})),
+            400,
+        )
+        .await;
+    assert!(e["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("allowed_parameters"));
+
+    let tok = v
+        .expect(
+            "POST",
+            "/v1/auth/token/create",
+            Some(json!({"policies": ["p-json"], "ttl": "1h"})),
+            200,
+        )
+        .await["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let as_tok = |path: &'static str, body: Value| {
+        let v = &v;
+        let tok = tok.clone();
+        async move { v.call(&tok, "POST", path, Some(body)).await.status }
+    };
+    // allowed_parameters: only ed25519 keys, `exportable` any value, nothing else.
+    assert_eq!(
+        as_tok("/v1/transit/keys/ok", json!({"type": "ed25519"})).await,
+        200
+    );
+    assert_eq!(
+        as_tok(
+            "/v1/transit/keys/ok2",
+            json!({"type": "ed25519", "exportable": true})
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        as_tok("/v1/transit/keys/no", json!({"type": "aes256-gcm96"})).await,
+        403
+    );
+    assert_eq!(
+        as_tok(
+            "/v1/transit/keys/no",
+            json!({"type": "ed25519", "derived": true})
+        )
+        .await,
+        403
+    );
+    let r = v.call(&tok, "GET", "/v1/transit/keys/no", None).await;
+    assert_eq!(r.status, 404, "refused requests changed nothing");
+    // required and denied parameters.
+    v.data("POST", "/v1/transit/keys/enc", Some(json!({})))
+        .await;
+    assert_eq!(
+        as_tok("/v1/transit/encrypt/enc", json!({"plaintext": P})).await,
+        200
+    );
+    assert_eq!(
+        as_tok("/v1/transit/encrypt/enc", json!({"context": P})).await,
+        403
+    );
+    assert_eq!(
+        as_tok(
+            "/v1/transit/encrypt/enc",
+            json!({"plaintext": P, "key_version": 1})
+        )
+        .await,
+        403
+    );
+    // LIST on `transit/keys/` is decided by the rule for `transit/keys`.
+    let r = v.call(&tok, "LIST", "/v1/transit/keys", None).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.raw));
+}
