@@ -21,7 +21,9 @@ fn openbao_differential_counts() {
     println!("{stdout}");
     println!("openbao differential: {summary}");
     assert!(
-        stdout.lines().any(|l| l.starts_with("clients: ") && l.ends_with(" passed")),
+        stdout
+            .lines()
+            .any(|l| l.starts_with("clients: ") && l.ends_with(" passed")),
         "the bao CLI and SOPS did not pass:\n{stdout}"
     );
 }

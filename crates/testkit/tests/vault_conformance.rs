@@ -61,6 +61,13 @@ impl Vault {
     }
 }
 
+async fn aes_warnings_absent(v: &Vault) -> bool {
+    let again = v
+        .expect("POST", "/v1/transit/keys/aes", Some(json!({})), 200)
+        .await;
+    again["warnings"].is_null()
+}
+
 fn keys_of(v: &Value) -> Vec<String> {
     v.as_object().unwrap().keys().cloned().collect()
 }
@@ -78,6 +85,21 @@ async fn keys_mounts_and_bodies_answer_as_vault() {
     assert_eq!(aes["soft_deleted"], false);
     assert_eq!(aes["supports_derivation"], true);
     assert!(aes.get("convergent_encryption").is_none());
+    // Unknown fields: Vault's warning, and the key made all the same.
+    let warned = v
+        .expect(
+            "POST",
+            "/v1/transit/keys/warned",
+            Some(json!({"type": "ed25519", "not_a_param": 1})),
+            200,
+        )
+        .await;
+    assert_eq!(warned["data"]["type"], "ed25519");
+    assert!(warned["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("[not_a_param]"));
+    assert!(aes_warnings_absent(&v).await);
     let hmac = v
         .data(
             "POST",

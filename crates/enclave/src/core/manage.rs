@@ -34,9 +34,26 @@ pub struct CreateRequest {
     #[serde(default, deserialize_with = "lenient_u64")]
     key_size: Option<u64>,
     auto_rotate_period: Option<Value>,
+    /// Fields this route does not know: their names only (Vault warns of
+    /// them and goes on).
+    #[serde(flatten)]
+    unrecognized: BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 impl CreateRequest {
+    /// Vault's warning for the fields the request had that this route does
+    /// not know, if any.
+    pub fn warning(&self) -> Option<String> {
+        if self.unrecognized.is_empty() {
+            return None;
+        }
+        let names: Vec<&str> = self.unrecognized.keys().map(String::as_str).collect();
+        Some(format!(
+            "Endpoint ignored these unrecognized parameters: [{}]",
+            names.join(" ")
+        ))
+    }
+
     /// A key of `key_type` (the default if `None`) with the default policy.
     pub fn of_type(key_type: Option<String>) -> Self {
         Self {

@@ -148,7 +148,9 @@ fn listed(value: &Value, list: &[Value]) -> bool {
 /// spell (form fields arrive as strings).
 fn same(value: &Value, allowed: &Value) -> bool {
     match (value, allowed) {
-        (Value::String(s), Value::Number(_) | Value::Bool(_)) => s.as_str() == allowed.to_string().as_str(),
+        (Value::String(s), Value::Number(_) | Value::Bool(_)) => {
+            s.as_str() == allowed.to_string().as_str()
+        }
         _ => value == allowed,
     }
 }
