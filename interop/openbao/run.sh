@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Differential test: the same request sequences (differential.py) go to
 # OpenBao dev (pinned in requirements.txt, from PyPI) and to minikms
-# (simulation); the answers' shapes are compared and counted.
+# (simulation); the answers' shapes are compared and counted. Then real
+# Vault clients (the `bao` CLI, SOPS) drive the same minikms server
+# (clients.sh).
 #
 #   interop/openbao/run.sh [REPORT.json]     # needs `cargo build --workspace` first
 #
 # Environment: KMS_HOST (default: $CARGO_TARGET_DIR or target, /debug/kms-host),
 # VENV (default: a fresh temp dir; set it to reuse a venv), DIFF_REPORT
 # (the JSON report's path, if not given as the argument).
-# Exits 0 when both servers ran and the harness finished, whatever the
-# differences: they are measured here, and listed in kept-differences.md
-# when kept on purpose.
+# Exits 0 when both servers ran, the harness finished and the clients
+# passed, whatever the differences: they are measured here, and listed in
+# kept-differences.md when kept on purpose.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -29,7 +31,7 @@ cleanup() {
 trap cleanup EXIT
 
 venv="${VENV:-$work/venv}"
-if [ ! -x "$venv/bin/bao" ]; then
+if [ ! -x "$venv/bin/bao" ] || [ ! -x "$venv/bin/sops" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 fi
@@ -75,3 +77,4 @@ OPENBAO_ADDR="$BAO_ADDR" OPENBAO_CACERT="$BAO_CACERT" MINIKMS_ADDR="$kms_addr" \
     MINIKMS_CACERT="$work/minikms-ca.pem" ROOT_TOKEN="$token" \
     KEPT="$here/kept-differences.md" \
     "$venv/bin/python" "$here/differential.py" ${1:-${DIFF_REPORT:-}}
+"$here/clients.sh" "$venv" "$kms_addr" "$work/minikms-ca.pem" "$token"

@@ -81,7 +81,7 @@ pub fn acl_policy(data: &[u8]) {
     };
     let paths = String::from_utf8_lossy(paths);
     for path in paths.split('\n') {
-        let _ = acl::capabilities([&policy], path);
+        let _ = acl::permissions([&policy], path);
         for rule in &policy.rules {
             let _ = acl::matches(&rule.pattern, path);
             let _ = acl::priority(&rule.pattern, path);

@@ -48,8 +48,10 @@ pub async fn open_store(
         .map_err(|e| format!("cannot write the key store: {e}"))?;
     let ca = ca::TlsCa::load_or_create(&state, platform.as_ref())
         .map_err(|e| format!("cannot set up the TLS CA: {e}"))?;
+    let state = Arc::new(state);
+    crate::services::rotation::spawn(state.clone());
     Ok(Opened {
-        state: Arc::new(state),
+        state,
         audit,
         ca: Arc::new(ca),
         recovery,

@@ -3,8 +3,9 @@
 //! to the real server, and compares the answers' shapes. It passes whatever
 //! the differences (they are measured, and listed in
 //! `interop/openbao/kept-differences.md` when kept on purpose); it fails if
-//! a server does not start or the harness breaks. Run with `--nocapture` to
-//! see the counts. The script makes its own virtualenv, so it needs
+//! a server does not start or the harness breaks. Then the real clients
+//! (`interop/openbao/clients.sh`: the `bao` CLI and SOPS, pinned) drive
+//! the server; they must pass. Run with `--nocapture` to see the counts. The script makes its own virtualenv, so it needs
 //! `python3` (with `venv`) and network access.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -19,4 +20,10 @@ fn openbao_differential_counts() {
         .unwrap_or_else(|| panic!("no summary line:\n{stdout}"));
     println!("{stdout}");
     println!("openbao differential: {summary}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("clients: ") && l.ends_with(" passed")),
+        "the bao CLI and SOPS did not pass:\n{stdout}"
+    );
 }

@@ -138,7 +138,7 @@ pub fn info(key: &Key) -> Result<KeyInfo, Error> {
         supports_derivation: t.supports_derivation(),
         supports_signing: t.supports_signing(),
         imported_key: key.imported,
-        auto_rotate_period: 0,
+        auto_rotate_period: key.auto_rotate_period,
         soft_deleted: false,
         backup_info: key.backup_info.map(StampInfo::from),
         restore_info: key.restore_info.map(StampInfo::from),

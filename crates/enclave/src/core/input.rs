@@ -40,6 +40,21 @@ pub fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Er
     }
 }
 
+/// A string that may arrive as a JSON string or number (Vault's
+/// `salt_length` is either), or null.
+pub fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum S {
+        S(String),
+        I(i64),
+    }
+    Ok(Option::<S>::deserialize(d)?.map(|s| match s {
+        S::S(s) => s,
+        S::I(n) => n.to_string(),
+    }))
+}
+
 /// A boolean that may arrive as a JSON bool, "true"/"false", or null.
 pub fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     #[derive(Deserialize)]

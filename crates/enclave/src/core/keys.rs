@@ -315,6 +315,15 @@ pub fn versioned(v: u64, body: &[u8]) -> String {
 
 /// Parses `vault:vN:base64` (ciphertexts, signatures, HMACs).
 pub fn parse_versioned(s: &str, what: &str) -> Result<(u64, Vec<u8>), Error> {
+    parse_versioned_in(s, what, &B64)
+}
+
+/// Parses `vault:vN:` and `engine`'s base64 (JWS signatures are URL-safe).
+pub fn parse_versioned_in(
+    s: &str,
+    what: &str,
+    engine: &base64::engine::GeneralPurpose,
+) -> Result<(u64, Vec<u8>), Error> {
     let bad = || Error::invalid(format!("invalid {what}: not of the form vault:vN:base64"));
     let rest = s.strip_prefix("vault:v").ok_or_else(bad)?;
     let (n, b64) = rest.split_once(':').ok_or_else(bad)?;
@@ -322,7 +331,7 @@ pub fn parse_versioned(s: &str, what: &str) -> Result<(u64, Vec<u8>), Error> {
         return Err(bad());
     }
     let v: u64 = n.parse().map_err(|_| bad())?;
-    let body = B64
+    let body = engine
         .decode(b64)
         .map_err(|_| Error::invalid(format!("invalid {what}: bad base64")))?;
     Ok((v, body))

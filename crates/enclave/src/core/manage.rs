@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::describe::{self, KeyInfo};
 use super::import;
 use super::input::{check_name, lenient_bool, lenient_u64};
 use super::keys::{self, new_version, B64};
+use super::tokens::parse_ttl;
 use crate::error::Error;
 use crate::state::acl::Access;
 use crate::state::key::{Key, KeyType, Stamp, MAX_VERSION};
@@ -31,11 +33,27 @@ pub struct CreateRequest {
     convergent_encryption: Option<bool>,
     #[serde(default, deserialize_with = "lenient_u64")]
     key_size: Option<u64>,
-    #[serde(default, deserialize_with = "lenient_u64")]
-    auto_rotate_period: Option<u64>,
+    auto_rotate_period: Option<Value>,
+    /// Fields this route does not know: their names only (Vault warns of
+    /// them and goes on).
+    #[serde(flatten)]
+    unrecognized: BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 impl CreateRequest {
+    /// Vault's warning for the fields the request had that this route does
+    /// not know, if any.
+    pub fn warning(&self) -> Option<String> {
+        if self.unrecognized.is_empty() {
+            return None;
+        }
+        let names: Vec<&str> = self.unrecognized.keys().map(String::as_str).collect();
+        Some(format!(
+            "Endpoint ignored these unrecognized parameters: [{}]",
+            names.join(" ")
+        ))
+    }
+
     /// A key of `key_type` (the default if `None`) with the default policy.
     pub fn of_type(key_type: Option<String>) -> Self {
         Self {
@@ -48,7 +66,7 @@ impl CreateRequest {
 /// Creates the key `name` (no change if it exists); its description.
 pub fn create(state: &State, name: &str, req: CreateRequest) -> Result<KeyInfo, Error> {
     check_name(name)?;
-    refuse_auto_rotate(req.auto_rotate_period)?;
+    let auto_rotate_period = rotate_period(req.auto_rotate_period.as_ref())?;
     let key_type = match req.key_type.as_deref() {
         None | Some("") => KeyType::Aes256Gcm96,
         Some(t) => {
@@ -78,6 +96,7 @@ pub fn create(state: &State, name: &str, req: CreateRequest) -> Result<KeyInfo, 
     }
     let version = new_version(key_type, hmac_size)?;
     let mut key = Key::new(name.to_string(), key_type, version);
+    key.auto_rotate_period = auto_rotate_period.unwrap_or(0);
     key.exportable = req.exportable.unwrap_or(false);
     key.allow_plaintext_backup = req.allow_plaintext_backup.unwrap_or(false);
     state.create(key)?;
@@ -121,14 +140,16 @@ pub struct ConfigRequest {
     exportable: Option<bool>,
     #[serde(default, deserialize_with = "lenient_bool")]
     allow_plaintext_backup: Option<bool>,
-    #[serde(default, deserialize_with = "lenient_u64")]
-    auto_rotate_period: Option<u64>,
+    auto_rotate_period: Option<Value>,
 }
 
 /// Changes a key's policy.
 pub fn config(state: &State, name: &str, req: ConfigRequest) -> Result<KeyInfo, Error> {
+    let auto_rotate_period = rotate_period(req.auto_rotate_period.as_ref())?;
     let key = state.update(name, |k| {
-        refuse_auto_rotate(req.auto_rotate_period)?;
+        if let Some(p) = auto_rotate_period {
+            k.auto_rotate_period = p;
+        }
         if let Some(v) = req.min_decryption_version {
             let v = v.max(1);
             if v > k.latest_version {
@@ -180,15 +201,33 @@ pub fn config(state: &State, name: &str, req: ConfigRequest) -> Result<KeyInfo, 
     describe::info(&key)
 }
 
-/// Automatic rotation is not implemented: asking for it is refused, never
-/// silently dropped.
-fn refuse_auto_rotate(period: Option<u64>) -> Result<(), Error> {
-    match period {
-        None | Some(0) => Ok(()),
-        Some(_) => Err(Error::invalid(
-            "auto_rotate_period is not supported: rotate with transit/keys/NAME/rotate",
-        )),
+/// Vault's `auto_rotate_period`: seconds or a duration (`24h`); 0 turns
+/// automatic rotation off, else at least an hour, as Vault has it.
+fn rotate_period(v: Option<&Value>) -> Result<Option<u64>, Error> {
+    let period = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) if s.is_empty() => return Ok(None),
+        Some(v) => parse_ttl(v).map_err(|_| {
+            Error::invalid("invalid auto_rotate_period: seconds or a duration like 24h")
+        })?,
+    };
+    if period != 0 && period < 3600 {
+        return Err(Error::invalid(
+            "auto rotate period must be 0 to disable or at least an hour",
+        ));
     }
+    Ok(Some(period))
+}
+
+/// A new version for `key`: of its type, and for `hmac` keys of its size.
+pub fn fresh_version(key: &Key) -> Result<crate::state::key::Version, Error> {
+    let hmac_size = key
+        .versions
+        .values()
+        .next_back()
+        .map(|v| v.secret.len())
+        .unwrap_or(32);
+    new_version(key.key_type, hmac_size)
 }
 
 /// Adds a version.
@@ -199,14 +238,8 @@ pub fn rotate(state: &State, name: &str) -> Result<KeyInfo, Error> {
             "imported key was not imported with allow_rotation",
         ));
     }
-    let hmac_size = current
-        .versions
-        .values()
-        .next_back()
-        .map(|v| v.secret.len())
-        .unwrap_or(32);
     // Generate outside the store lock (RSA takes a while).
-    let version = new_version(current.key_type, hmac_size)?;
+    let version = fresh_version(&current)?;
     describe::info(&*state.update(name, |k| k.add_version(version.clone()))?)
 }
 

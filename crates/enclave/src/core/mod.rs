@@ -31,6 +31,8 @@ pub mod keys;
 pub mod manage;
 pub mod mount_config;
 pub mod policies;
+pub mod rotation;
+pub mod sigalg;
 pub mod sign;
 pub mod tokens;
 pub mod utility;

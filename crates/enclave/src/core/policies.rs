@@ -31,26 +31,42 @@ pub fn list(state: &State) -> Vec<String> {
     state.policy_names()
 }
 
-/// A policy's text, as Vault answers it (under both its names).
+/// A policy as Vault's `sys/policies/acl/NAME` answers it (`sys/policy/NAME`
+/// names `policy` `rules`). `version` is 1 for every written policy and 0
+/// for `root`: the store keeps no history, and minikms has no
+/// check-and-set on policies (`cas_required` is always false);
+/// `modified` is when this server saw the policy written or read it from
+/// the store; `root` has none.
 #[derive(Serialize)]
-pub struct PolicyText {
+pub struct PolicyInfo {
     pub name: String,
-    pub rules: String,
     pub policy: String,
+    pub version: u64,
+    pub cas_required: bool,
+    pub allow_slashes_in_identity_templates: bool,
+    pub allow_wildcards_in_identity_templates: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modified: Option<String>,
 }
 
-pub fn read(state: &State, name: &str) -> Result<PolicyText, Error> {
+pub fn read(state: &State, name: &str) -> Result<PolicyInfo, Error> {
     let name = policy_name(name)?;
-    let text = if name == "root" {
-        Some(String::new())
+    let (text, seen) = if name == "root" {
+        (String::new(), None)
     } else {
-        state.policy_text(&name)
+        let (text, seen) = state
+            .policy_text_seen(&name)
+            .ok_or_else(|| Error::not_found("no such policy"))?;
+        (text, Some(seen))
     };
-    let text = text.ok_or_else(|| Error::not_found("no such policy"))?;
-    Ok(PolicyText {
+    Ok(PolicyInfo {
+        version: u64::from(seen.is_some()),
+        modified: seen.map(crate::clock::rfc3339),
         name,
-        rules: text.clone(),
         policy: text,
+        cas_required: false,
+        allow_slashes_in_identity_templates: false,
+        allow_wildcards_in_identity_templates: false,
     })
 }
 

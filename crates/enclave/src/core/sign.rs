@@ -1,22 +1,16 @@
-//! Sign, verify (signatures and HMACs), hmac.
-//!
-//! Signatures: Ed25519 (over the input); ECDSA P-256 with SHA-256, P-384
-//! with SHA-384 or SHA3-384, P-521 with SHA-2 224/256/384/512 or SHA3-512,
-//! ASN.1 (DER) encoded, `prehashed` supported; RSA PSS
-//! (default; salt length = hash length) or PKCS#1 v1.5 with SHA-2 256, 384
-//! or 512. HMAC: SHA-2 224, 256, 384, 512, with the version's HMAC key
-//! (for `hmac` keys the key itself).
+//! Sign, verify (signatures and HMACs), hmac: the requests as Vault
+//! takes them. Which signature algorithms there are, and what they do, is
+//! in [`super::sigalg`]. HMAC: SHA-2 224, 256, 384, 512, with the
+//! version's HMAC key (for `hmac` keys the key itself).
 
-use aws_lc_rs::digest;
 use aws_lc_rs::hmac;
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::KeyPair as RsaKeyPair;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::batch::{self, check_batch, Answer};
-use super::input::{b64_field, lenient_bool, lenient_u64};
-use super::keys::{parse_versioned, versioned};
+use super::input::{b64_field, lenient_bool, lenient_string, lenient_u64};
+use super::keys::{parse_versioned, parse_versioned_in, versioned};
+use super::sigalg::{self, Hash, Marshaling, Salt};
 use crate::error::Error;
 use crate::state::key::{Key, KeyType};
 
@@ -66,6 +60,7 @@ pub struct Request {
     algorithm: Option<String>,
     signature_algorithm: Option<String>,
     marshaling_algorithm: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
     salt_length: Option<String>,
     #[serde(default, deserialize_with = "lenient_bool")]
     prehashed: Option<bool>,
@@ -74,9 +69,9 @@ pub struct Request {
 /// The options shared by every item of a request.
 pub struct Options {
     key_version: Option<u64>,
+    /// The hash's name, for HMACs.
     hash: String,
-    pss: bool,
-    prehashed: bool,
+    alg: sigalg::Algorithm,
 }
 
 pub fn options(req: &Request, path_alg: Option<String>) -> Result<Options, Error> {
@@ -93,23 +88,24 @@ pub fn options(req: &Request, path_alg: Option<String>) -> Result<Options, Error
             )))
         }
     };
-    match req.marshaling_algorithm.as_deref() {
-        None | Some("") | Some("asn1") => {}
-        Some(other) => {
-            return Err(Error::invalid(format!(
-                "unsupported marshaling_algorithm {other}: only asn1"
-            )))
-        }
-    }
-    match req.salt_length.as_deref() {
-        None | Some("") | Some("auto") | Some("hash") => {}
-        Some(_) => return Err(Error::invalid("unsupported salt_length: only auto or hash")),
+    let prehashed = req.prehashed.unwrap_or(false);
+    // Checked for HMACs too, as Vault does: a name it does not know is a 400.
+    let parsed = Hash::parse(&hash)?;
+    if parsed == Hash::None && (!prehashed || pss) {
+        return Err(Error::invalid(
+            "hash_algorithm=none requires both prehashed=true and signature_algorithm=pkcs1v15",
+        ));
     }
     Ok(Options {
         key_version: req.key_version,
+        alg: sigalg::Algorithm {
+            hash: parsed,
+            pss,
+            marshaling: Marshaling::parse(req.marshaling_algorithm.as_deref())?,
+            salt: Salt::parse(req.salt_length.as_deref())?,
+            prehashed,
+        },
         hash,
-        pss,
-        prehashed: req.prehashed.unwrap_or(false),
     })
 }
 
@@ -153,123 +149,16 @@ pub fn hmac_one(key: &Key, o: &Options, item: &Item) -> Result<SignOutcome, Erro
 pub fn sign_one(key: &Key, o: &Options, item: &Item) -> Result<SignOutcome, Error> {
     let input = input_of(item)?;
     let v = key.version_for_use(o.key_version)?;
-    let secret = &key.version(v)?.secret;
-    let failed = || Error::failed("signing");
-    let rng = SystemRandom::new();
-    let sig: Vec<u8> = match key.key_type {
-        KeyType::Ed25519 => {
-            if o.prehashed {
-                return Err(Error::invalid("prehashed is not supported for ed25519"));
-            }
-            let pair = Ed25519KeyPair::from_pkcs8(secret).map_err(|_| failed())?;
-            pair.sign(&input).as_ref().to_vec()
-        }
-        t if t.is_ecdsa() => {
-            let (alg, _, hash) = ecdsa_algs(t, &o.hash)?;
-            let pair = EcdsaKeyPair::from_pkcs8(alg, secret).map_err(|_| failed())?;
-            let sig = if o.prehashed {
-                let d = digest::Digest::import_less_safe(&input, hash)
-                    .map_err(|_| Error::invalid("prehashed input has the wrong length"))?;
-                pair.sign_digest(&d).map_err(|_| failed())?
-            } else {
-                pair.sign(&rng, &input).map_err(|_| failed())?
-            };
-            sig.as_ref().to_vec()
-        }
-        t if t.is_rsa() => {
-            if o.prehashed {
-                return Err(Error::invalid("prehashed is not supported for RSA keys"));
-            }
-            let encoding: &'static dyn signature::RsaEncoding = match (o.pss, o.hash.as_str()) {
-                (true, "sha2-256") => &signature::RSA_PSS_SHA256,
-                (true, "sha2-384") => &signature::RSA_PSS_SHA384,
-                (true, "sha2-512") => &signature::RSA_PSS_SHA512,
-                (false, "sha2-256") => &signature::RSA_PKCS1_SHA256,
-                (false, "sha2-384") => &signature::RSA_PKCS1_SHA384,
-                (false, "sha2-512") => &signature::RSA_PKCS1_SHA512,
-                (_, other) => {
-                    return Err(Error::invalid(format!(
-                        "unsupported hash algorithm {other} for RSA keys"
-                    )))
-                }
-            };
-            let pair = RsaKeyPair::from_pkcs8(secret).map_err(|_| failed())?;
-            let mut sig = vec![0u8; pair.public_modulus_len()];
-            pair.sign(encoding, &rng, &input, &mut sig)
-                .map_err(|_| failed())?;
-            sig
-        }
-        other => {
-            return Err(Error::invalid(format!(
-                "key type {} does not support signing",
-                other.name()
-            )))
-        }
-    };
+    let sig = sigalg::sign(key.key_type, &key.version(v)?.secret, &o.alg, &input)?;
+    let mut signature = format!("vault:v{v}:");
+    o.alg
+        .marshaling
+        .engine()
+        .encode_string(&sig, &mut signature);
     Ok(SignOutcome {
-        signature: Some(versioned(v, &sig)),
+        signature: Some(signature),
         key_version: Some(v),
         ..SignOutcome::default()
-    })
-}
-
-/// The ECDSA algorithms (signing, verifying, digest) for a curve and a
-/// hash: the pairs aws-lc-rs offers.
-type EcdsaAlgs = (
-    &'static signature::EcdsaSigningAlgorithm,
-    &'static signature::EcdsaVerificationAlgorithm,
-    &'static digest::Algorithm,
-);
-
-fn ecdsa_algs(t: KeyType, hash: &str) -> Result<EcdsaAlgs, Error> {
-    use signature::*;
-    Ok(match (t, hash) {
-        (KeyType::EcdsaP256, "sha2-256") => (
-            &ECDSA_P256_SHA256_ASN1_SIGNING,
-            &ECDSA_P256_SHA256_ASN1,
-            &digest::SHA256,
-        ),
-        (KeyType::EcdsaP384, "sha2-384") => (
-            &ECDSA_P384_SHA384_ASN1_SIGNING,
-            &ECDSA_P384_SHA384_ASN1,
-            &digest::SHA384,
-        ),
-        (KeyType::EcdsaP384, "sha3-384") => (
-            &ECDSA_P384_SHA3_384_ASN1_SIGNING,
-            &ECDSA_P384_SHA3_384_ASN1,
-            &digest::SHA3_384,
-        ),
-        (KeyType::EcdsaP521, "sha2-224") => (
-            &ECDSA_P521_SHA224_ASN1_SIGNING,
-            &ECDSA_P521_SHA224_ASN1,
-            &digest::SHA224,
-        ),
-        (KeyType::EcdsaP521, "sha2-256") => (
-            &ECDSA_P521_SHA256_ASN1_SIGNING,
-            &ECDSA_P521_SHA256_ASN1,
-            &digest::SHA256,
-        ),
-        (KeyType::EcdsaP521, "sha2-384") => (
-            &ECDSA_P521_SHA384_ASN1_SIGNING,
-            &ECDSA_P521_SHA384_ASN1,
-            &digest::SHA384,
-        ),
-        (KeyType::EcdsaP521, "sha2-512") => (
-            &ECDSA_P521_SHA512_ASN1_SIGNING,
-            &ECDSA_P521_SHA512_ASN1,
-            &digest::SHA512,
-        ),
-        (KeyType::EcdsaP521, "sha3-512") => (
-            &ECDSA_P521_SHA3_512_ASN1_SIGNING,
-            &ECDSA_P521_SHA3_512_ASN1,
-            &digest::SHA3_512,
-        ),
-        _ => {
-            return Err(Error::invalid(format!(
-                "unsupported hash algorithm {hash} for {}: ecdsa-p256 signs with sha2-256; ecdsa-p384 with sha2-384 or sha3-384; ecdsa-p521 with sha2-224, sha2-256, sha2-384, sha2-512 or sha3-512",
-                t.name()
-            )))
-        }
     })
 }
 
@@ -288,63 +177,39 @@ pub fn verify_one(key: &Key, o: &Options, item: &Item) -> Result<SignOutcome, Er
     let Some(sig) = &item.signature else {
         return Err(Error::invalid("missing signature or hmac to verify"));
     };
-    let (v, sig) = parse_versioned(sig, "signature")?;
+    let (v, sig) = parse_versioned_in(sig, "signature", o.alg.marshaling.engine())?;
     key.check_decryption_version(v)?;
-    let secret = &key.version(v)?.secret;
-    let failed = || Error::failed("verification");
-    let valid = match key.key_type {
-        KeyType::Ed25519 => {
-            let pair = Ed25519KeyPair::from_pkcs8(secret).map_err(|_| failed())?;
-            UnparsedPublicKey::new(&signature::ED25519, pair.public_key().as_ref())
-                .verify(&input, &sig)
-                .is_ok()
-        }
-        t if t.is_ecdsa() => {
-            let (alg, verify_alg, hash) = ecdsa_algs(t, &o.hash)?;
-            let pair = EcdsaKeyPair::from_pkcs8(alg, secret).map_err(|_| failed())?;
-            let public = UnparsedPublicKey::new(verify_alg, pair.public_key().as_ref());
-            if o.prehashed {
-                let d = digest::Digest::import_less_safe(&input, hash)
-                    .map_err(|_| Error::invalid("prehashed input has the wrong length"))?;
-                public.verify_digest(&d, &sig).is_ok()
-            } else {
-                public.verify(&input, &sig).is_ok()
-            }
-        }
-        t if t.is_rsa() => {
-            if o.prehashed {
-                return Err(Error::invalid("prehashed is not supported for RSA keys"));
-            }
-            let params: &'static signature::RsaParameters = match (o.pss, o.hash.as_str()) {
-                (true, "sha2-256") => &signature::RSA_PSS_2048_8192_SHA256,
-                (true, "sha2-384") => &signature::RSA_PSS_2048_8192_SHA384,
-                (true, "sha2-512") => &signature::RSA_PSS_2048_8192_SHA512,
-                (false, "sha2-256") => &signature::RSA_PKCS1_2048_8192_SHA256,
-                (false, "sha2-384") => &signature::RSA_PKCS1_2048_8192_SHA384,
-                (false, "sha2-512") => &signature::RSA_PKCS1_2048_8192_SHA512,
-                (_, other) => {
-                    return Err(Error::invalid(format!(
-                        "unsupported hash algorithm {other} for RSA keys"
-                    )))
-                }
-            };
-            let pair = RsaKeyPair::from_pkcs8(secret).map_err(|_| failed())?;
-            UnparsedPublicKey::new(params, pair.public_key().as_ref())
-                .verify(&input, &sig)
-                .is_ok()
-        }
-        other => {
-            return Err(Error::invalid(format!(
-                "key type {} does not support verification",
-                other.name()
-            )))
-        }
-    };
+    let valid = sigalg::verify(key.key_type, &key.version(v)?.secret, &o.alg, &input, &sig)?;
     Ok(SignOutcome::valid(valid))
 }
 
-/// One item's operation.
-pub type One = fn(&Key, &Options, &Item) -> Result<SignOutcome, Error>;
+/// What a request does with each item.
+#[derive(Clone, Copy)]
+pub enum Op {
+    Hmac,
+    Sign,
+    Verify,
+}
+
+impl Op {
+    fn one(self) -> fn(&Key, &Options, &Item) -> Result<SignOutcome, Error> {
+        match self {
+            Self::Hmac => hmac_one,
+            Self::Sign => sign_one,
+            Self::Verify => verify_one,
+        }
+    }
+
+    /// What a failed batch item shows besides its error, as Vault's:
+    /// `key_version` 0 for a signature, `valid` false for a verification.
+    fn mark_failed(self, outcome: &mut SignOutcome) {
+        match self {
+            Self::Hmac => {}
+            Self::Sign => outcome.key_version = Some(0),
+            Self::Verify => outcome.valid = Some(false),
+        }
+    }
+}
 
 /// Checks a request's batch (if any) before any work.
 pub fn check(req: &Request) -> Result<(), Error> {
@@ -355,11 +220,18 @@ pub fn check(req: &Request) -> Result<(), Error> {
 }
 
 /// Runs `one` on the request, or on each item of its batch.
-pub fn run(key: &Key, o: &Options, req: &Request, one: One) -> Result<Answer<SignOutcome>, Error> {
+pub fn run(key: &Key, o: &Options, req: &Request, op: Op) -> Result<Answer<SignOutcome>, Error> {
+    let one = op.one();
     let Some(batch) = &req.batch_input else {
         return one(key, o, &req.item).map(Answer::One);
     };
-    Ok(batch::each(batch, |item| one(key, o, item)))
+    let mut answer = batch::each(batch, |item| one(key, o, item));
+    if let Answer::Batch { results, .. } = &mut answer {
+        for failed in results.iter_mut().filter(|r| r.error.is_some()) {
+            op.mark_failed(failed);
+        }
+    }
+    Ok(answer)
 }
 
 impl batch::Item<SignOutcome> for Item {

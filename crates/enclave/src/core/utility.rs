@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 
 use super::input::{b64_field, lenient_u64};
 use super::keys::{random as random_bytes, B64};
+use super::sigalg::Hash;
 use crate::error::Error;
 
 /// Most random bytes per request (Vault's limit too).
@@ -92,15 +93,12 @@ pub fn hash(path_alg: Option<String>, req: HashRequest) -> Result<Sum, Error> {
         .or(req.algorithm)
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| "sha2-256".into());
-    let alg: &'static digest::Algorithm = match alg_name.as_str() {
-        "sha2-224" => &digest::SHA224,
-        "sha2-256" => &digest::SHA256,
-        "sha2-384" => &digest::SHA384,
-        "sha2-512" => &digest::SHA512,
-        "sha3-256" => &digest::SHA3_256,
-        "sha3-384" => &digest::SHA3_384,
-        "sha3-512" => &digest::SHA3_512,
-        other => return Err(Error::invalid(format!("unsupported algorithm {other}"))),
+    // Vault's `hash` takes the SHA-2 and SHA-3 families only.
+    let alg = match Hash::parse(&alg_name) {
+        Ok(Hash::Sha1 | Hash::None) | Err(_) => {
+            return Err(Error::invalid(format!("unsupported algorithm {alg_name}")))
+        }
+        Ok(h) => h.digest()?,
     };
     let sum = digest::digest(alg, &input);
     let out = encode(sum.as_ref(), req.format.as_deref(), "hex")?;

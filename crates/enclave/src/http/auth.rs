@@ -86,12 +86,19 @@ async fn create_with(
     let made = blocking(&app.state, move |s| make(s, &identity, req)).await?;
     let rec = &made.record;
     let auth = auth_block(made.token.as_str(), &made.accessor, rec, rec.creation_ttl);
-    Ok(ok_with_fields(
-        id,
-        &Value::Null,
-        &[("auth", auth)],
-        Facts::WROTE,
-    ))
+    // As Vault: a token may name a policy not written yet; it is warned of.
+    let known = crate::core::policies::list(&app.state);
+    let warnings: Vec<String> = rec
+        .policies
+        .iter()
+        .filter(|p| !known.contains(p))
+        .map(|p| format!("Policy {p:?} does not exist"))
+        .collect();
+    let mut fields = vec![("auth", auth)];
+    if !warnings.is_empty() {
+        fields.push(("warnings", serde_json::json!(warnings)));
+    }
+    Ok(ok_with_fields(id, &Value::Null, &fields, Facts::WROTE))
 }
 
 /// Vault's `auth` block for a token with `ttl` seconds left

@@ -18,7 +18,11 @@ use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
 use zeroize::{Zeroize, Zeroizing};
 
+use serde_json::{Map, Value};
+
+use super::layers::Authed;
 use crate::error::Error;
+use crate::state::params::Params;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -31,10 +35,13 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_BODY: usize = 64 * 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(10);
 
-/// A request body, and whether its content type says form fields.
+/// A request body, whether its content type says form fields, and the
+/// parameter constraints the token's policies put on it (the guard's
+/// decision, [`Authed`]).
 pub struct Posted {
     body: Body,
     form_type: bool,
+    params: Option<Params>,
 }
 
 impl<S: Send + Sync> FromRequest<S> for Posted {
@@ -50,9 +57,16 @@ impl<S: Send + Sync> FromRequest<S> for Posted {
                 t.trim()
                     .eq_ignore_ascii_case("application/x-www-form-urlencoded")
             });
+        let params = req
+            .extensions()
+            .get::<Authed>()
+            .map(|a| &a.0.params)
+            .filter(|p| !p.is_empty())
+            .cloned();
         Ok(Self {
             body: req.into_body(),
             form_type,
+            params,
         })
     }
 }
@@ -63,6 +77,7 @@ impl From<Body> for Posted {
         Self {
             body,
             form_type: false,
+            params: None,
         }
     }
 }
@@ -77,6 +92,7 @@ pub async fn json_body<T: DeserializeOwned + Default>(
     let Posted {
         mut body,
         form_type,
+        params,
     } = posted.into();
     let read = tokio::time::timeout(BODY_TIMEOUT, collect(Limited::new(&mut body, MAX_BODY)));
     let received = match read.await {
@@ -96,10 +112,15 @@ pub async fn json_body<T: DeserializeOwned + Default>(
     };
     let bytes = received.as_slice();
     let start = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if start.is_none() || bytes.trim_ascii() == b"null" {
+    let empty = start.is_none() || bytes.trim_ascii() == b"null";
+    let form = form_type && !matches!(start, Some(b'{' | b'['));
+    if let Some(params) = params {
+        check_params(&params, bytes, empty, form)?;
+    }
+    if empty {
         return Ok(T::default());
     }
-    if form_type && !matches!(start, Some(b'{' | b'[')) {
+    if form {
         return form_fields(bytes);
     }
     // serde_json's messages can quote the input: give only the position.
@@ -113,33 +134,67 @@ pub async fn json_body<T: DeserializeOwned + Default>(
     })
 }
 
-/// Form fields (`a=1&b=x`) as the request type, each value a string (the
-/// lenient field readers take numbers and booleans as strings); the
-/// decoded values are wiped once read.
-fn form_fields<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    let mut fields = serde_json::Map::new();
+/// Checks the body's top-level fields against the token's parameter
+/// constraints ([`Params`]): 403 if they refuse it. The fields read for
+/// this are wiped after.
+fn check_params(params: &Params, bytes: &[u8], empty: bool, form: bool) -> Result<(), Error> {
+    let fields = if empty {
+        Map::new()
+    } else if form {
+        form_map(bytes)
+    } else {
+        serde_json::from_slice::<Map<String, Value>>(bytes)
+            .map_err(|_| Error::invalid("invalid request body (not a JSON object)"))?
+    };
+    let allowed = params.allows(&fields);
+    wipe_value(Value::Object(fields));
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::Denied)
+    }
+}
+
+/// Zeroizes every string in `v` (bodies carry plaintext).
+fn wipe_value(v: Value) {
+    match v {
+        Value::String(mut s) => s.zeroize(),
+        Value::Array(items) => items.into_iter().for_each(wipe_value),
+        Value::Object(map) => map.into_iter().for_each(|(mut k, v)| {
+            k.zeroize();
+            wipe_value(v);
+        }),
+        _ => {}
+    }
+}
+
+/// Form fields (`a=1&b=x`) as a JSON object of strings; a field given
+/// twice is its values joined with commas.
+fn form_map(bytes: &[u8]) -> Map<String, Value> {
+    let mut fields = Map::new();
     for (k, v) in form_urlencoded::parse(bytes) {
         match fields.get_mut(k.as_ref()) {
-            Some(serde_json::Value::String(joined)) => {
+            Some(Value::String(joined)) => {
                 joined.push(',');
                 joined.push_str(&v);
             }
             _ => {
-                fields.insert(k.into_owned(), serde_json::Value::String(v.into_owned()));
+                fields.insert(k.into_owned(), Value::String(v.into_owned()));
             }
         }
     }
-    let fields = serde_json::Value::Object(fields);
+    fields
+}
+
+/// Form fields (`a=1&b=x`) as the request type, each value a string (the
+/// lenient field readers take numbers and booleans as strings); the
+/// decoded values are wiped once read.
+fn form_fields<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let fields = Value::Object(form_map(bytes));
     let parsed = T::deserialize(&fields).map_err(|_| {
         Error::invalid("invalid request body (a form field has the wrong type or value)")
     });
-    if let serde_json::Value::Object(map) = fields {
-        for (_, v) in map {
-            if let serde_json::Value::String(mut s) = v {
-                s.zeroize();
-            }
-        }
-    }
+    wipe_value(fields);
     parsed
 }
 

@@ -147,7 +147,7 @@ pub async fn datakey(
     Ok(ok_secret(id, &data_key, facts))
 }
 
-/// Runs `one` (sign, verify or hmac) on the request or each batch item;
+/// Runs `op` (sign, verify or hmac) on the request or each batch item;
 /// `path_alg` is the hash algorithm given in the path.
 async fn signing(
     app: AppState,
@@ -155,14 +155,14 @@ async fn signing(
     name: String,
     path_alg: Option<String>,
     body: Posted,
-    one: sign::One,
+    op: sign::Op,
 ) -> Result<Response, Error> {
     let req: sign::Request = json_body(body).await?;
     sign::check(&req)?;
     let o = sign::options(&req, path_alg)?;
     let items = req.batch_input.as_ref().map_or(1, Vec::len);
     let answered = with_key(&app.state, &name, items, move |key| {
-        sign::run(key, &o, &req, one)
+        sign::run(key, &o, &req, op)
     })
     .await?;
     Ok(answer(
@@ -181,7 +181,7 @@ pub async fn hmac(
     Path(name): Path<String>,
     body: Posted,
 ) -> Result<Response, Error> {
-    signing(app, id, name, None, body, sign::hmac_one).await
+    signing(app, id, name, None, body, sign::Op::Hmac).await
 }
 
 /// `POST /v1/transit/hmac/:name/:algorithm`.
@@ -191,7 +191,7 @@ pub async fn hmac_alg(
     Path((name, alg)): Path<(String, String)>,
     body: Posted,
 ) -> Result<Response, Error> {
-    signing(app, id, name, Some(alg), body, sign::hmac_one).await
+    signing(app, id, name, Some(alg), body, sign::Op::Hmac).await
 }
 
 /// `POST /v1/transit/sign/:name`.
@@ -201,7 +201,7 @@ pub async fn sign(
     Path(name): Path<String>,
     body: Posted,
 ) -> Result<Response, Error> {
-    signing(app, id, name, None, body, sign::sign_one).await
+    signing(app, id, name, None, body, sign::Op::Sign).await
 }
 
 /// `POST /v1/transit/sign/:name/:algorithm`.
@@ -211,7 +211,7 @@ pub async fn sign_alg(
     Path((name, alg)): Path<(String, String)>,
     body: Posted,
 ) -> Result<Response, Error> {
-    signing(app, id, name, Some(alg), body, sign::sign_one).await
+    signing(app, id, name, Some(alg), body, sign::Op::Sign).await
 }
 
 /// `POST /v1/transit/verify/:name`.
@@ -221,7 +221,7 @@ pub async fn verify(
     Path(name): Path<String>,
     body: Posted,
 ) -> Result<Response, Error> {
-    signing(app, id, name, None, body, sign::verify_one).await
+    signing(app, id, name, None, body, sign::Op::Verify).await
 }
 
 /// `POST /v1/transit/verify/:name/:algorithm`.
@@ -231,7 +231,7 @@ pub async fn verify_alg(
     Path((name, alg)): Path<(String, String)>,
     body: Posted,
 ) -> Result<Response, Error> {
-    signing(app, id, name, Some(alg), body, sign::verify_one).await
+    signing(app, id, name, Some(alg), body, sign::Op::Verify).await
 }
 
 async fn random_with(

@@ -9,7 +9,7 @@ use axum::response::Response;
 
 use super::app::AppState;
 use super::body::{json_body, Posted};
-use super::envelope::{no_content, ok, ok_secret, Facts};
+use super::envelope::{no_content, ok, ok_secret, ok_with_fields, Facts};
 use super::exec::blocking;
 use super::layers::Authed;
 use crate::core::describe::KeyInfo;
@@ -40,8 +40,21 @@ pub async fn create(
     body: Posted,
 ) -> Result<Response, Error> {
     let req: manage::CreateRequest = json_body(body).await?;
+    let warning = req.warning();
     let info = blocking(&app.state, move |s| manage::create(s, &name, req)).await?;
-    Ok(described(id, &info, true))
+    let Some(warning) = warning else {
+        return Ok(described(id, &info, true));
+    };
+    let facts = Facts {
+        key_version: Some(info.latest_version),
+        durable: true,
+    };
+    Ok(ok_with_fields(
+        id,
+        &info,
+        &[("warnings", serde_json::json!([warning]))],
+        facts,
+    ))
 }
 
 /// `GET /v1/transit/keys/:name`.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Extension, Path, State};
-use axum::http::Method;
+use axum::http::{Method, Uri};
 use axum::response::Response;
 use serde_json::json;
 
@@ -24,6 +24,7 @@ pub async fn list(
     State(app): State<AppState>,
     id: RequestId,
     method: Method,
+    uri: Uri,
     Extension(classified): Extension<Arc<Classified>>,
 ) -> Result<Response, Error> {
     if classified.access != Access::List && method != Method::GET {
@@ -32,6 +33,9 @@ pub async fn list(
         ));
     }
     let names = policies::list(&app.state);
+    if uri.path().starts_with("/v1/sys/policies/") {
+        return Ok(ok(id, &json!({ "keys": names }), Facts::default()));
+    }
     // Vault's `GET sys/policy` also has the names at the top level.
     Ok(ok_with_fields(
         id,
@@ -41,14 +45,30 @@ pub async fn list(
     ))
 }
 
-/// `GET /v1/sys/policy/:name`, `GET /v1/sys/policies/acl/:name`.
+/// `GET /v1/sys/policies/acl/:name`; `GET /v1/sys/policy/:name` as Vault's
+/// older route answers it: the text as `rules`, and every field at the top
+/// level too.
 pub async fn read(
     State(app): State<AppState>,
     id: RequestId,
+    uri: Uri,
     Path(name): Path<String>,
 ) -> Result<Response, Error> {
-    let text = policies::read(&app.state, &name)?;
-    Ok(ok(id, &text, Facts::default()))
+    let info = policies::read(&app.state, &name)?;
+    if uri.path().starts_with("/v1/sys/policies/") {
+        return Ok(ok(id, &info, Facts::default()));
+    }
+    let mut data = serde_json::to_value(&info).map_err(|e| Error::internal("answer", e))?;
+    if let Some(obj) = data.as_object_mut() {
+        if let Some(text) = obj.remove("policy") {
+            obj.insert("rules".into(), text);
+        }
+    }
+    let fields: Vec<(&str, serde_json::Value)> = data
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| (k.as_str(), v.clone())).collect())
+        .unwrap_or_default();
+    Ok(ok_with_fields(id, &data, &fields, Facts::default()))
 }
 
 /// `PUT`/`POST /v1/sys/policy/:name` and `/v1/sys/policies/acl/:name`

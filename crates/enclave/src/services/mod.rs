@@ -10,6 +10,7 @@
 //! - [`evidence`]: attestation evidence binding the enclave's keys.
 //! - [`rsa_pool`]: RSA-2048 pairs made ahead of demand.
 //! - [`join`]: attested join: the root key handed to a verified peer.
+//! - [`rotation`]: keys rotated on their `auto_rotate_period`.
 
 pub mod audit;
 pub mod ca;
@@ -17,4 +18,5 @@ pub mod classify;
 pub mod evidence;
 pub mod guard;
 pub mod join;
+pub mod rotation;
 pub mod rsa_pool;

@@ -53,11 +53,12 @@ impl State {
                 inner.tokens.write(&mut store, &accessor, &rec)?;
             }
         }
-        inner.grants(&rec, path, op)?;
+        let params = inner.grants(&rec, path, op)?;
         Ok(Identity {
             accessor,
             record: Some(rec),
             limited,
+            params,
         })
     }
 
@@ -84,10 +85,11 @@ impl State {
             return None;
         }
         let decision = tokens::check_hash(rec, hash).and_then(|()| inner.grants(rec, path, op));
-        Some(decision.map(|()| Identity {
+        Some(decision.map(|params| Identity {
             accessor,
             record: Some(rec.clone()),
             limited: false,
+            params,
         }))
     }
 
@@ -97,7 +99,7 @@ impl State {
     pub fn also_allows(&self, identity: &Identity, path: &str, op: Access) -> Result<(), Error> {
         match &identity.record {
             None => Ok(()),
-            Some(rec) => self.lock().grants(rec, path, op),
+            Some(rec) => self.lock().grants(rec, path, op).map(|_| ()),
         }
     }
 
@@ -203,8 +205,9 @@ impl State {
         self.lock().policies.caps(policies, path)
     }
 
-    pub fn policy_text(&self, name: &str) -> Option<String> {
-        self.lock().policies.text(name)
+    /// A policy's text and when this server saw it written.
+    pub fn policy_text_seen(&self, name: &str) -> Option<(String, u64)> {
+        self.lock().policies.text_seen(name)
     }
 
     pub fn put_policy(&self, name: String, policy: NamedPolicy) -> Result<(), Error> {

@@ -6,10 +6,12 @@
 //! path "transit/keys/+/config" { capabilities = ["update", "read"] }
 //! ```
 //!
-//! Parsing uses `hcl-rs` (a maintained HCL parser), then accepts exactly
-//! this subset: `path "PATTERN" { capabilities = [..] }` blocks and nothing
-//! else, so that a policy never silently means less than it says (Vault's
-//! `allowed_parameters` and friends are refused, not ignored).
+//! Parsing uses `hcl-rs` (a maintained HCL parser), or `serde_json` for
+//! Vault's JSON form (`{"path": {"PATTERN": {"capabilities": [..]}}}`),
+//! then accepts exactly this subset: `path` blocks with `capabilities` and
+//! the parameter constraints ([`super::params`]), nothing else, so that a
+//! policy never silently means less than it says (Vault's wrapping TTLs,
+//! control groups and the like are refused, not ignored).
 //!
 //! Matching follows Vault: a pattern is an exact path, may end in `*`
 //! (prefix glob), and may have `+` segments (any one segment). Of all the
@@ -24,6 +26,10 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::params::{self, Params};
 
 /// What a request asks to do, as Vault maps HTTP methods to capabilities
 /// (the request classifier decides it: `crate::services::classify`).
@@ -97,6 +103,8 @@ pub struct Rule {
     pub pattern: String,
     /// [`Cap`] bits.
     pub caps: u8,
+    /// Its parameter constraints (none: any request body).
+    pub params: Params,
 }
 
 /// A parsed policy: its rules in the order written.
@@ -113,13 +121,80 @@ pub fn parse(text: &str) -> Result<Policy, String> {
     if text.trim().is_empty() {
         return Err("policy is empty".into());
     }
+    let blocks = if text.trim_start().starts_with('{') {
+        json_blocks(text)?
+    } else {
+        hcl_blocks(text)?
+    };
+    let mut rules: Vec<Rule> = Vec::new();
+    for (pattern, attrs) in blocks {
+        check_pattern(&pattern)?;
+        let mut caps: Option<u8> = None;
+        let mut params = Params::default();
+        for (key, value) in attrs {
+            if params::ATTRIBUTES.contains(&key.as_str()) {
+                params.set(&key, &value, &pattern)?;
+                continue;
+            }
+            if key != "capabilities" {
+                return Err(format!(
+                    "path {pattern:?}: unsupported attribute {key:?} (supported: capabilities, \
+                     allowed_parameters, denied_parameters, required_parameters)"
+                ));
+            }
+            if caps.is_some() {
+                return Err(format!("path {pattern:?}: capabilities given twice"));
+            }
+            let items = value
+                .as_array()
+                .and_then(|a| a.iter().map(Value::as_str).collect::<Option<Vec<_>>>())
+                .ok_or_else(|| {
+                    format!("path {pattern:?}: capabilities must be a list of strings")
+                })?;
+            let mut bits = 0u8;
+            for s in items {
+                let cap = Cap::parse(s).ok_or_else(|| {
+                    format!(
+                        "path {pattern:?}: unknown capability {s:?} (known: create, read, \
+                         update, delete, list, sudo, deny)"
+                    )
+                })?;
+                bits |= cap as u8;
+            }
+            caps = Some(bits);
+        }
+        let caps = caps.ok_or_else(|| format!("path {pattern:?}: no capabilities attribute"))?;
+        // The same pattern twice in one policy: Vault merges them.
+        match rules.iter_mut().find(|r| r.pattern == pattern) {
+            Some(r) => {
+                r.caps |= caps;
+                r.params.merge(&params);
+            }
+            None => rules.push(Rule {
+                pattern,
+                caps,
+                params,
+            }),
+        }
+    }
+    if rules.is_empty() {
+        return Err("policy has no path blocks".into());
+    }
+    Ok(Policy { rules })
+}
+
+/// A path block: its pattern and its attributes as JSON values.
+type Block = (String, Vec<(String, Value)>);
+
+/// The path blocks of a policy in HCL.
+fn hcl_blocks(text: &str) -> Result<Vec<Block>, String> {
     let body = hcl::parse(text).map_err(|e| {
         // One line: the parser's message may span several.
         let msg = e.to_string();
         let msg: Vec<&str> = msg.split_whitespace().collect();
         format!("policy is not valid HCL: {}", msg.join(" "))
     })?;
-    let mut rules: Vec<Rule> = Vec::new();
+    let mut blocks = Vec::new();
     for structure in body.into_inner() {
         let block = match structure {
             hcl::Structure::Block(b) => b,
@@ -142,60 +217,101 @@ pub fn parse(text: &str) -> Result<Policy, String> {
                 return Err("a path block needs exactly one label: path \"PATTERN\" { .. }".into())
             }
         };
-        check_pattern(&pattern)?;
-        let mut caps: Option<u8> = None;
+        let mut attrs = Vec::new();
         for inner in block.body.into_inner() {
-            let attr = match inner {
-                hcl::Structure::Attribute(a) => a,
+            match inner {
+                hcl::Structure::Attribute(a) => {
+                    let value = literal(a.expr).ok_or_else(|| {
+                        format!(
+                            "path {pattern:?}: {:?} must be a literal (strings, numbers, lists, maps)",
+                            a.key.as_str()
+                        )
+                    })?;
+                    attrs.push((a.key.as_str().to_string(), value));
+                }
                 hcl::Structure::Block(b) => {
                     return Err(format!(
                         "path {pattern:?}: unsupported block {:?}",
                         b.identifier.as_str()
                     ))
                 }
-            };
-            if attr.key.as_str() != "capabilities" {
-                return Err(format!(
-                    "path {pattern:?}: unsupported attribute {:?} (only capabilities is supported)",
-                    attr.key.as_str()
-                ));
             }
-            if caps.is_some() {
-                return Err(format!("path {pattern:?}: capabilities given twice"));
-            }
-            let hcl::Expression::Array(items) = attr.expr else {
-                return Err(format!(
-                    "path {pattern:?}: capabilities must be a list of strings"
-                ));
-            };
-            let mut bits = 0u8;
-            for item in items {
-                let hcl::Expression::String(s) = item else {
-                    return Err(format!(
-                        "path {pattern:?}: capabilities must be a list of strings"
-                    ));
-                };
-                let cap = Cap::parse(&s).ok_or_else(|| {
-                    format!(
-                        "path {pattern:?}: unknown capability {s:?} (known: create, read, \
-                         update, delete, list, sudo, deny)"
-                    )
-                })?;
-                bits |= cap as u8;
-            }
-            caps = Some(bits);
         }
-        let caps = caps.ok_or_else(|| format!("path {pattern:?}: no capabilities attribute"))?;
-        // The same pattern twice in one policy: Vault merges them.
-        match rules.iter_mut().find(|r| r.pattern == pattern) {
-            Some(r) => r.caps |= caps,
-            None => rules.push(Rule { pattern, caps }),
+        blocks.push((pattern, attrs));
+    }
+    Ok(blocks)
+}
+
+/// An HCL literal as JSON; `None` for anything computed (variables,
+/// function calls, templates), which a policy has no use for.
+fn literal(expr: hcl::Expression) -> Option<Value> {
+    Some(match expr {
+        hcl::Expression::Null => Value::Null,
+        hcl::Expression::Bool(b) => Value::Bool(b),
+        hcl::Expression::Number(n) => serde_json::to_value(n).ok()?,
+        hcl::Expression::String(s) => Value::String(s),
+        hcl::Expression::Array(items) => {
+            Value::Array(items.into_iter().map(literal).collect::<Option<_>>()?)
+        }
+        hcl::Expression::Object(object) => Value::Object(
+            object
+                .into_iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        hcl::ObjectKey::Identifier(i) => i.to_string(),
+                        hcl::ObjectKey::Expression(hcl::Expression::String(s)) => s,
+                        hcl::ObjectKey::Expression(_) => return None,
+                        _ => return None,
+                    };
+                    Some((key, literal(v)?))
+                })
+                .collect::<Option<_>>()?,
+        ),
+        hcl::Expression::Parenthesis(inner) => literal(*inner)?,
+        _ => return None,
+    })
+}
+
+/// The path blocks of a policy in Vault's JSON form:
+/// `{"path": {"PATTERN": {"capabilities": [..]}, ..}}` (or `"path"` a list
+/// of such objects).
+fn json_blocks(text: &str) -> Result<Vec<Block>, String> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "policy is not valid JSON ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    let bad = || "a JSON policy is {\"path\": {\"PATTERN\": {\"capabilities\": [..]}}}".to_string();
+    let top = doc.as_object().ok_or_else(bad)?;
+    if let Some(other) = top.keys().find(|k| *k != "path") {
+        return Err(format!(
+            "unsupported top-level key {other:?}: a policy holds only path blocks"
+        ));
+    }
+    let paths: Vec<&Map<String, Value>> = match top.get("path") {
+        None => Vec::new(),
+        Some(Value::Object(m)) => vec![m],
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(Value::as_object)
+            .collect::<Option<_>>()
+            .ok_or_else(bad)?,
+        Some(_) => return Err(bad()),
+    };
+    let mut blocks = Vec::new();
+    for paths in paths {
+        for (pattern, attrs) in paths {
+            let attrs = attrs.as_object().ok_or_else(bad)?;
+            blocks.push((
+                pattern.clone(),
+                attrs.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            ));
         }
     }
-    if rules.is_empty() {
-        return Err("policy has no path blocks".into());
-    }
-    Ok(Policy { rules })
+    Ok(blocks)
 }
 
 fn check_pattern(p: &str) -> Result<(), String> {
@@ -281,25 +397,34 @@ pub fn priority(a: &str, b: &str) -> Ordering {
 /// The capabilities `policies` give on `path`: those of the most specific
 /// matching pattern (merged over the policies that have it), 0 if `deny`
 /// is among them or nothing matches.
+#[cfg(test)]
 pub fn capabilities<'a>(policies: impl IntoIterator<Item = &'a Policy>, path: &str) -> u8 {
-    let mut best: Option<(&str, u8)> = None;
-    let mut merged: BTreeMap<&str, u8> = BTreeMap::new();
+    permissions(policies, path).0
+}
+
+/// [`capabilities`], and the parameter constraints of that same most
+/// specific pattern (merged as its capabilities are).
+pub fn permissions<'a>(policies: impl IntoIterator<Item = &'a Policy>, path: &str) -> (u8, Params) {
+    let mut best: Option<&str> = None;
+    let mut merged: BTreeMap<&str, (u8, Params)> = BTreeMap::new();
     for policy in policies {
         for rule in &policy.rules {
             if matches(&rule.pattern, path) {
-                *merged.entry(rule.pattern.as_str()).or_default() |= rule.caps;
+                let entry = merged.entry(rule.pattern.as_str()).or_default();
+                entry.0 |= rule.caps;
+                entry.1.merge(&rule.params);
             }
         }
     }
-    for (pattern, caps) in merged {
+    for pattern in merged.keys() {
         match best {
-            Some((b, _)) if priority(pattern, b) != Ordering::Greater => {}
-            _ => best = Some((pattern, caps)),
+            Some(b) if priority(pattern, b) != Ordering::Greater => {}
+            _ => best = Some(pattern),
         }
     }
-    match best {
-        Some((_, caps)) if caps & Cap::Deny as u8 == 0 => caps,
-        _ => 0,
+    match best.and_then(|b| merged.remove(b)) {
+        Some((caps, params)) if caps & Cap::Deny as u8 == 0 => (caps, params),
+        _ => (0, Params::default()),
     }
 }
 
@@ -369,6 +494,42 @@ mod tests {
     }
 
     #[test]
+    fn json_policies_and_constraints_parse() {
+        let hcl = parse(
+            "path \"transit/keys/*\" {\n  capabilities = [\"create\"]\n  \
+             allowed_parameters = { \"type\" = [\"ed25519\"], exportable = [] }\n  \
+             required_parameters = [\"type\"]\n}",
+        )
+        .unwrap();
+        let json = parse(
+            r#"{"path": {"transit/keys/*": {"capabilities": ["create"],
+                "allowed_parameters": {"type": ["ed25519"], "exportable": []},
+                "required_parameters": ["type"]}}}"#,
+        )
+        .unwrap();
+        for p in [&hcl, &json] {
+            let (caps, params) = permissions([p], "transit/keys/k");
+            assert_eq!(caps, Cap::Create as u8);
+            let ok = serde_json::json!({"type": "ed25519"});
+            let no = serde_json::json!({"type": "hmac"});
+            assert!(params.allows(ok.as_object().unwrap()));
+            assert!(!params.allows(no.as_object().unwrap()));
+        }
+        for (text, want) in [
+            (
+                r#"{"path": {"a": {"capabilities": "read"}}}"#,
+                "list of strings",
+            ),
+            (r#"{"paths": {}}"#, "top-level key"),
+            (r#"{"path": "#, "not valid JSON"),
+            ("path \"a\" {\n capabilities = [var.x]\n}", "literal"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
     fn bad_policies_say_what_is_wrong() {
         for (text, want) in [
             ("", "empty"),
@@ -387,6 +548,10 @@ mod tests {
             ("path \"a\" { }", "no capabilities"),
             ("path \"a\" { capabilities = \"read\" }", "list of strings"),
             ("x = 1", "top-level attribute"),
+            (
+                "path \"a\" {\n capabilities = [\"read\"]\n allowed_parameters = [\"x\"]\n}",
+                "allowed_parameters",
+            ),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(want), "{text:?}: {e}");

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use super::acl::{self, Access};
 use super::key::Key;
+use super::params::Params;
 use super::policies::{NamedPolicy, Policies};
 use super::tokens::{self, TokenRecord, Tokens};
 use crate::error::Error;
@@ -147,12 +148,24 @@ impl Inner {
         })
     }
 
-    /// Whether the policies of live token `rec` grant `op` on `path`.
-    pub fn grants(&self, rec: &TokenRecord, path: &str, op: Access) -> Result<(), Error> {
+    /// Whether the policies of live token `rec` grant `op` on `path`; if
+    /// so, the parameter constraints the request's body must meet. A list
+    /// (`transit/keys/`) is decided first by the rules for the path
+    /// without its trailing slash, as Vault does, if any matches it.
+    pub fn grants(&self, rec: &TokenRecord, path: &str, op: Access) -> Result<Params, Error> {
         let needed = tokens::needed(op, path, |name| self.keys.contains_key(name));
-        match self.policies.caps(&rec.policies, path) {
-            Some(caps) if caps & needed as u8 == 0 => Err(Error::Denied),
-            _ => Ok(()),
+        let mut permissions = self.policies.permissions(&rec.policies, path);
+        if let (Access::List, Some(bare)) = (op, path.strip_suffix('/')) {
+            if let Some((caps, params)) = self.policies.permissions(&rec.policies, bare) {
+                if caps != 0 {
+                    permissions = Some((caps, params));
+                }
+            }
+        }
+        match permissions {
+            None => Ok(Params::default()),
+            Some((caps, _)) if caps & needed as u8 == 0 => Err(Error::Denied),
+            Some((_, params)) => Ok(params),
         }
     }
 }

@@ -255,6 +255,10 @@ pub struct Key {
     /// When the key was restored from a backup, and its latest version.
     #[serde(default)]
     pub restore_info: Option<Stamp>,
+    /// Seconds between automatic rotations (Vault's `auto_rotate_period`);
+    /// 0: never.
+    #[serde(default)]
+    pub auto_rotate_period: u64,
 }
 
 /// A moment in a key's life (Vault's `backup_info`, `restore_info`): Unix
@@ -284,7 +288,23 @@ impl Key {
             allow_rotation: true,
             backup_info: None,
             restore_info: None,
+            auto_rotate_period: 0,
         }
+    }
+
+    /// Whether the key is due for its automatic rotation at `now` (Unix
+    /// seconds): its latest version is `auto_rotate_period` old, as Vault
+    /// reckons it. Imported keys rotate only if imported with
+    /// `allow_rotation`.
+    pub fn rotation_due(&self, now: u64) -> bool {
+        if self.auto_rotate_period == 0 || (self.imported && !self.allow_rotation) {
+            return false;
+        }
+        let Some(latest) = self.versions.get(&self.latest_version) else {
+            return false;
+        };
+        let created = u64::try_from(latest.created).unwrap_or(0);
+        created.saturating_add(self.auto_rotate_period) <= now
     }
 
     /// Adds `version` as the key's new latest version.
@@ -353,6 +373,29 @@ mod tests {
             Zeroizing::new(vec![byte; 32]),
             Zeroizing::new(vec![byte; 32]),
         )
+    }
+
+    #[test]
+    fn rotation_is_due_once_the_latest_version_is_a_period_old() {
+        let mut key = Key::new("k".into(), KeyType::Aes256Gcm96, version(1));
+        assert!(!key.rotation_due(u64::MAX), "no period: never");
+        key.auto_rotate_period = 3600;
+        assert!(!key.rotation_due(3600));
+        assert!(key.rotation_due(3601));
+        key.add_version(Version::new(
+            7200,
+            Zeroizing::new(vec![2; 32]),
+            Zeroizing::new(vec![2; 32]),
+        ))
+        .unwrap();
+        assert!(!key.rotation_due(7200 + 3599), "the latest version counts");
+        assert!(key.rotation_due(7200 + 3600));
+        key.imported = true;
+        key.allow_rotation = false;
+        assert!(
+            !key.rotation_due(u64::MAX),
+            "imported without allow_rotation"
+        );
     }
 
     #[test]

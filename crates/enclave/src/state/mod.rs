@@ -6,7 +6,8 @@
 //! - [`key`]: the managed-key model.
 //! - [`tokens`]: token records, the root token, and the decision whether a
 //!   token may do something ([`State::authorize`]).
-//! - [`acl`]: ACL policies (Vault's HCL path form) and how they match.
+//! - [`acl`]: ACL policies (Vault's HCL path form) and how they match;
+//!   [`params`]: their parameter constraints.
 //! - [`policies`]: named policies as stored.
 //! - [`recovery`]: the store's root key, split into recovery shares and
 //!   rebuilt from them.
@@ -33,6 +34,7 @@ pub mod follow;
 pub mod inner;
 pub mod key;
 pub mod owner;
+pub mod params;
 pub mod policies;
 pub mod recovery;
 pub mod tokens;

@@ -5,21 +5,29 @@
 use std::collections::BTreeMap;
 
 use super::acl;
+use super::params::Params;
 
 /// Most stored policies.
 pub const MAX_STORED: usize = 1000;
 
-/// A policy as kept in memory: its text (as written) and its rules.
+/// A policy as kept in memory: its text (as written), its rules, and when
+/// this server saw it written or read it from the store (Unix seconds:
+/// the store keeps only the text).
 #[derive(Clone)]
 pub struct NamedPolicy {
     pub text: String,
     pub parsed: acl::Policy,
+    pub seen: u64,
 }
 
 impl NamedPolicy {
     pub fn parse(text: String) -> Result<Self, String> {
         let parsed = acl::parse(&text)?;
-        Ok(Self { text, parsed })
+        Ok(Self {
+            text,
+            parsed,
+            seen: crate::clock::now(),
+        })
     }
 }
 
@@ -52,17 +60,23 @@ impl Policies {
         names
     }
 
-    pub fn text(&self, name: &str) -> Option<String> {
-        self.0.get(name).map(|p| p.text.clone())
+    /// A policy's text and when it was seen written ([`NamedPolicy`]).
+    pub fn text_seen(&self, name: &str) -> Option<(String, u64)> {
+        self.0.get(name).map(|p| (p.text.clone(), p.seen))
     }
 
     /// Capability bits the named `policies` give on `path`; `None` means
     /// root (all).
     pub fn caps(&self, policies: &[String], path: &str) -> Option<u8> {
+        self.permissions(policies, path).map(|(caps, _)| caps)
+    }
+
+    /// [`Self::caps`] and the parameter constraints that come with them.
+    pub fn permissions(&self, policies: &[String], path: &str) -> Option<(u8, Params)> {
         if policies.iter().any(|p| p == "root") {
             return None;
         }
         let parsed = policies.iter().filter_map(|p| self.0.get(p));
-        Some(acl::capabilities(parsed.map(|p| &p.parsed), path))
+        Some(acl::permissions(parsed.map(|p| &p.parsed), path))
     }
 }

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::acl::{self, Access};
+use super::params::Params;
 use crate::error::Error;
 use crate::store::group::Writer;
 use crate::store::Table;
@@ -249,6 +250,8 @@ pub struct Identity {
     pub record: Option<TokenRecord>,
     /// Whether the token has a use limit (it then makes no children).
     pub limited: bool,
+    /// The parameter constraints its policies put on this request's body.
+    pub params: Params,
 }
 
 impl Identity {
@@ -257,6 +260,7 @@ impl Identity {
             accessor,
             record: None,
             limited: false,
+            params: Params::default(),
         }
     }
 

@@ -61,6 +61,13 @@ impl Vault {
     }
 }
 
+async fn aes_warnings_absent(v: &Vault) -> bool {
+    let again = v
+        .expect("POST", "/v1/transit/keys/aes", Some(json!({})), 200)
+        .await;
+    again["warnings"].is_null()
+}
+
 fn keys_of(v: &Value) -> Vec<String> {
     v.as_object().unwrap().keys().cloned().collect()
 }
@@ -78,6 +85,21 @@ async fn keys_mounts_and_bodies_answer_as_vault() {
     assert_eq!(aes["soft_deleted"], false);
     assert_eq!(aes["supports_derivation"], true);
     assert!(aes.get("convergent_encryption").is_none());
+    // Unknown fields: Vault's warning, and the key made all the same.
+    let warned = v
+        .expect(
+            "POST",
+            "/v1/transit/keys/warned",
+            Some(json!({"type": "ed25519", "not_a_param": 1})),
+            200,
+        )
+        .await;
+    assert_eq!(warned["data"]["type"], "ed25519");
+    assert!(warned["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("[not_a_param]"));
+    assert!(aes_warnings_absent(&v).await);
     let hmac = v
         .data(
             "POST",
@@ -459,4 +481,425 @@ async fn keys_mounts_and_bodies_answer_as_vault() {
         .call(&parent, "LIST", "/v1/auth/token/accessors", None)
         .await;
     assert_eq!(r.status, 403);
+}
+
+/// The key's version-1 public key: the SubjectPublicKeyInfo's key bytes
+/// (an EC point, or an RSAPublicKey).
+fn public_key_bytes(info: &Value) -> Vec<u8> {
+    use x509_parser::prelude::FromDer;
+    let pem_text = info["keys"]["1"]["public_key"].as_str().unwrap();
+    let der = pem::parse(pem_text).unwrap().contents().to_vec();
+    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&der).unwrap();
+    spki.subject_public_key.data.to_vec()
+}
+
+fn sig_bytes(sig: &Value, engine: &base64::engine::GeneralPurpose) -> Vec<u8> {
+    use base64::Engine;
+    let s = sig.as_str().unwrap();
+    engine.decode(&s["vault:v1:".len()..]).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signatures_take_every_hash_vault_takes() {
+    use aws_lc_rs::digest;
+    use aws_lc_rs::signature::{self, RsaPssSaltLength, VerificationAlgorithm};
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let server = Server::try_start(&["--simulation", "--dev-root-token", TOKEN])
+        .unwrap_or_else(|r| panic!("server did not start: {r:?}"));
+    let v = Vault { server };
+    let msg = b"attack at dawn";
+
+    // ECDSA signs the digest of any of Vault's hashes on any curve
+    // (sha2-256 by default): checked by a verifier that hashes the message
+    // itself, for the curve/hash pairs aws-lc-rs verifies.
+    let cases: [(&str, Option<&str>, &'static dyn VerificationAlgorithm); 6] = [
+        (
+            "ecdsa-p256",
+            Some("sha2-384"),
+            &signature::ECDSA_P256_SHA384_ASN1,
+        ),
+        (
+            "ecdsa-p256",
+            Some("sha2-512"),
+            &signature::ECDSA_P256_SHA512_ASN1,
+        ),
+        ("ecdsa-p384", None, &signature::ECDSA_P384_SHA256_ASN1),
+        (
+            "ecdsa-p384",
+            Some("sha2-512"),
+            &signature::ECDSA_P384_SHA512_ASN1,
+        ),
+        ("ecdsa-p521", None, &signature::ECDSA_P521_SHA256_ASN1),
+        (
+            "ecdsa-p521",
+            Some("sha2-384"),
+            &signature::ECDSA_P521_SHA384_ASN1,
+        ),
+    ];
+    for (ty, hash, alg) in cases {
+        let info = v
+            .data(
+                "POST",
+                &format!("/v1/transit/keys/{ty}"),
+                Some(json!({"type": ty})),
+            )
+            .await;
+        let point = public_key_bytes(&info);
+        let mut body = json!({"input": P});
+        if let Some(h) = hash {
+            body["hash_algorithm"] = json!(h);
+        }
+        let s = v
+            .data(
+                "POST",
+                &format!("/v1/transit/sign/{ty}"),
+                Some(body.clone()),
+            )
+            .await;
+        alg.verify_sig(&point, msg, &sig_bytes(&s["signature"], &STANDARD))
+            .unwrap_or_else(|_| panic!("{ty} {hash:?}"));
+        body["signature"] = s["signature"].clone();
+        let ok = v
+            .data("POST", &format!("/v1/transit/verify/{ty}"), Some(body))
+            .await;
+        assert_eq!(ok["valid"], true, "{ty} {hash:?}");
+    }
+
+    // JWS: r||s, URL-safe base64 without padding, for ECDSA; the same
+    // bytes URL-safe for Ed25519 and RSA.
+    let info = v.data("GET", "/v1/transit/keys/ecdsa-p256", None).await;
+    let s = v
+        .data(
+            "POST",
+            "/v1/transit/sign/ecdsa-p256",
+            Some(json!({"input": P, "marshaling_algorithm": "jws"})),
+        )
+        .await;
+    let raw = sig_bytes(&s["signature"], &URL_SAFE_NO_PAD);
+    assert_eq!(raw.len(), 64);
+    signature::ECDSA_P256_SHA256_FIXED
+        .verify_sig(&public_key_bytes(&info), msg, &raw)
+        .unwrap();
+    for ty in ["ecdsa-p256", "ed25519"] {
+        if ty == "ed25519" {
+            v.data("POST", "/v1/transit/keys/ed", Some(json!({"type": ty})))
+                .await;
+        }
+        let name = if ty == "ed25519" { "ed" } else { ty };
+        let s = v
+            .data(
+                "POST",
+                &format!("/v1/transit/sign/{name}"),
+                Some(json!({"input": P, "marshaling_algorithm": "jws"})),
+            )
+            .await;
+        let ok = v
+            .data(
+                "POST",
+                &format!("/v1/transit/verify/{name}"),
+                Some(
+                    json!({"input": P, "marshaling_algorithm": "jws", "signature": s["signature"]}),
+                ),
+            )
+            .await;
+        assert_eq!(ok["valid"], true, "{ty}");
+        // The asn1 (standard base64) reading of a JWS signature fails.
+        let r = v
+            .call(
+                TOKEN,
+                "POST",
+                &format!("/v1/transit/verify/{name}"),
+                Some(json!({"input": P, "signature": s["signature"]})),
+            )
+            .await;
+        assert!(r.status == 400 || r.body["data"]["valid"] == false, "{ty}");
+    }
+
+    // Ed25519 signs the input whatever `prehashed`, as Vault does.
+    let s = v
+        .data(
+            "POST",
+            "/v1/transit/sign/ed",
+            Some(json!({"input": P, "prehashed": true, "hash_algorithm": "sha2-256"})),
+        )
+        .await;
+    let ok = v
+        .data(
+            "POST",
+            "/v1/transit/verify/ed",
+            Some(json!({"input": P, "signature": s["signature"]})),
+        )
+        .await;
+    assert_eq!(ok["valid"], true);
+
+    // RSA: prehashed SHA-256 (PKCS#1 v1.5) and PSS with a chosen salt
+    // length, checked independently.
+    let info = v
+        .data(
+            "POST",
+            "/v1/transit/keys/rsa",
+            Some(json!({"type": "rsa-2048"})),
+        )
+        .await;
+    let public = public_key_bytes(&info);
+    let d = digest::digest(&digest::SHA256, msg);
+    let s = v
+        .data(
+            "POST",
+            "/v1/transit/sign/rsa",
+            Some(
+                json!({"input": STANDARD.encode(d.as_ref()), "prehashed": true,
+                        "hash_algorithm": "sha2-256", "signature_algorithm": "pkcs1v15"}),
+            ),
+        )
+        .await;
+    signature::RSA_PKCS1_2048_8192_SHA256
+        .verify_sig(&public, msg, &sig_bytes(&s["signature"], &STANDARD))
+        .unwrap();
+    let s = v
+        .data(
+            "POST",
+            "/v1/transit/sign/rsa",
+            Some(json!({"input": P, "salt_length": 20})),
+        )
+        .await;
+    signature::RSA_PSS_2048_8192_SHA256
+        .with_pss_salt_length(RsaPssSaltLength::Custom(20))
+        .verify_sig(&public, msg, &sig_bytes(&s["signature"], &STANDARD))
+        .unwrap();
+    let ok = v
+        .data(
+            "POST",
+            "/v1/transit/verify/rsa",
+            Some(json!({"input": P, "salt_length": "20", "signature": s["signature"]})),
+        )
+        .await;
+    assert_eq!(ok["valid"], true);
+
+    // Refused with a reason: what aws-lc-rs cannot sign with RSA, a salt
+    // longer than the key allows, `none` without prehashed PKCS#1 v1.5.
+    for body in [
+        json!({"input": P, "hash_algorithm": "sha3-256"}),
+        json!({"input": P, "hash_algorithm": "sha2-224"}),
+        json!({"input": P, "salt_length": 300}),
+        json!({"input": P, "hash_algorithm": "none"}),
+        json!({"input": P, "hash_algorithm": "md5"}),
+    ] {
+        let e = v
+            .expect("POST", "/v1/transit/sign/rsa", Some(body.clone()), 400)
+            .await;
+        assert!(!e["errors"][0].as_str().unwrap().is_empty(), "{body}");
+    }
+
+    // A failed batch item answers key_version 0, as Vault's does.
+    let b = v
+        .data(
+            "POST",
+            "/v1/transit/sign/ed",
+            Some(json!({"batch_input": [{"input": P}, {"input": "!!"}]})),
+        )
+        .await;
+    assert_eq!(b["batch_results"][0]["key_version"], 1);
+    assert_eq!(b["batch_results"][1]["key_version"], 0);
+    assert!(b["batch_results"][1]["error"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_rotate_on_their_auto_rotate_period() {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    let server = Server::try_start(&["--simulation", "--dev-root-token", TOKEN])
+        .unwrap_or_else(|r| panic!("server did not start: {r:?}"));
+    let v = Vault { server };
+
+    // Vault's durations (or seconds); 0 or at least an hour.
+    let k = v
+        .data(
+            "POST",
+            "/v1/transit/keys/rot",
+            Some(json!({"auto_rotate_period": "1h", "allow_plaintext_backup": true, "exportable": true})),
+        )
+        .await;
+    assert_eq!(k["auto_rotate_period"], 3600);
+    for bad in [json!("30m"), json!(59), json!("soon")] {
+        v.expect(
+            "POST",
+            "/v1/transit/keys/rot/config",
+            Some(json!({"auto_rotate_period": bad})),
+            400,
+        )
+        .await;
+    }
+    let k = v
+        .data(
+            "POST",
+            "/v1/transit/keys/rot/config",
+            Some(json!({"auto_rotate_period": "24h"})),
+        )
+        .await;
+    assert_eq!(k["auto_rotate_period"], 86400);
+    assert_eq!(k["latest_version"], 1);
+
+    // A key whose latest version is older than its period (a backup with
+    // the version's creation time moved back two days) rotates within a
+    // round of the background check; a fresh one does not.
+    let backup = v.data("GET", "/v1/transit/backup/rot", None).await["backup"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut record: Value = serde_json::from_slice(&STANDARD.decode(backup).unwrap()).unwrap();
+    let created = record["versions"]["1"]["created"].as_i64().unwrap();
+    record["versions"]["1"]["created"] = json!(created - 2 * 86400);
+    record["name"] = json!("old");
+    let old = STANDARD.encode(serde_json::to_vec(&record).unwrap());
+    v.expect(
+        "POST",
+        "/v1/transit/restore/old",
+        Some(json!({"backup": old})),
+        204,
+    )
+    .await;
+    let mut latest = 1;
+    for _ in 0..40 {
+        latest = v.data("GET", "/v1/transit/keys/old", None).await["latest_version"]
+            .as_u64()
+            .unwrap();
+        if latest > 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(latest, 2, "the overdue key was not rotated");
+    // Rotated once: the new version is fresh.
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+    assert_eq!(
+        v.data("GET", "/v1/transit/keys/old", None).await["latest_version"],
+        2
+    );
+    assert_eq!(
+        v.data("GET", "/v1/transit/keys/rot", None).await["latest_version"],
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policies_take_json_and_parameter_constraints() {
+    let server = Server::try_start(&["--simulation", "--dev-root-token", TOKEN])
+        .unwrap_or_else(|r| panic!("server did not start: {r:?}"));
+    let v = Vault { server };
+    let json_policy = json!({"path": {
+        "transit/keys": {"capabilities": ["list"]},
+        "transit/keys/*": {
+            "capabilities": ["create", "update", "read"],
+            "allowed_parameters": {"type": ["ed25519"], "exportable": []},
+        },
+        "transit/encrypt/*": {
+            "capabilities": ["update"],
+            "required_parameters": ["plaintext"],
+            "denied_parameters": {"key_version": []},
+        },
+    }})
+    .to_string();
+    v.expect(
+        "POST",
+        "/v1/sys/policies/acl/p-json",
+        Some(json!({ "policy": json_policy })),
+        204,
+    )
+    .await;
+    // Read back in Vault's two shapes.
+    let acl = v.data("GET", "/v1/sys/policies/acl/p-json", None).await;
+    assert_eq!(acl["policy"], json_policy.as_str());
+    assert_eq!(acl["version"], 1);
+    assert!(acl["modified"].is_string() && acl.get("rules").is_none());
+    let old = v.expect("GET", "/v1/sys/policy/p-json", None, 200).await;
+    assert_eq!(old["rules"], json_policy.as_str());
+    assert_eq!(old["data"]["rules"], json_policy.as_str());
+    assert!(old["data"].get("policy").is_none());
+    let listed = v.expect("LIST", "/v1/sys/policies/acl", None, 200).await;
+    assert!(listed.get("keys").is_none());
+    assert!(listed["data"]["keys"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("p-json")));
+    // Malformed constraints are refused, with the reason.
+    let e = v
+        .expect(
+            "POST",
+            "/v1/sys/policy/p-bad",
+            Some(json!({"policy": "path \"a\" {\n capabilities = [\"read\"]\n allowed_parameters = [\"x\"]\n}"})),
+            400,
+        )
+        .await;
+    assert!(e["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("allowed_parameters"));
+
+    let tok = v
+        .expect(
+            "POST",
+            "/v1/auth/token/create",
+            Some(json!({"policies": ["p-json"], "ttl": "1h"})),
+            200,
+        )
+        .await["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let as_tok = |path: &'static str, body: Value| {
+        let v = &v;
+        let tok = tok.clone();
+        async move { v.call(&tok, "POST", path, Some(body)).await.status }
+    };
+    // allowed_parameters: only ed25519 keys, `exportable` any value, nothing else.
+    assert_eq!(
+        as_tok("/v1/transit/keys/ok", json!({"type": "ed25519"})).await,
+        200
+    );
+    assert_eq!(
+        as_tok(
+            "/v1/transit/keys/ok2",
+            json!({"type": "ed25519", "exportable": true})
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        as_tok("/v1/transit/keys/no", json!({"type": "aes256-gcm96"})).await,
+        403
+    );
+    assert_eq!(
+        as_tok(
+            "/v1/transit/keys/no",
+            json!({"type": "ed25519", "derived": true})
+        )
+        .await,
+        403
+    );
+    let r = v.call(&tok, "GET", "/v1/transit/keys/no", None).await;
+    assert_eq!(r.status, 404, "refused requests changed nothing");
+    // required and denied parameters.
+    v.data("POST", "/v1/transit/keys/enc", Some(json!({})))
+        .await;
+    assert_eq!(
+        as_tok("/v1/transit/encrypt/enc", json!({"plaintext": P})).await,
+        200
+    );
+    assert_eq!(
+        as_tok("/v1/transit/encrypt/enc", json!({"context": P})).await,
+        403
+    );
+    assert_eq!(
+        as_tok(
+            "/v1/transit/encrypt/enc",
+            json!({"plaintext": P, "key_version": 1})
+        )
+        .await,
+        403
+    );
+    // LIST on `transit/keys/` is decided by the rule for `transit/keys`.
+    let r = v.call(&tok, "LIST", "/v1/transit/keys", None).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.raw));
 }
