@@ -16,7 +16,7 @@ use axum::Router;
 use tower::ServiceExt;
 
 use super::body::json_body;
-use super::sys::{seal_status, UnsealRequest};
+use super::sys::{seal_status, storage_type, UnsealRequest};
 use crate::error::Error;
 use crate::platform::BoxFuture;
 use crate::state::recovery::{Given, Progress, RecoveryInfo};
@@ -32,6 +32,7 @@ const SEALED: &str = "minikms is sealed: this machine cannot unseal its key stor
 pub struct Sealed {
     store: tokio::sync::Mutex<Option<Box<dyn Locked>>>,
     info: Option<RecoveryInfo>,
+    storage_type: &'static str,
     progress: Progress,
     full: OnceLock<Router>,
     opener: Opener,
@@ -41,9 +42,11 @@ pub struct Sealed {
 impl Sealed {
     pub fn router(store: Box<dyn Locked>, status: Bytes, opener: Opener) -> Router {
         let info = store.recovery().and_then(RecoveryInfo::parse);
+        let storage_type = storage_type(store.is_shared());
         let sealed = Arc::new(Self {
             store: tokio::sync::Mutex::new(Some(store)),
             info,
+            storage_type,
             progress: Progress::default(),
             full: OnceLock::new(),
             opener,
@@ -53,7 +56,13 @@ impl Sealed {
     }
 
     fn status(&self) -> Response {
-        seal_status(true, true, self.info.as_ref(), self.progress.count())
+        seal_status(
+            true,
+            true,
+            self.info.as_ref(),
+            self.progress.count(),
+            self.storage_type,
+        )
     }
 }
 
@@ -134,5 +143,11 @@ async fn unseal(sealed: &Sealed, body: Body) -> Result<Response, Error> {
         .map_err(|e| Error::internal("opening the unsealed key store", e))?;
     let _ = sealed.full.set(router);
     tracing::info!("unsealed: the root key is rebuilt and now sealed under this machine's key");
-    Ok(seal_status(true, false, sealed.info.as_ref(), 0))
+    Ok(seal_status(
+        true,
+        false,
+        sealed.info.as_ref(),
+        0,
+        sealed.storage_type,
+    ))
 }

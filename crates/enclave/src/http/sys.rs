@@ -34,12 +34,23 @@ pub struct UnsealRequest {
     pub reset: bool,
 }
 
+/// Vault's name for the store behind us: its own for the embedded redb
+/// file, and Vault's `postgresql` for a database replicas share.
+pub fn storage_type(shared: bool) -> &'static str {
+    if shared {
+        "postgresql"
+    } else {
+        "redb"
+    }
+}
+
 /// Vault's seal status.
 pub fn seal_status(
     initialized: bool,
     sealed: bool,
     info: Option<&RecoveryInfo>,
     progress: usize,
+    storage_type: &str,
 ) -> Response {
     axum::Json(json!({
         "type": "shamir",
@@ -53,7 +64,7 @@ pub fn seal_status(
         "commit_date": "",
         "migration": false,
         "recovery_seal": false,
-        "storage_type": "redb",
+        "storage_type": storage_type,
         "cluster_name": CLUSTER_NAME,
         "cluster_id": CLUSTER_ID,
     }))
@@ -136,7 +147,13 @@ pub async fn open_health(State(app): State<AppState>, uri: axum::http::Uri) -> R
 /// `GET /v1/sys/seal-status` of an open store.
 pub async fn status(State(app): State<AppState>) -> Response {
     let info = app.recovery.info();
-    seal_status(app.state.is_initialised(), false, info.as_ref(), 0)
+    seal_status(
+        app.state.is_initialised(),
+        false,
+        info.as_ref(),
+        0,
+        storage_type(app.state.is_shared()),
+    )
 }
 
 /// `PUT /v1/sys/unseal` of an open store: nothing to do, as Vault answers

@@ -39,4 +39,9 @@ pub trait Locked: Send + 'static {
     /// Opens the store with its root key, which is then sealed under this
     /// CPU (so the next start opens by itself).
     fn unseal(self: Box<Self>, root: RootKey) -> Result<Unsealed, StoreError>;
+    /// Whether other servers share this store (a database), as
+    /// [`super::Storage::is_shared`].
+    fn is_shared(&self) -> bool {
+        false
+    }
 }

@@ -205,4 +205,8 @@ impl Locked for Opening {
         }
         self.open_with(root, true)
     }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
 }
