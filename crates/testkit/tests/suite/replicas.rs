@@ -85,7 +85,11 @@ async fn every_write_on_one_replica_is_seen_by_the_next_request_to_any_other() {
     let c = joiner(&pg, &b);
     assert!(b.stderr().contains("joined"), "{}", b.stderr());
     let status = https::get(c.addr, "/v1/sys/seal-status").await;
-    assert_eq!(status.body["storage_type"], "postgresql", "{:?}", status.body);
+    assert_eq!(
+        status.body["storage_type"], "postgresql",
+        "{:?}",
+        status.body
+    );
 
     // Create on A; B and C see it, and decrypt what another encrypted.
     ok(&a, "POST", "/v1/transit/keys/k", Some(json!({}))).await;
