@@ -33,6 +33,8 @@ pub struct CreateRequest {
     key_size: Option<u64>,
     #[serde(default, deserialize_with = "lenient_u64")]
     auto_rotate_period: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    release_only_to_attested: Option<bool>,
 }
 
 impl CreateRequest {
@@ -80,6 +82,8 @@ pub fn create(state: &State, name: &str, req: CreateRequest) -> Result<KeyInfo, 
     let mut key = Key::new(name.to_string(), key_type, version);
     key.exportable = req.exportable.unwrap_or(false);
     key.allow_plaintext_backup = req.allow_plaintext_backup.unwrap_or(false);
+    key.release_only_to_attested = req.release_only_to_attested.unwrap_or(false);
+    super::release::check_policy(&key)?;
     state.create(key)?;
     describe::info(&*state.get(name)?)
 }
@@ -175,7 +179,7 @@ pub fn config(state: &State, name: &str, req: ConfigRequest) -> Result<KeyInfo, 
             }
             k.allow_plaintext_backup = b;
         }
-        Ok(())
+        super::release::check_policy(k)
     })?;
     describe::info(&key)
 }
@@ -273,10 +277,28 @@ pub fn export(
         return Err(Error::invalid(format!("invalid export type {kind}")));
     }
     let key = found(state, name)?;
+    if kind != "public-key" && key.release_only_to_attested {
+        return Err(super::release::only_released());
+    }
     if kind != "public-key" && !key.exportable {
         return Err(Error::invalid("private key material is not exportable"));
     }
-    let mut keys = keys::export(&key, kind)?;
+    export_material(&key, kind, version)
+}
+
+/// [`export`] without the key's export policy (checked by the caller).
+pub(crate) fn export_material(
+    key: &Key,
+    kind: &str,
+    version: Option<&str>,
+) -> Result<Exported, Error> {
+    if !matches!(
+        kind,
+        "encryption-key" | "signing-key" | "hmac-key" | "public-key"
+    ) {
+        return Err(Error::invalid(format!("invalid export type {kind}")));
+    }
+    let mut keys = keys::export(key, kind)?;
     if let Some(v) = version {
         let wanted = if v == "latest" {
             key.latest_version.to_string()
@@ -307,6 +329,9 @@ pub struct Backup {
 pub fn backup(state: &State, name: &str) -> Result<Backup, Error> {
     found(state, name)?;
     let key = state.update(name, |k| {
+        if k.release_only_to_attested {
+            return Err(super::release::only_released());
+        }
         if !k.exportable || !k.allow_plaintext_backup {
             return Err(Error::invalid(
                 "plaintext backup is disallowed on the policy (needs exportable and allow_plaintext_backup)",

@@ -10,7 +10,10 @@
 //! - [`evidence`]: attestation evidence binding the enclave's keys.
 //! - [`rsa_pool`]: RSA-2048 pairs made ahead of demand.
 //! - [`join`]: attested join: the root key handed to a verified peer.
+//! - [`attest_login`]: workloads in TEEs log in with evidence, and get a
+//!   token bound to their attested key.
 
+pub mod attest_login;
 pub mod audit;
 pub mod ca;
 pub mod classify;

@@ -255,6 +255,11 @@ pub struct Key {
     /// When the key was restored from a backup, and its latest version.
     #[serde(default)]
     pub restore_info: Option<Stamp>,
+    /// Its material leaves the enclave only wrapped to an attested
+    /// workload's key (`crate::core::release`): never exportable, never
+    /// backed up in plaintext.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub release_only_to_attested: bool,
 }
 
 /// A moment in a key's life (Vault's `backup_info`, `restore_info`): Unix
@@ -284,6 +289,7 @@ impl Key {
             allow_rotation: true,
             backup_info: None,
             restore_info: None,
+            release_only_to_attested: false,
         }
     }
 

@@ -8,6 +8,7 @@
 //!   token may do something ([`State::authorize`]).
 //! - [`acl`]: ACL policies (Vault's HCL path form) and how they match.
 //! - [`policies`]: named policies as stored.
+//! - [`roles`]: the roles of the attested login, and its tokens.
 //! - [`recovery`]: the store's root key, split into recovery shares and
 //!   rebuilt from them.
 //! - [`inner`]: what is held in memory, and how a record becomes part of it.
@@ -35,6 +36,7 @@ pub mod key;
 pub mod owner;
 pub mod policies;
 pub mod recovery;
+pub mod roles;
 pub mod tokens;
 
 pub use owner::State;
