@@ -83,7 +83,7 @@ pub fn create(state: &State, name: &str, req: CreateRequest) -> Result<KeyInfo, 
     key.exportable = req.exportable.unwrap_or(false);
     key.allow_plaintext_backup = req.allow_plaintext_backup.unwrap_or(false);
     key.release_only_to_attested = req.release_only_to_attested.unwrap_or(false);
-    super::release::check_policy(&key)?;
+    key.check_release_policy()?;
     state.create(key)?;
     describe::info(&*state.get(name)?)
 }
@@ -179,7 +179,7 @@ pub fn config(state: &State, name: &str, req: ConfigRequest) -> Result<KeyInfo, 
             }
             k.allow_plaintext_backup = b;
         }
-        super::release::check_policy(k)
+        k.check_release_policy()
     })?;
     describe::info(&key)
 }
@@ -277,8 +277,8 @@ pub fn export(
         return Err(Error::invalid(format!("invalid export type {kind}")));
     }
     let key = found(state, name)?;
-    if kind != "public-key" && key.release_only_to_attested {
-        return Err(super::release::only_released());
+    if kind != "public-key" {
+        key.check_clear_export()?;
     }
     if kind != "public-key" && !key.exportable {
         return Err(Error::invalid("private key material is not exportable"));
@@ -329,9 +329,7 @@ pub struct Backup {
 pub fn backup(state: &State, name: &str) -> Result<Backup, Error> {
     found(state, name)?;
     let key = state.update(name, |k| {
-        if k.release_only_to_attested {
-            return Err(super::release::only_released());
-        }
+        k.check_clear_export()?;
         if !k.exportable || !k.allow_plaintext_backup {
             return Err(Error::invalid(
                 "plaintext backup is disallowed on the policy (needs exportable and allow_plaintext_backup)",

@@ -25,24 +25,6 @@ use crate::state::State;
 /// The one recipient a request may name: the key its token is bound to.
 pub const ATTESTED: &str = "attested";
 
-/// Refuses a key policy that would let a release-only key out in clear.
-pub fn check_policy(key: &Key) -> Result<(), Error> {
-    if key.release_only_to_attested && (key.exportable || key.allow_plaintext_backup) {
-        return Err(Error::invalid(
-            "a key released only to attested workloads cannot be exportable or allow plaintext backup",
-        ));
-    }
-    Ok(())
-}
-
-/// The refusal of a clear export or backup of a release-only key.
-pub fn only_released() -> Error {
-    Error::invalid(
-        "this key is released only to attested workloads: export it with recipient=attested, \
-         under a token from auth/attest/login",
-    )
-}
-
 /// Checks a request's `recipient` (only [`ATTESTED`]).
 pub fn check_recipient(recipient: &str) -> Result<(), Error> {
     if recipient == ATTESTED {

@@ -1,8 +1,9 @@
 //! The attested login's routes under `/v1/auth/attest` (see
 //! [`crate::services::attest_login`]): `nonce` and `login` (open: the
 //! caller proves itself with evidence), and its roles at `role/NAME`
-//! (behind the guard, as any `/v1` route). Also [`ClientKey`]: the key of
-//! a connection's TLS client certificate, which login tokens are bound to.
+//! (behind the guard, as any `/v1` route). Login tokens are bound to the
+//! key of a connection's TLS client certificate
+//! ([`super::attestation::ClientKey`]).
 
 use std::sync::Arc;
 
@@ -22,13 +23,6 @@ use crate::services::attest_login::{self, LoginRequest, NONCE_LIFETIME};
 use crate::services::audit::{AttestedFacts, RequestId};
 use crate::services::classify::Classified;
 use crate::state::acl::Access;
-
-/// SHA-256 of the SubjectPublicKeyInfo of the TLS client certificate a
-/// request's connection presented (the server puts it in each request's
-/// extensions; absent without one). The handshake proved the client holds
-/// its private key.
-#[derive(Clone, Copy)]
-pub struct ClientKey(pub [u8; 32]);
 
 /// `POST /v1/auth/attest/nonce`: a fresh single-use nonce for one login.
 pub async fn nonce(State(app): State<AppState>, id: RequestId) -> Result<Response, Error> {

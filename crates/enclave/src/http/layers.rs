@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, HeaderName};
 use axum::response::{IntoResponse, Response};
 
 use super::app::AppState;
-use super::attest::ClientKey;
+use super::attestation::ClientKey;
 use super::envelope::{with_facts, Facts};
 use crate::error::Error;
 use crate::services::audit::{AttestedFacts, Record, RequestId};

@@ -19,8 +19,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use crate::http::attest::ClientKey;
-use crate::http::attestation::ConnectionKey;
+use crate::http::attestation::{ClientKey, ConnectionKey};
 use limits::{PerAddress, DRAIN_TIMEOUT, HANDSHAKE_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS};
 use tls::TlsState;
 use unread::Unread;

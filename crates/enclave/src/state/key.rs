@@ -271,6 +271,29 @@ pub struct Stamp {
 }
 
 impl Key {
+    /// Refuses a policy that would let a key released only to attested
+    /// workloads out in clear.
+    pub fn check_release_policy(&self) -> Result<(), Error> {
+        if self.release_only_to_attested && (self.exportable || self.allow_plaintext_backup) {
+            return Err(Error::invalid(
+                "a key released only to attested workloads cannot be exportable or allow plaintext backup",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a clear export or backup of a key released only to attested
+    /// workloads, whoever asks.
+    pub fn check_clear_export(&self) -> Result<(), Error> {
+        if self.release_only_to_attested {
+            return Err(Error::invalid(
+                "this key is released only to attested workloads: export it with recipient=attested, \
+                 under a token from auth/attest/login",
+            ));
+        }
+        Ok(())
+    }
+
     /// A new key of one version, with the default policy (not deletable,
     /// not exportable, rotatable).
     pub fn new(name: String, key_type: KeyType, first: Version) -> Self {
