@@ -216,6 +216,21 @@ try:
 except hvac.exceptions.InvalidRequest:
     checks += 1
 
+# Attested-login roles (docs/key-release.md): client.write/read/list/delete.
+signer = "ab" * 32
+client.write("auth/attest/role/workload", mrsigner=[signer], mrenclave=[], product_id=1, min_svn=2,
+             allow_debug=False, allow_simulation=True, policies=["reader"], ttl="1h")
+role = client.read("auth/attest/role/workload")["data"]
+check(role["mrsigner"] == [signer] and role["ttl"] == 3600 and role["policies"] == ["reader"], "read role")
+check(client.list("auth/attest/role")["data"]["keys"] == ["workload"], "list roles")
+try:
+    client.write("auth/attest/role/bad", mrsigner=[], mrenclave=[])
+    check(False, "role without measurements stored")
+except hvac.exceptions.InvalidRequest:
+    checks += 1
+client.delete("auth/attest/role/workload")
+check(client.list("auth/attest/role") is None, "delete role")
+
 from importlib.metadata import version
 
 print(f"hvac {version('hvac')} interop: {checks} checks passed")

@@ -31,7 +31,7 @@ use minikms_verifier::{
 };
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use crate::error::{Error, Refused};
@@ -152,13 +152,28 @@ impl AttestedVerifier {
 
     /// A TLS 1.3 client configuration that uses this verifier.
     pub fn client_config(self: &Arc<Self>) -> Result<ClientConfig, Error> {
+        self.client_config_as(None)
+    }
+
+    /// As [`AttestedVerifier::client_config`], presenting a client
+    /// certificate chain and its key if given (a workload's attested key:
+    /// [`crate::workload::WorkloadKey::tls_identity`]).
+    pub fn client_config_as(
+        self: &Arc<Self>,
+        identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    ) -> Result<ClientConfig, Error> {
         // The aws-lc-rs provider supports TLS 1.3: this cannot fail.
-        Ok(ClientConfig::builder_with_provider(self.provider.clone())
+        let builder = ClientConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| Error::System(format!("no TLS 1.3: {e}")))?
             .dangerous()
-            .with_custom_certificate_verifier(self.clone())
-            .with_no_client_auth())
+            .with_custom_certificate_verifier(self.clone());
+        match identity {
+            None => Ok(builder.with_no_client_auth()),
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| Error::System(format!("the client certificate: {e}"))),
+        }
     }
 
     /// What was verified for this certificate, if this verifier accepted it.

@@ -78,6 +78,14 @@ pub enum Command {
     /// Give the server one recovery share (decrypted here with your
     /// private key), after verifying its enclave; prints its seal status.
     Unseal(UnsealArgs),
+    /// Log in as a workload in a TEE (here: a simulated workload enclave)
+    /// with its evidence; prints the login answer (Vault's `auth` block).
+    /// The token is bound to a key that lives only in this process.
+    Login(LoginArgs),
+    /// Log in as a workload (as `login`), ask for the latest version of
+    /// key NAME released to it, unwrap it here and write the raw key bytes
+    /// to FILE.
+    Release(ReleaseArgs),
     /// Any /v1 call (Vault's Transit API), e.g.
     /// `minikms api POST transit/encrypt/app --data '{"plaintext":"aGk="}'`.
     Api(ApiArgs),
@@ -125,6 +133,37 @@ pub struct InitArgs {
     /// Where to write share-1.enc ... share-N.enc.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+/// `minikms login --role R --simulate-enclave SIGNED_FILE`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The role to log in under (`auth/attest/role/NAME`).
+    #[arg(long, value_name = "ROLE")]
+    pub role: String,
+    /// Be the workload enclave signed in this file (made by `kms-host
+    /// sign`) on the simulated platform: its evidence proves nothing.
+    #[arg(long, value_name = "SIGNED_FILE")]
+    pub simulate_enclave: PathBuf,
+    /// The simulated CPU's fuse file (e.g. the server's
+    /// `sim-platform-fuses`) [default: a fresh simulated CPU].
+    #[arg(long, value_name = "FILE")]
+    pub sim_platform_file: Option<PathBuf>,
+}
+
+/// `minikms release NAME --role R --simulate-enclave SIGNED_FILE --out FILE`.
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// The managed key.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Where to write the key's raw bytes (made mode 0600; 32 bytes for
+    /// aes256-gcm96).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// How to log in.
+    #[command(flatten)]
+    pub login: LoginArgs,
 }
 
 /// `minikms unseal --share FILE --identity KEY.pem`.

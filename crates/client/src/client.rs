@@ -49,6 +49,22 @@ impl Client {
         Self::connect(url, AttestedVerifier::new(attestation)).await
     }
 
+    /// As [`Client::open`], presenting a workload's attested key as the
+    /// TLS client certificate (see [`crate::login`]).
+    pub async fn open_as(
+        url: &ServerUrl,
+        attestation: Attestation,
+        key: &crate::workload::WorkloadKey,
+    ) -> Result<Self, Error> {
+        let verifier = AttestedVerifier::new(attestation);
+        let conn = Connection::open_as(url, &verifier, Some(key.tls_identity())).await?;
+        Ok(Self {
+            verifier,
+            conn,
+            token: None,
+        })
+    }
+
     /// As [`Client::open`], with a verifier that may be shared by many
     /// connections.
     pub async fn connect(url: &ServerUrl, verifier: Arc<AttestedVerifier>) -> Result<Self, Error> {

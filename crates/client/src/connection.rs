@@ -9,7 +9,7 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 use minikms_verifier::CertificateClaims;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::TcpStream;
 
 use crate::attested_tls::AttestedVerifier;
@@ -147,6 +147,16 @@ impl Connection {
     /// Connects, handshakes (the verifier checks the evidence), and starts
     /// HTTP/1.1. Errors are one line a user can act on.
     pub async fn open(url: &ServerUrl, verifier: &Arc<AttestedVerifier>) -> Result<Self, Error> {
+        Self::open_as(url, verifier, None).await
+    }
+
+    /// As [`Connection::open`], presenting a TLS client certificate chain
+    /// and its key if given.
+    pub async fn open_as(
+        url: &ServerUrl,
+        verifier: &Arc<AttestedVerifier>,
+        identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    ) -> Result<Self, Error> {
         let tcp = TcpStream::connect((url.host.as_str(), url.port))
             .await
             .map_err(|source| Error::Connect {
@@ -156,7 +166,8 @@ impl Connection {
             })?;
         let _ = tcp.set_nodelay(true);
         let name = server_name(url)?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(verifier.client_config()?));
+        let connector =
+            tokio_rustls::TlsConnector::from(Arc::new(verifier.client_config_as(identity)?));
         let tls = connector
             .connect(name, tcp)
             .await

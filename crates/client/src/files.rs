@@ -30,6 +30,16 @@ pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
 /// Writes `bytes` to a temporary file beside `path`, then renames it over
 /// `path`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_with_mode(path, bytes, 0o666)
+}
+
+/// As [`write_atomically`], readable by its owner only (0600): for secrets.
+pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    write_with_mode(path, bytes, 0o600)
+}
+
+fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -47,7 +57,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = std::fs::File::create(&tmp).map_err(fail)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(fail)?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(fail)?;

@@ -24,6 +24,9 @@
 //!   ordinary TLS clients.
 //! - [`freshness`]: remembers how fresh each server's state was, and
 //!   refuses one that went backwards (a rollback of its whole state).
+//! - [`workload`] and [`login`]: secure key release, the workload's side:
+//!   a workload in a TEE (or a simulated one) logs in with evidence and
+//!   gets secrets wrapped to its attested key.
 //! - [`offline`]: verify evidence, an RA-TLS certificate or an audit log
 //!   with no server.
 //! - [`bench`](mod@bench): the load generator: a plain
@@ -46,7 +49,9 @@ pub mod error;
 pub mod files;
 pub mod freshness;
 pub mod import;
+pub mod login;
 pub mod offline;
 pub mod random;
 pub mod recovery;
 pub mod trust;
+pub mod workload;

@@ -14,10 +14,13 @@ use minikms_client::cli::{AuditCommand, AuditVerifyArgs, BenchArgs, Cli, Command
 use minikms_client::client::{api_method, Client};
 use minikms_client::connection::ServerUrl;
 use minikms_client::error::Error;
+use minikms_client::files::write_secret;
 use minikms_client::freshness::Checked;
 use minikms_client::import::read_key;
+use minikms_client::login::Session;
 use minikms_client::offline::{self, AuditLog, Verified};
 use minikms_client::recovery::{self, Making};
+use minikms_client::workload::SimulatedWorkload;
 use minikms_verifier::CertificateClaims;
 
 fn main() -> ExitCode {
@@ -26,6 +29,9 @@ fn main() -> ExitCode {
         Command::Bench(args) => return bench(&cli, args),
         Command::Verify(args) => verify(&cli, args),
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(&cli, args),
+        Command::Login(_) | Command::Release(_) => {
+            runtime(false).and_then(|rt| rt.block_on(workload_command(&cli)))
+        }
         _ => runtime(false).and_then(|rt| rt.block_on(server_command(&cli))),
     };
     match result.and_then(|json| pretty(&json)) {
@@ -86,7 +92,40 @@ async fn server_command(cli: &Cli) -> Result<serde_json::Value, Error> {
         Command::Verify(_) | Command::Audit(_) | Command::Bench(_) => Err(Error::Input(
             "this command does not talk to a server".into(),
         )),
+        Command::Login(_) | Command::Release(_) => Err(Error::Input(
+            "a workload command has its own connection".into(),
+        )),
     }
+}
+
+/// `minikms login` and `minikms release`: a simulated workload enclave
+/// logs in over a connection that presents its fresh key.
+async fn workload_command(cli: &Cli) -> Result<serde_json::Value, Error> {
+    let url = cli.server_url()?;
+    let attestation = cli.attestation.load_for_server()?;
+    let args = match &cli.command {
+        Command::Login(args) => args,
+        Command::Release(args) => &args.login,
+        _ => return Err(Error::Input("not a workload command".into())),
+    };
+    let workload = SimulatedWorkload::from_signed_file(
+        &args.simulate_enclave,
+        args.sim_platform_file.as_deref(),
+    )?;
+    let mut session = Session::login(&url, attestation, &args.role, &workload).await?;
+    eprintln!("attested: {}", summary(session.client().claims()));
+    check_freshness(cli, session.client().claims())?;
+    let Command::Release(release) = &cli.command else {
+        return Ok(session.answer().clone());
+    };
+    let released = session.release_key(&release.name).await?;
+    write_secret(&release.out, &released.material)?;
+    Ok(serde_json::json!({
+        "name": release.name,
+        "version": released.version,
+        "bytes": released.material.len(),
+        "out": release.out,
+    }))
 }
 
 /// `minikms verify`: offline.

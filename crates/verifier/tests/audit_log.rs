@@ -153,6 +153,7 @@ impl Writer<'_> {
             key_version: Some(1),
             status: 200,
             outcome: Outcome::Ok,
+            attested: None,
             store_gen: None,
         }
     }

@@ -34,6 +34,8 @@ pub struct CreateRequest {
     #[serde(default, deserialize_with = "lenient_u64")]
     key_size: Option<u64>,
     auto_rotate_period: Option<Value>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    release_only_to_attested: Option<bool>,
     /// Fields this route does not know: their names only (Vault warns of
     /// them and goes on).
     #[serde(flatten)]
@@ -99,6 +101,8 @@ pub fn create(state: &State, name: &str, req: CreateRequest) -> Result<KeyInfo, 
     key.auto_rotate_period = auto_rotate_period.unwrap_or(0);
     key.exportable = req.exportable.unwrap_or(false);
     key.allow_plaintext_backup = req.allow_plaintext_backup.unwrap_or(false);
+    key.release_only_to_attested = req.release_only_to_attested.unwrap_or(false);
+    key.check_release_policy()?;
     state.create(key)?;
     describe::info(&*state.get(name)?)
 }
@@ -196,7 +200,7 @@ pub fn config(state: &State, name: &str, req: ConfigRequest) -> Result<KeyInfo, 
             }
             k.allow_plaintext_backup = b;
         }
-        Ok(())
+        k.check_release_policy()
     })?;
     describe::info(&key)
 }
@@ -306,10 +310,28 @@ pub fn export(
         return Err(Error::invalid(format!("invalid export type {kind}")));
     }
     let key = found(state, name)?;
+    if kind != "public-key" {
+        key.check_clear_export()?;
+    }
     if kind != "public-key" && !key.exportable {
         return Err(Error::invalid("private key material is not exportable"));
     }
-    let mut keys = keys::export(&key, kind)?;
+    export_material(&key, kind, version)
+}
+
+/// [`export`] without the key's export policy (checked by the caller).
+pub(crate) fn export_material(
+    key: &Key,
+    kind: &str,
+    version: Option<&str>,
+) -> Result<Exported, Error> {
+    if !matches!(
+        kind,
+        "encryption-key" | "signing-key" | "hmac-key" | "public-key"
+    ) {
+        return Err(Error::invalid(format!("invalid export type {kind}")));
+    }
+    let mut keys = keys::export(key, kind)?;
     if let Some(v) = version {
         let wanted = if v == "latest" {
             key.latest_version.to_string()
@@ -340,6 +362,7 @@ pub struct Backup {
 pub fn backup(state: &State, name: &str) -> Result<Backup, Error> {
     found(state, name)?;
     let key = state.update(name, |k| {
+        k.check_clear_export()?;
         if !k.exportable || !k.allow_plaintext_backup {
             return Err(Error::invalid(
                 "plaintext backup is disallowed on the policy (needs exportable and allow_plaintext_backup)",

@@ -19,8 +19,12 @@
 //! - [`import`]: bring your own key (the wrapping key, import).
 //! - [`tokens`]: token create, lookup, revoke.
 //! - [`policies`]: ACL policies by name.
+//! - [`attest_roles`]: the roles of the attested login.
+//! - [`release`]: secrets wrapped to an attested workload's key, and keys
+//!   released only that way.
 //! - [`init`]: `sys/init`, the root token.
 
+pub mod attest_roles;
 pub mod batch;
 pub mod crypt;
 pub mod describe;
@@ -31,6 +35,7 @@ pub mod keys;
 pub mod manage;
 pub mod mount_config;
 pub mod policies;
+pub mod release;
 pub mod rotation;
 pub mod sigalg;
 pub mod sign;

@@ -105,6 +105,12 @@ fn make(
             "restricted use token cannot generate child tokens",
         ));
     }
+    if creator.bound_key().is_some() {
+        // A child would not be bound: the binding would be escaped.
+        return Err(Error::invalid(
+            "a token bound to an attested key cannot generate child tokens",
+        ));
+    }
     // `bao token create` always sends period, explicit_max_ttl and ttl as
     // "0s" and entity_alias as "": an unset value is no ask.
     for (what, given) in [
@@ -205,6 +211,7 @@ fn make(
             creator.accessor.to_string()
         },
         renewable: req.renewable.unwrap_or(true),
+        bound_key: None,
     };
     state.insert_token(creator, &accessor, &rec)?;
     Ok(Created {

@@ -7,6 +7,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::error::Error;
 use crate::platform::Platform;
+use crate::services::attest_login;
 use crate::services::audit::AuditLog;
 use crate::services::ca::TlsCa;
 use crate::services::join::desk::Desk;
@@ -40,6 +41,8 @@ pub struct Services {
     pub recovery: Arc<Recovery>,
     /// Open join challenges.
     pub join: Desk,
+    /// Open attested-login nonces.
+    pub attest: attest_login::Desk,
     /// RSA-2048 pairs made ahead of demand.
     pub rsa_pool: Arc<RsaPool>,
     /// `GET /`'s answer, written once (`crate::http::status::document`).

@@ -38,6 +38,13 @@ pub struct Params {
 #[derive(Clone, Copy)]
 pub struct ConnectionKey(pub [u8; 32]);
 
+/// SHA-256 of the SubjectPublicKeyInfo of the TLS client certificate a
+/// request's connection presented (the server puts it in each request's
+/// extensions; absent without one). The handshake proved the client holds
+/// its private key; tokens from an attested login are bound to one.
+#[derive(Clone, Copy)]
+pub struct ClientKey(pub [u8; 32]);
+
 pub async fn evidence(
     State(state): State<AppState>,
     Extension(ConnectionKey(pubkey_hash)): Extension<ConnectionKey>,

@@ -103,7 +103,7 @@ async fn create_with(
 
 /// Vault's `auth` block for a token with `ttl` seconds left
 /// (`client_token` empty but at creation: a token is shown once).
-fn auth_block(
+pub(super) fn auth_block(
     token: &str,
     accessor: &str,
     rec: &crate::state::tokens::TokenRecord,

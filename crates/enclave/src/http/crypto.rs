@@ -10,7 +10,9 @@ use super::app::AppState;
 use super::body::{json_body, Posted};
 use super::envelope::{answer, ok, ok_secret, with_facts, Carries, Facts};
 use super::exec::{blocking, with_key};
+use super::layers::Authed;
 use crate::core::crypt::{self, Item, Outcome};
+use crate::core::release;
 use crate::core::sign::{self, SignOutcome};
 use crate::core::utility;
 use crate::error::Error;
@@ -133,11 +135,31 @@ pub async fn rewrap(
 pub async fn datakey(
     State(app): State<AppState>,
     id: RequestId,
+    Authed(identity): Authed,
     Path((kind, name)): Path<(String, String)>,
     body: Posted,
 ) -> Result<Response, Error> {
-    let req: crypt::DatakeyRequest = json_body(body).await?;
-    let plan = crypt::datakey_plan(&kind, req)?;
+    let body: release::DatakeyBody = json_body(body).await?;
+    if let Some(recipient) = body.recipient {
+        release::check_recipient(&recipient)?;
+        let to = release::recipient_key(&identity)?;
+        let req = body.req;
+        let released = with_key(&app.state, &name, 1, move |key| {
+            release::datakey(key, &kind, req, &to)
+        })
+        .await?;
+        let facts = Facts {
+            key_version: Some(released.key_version),
+            durable: false,
+        };
+        // Wrapped: no secret in clear in this answer.
+        let answer = ok(id, &released, facts);
+        return Ok(match &identity.record {
+            Some(rec) => super::attest::with_attested(answer, None, rec),
+            None => answer,
+        });
+    }
+    let plan = crypt::datakey_plan(&kind, body.req)?;
     let data_key = with_key(&app.state, &name, 1, move |key| crypt::datakey(key, &plan)).await?;
     let facts = Facts {
         key_version: Some(data_key.key_version),

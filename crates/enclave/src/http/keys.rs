@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::response::Response;
 
 use super::app::AppState;
@@ -13,7 +13,7 @@ use super::envelope::{no_content, ok, ok_secret, ok_with_fields, Facts};
 use super::exec::blocking;
 use super::layers::Authed;
 use crate::core::describe::KeyInfo;
-use crate::core::{import, manage, mount_config};
+use crate::core::{import, manage, mount_config, release};
 use crate::error::Error;
 use crate::services::audit::RequestId;
 use crate::services::classify::Classified;
@@ -131,24 +131,59 @@ pub async fn trim(
     Ok(described(id, &info, true))
 }
 
-/// `GET /v1/transit/export/:kind/:name`.
+/// `GET /v1/transit/export/:kind/:name`; with `?recipient=attested`, each
+/// version wrapped to the attested key of the token (`crate::core::release`).
 pub async fn export(
     State(app): State<AppState>,
     id: RequestId,
+    Authed(identity): Authed,
     Path((kind, name)): Path<(String, String)>,
+    Query(params): Query<ExportParams>,
 ) -> Result<Response, Error> {
-    let exported = blocking(&app.state, move |s| manage::export(s, &kind, &name, None)).await?;
-    Ok(ok_secret(id, &exported, Facts::default()))
+    export_with(app, id, identity, kind, name, None, params).await
 }
 
-/// `GET /v1/transit/export/:kind/:name/:version`.
+/// `GET /v1/transit/export/:kind/:name/:version` (also `?recipient=attested`).
 pub async fn export_version(
     State(app): State<AppState>,
     id: RequestId,
+    Authed(identity): Authed,
     Path((kind, name, version)): Path<(String, String, String)>,
+    Query(params): Query<ExportParams>,
 ) -> Result<Response, Error> {
+    export_with(app, id, identity, kind, name, Some(version), params).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct ExportParams {
+    recipient: Option<String>,
+}
+
+async fn export_with(
+    app: AppState,
+    id: RequestId,
+    identity: Arc<crate::state::tokens::Identity>,
+    kind: String,
+    name: String,
+    version: Option<String>,
+    params: ExportParams,
+) -> Result<Response, Error> {
+    if let Some(recipient) = params.recipient {
+        release::check_recipient(&recipient)?;
+        let who = identity.clone();
+        let exported = blocking(&app.state, move |s| {
+            release::export(s, &who, &kind, &name, version.as_deref())
+        })
+        .await?;
+        // Wrapped: no secret in clear in this answer.
+        let answer = ok(id, &exported, Facts::default());
+        return Ok(match &identity.record {
+            Some(rec) => super::attest::with_attested(answer, None, rec),
+            None => answer,
+        });
+    }
     let exported = blocking(&app.state, move |s| {
-        manage::export(s, &kind, &name, Some(&version))
+        manage::export(s, &kind, &name, version.as_deref())
     })
     .await?;
     Ok(ok_secret(id, &exported, Facts::default()))

@@ -21,9 +21,10 @@ use axum::http::{HeaderMap, HeaderName};
 use axum::response::{IntoResponse, Response};
 
 use super::app::AppState;
+use super::attestation::ClientKey;
 use super::envelope::{with_facts, Facts};
 use crate::error::Error;
-use crate::services::audit::{Record, RequestId};
+use crate::services::audit::{AttestedFacts, Record, RequestId};
 use crate::services::classify::{classify, Classified};
 use crate::services::guard;
 use crate::state::tokens::{Credential, Identity};
@@ -162,7 +163,12 @@ where
         let handled = mw.inner.call(req);
         let state = mw.state.clone();
         Box::pin(async move {
-            let Ok(response) = handled.await;
+            let Ok(mut response) = handled.await;
+            let attested = response.extensions_mut().remove::<AttestedFacts>();
+            let (accessor, attested) = match attested {
+                Some(a) => (a.accessor.or(accessor), Some(a.attested)),
+                None => (accessor, None),
+            };
             let facts = response
                 .extensions()
                 .get::<Facts>()
@@ -179,6 +185,7 @@ where
                 key,
                 key_version: facts.key_version,
                 status: response.status().as_u16(),
+                attested,
             };
             Ok(match state.audit.record(record, facts.durable).await {
                 Ok(()) => response,
@@ -228,7 +235,8 @@ where
             let Some(classified) = extensions.get::<Arc<Classified>>().cloned() else {
                 return Ok(Error::Denied.into_response());
             };
-            let decision = guard::decide(&state.state, credential, &classified).await;
+            let client_key = extensions.get::<ClientKey>().map(|k| k.0);
+            let decision = guard::decide(&state.state, credential, &classified, client_key).await;
             let wrote = Facts {
                 key_version: None,
                 durable: decision.wrote,

@@ -16,12 +16,14 @@
 //! - [`sealed`]: what a sealed enclave answers until it is unsealed.
 //! - Handlers, one module per family: [`keys`] (manage, import),
 //!   [`crypto`] (encrypt, decrypt, sign, hash, random, ...), [`auth`]
-//!   (`sys/init`, tokens), [`policies`], [`sys`] (seal status, unseal),
+//!   (`sys/init`, tokens), [`attest`] (the attested login and its
+//!   roles), [`policies`], [`sys`] (seal status, unseal),
 //!   [`mounts`] (the mounts and a token's capabilities),
 //!   and the tutorial's routes:
 //!   [`tutorial`], [`status`], [`attestation`].
 
 pub mod app;
+pub mod attest;
 pub mod attestation;
 pub mod auth;
 pub mod body;

@@ -1,7 +1,7 @@
 //! The route table: the tutorial's routes and `sys/health` (polled by
 //! load balancers), open; every other `/v1` route behind the audit layer, and all but `sys/init`, `sys/seal-status`,
-//! `sys/unseal` and `sys/join` (whose callers prove themselves with
-//! evidence) behind the guard too
+//! `sys/unseal`, `sys/join` and `auth/attest/{nonce,login}` (whose callers
+//! prove themselves with evidence) behind the guard too
 //! ([`super::layers`]), so no handler can run for a request its token does
 //! not allow, and a refusal is audited.
 
@@ -13,7 +13,7 @@ use axum::Router;
 use super::app::{AppState, Services};
 use super::error::{method_not_allowed, not_found};
 use super::layers::{Audit, Guard, StateLayer};
-use super::{attestation, auth, crypto, keys, mounts, policies, status, sys, tutorial};
+use super::{attest, attestation, auth, crypto, keys, mounts, policies, status, sys, tutorial};
 use crate::opened::Opened;
 use crate::platform::Platform;
 use crate::services::rsa_pool::{RsaPool, CAPACITY};
@@ -28,6 +28,7 @@ pub fn router(platform: Arc<dyn Platform>, opened: &Opened) -> Router {
         audit: opened.audit.clone(),
         recovery: opened.recovery.clone(),
         join: Default::default(),
+        attest: Default::default(),
         rsa_pool: RsaPool::new(CAPACITY),
         expensive: tokio::sync::Semaphore::new(Services::expensive_turns()),
     }));
@@ -58,6 +59,14 @@ fn v1(state: AppState) -> Router<AppState> {
         .route("/v1/sys/unseal", put(sys::unseal).post(sys::unseal))
         .route("/v1/sys/join/challenge", post(sys::join_challenge))
         .route("/v1/sys/join", post(sys::join))
+        .route(
+            "/v1/auth/attest/nonce",
+            post(attest::nonce).put(attest::nonce),
+        )
+        .route(
+            "/v1/auth/attest/login",
+            post(attest::login).put(attest::login),
+        )
         .route_layer(audit.clone());
     let guarded = Router::new()
         .route(
@@ -102,6 +111,15 @@ fn v1(state: AppState) -> Router<AppState> {
         .route(
             "/v1/sys/recovery-shares",
             put(auth::recovery_shares).post(auth::recovery_shares),
+        )
+        .route("/v1/auth/attest/role", any(attest::list_roles))
+        .route("/v1/auth/attest/role/", any(attest::list_roles))
+        .route(
+            "/v1/auth/attest/role/{name}",
+            get(attest::read_role)
+                .post(attest::write_role)
+                .put(attest::write_role)
+                .delete(attest::delete_role),
         )
         .route("/v1/sys/policy", any(policies::list))
         .route("/v1/sys/policies/acl", any(policies::list))

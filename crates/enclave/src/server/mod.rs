@@ -1,7 +1,8 @@
 //! The HTTPS accept loop, and [`tls`]: the TLS identity it serves. TLS
 //! terminates here, inside the enclave; the host only ever sees TLS
 //! records. [`limits`] bounds what one client may hold and for how long;
-//! [`watchdog`] closes idle connections.
+//! [`watchdog`] closes idle connections; [`client_auth`] accepts optional
+//! client certificates.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,12 +19,13 @@ use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use crate::http::attestation::ConnectionKey;
+use crate::http::attestation::{ClientKey, ConnectionKey};
 use limits::{PerAddress, DRAIN_TIMEOUT, HANDSHAKE_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS};
 use tls::TlsState;
 use unread::Unread;
 use watchdog::{Activity, Handling};
 
+pub mod client_auth;
 pub mod limits;
 pub mod tls;
 mod unread;
@@ -81,12 +83,7 @@ pub async fn serve(
             .clone()
             .layer(axum::Extension(ConnectionKey(served.pubkey_hash)));
         let activity = Activity::new();
-        let service = {
-            let activity = activity.clone();
-            hyper::service::service_fn(move |request| {
-                handle(app.clone(), activity.handling(), request)
-            })
-        };
+        let handling = activity.clone();
         let watcher = graceful.watcher();
         let builder = builder.clone();
         let task = tokio::spawn(async move {
@@ -97,6 +94,15 @@ pub async fn serve(
                 // each would let anyone flood the host's log.
                 _ => return,
             };
+            // A client certificate's key, for tokens bound to one (an
+            // extra layer only on such connections).
+            let app = match client_auth::client_key(tls.get_ref().1.peer_certificates()) {
+                Some(key) => app.layer(axum::Extension(ClientKey(key))),
+                None => app,
+            };
+            let service = hyper::service::service_fn(move |request| {
+                handle(app.clone(), handling.handling(), request)
+            });
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 debug!("connection from {peer} ended: {e}");

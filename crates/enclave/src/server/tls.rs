@@ -11,7 +11,8 @@
 //! `{"pubkey-hash": [1, SHA-256(SPKI DER)], "ca-pubkey-hash": [1,
 //! SHA-256(CA SPKI DER)]}`, and the quote's
 //! report_data = SHA-256(claims) || 32 zero bytes. Gramine, the Intel SGX
-//! SDK and rats-tls write and read the same format. Where the platform
+//! SDK and rats-tls write and read the same format. A client certificate
+//! is asked for but optional ([`super::client_auth`]). Where the platform
 //! issues its own collateral (simulation), the claims also carry it as
 //! `"collateral": bstr(QuoteCollateralV3 JSON)`, so a client can verify the
 //! certificate on its own during the handshake.
@@ -235,9 +236,9 @@ async fn server_config(
     let certified = CertifiedKey::new(chain, signing_key);
 
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let mut config = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_no_client_auth()
+        .with_client_cert_verifier(super::client_auth::AnyClientKey::new(provider))
         .with_cert_resolver(Arc::new(FixedCert(Arc::new(certified))));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Served {

@@ -23,7 +23,8 @@ pub struct Classified {
     /// Its route: the pattern it matched, without `/v1/`
     /// (`transit/encrypt/{name}`).
     pub route: String,
-    /// The mount the route belongs to: `transit`, `auth/token` or `sys`.
+    /// The mount the route belongs to: `transit`, `auth/token`,
+    /// `auth/attest` or `sys`.
     pub mount: &'static str,
     /// The key (or policy) name in the path, decoded, cut to [`MAX_KEY`].
     pub key: Option<String>,
@@ -68,10 +69,13 @@ pub fn classify(method: &str, path: &str, query: Option<&str>, pattern: &str) ->
     }
 }
 
-/// Whether the decoded query asks for a list (`list=true` or `list=1`).
+/// Whether the decoded query asks for a list: `list=` a true value as
+/// Vault reads it (Go's `ParseBool`: `1`, `t`, `T`, `true`, `True`,
+/// `TRUE`; hvac's `client.list` sends `True`).
 fn lists(query: Option<&str>) -> bool {
     query.is_some_and(|q| {
-        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "list" && (v == "true" || v == "1"))
+        form_urlencoded::parse(q.as_bytes())
+            .any(|(k, v)| k == "list" && matches!(&*v, "1" | "t" | "T" | "true" | "True" | "TRUE"))
     })
 }
 
@@ -84,6 +88,8 @@ fn mount(route: &str) -> &'static str {
         "transit"
     } else if route.starts_with("auth/token/") {
         "auth/token"
+    } else if route.starts_with("auth/attest/") {
+        "auth/attest"
     } else {
         "sys"
     }
@@ -134,6 +140,16 @@ mod tests {
         assert_eq!(c.policy_path.as_deref(), Some("transit/keys/"));
         let c = op("GET", "/v1/sys/policy", None, "/v1/sys/policy");
         assert_eq!((c.mount, c.key), ("sys", None));
+        let c = op(
+            "POST",
+            "/v1/auth/attest/role/app",
+            None,
+            "/v1/auth/attest/role/{name}",
+        );
+        assert_eq!((c.mount, c.key.as_deref()), ("auth/attest", Some("app")));
+        assert_eq!(c.policy_path.as_deref(), Some("auth/attest/role/app"));
+        let c = op("LIST", "/v1/auth/attest/role", None, "/v1/auth/attest/role");
+        assert_eq!(c.policy_path.as_deref(), Some("auth/attest/role/"));
     }
 
     /// The query is decoded as the handlers decode it: every spelling of
@@ -146,6 +162,7 @@ mod tests {
             "list=%74rue",
             "%6cist=true",
             "a=b&list=true",
+            "list=True",
         ] {
             let c = op("GET", "/v1/transit/keys", Some(query), "/v1/transit/keys");
             assert_eq!((c.verb, c.access), ("list", Access::List), "{query}");

@@ -3,7 +3,8 @@
 //! classified request ([`State::authorize`]). `crate::http` puts this in
 //! front of every protected route, so no handler runs for a request its
 //! token does not allow; it is made once per request, so a limited-use
-//! token is used once.
+//! token is used once. A token from an attested login is also bound to
+//! the workload's key ([`check_binding`]).
 
 use std::sync::Arc;
 
@@ -20,8 +21,37 @@ pub struct Decision {
     pub wrote: bool,
 }
 
-/// Decides whether `credential` may make the request `classified`.
+/// Decides whether `credential` may make the request `classified`, over
+/// a connection whose TLS client certificate holds the key `client_key`
+/// (SHA-256 of its SubjectPublicKeyInfo), if it presented one.
 pub async fn decide(
+    state: &Arc<State>,
+    credential: Option<Credential>,
+    classified: &Classified,
+    client_key: Option<[u8; 32]>,
+) -> Decision {
+    let mut decision = decide_token(state, credential, classified).await;
+    decision.identity = decision
+        .identity
+        .and_then(|identity| check_binding(identity, client_key));
+    decision
+}
+
+/// A token from an attested login is good only with its key: on a
+/// connection whose client certificate holds the key it is bound to.
+fn check_binding(identity: Identity, client_key: Option<[u8; 32]>) -> Result<Identity, Error> {
+    let Some(bound) = identity.bound_key() else {
+        return Ok(identity);
+    };
+    match client_key {
+        Some(k) if hex::encode(k) == bound => Ok(identity),
+        _ => Err(Error::Forbidden(
+            "this token is bound to an attested key: send it over a TLS connection whose client certificate holds that key".into(),
+        )),
+    }
+}
+
+async fn decide_token(
     state: &Arc<State>,
     credential: Option<Credential>,
     classified: &Classified,

@@ -10,8 +10,11 @@
 //! - [`evidence`]: attestation evidence binding the enclave's keys.
 //! - [`rsa_pool`]: RSA-2048 pairs made ahead of demand.
 //! - [`join`]: attested join: the root key handed to a verified peer.
+//! - [`attest_login`]: workloads in TEEs log in with evidence, and get a
+//!   token bound to their attested key.
 //! - [`rotation`]: keys rotated on their `auto_rotate_period`.
 
+pub mod attest_login;
 pub mod audit;
 pub mod ca;
 pub mod classify;

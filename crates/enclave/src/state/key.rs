@@ -259,6 +259,11 @@ pub struct Key {
     /// 0: never.
     #[serde(default)]
     pub auto_rotate_period: u64,
+    /// Its material leaves the enclave only wrapped to an attested
+    /// workload's key (`crate::core::release`): never exportable, never
+    /// backed up in plaintext.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub release_only_to_attested: bool,
 }
 
 /// A moment in a key's life (Vault's `backup_info`, `restore_info`): Unix
@@ -270,6 +275,29 @@ pub struct Stamp {
 }
 
 impl Key {
+    /// Refuses a policy that would let a key released only to attested
+    /// workloads out in clear.
+    pub fn check_release_policy(&self) -> Result<(), Error> {
+        if self.release_only_to_attested && (self.exportable || self.allow_plaintext_backup) {
+            return Err(Error::invalid(
+                "a key released only to attested workloads cannot be exportable or allow plaintext backup",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a clear export or backup of a key released only to attested
+    /// workloads, whoever asks.
+    pub fn check_clear_export(&self) -> Result<(), Error> {
+        if self.release_only_to_attested {
+            return Err(Error::invalid(
+                "this key is released only to attested workloads: export it with recipient=attested, \
+                 under a token from auth/attest/login",
+            ));
+        }
+        Ok(())
+    }
+
     /// A new key of one version, with the default policy (not deletable,
     /// not exportable, rotatable).
     pub fn new(name: String, key_type: KeyType, first: Version) -> Self {
@@ -289,6 +317,7 @@ impl Key {
             backup_info: None,
             restore_info: None,
             auto_rotate_period: 0,
+            release_only_to_attested: false,
         }
     }
 

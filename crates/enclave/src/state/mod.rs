@@ -9,6 +9,7 @@
 //! - [`acl`]: ACL policies (Vault's HCL path form) and how they match;
 //!   [`params`]: their parameter constraints.
 //! - [`policies`]: named policies as stored.
+//! - [`roles`]: the roles of the attested login, and its tokens.
 //! - [`recovery`]: the store's root key, split into recovery shares and
 //!   rebuilt from them.
 //! - [`inner`]: what is held in memory, and how a record becomes part of it.
@@ -37,6 +38,7 @@ pub mod owner;
 pub mod params;
 pub mod policies;
 pub mod recovery;
+pub mod roles;
 pub mod tokens;
 
 pub use owner::State;

@@ -51,6 +51,11 @@ pub struct TokenRecord {
     /// Whether `renew` may extend it (records from before renewal: no).
     #[serde(default)]
     pub renewable: bool,
+    /// For a token from an attested login: SHA-256 (hex) of the workload's
+    /// public key (SubjectPublicKeyInfo DER). Requests with it must come
+    /// over a TLS connection whose client certificate holds that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_key: Option<String>,
 }
 
 /// Every token but root, by accessor, as the state holds them.
@@ -273,6 +278,12 @@ impl Identity {
             None => vec!["root".into()],
             Some(r) => r.policies.clone(),
         }
+    }
+
+    /// The attested key the token is bound to, if any (hex SHA-256 of its
+    /// SubjectPublicKeyInfo).
+    pub fn bound_key(&self) -> Option<&str> {
+        self.record.as_ref().and_then(|r| r.bound_key.as_deref())
     }
 }
 

@@ -37,7 +37,9 @@
 //! - A `request` entry records one API request: time (RFC 3339 UTC), the
 //!   token's accessor (never the token), operation, key name and version
 //!   where known, HTTP status and outcome, and the request id the response
-//!   carried. Never a body, plaintext, ciphertext or key material.
+//!   carried. Never a body, plaintext, ciphertext or key material. The
+//!   entries of an attested login and of releases to the workload also
+//!   carry `attested`: what the login verified ([`Attested`]).
 //! - Both kinds end with `store_gen`, the key store's generation (the
 //!   version of its last committed write) when the entry was written, so
 //!   a key store older than its log is refused at start. Logs of builds
@@ -99,10 +101,35 @@ pub enum Entry {
         /// HTTP status of the answer.
         status: u16,
         outcome: Outcome,
+        /// What an attested login verified: on the login's entry and on
+        /// each release to the workload.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attested: Option<Attested>,
         /// As in `Start`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         store_gen: Option<u64>,
     },
+}
+
+/// What an attested login verified of a workload (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attested {
+    /// The role it logged in under.
+    pub role: String,
+    /// "sgx", "tdx", "sev-snp" or "simulation".
+    pub platform: String,
+    pub mrenclave: Option<String>,
+    pub mrsigner: Option<String>,
+    pub isv_svn: Option<u16>,
+    /// Intel's TCB status ("unknown" without collateral).
+    pub tcb_status: String,
+    pub debug: bool,
+    /// Evidence under the simulation root: proves nothing.
+    pub simulation: bool,
+    /// SHA-256 (hex) of the workload's public key, which its token is
+    /// bound to and releases are wrapped to.
+    pub key_sha256: String,
 }
 
 /// How a request ended.
@@ -266,6 +293,7 @@ pub struct RequestLine<'a> {
     pub key: Option<&'a str>,
     pub key_version: Option<u64>,
     pub status: u16,
+    pub attested: Option<&'a Attested>,
     pub store_gen: Option<u64>,
 }
 
@@ -324,6 +352,10 @@ pub fn write_request_line(out: &mut Vec<u8>, r: &RequestLine<'_>) {
     let _ = serde_json::to_writer(&mut *out, &r.status);
     out.extend_from_slice(b",\"outcome\":");
     let _ = serde_json::to_writer(&mut *out, &Outcome::of_status(r.status));
+    if let Some(attested) = r.attested {
+        out.extend_from_slice(b",\"attested\":");
+        let _ = serde_json::to_writer(&mut *out, attested);
+    }
     if let Some(generation) = r.store_gen {
         out.extend_from_slice(b",\"store_gen\":");
         let _ = serde_json::to_writer(&mut *out, &generation);
@@ -416,8 +448,58 @@ mod tests {
             key_version: Some(3),
             status: 200,
             outcome: Outcome::Ok,
+            attested: None,
             store_gen: Some(9),
         }
+    }
+
+    #[test]
+    fn attested_entries_are_written_as_serde_writes_them() {
+        let attested = Attested {
+            role: "app".into(),
+            platform: "simulation".into(),
+            mrenclave: Some("ab".repeat(32)),
+            mrsigner: None,
+            isv_svn: Some(2),
+            tcb_status: "UpToDate".into(),
+            debug: false,
+            simulation: true,
+            key_sha256: "cd".repeat(32),
+        };
+        let mut direct = Vec::new();
+        write_request_line(
+            &mut direct,
+            &RequestLine {
+                seq: 1,
+                prev: ZERO_PREV,
+                time: "t",
+                request_id: "id",
+                accessor: Some("abc"),
+                verb: "update",
+                route: "auth/attest/login",
+                key: None,
+                key_version: None,
+                status: 200,
+                attested: Some(&attested),
+                store_gen: Some(4),
+            },
+        );
+        let entry = Entry::Request {
+            v: VERSION,
+            seq: 1,
+            prev: ZERO_PREV.into(),
+            time: "t".into(),
+            request_id: "id".into(),
+            accessor: Some("abc".into()),
+            operation: "update auth/attest/login".into(),
+            key: None,
+            key_version: None,
+            status: 200,
+            outcome: Outcome::Ok,
+            attested: Some(attested),
+            store_gen: Some(4),
+        };
+        assert_eq!(direct, unsigned_line(&entry).unwrap());
     }
 
     /// The direct writer and serde write the same bytes, for any values
@@ -447,6 +529,7 @@ mod tests {
                     key,
                     key_version,
                     status,
+                    attested: None,
                     store_gen,
                 },
             );
@@ -462,6 +545,7 @@ mod tests {
                 key_version,
                 status,
                 outcome: Outcome::of_status(status),
+                attested: None,
                 store_gen,
             };
             let serde = unsigned_line(&entry).unwrap();

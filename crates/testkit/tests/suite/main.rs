@@ -15,6 +15,7 @@ mod damaged_store;
 mod enclave_ca;
 mod interop_hvac;
 mod join;
+mod key_release;
 mod recovery;
 mod refusals;
 mod replicas;

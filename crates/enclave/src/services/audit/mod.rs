@@ -75,7 +75,7 @@ use crate::platform::Platform;
 use crate::state::State;
 use crate::store::freshness::Freshness;
 pub use error::AuditError;
-pub use record::{Record, RequestId};
+pub use record::{AttestedFacts, Record, RequestId};
 pub(crate) use tail::open_tail;
 use tail::{write_lines, Tail};
 
@@ -389,6 +389,7 @@ impl AuditLog {
                     key: record.key.as_deref(),
                     key_version: record.key_version,
                     status: record.status,
+                    attested: record.attested.as_deref(),
                     store_gen,
                 },
             );

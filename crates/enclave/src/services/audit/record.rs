@@ -49,6 +49,17 @@ pub struct Record {
     pub key: Option<String>,
     pub key_version: Option<u64>,
     pub status: u16,
+    /// What an attested login verified (its login, and releases).
+    pub attested: Option<Arc<minikms_audit::Attested>>,
+}
+
+/// Put on an answer by a handler whose entry records what an attested
+/// login verified ([`Record::attested`]); `accessor` names the token a
+/// login made (the request itself presented none).
+#[derive(Clone)]
+pub struct AttestedFacts {
+    pub accessor: Option<Arc<str>>,
+    pub attested: Arc<minikms_audit::Attested>,
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ fn record(n: u16) -> Record {
         key: Some(format!("k{n}")),
         key_version: Some(1),
         status: 200,
+        attested: None,
     }
 }
 

@@ -134,6 +134,7 @@ mod tests {
                 key_version: None,
                 status: 200,
                 outcome: minikms_audit::Outcome::Ok,
+                attested: None,
                 store_gen: Some(seq),
             };
             let line = minikms_audit::sign_line(&entry, &key).unwrap();

@@ -1,0 +1,237 @@
+//! The attested login (`auth/attest/nonce`, `auth/attest/login`): a
+//! workload in a TEE proves what it runs and a fresh key of its own, and
+//! gets a token bound to that key.
+//!
+//! 1. `POST auth/attest/nonce` gives a fresh single-use nonce, valid
+//!    [`NONCE_LIFETIME`], kept in this enclave's memory (a login goes to
+//!    the replica that gave its nonce).
+//! 2. The workload makes an RSA key (at least 2048 bits) and evidence whose
+//!    report data is [`minikms_api::release::report_data`]: SHA-256(nonce ‖
+//!    SubjectPublicKeyInfo DER) then 32 zero bytes, and posts role, nonce,
+//!    key and evidence to `POST auth/attest/login`.
+//! 3. The evidence is verified with the verifier crate (the code `minikms
+//!    verify` runs) under the role's policy, its measurements matched
+//!    against the role's lists, its report data against the nonce and key.
+//! 4. The answer is an ordinary token with the role's policies and TTL,
+//!    bound to the key: the guard refuses it on any connection whose TLS
+//!    client certificate does not hold that key.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::clock::now;
+use crate::core::attest_roles::{self, Role};
+use crate::core::tokens::new_token;
+use crate::error::Error;
+use crate::platform::Platform;
+use crate::state::tokens::{accessor, token_hash, TokenRecord};
+use crate::state::State;
+
+/// How long a nonce may be answered.
+pub const NONCE_LIFETIME: Duration = Duration::from_secs(60);
+/// Open nonces at most (the oldest is dropped beyond).
+const OPEN_NONCES: usize = 1024;
+
+/// `POST auth/attest/login`'s body.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub role: String,
+    /// From `auth/attest/nonce`, hex.
+    pub nonce: String,
+    /// The workload's RSA public key, base64 of SubjectPublicKeyInfo DER.
+    pub public_key: String,
+    /// Its quote, base64.
+    pub quote: String,
+    /// Its collateral (QuoteCollateralV3 JSON), where the platform issues
+    /// it (simulation); without it the TCB status is not evaluated.
+    #[serde(default)]
+    pub collateral: Option<serde_json::Value>,
+}
+
+/// A login's outcome: the token (shown once), and what was verified.
+pub struct LoggedIn {
+    pub token: Zeroizing<String>,
+    pub accessor: String,
+    pub record: TokenRecord,
+    pub claims: minikms_verifier::Claims,
+}
+
+/// Open nonces.
+#[derive(Default)]
+pub struct Desk {
+    open: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl Desk {
+    /// A fresh nonce.
+    pub fn nonce(&self, platform: &dyn Platform) -> Result<[u8; 32], Error> {
+        let mut nonce = [0u8; 32];
+        platform
+            .fill_random(&mut nonce)
+            .map_err(|e| Error::platform("random", e))?;
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.retain(|_, at| at.elapsed() < NONCE_LIFETIME);
+        if open.len() >= OPEN_NONCES {
+            let oldest = open.iter().min_by_key(|(_, at)| **at).map(|(n, _)| *n);
+            if let Some(oldest) = oldest {
+                open.remove(&oldest);
+            }
+        }
+        open.insert(nonce, Instant::now());
+        Ok(nonce)
+    }
+
+    /// Takes an open nonce: each answers one login.
+    fn take(&self, nonce: &[u8; 32]) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.remove(nonce)
+            .is_some_and(|at| at.elapsed() < NONCE_LIFETIME)
+    }
+
+    /// Verifies a workload and makes its token, or says why not (403 with
+    /// the reason; 400 for a malformed request).
+    pub fn login(&self, state: &State, req: LoginRequest) -> Result<LoggedIn, Error> {
+        let refused = |why: String| Error::Forbidden(format!("login refused: {why}"));
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let name = attest_roles::role_name(&req.role)?;
+        let mut nonce = [0u8; 32];
+        hex::decode_to_slice(req.nonce.trim(), &mut nonce)
+            .map_err(|_| Error::invalid("nonce: 64 hex digits, from auth/attest/nonce"))?;
+        let der = b64
+            .decode(req.public_key.trim())
+            .map_err(|_| Error::invalid("public_key: base64 of an RSA SubjectPublicKeyInfo"))?;
+        minikms_api::release::check_public_key(&der)
+            .map_err(|e| Error::invalid(format!("public_key: {e}")))?;
+        let quote = b64
+            .decode(req.quote.trim())
+            .map_err(|_| Error::invalid("quote: base64"))?;
+        let collateral = req
+            .collateral
+            .map(|c| serde_json::to_vec(&c))
+            .transpose()
+            .map_err(|_| Error::invalid("collateral: JSON"))?;
+        // The nonce is used up by any well-formed attempt, good or not.
+        if !self.take(&nonce) {
+            return Err(refused(
+                "unknown, expired or already used nonce (replayed evidence?): ask auth/attest/nonce for a new one"
+                    .into(),
+            ));
+        }
+        let role: Role = match attest_roles::read(state, &name) {
+            Ok(role) => role,
+            Err(Error::NotFound(m)) => return Err(refused(m)),
+            Err(e) => return Err(e),
+        };
+        let options = minikms_verifier::VerifyOptions {
+            at: now(),
+            collateral: collateral.as_deref(),
+            offline: collateral.is_none(),
+        };
+        let claims = minikms_verifier::verify_quote(&quote, None, &options, &role.policy())
+            .map_err(|e| refused(format!("the evidence: {e}")))?;
+        role.admits(&claims).map_err(refused)?;
+        let expected = minikms_api::release::report_data(&nonce, &der);
+        if claims.report_data != hex::encode(expected) {
+            return Err(refused(
+                "the evidence does not bind this nonce and public key (report data is not SHA-256(nonce || public key))"
+                    .into(),
+            ));
+        }
+        let key_sha256 = hex::encode(minikms_api::claims::sha256(&der));
+        let token = new_token()?;
+        let hash = token_hash(&token);
+        let accessor = accessor(&hash);
+        let now = now();
+        let mut policies = role.policies.clone();
+        if !policies.iter().any(|p| p == "default") {
+            policies.push("default".into());
+            policies.sort();
+        }
+        let record = TokenRecord {
+            token_sha256: hex::encode(hash),
+            policies,
+            display_name: format!("attest-{name}"),
+            meta: token_meta(&name, &claims, &key_sha256, &der),
+            creation_time: now,
+            creation_ttl: role.ttl,
+            expire_time: Some(now.saturating_add(role.ttl)),
+            num_uses: 0,
+            parent: String::new(),
+            // Log in again instead: fresh evidence.
+            renewable: false,
+            bound_key: Some(key_sha256),
+        };
+        state.insert_login_token(&accessor, &record)?;
+        tracing::info!(
+            "attested login: role {name}, MRENCLAVE {}, MRSIGNER {}, platform {}",
+            claims.mrenclave.as_deref().unwrap_or("-"),
+            claims.mrsigner.as_deref().unwrap_or("-"),
+            claims.platform
+        );
+        Ok(LoggedIn {
+            token,
+            accessor,
+            record,
+            claims,
+        })
+    }
+}
+
+/// What the login of the token `rec` verified, for the audit entries of
+/// releases made with it (`None`: not a login token).
+pub fn attested_of(rec: &TokenRecord) -> Option<minikms_audit::Attested> {
+    rec.bound_key.as_ref()?;
+    let get = |k: &str| rec.meta.get(k).cloned();
+    Some(minikms_audit::Attested {
+        role: get("role")?,
+        platform: get("platform")?,
+        mrenclave: get("mrenclave"),
+        mrsigner: get("mrsigner"),
+        isv_svn: get("isv_svn").and_then(|s| s.parse().ok()),
+        tcb_status: get("tcb_status")?,
+        debug: get("debug")? == "true",
+        simulation: get("simulation")? == "true",
+        key_sha256: get("key_sha256")?,
+    })
+}
+
+/// What the token records of its login (shown by `lookup`, and by the
+/// audit entries of requests made with it).
+fn token_meta(
+    role: &str,
+    claims: &minikms_verifier::Claims,
+    key_sha256: &str,
+    public_key: &[u8],
+) -> BTreeMap<String, String> {
+    let mut meta = BTreeMap::new();
+    // Public: what secrets for this token are wrapped to.
+    meta.insert(
+        "public_key".into(),
+        base64::engine::general_purpose::STANDARD.encode(public_key),
+    );
+    meta.insert("role".into(), role.to_string());
+    meta.insert("platform".into(), claims.platform.to_string());
+    meta.insert("tcb_status".into(), claims.tcb_status.to_string());
+    meta.insert("debug".into(), claims.debug.to_string());
+    meta.insert("simulation".into(), claims.simulation.to_string());
+    meta.insert("key_sha256".into(), key_sha256.to_string());
+    let optional = [
+        ("mrenclave", claims.mrenclave.clone()),
+        ("mrsigner", claims.mrsigner.clone()),
+        ("isv_prod_id", claims.isv_prod_id.map(|n| n.to_string())),
+        ("isv_svn", claims.isv_svn.map(|n| n.to_string())),
+        ("mrtd", claims.td.as_ref().map(|t| t.mr_td.clone())),
+    ];
+    for (k, v) in optional {
+        if let Some(v) = v {
+            meta.insert(k.into(), v);
+        }
+    }
+    meta
+}
