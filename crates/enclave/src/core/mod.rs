@@ -23,6 +23,7 @@
 
 pub mod batch;
 pub mod crypt;
+pub mod derive;
 pub mod describe;
 pub mod import;
 pub mod init;

@@ -259,6 +259,15 @@ pub struct Key {
     /// 0: never.
     #[serde(default)]
     pub auto_rotate_period: u64,
+    /// Vault's `derived`: every use derives a key from a request's
+    /// `context` (`crate::core::derive`); the version's key is never used
+    /// as is.
+    #[serde(default)]
+    pub derived: bool,
+    /// Vault's `convergent_encryption` (derived keys only): nonces derived
+    /// from the plaintext, so equal inputs encrypt alike.
+    #[serde(default)]
+    pub convergent_encryption: bool,
 }
 
 /// A moment in a key's life (Vault's `backup_info`, `restore_info`): Unix
@@ -289,6 +298,8 @@ impl Key {
             backup_info: None,
             restore_info: None,
             auto_rotate_period: 0,
+            derived: false,
+            convergent_encryption: false,
         }
     }
 
