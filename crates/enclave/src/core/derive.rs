@@ -115,6 +115,35 @@ mod tests {
         );
     }
 
+    /// A known answer worked out apart (Python's `hmac`, from OpenBao's
+    /// `keysutil`): key bytes 0..32, context `my-context`, plaintext
+    /// `attack at dawn`; the AEAD key then the nonce key, and the nonce.
+    #[test]
+    fn convergent_derivation_matches_vaults_scheme() {
+        use crate::state::key::KeyType;
+        let secret: Vec<u8> = (0..32).collect();
+        let okm = hkdf_sha256(&secret, b"my-context", 64).unwrap();
+        assert_eq!(
+            hex(&okm),
+            "4a10e0dd7750402d5d67a8babd31aaaceee6a194780140dcb6bf3bcc29da533d\
+             ec02d160886b7bc2000b3e8b5a37b1634c2a53cbbf624b8874111dc86fd5e964"
+        );
+        let ver = Version::new(0, Zeroizing::new(secret), Zeroizing::new(vec![0; 32]));
+        let mut key = Key::new("k".into(), KeyType::Aes256Gcm96, ver.clone());
+        key.derived = true;
+        key.convergent_encryption = true;
+        let d = derive(&key, &ver, b"my-context", true).unwrap();
+        let nonce = d.convergent_nonce(b"attack at dawn").unwrap();
+        assert_eq!(hex(&nonce), "5726a190425037209d975e60");
+        // Decryption derives no nonce key; no context is Vault's 400.
+        assert!(derive(&key, &ver, b"my-context", false)
+            .unwrap()
+            .convergent_nonce(b"x")
+            .is_none());
+        let err = derive(&key, &ver, b"", true).err().unwrap();
+        assert!(format!("{err:?}").contains("missing 'context'"), "{err:?}");
+    }
+
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
     }
