@@ -1138,3 +1138,101 @@ async fn derived_and_convergent_keys_answer_as_vault() {
         .await;
     assert_eq!(back["plaintext"], P);
 }
+
+/// A token the root chooses with `id` (Vault's semantics: the id is the
+/// token), within minikms's rules: root only, 12 to 128 printable
+/// characters without spaces or '.', never a duplicate.
+#[tokio::test(flavor = "multi_thread")]
+async fn root_chooses_a_token_id() {
+    let server = Server::try_start(&["--simulation", "--dev-root-token", TOKEN])
+        .unwrap_or_else(|r| panic!("server did not start: {r:?}"));
+    let v = Vault { server };
+    let id = "my-own-token-id";
+    let made = v
+        .expect(
+            "POST",
+            "/v1/auth/token/create",
+            Some(json!({"id": id, "policies": ["default"]})),
+            200,
+        )
+        .await;
+    assert_eq!(made["auth"]["client_token"], id);
+    let accessor = made["auth"]["accessor"].as_str().unwrap().to_string();
+    let me = v.call(id, "GET", "/v1/auth/token/lookup-self", None).await;
+    assert_eq!(me.status, 200, "the chosen id is the token");
+    assert_eq!(me.body["data"]["accessor"], accessor.as_str());
+    let list = v.data("LIST", "/v1/auth/token/accessors", None).await;
+    assert!(list["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == accessor.as_str()));
+    // Twice, or the root token's own: refused, nothing changed.
+    let r = v
+        .expect(
+            "POST",
+            "/v1/auth/token/create",
+            Some(json!({"id": id})),
+            400,
+        )
+        .await;
+    assert_eq!(r["errors"][0], "cannot create a token with a duplicate ID");
+    v.expect(
+        "POST",
+        "/v1/auth/token/create",
+        Some(json!({"id": TOKEN})),
+        400,
+    )
+    .await;
+    let again = v.data("LIST", "/v1/auth/token/accessors", None).await;
+    assert_eq!(
+        again["keys"].as_array().unwrap().len(),
+        list["keys"].as_array().unwrap().len()
+    );
+    // Only the root chooses.
+    let tok = v
+        .expect(
+            "POST",
+            "/v1/auth/token/create",
+            Some(json!({"policies": ["default"]})),
+            200,
+        )
+        .await["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = v
+        .call(
+            &tok,
+            "POST",
+            "/v1/auth/token/create",
+            Some(json!({"id": "another-chosen-id"})),
+        )
+        .await;
+    assert!(r.status == 400 || r.status == 403, "{}", r.status);
+    assert_eq!(
+        v.call(
+            "another-chosen-id",
+            "GET",
+            "/v1/auth/token/lookup-self",
+            None
+        )
+        .await
+        .status,
+        403
+    );
+    // Revoked, it is a token no more.
+    v.expect(
+        "POST",
+        "/v1/auth/token/revoke",
+        Some(json!({"token": id})),
+        204,
+    )
+    .await;
+    assert_eq!(
+        v.call(id, "GET", "/v1/auth/token/lookup-self", None)
+            .await
+            .status,
+        403
+    );
+}
