@@ -69,6 +69,9 @@ pub struct CreateRequest {
 /// record.
 pub struct Created {
     pub token: Zeroizing<String>,
+    /// Whether the caller chose the token (`id`): it is warned, as Vault
+    /// warns.
+    pub chosen: bool,
     pub accessor: String,
     pub record: TokenRecord,
 }
@@ -182,9 +185,9 @@ fn make(
         format!("token-{display}")
     };
 
-    let token = match chosen_id(creator, req.id)? {
-        Some(id) => id,
-        None => new_token()?,
+    let (token, chosen) = match chosen_id(creator, req.id)? {
+        Some(id) => (id, true),
+        None => (new_token()?, false),
     };
     let hash = token_hash(&token);
     let accessor = accessor(&hash);
@@ -212,6 +215,7 @@ fn make(
     state.insert_token(creator, &accessor, &rec)?;
     Ok(Created {
         token,
+        chosen,
         accessor,
         record: rec,
     })

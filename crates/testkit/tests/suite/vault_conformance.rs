@@ -1157,6 +1157,7 @@ async fn root_chooses_a_token_id() {
         )
         .await;
     assert_eq!(made["auth"]["client_token"], id);
+    assert!(made["warnings"][0].as_str().unwrap().contains("custom ID"));
     let accessor = made["auth"]["accessor"].as_str().unwrap().to_string();
     let me = v.call(id, "GET", "/v1/auth/token/lookup-self", None).await;
     assert_eq!(me.status, 200, "the chosen id is the token");
