@@ -24,11 +24,11 @@ ct="$("$bao" write -field=ciphertext transit/encrypt/cli-key plaintext="$plain")
 [[ "$ct" == vault:v1:* ]] || fail "bao encrypt answered $ct"
 back="$("$bao" write -field=plaintext transit/decrypt/cli-key ciphertext="$ct")" || fail "bao write transit/decrypt"
 [ "$(printf '%s' "$back" | base64 -d)" = "attack at dawn" ] || fail "bao decrypt gave back something else"
-"$bao" read -format=json transit/keys/cli-key | grep -q '"type": "aes256-gcm96"' || fail "bao read transit/keys/cli-key"
-"$bao" list transit/keys | grep -qx 'cli-key' || fail "bao list transit/keys"
+"$bao" read -format=json transit/keys/cli-key | grep '"type": "aes256-gcm96"' > /dev/null || fail "bao read transit/keys/cli-key"
+"$bao" list transit/keys | grep -x 'cli-key' > /dev/null || fail "bao list transit/keys"
 "$bao" write transit/keys/cli-signer type=ecdsa-p384 > /dev/null || fail "bao write transit/keys/cli-signer"
 sig="$("$bao" write -field=signature transit/sign/cli-signer input="$plain")" || fail "bao write transit/sign"
-"$bao" write -field=valid transit/verify/cli-signer input="$plain" signature="$sig" | grep -qx true \
+"$bao" write -field=valid transit/verify/cli-signer input="$plain" signature="$sig" | grep -x true > /dev/null \
     || fail "bao write transit/verify"
 cat > "$work/cli-enc.hcl" <<'HCL'
 path "transit/encrypt/cli-*" {
@@ -36,8 +36,8 @@ path "transit/encrypt/cli-*" {
 }
 HCL
 "$bao" policy write cli-enc "$work/cli-enc.hcl" > /dev/null || fail "bao policy write"
-"$bao" policy read cli-enc | grep -q 'transit/encrypt/cli-\*' || fail "bao policy read"
-"$bao" policy list | grep -qx 'cli-enc' || fail "bao policy list"
+"$bao" policy read cli-enc | grep 'transit/encrypt/cli-\*' > /dev/null || fail "bao policy read"
+"$bao" policy list | grep -x 'cli-enc' > /dev/null || fail "bao policy list"
 tok="$("$bao" token create -policy=cli-enc -ttl=10m -field=token)" || fail "bao token create"
 BAO_TOKEN="$tok" "$bao" token lookup > /dev/null || fail "bao token lookup (the new token)"
 BAO_TOKEN="$tok" "$bao" write -field=ciphertext transit/encrypt/cli-key plaintext="$plain" > /dev/null \

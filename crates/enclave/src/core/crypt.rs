@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::batch::{self, check_batch, Answer};
-use super::input::{b64_field, lenient_u64};
+use super::input::{b64_field, lenient_bool, lenient_u64};
 use super::keys::{self, random, B64};
 use super::{manage, mount_config};
 use crate::error::Error;
@@ -14,8 +14,9 @@ use crate::state::State;
 
 /// One encrypt, decrypt or rewrap item: the request itself, or an entry of
 /// its `batch_input` (where a nested `batch_input` is ignored). `context`
-/// and `nonce` are ignored, as Vault ignores them on a key that is not
-/// derived (minikms derives none). One struct
+/// (base64) is required by derived keys and ignored by others, as Vault
+/// does; `nonce` is refused by derived keys (Vault's convergent version 3
+/// derives it) and ignored by others. One struct
 /// rather than a flattened pair, which serde would parse twice.
 #[derive(Default, Deserialize)]
 pub struct Item {
@@ -25,10 +26,30 @@ pub struct Item {
     #[serde(default, deserialize_with = "lenient_u64")]
     pub key_version: Option<u64>,
     pub reference: Option<String>,
+    pub context: Option<String>,
+    pub nonce: Option<String>,
     pub batch_input: Option<Vec<Item>>,
     /// The type of a key encrypt creates (upsert).
     #[serde(rename = "type")]
     pub key_type: Option<String>,
+    /// Whether a key encrypt creates with a context is convergent.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub convergent_encryption: Option<bool>,
+}
+
+impl Item {
+    /// How encrypt's upsert makes the key, as Vault does: derived if the
+    /// (first) item has a context, then convergent if asked.
+    pub fn upsert_plan(&self) -> manage::CreateRequest {
+        let first = self
+            .batch_input
+            .as_ref()
+            .and_then(|b| b.first())
+            .unwrap_or(self);
+        let derived = first.context.as_deref().is_some_and(|c| !c.is_empty());
+        let convergent = derived && self.convergent_encryption == Some(true);
+        manage::CreateRequest::of_type(self.key_type.clone()).derived(derived, convergent)
+    }
 }
 
 /// What one item answers, as Vault names the fields.
@@ -56,14 +77,25 @@ impl Outcome {
     }
 }
 
+/// An item's `context`, decoded, for `key`; refuses a `nonce` on a derived
+/// key as Vault does.
+fn context_of(key: &Key, context: Option<&str>, nonce: Option<&str>) -> Result<Vec<u8>, Error> {
+    let context = b64_field(context, "context")?;
+    if key.derived && nonce.is_some_and(|n| !n.is_empty()) {
+        return Err(Error::invalid("nonce provided when not allowed"));
+    }
+    Ok(context.to_vec())
+}
+
 pub fn encrypt_one(key: &Key, item: &Item) -> Result<Outcome, Error> {
     let Some(plaintext) = &item.plaintext else {
         return Err(Error::invalid("missing plaintext to encrypt"));
     };
     let plaintext = b64_field(Some(plaintext.as_str()), "plaintext")?;
     let aad = b64_field(item.associated_data.as_deref(), "associated_data")?;
+    let context = context_of(key, item.context.as_deref(), item.nonce.as_deref())?;
     let v = key.version_for_use(item.key_version)?;
-    let ciphertext = keys::encrypt(key, v, &plaintext, &aad)?;
+    let ciphertext = keys::encrypt(key, v, &plaintext, &aad, &context)?;
     Ok(Outcome::encrypted(ciphertext, v))
 }
 
@@ -72,7 +104,8 @@ pub fn decrypt_one(key: &Key, item: &Item) -> Result<Outcome, Error> {
         return Err(Error::invalid("missing ciphertext to decrypt"));
     };
     let aad = b64_field(item.associated_data.as_deref(), "associated_data")?;
-    let plain = keys::decrypt(key, ciphertext, &aad)?;
+    let context = context_of(key, item.context.as_deref(), None)?;
+    let plain = keys::decrypt(key, ciphertext, &aad, &context)?;
     Ok(Outcome {
         plaintext: Some(Zeroizing::new(B64.encode(plain.as_slice()))),
         ..Outcome::default()
@@ -84,16 +117,17 @@ pub fn rewrap_one(key: &Key, item: &Item) -> Result<Outcome, Error> {
         return Err(Error::invalid("missing ciphertext to rewrap"));
     };
     let aad = b64_field(item.associated_data.as_deref(), "associated_data")?;
-    let plain = keys::decrypt(key, ciphertext, &aad)?;
+    let context = context_of(key, item.context.as_deref(), item.nonce.as_deref())?;
+    let plain = keys::decrypt(key, ciphertext, &aad, &context)?;
     let v = key.version_for_use(item.key_version)?;
-    let ciphertext = keys::encrypt(key, v, &plain, &aad)?;
+    let ciphertext = keys::encrypt(key, v, &plain, &aad, &context)?;
     Ok(Outcome::encrypted(ciphertext, v))
 }
 
 /// Vault's upsert: creates the missing key `name` (of `key_type`, by
 /// default `aes256-gcm96`) for an encryption, unless `transit/config/keys`
 /// disables it. Whether it made the key.
-pub fn upsert(state: &State, name: &str, key_type: Option<String>) -> Result<bool, Error> {
+pub fn upsert(state: &State, name: &str, plan: manage::CreateRequest) -> Result<bool, Error> {
     if state.find(name).is_some() {
         return Ok(false);
     }
@@ -102,15 +136,14 @@ pub fn upsert(state: &State, name: &str, key_type: Option<String>) -> Result<boo
             "encryption key not found (upsert is disabled by transit/config/keys)",
         ));
     }
-    let key_type = key_type.filter(|t| !t.is_empty());
-    if let Some(t) = key_type.as_deref() {
+    if let Some(t) = plan.key_type().filter(|t| !t.is_empty()) {
         if KeyType::parse(t).is_none_or(|t| !t.supports_encryption()) {
             return Err(Error::invalid(format!(
                 "key type {t} cannot be created for encryption"
             )));
         }
     }
-    manage::create(state, name, manage::CreateRequest::of_type(key_type))?;
+    manage::create(state, name, plan)?;
     Ok(true)
 }
 
@@ -138,6 +171,8 @@ pub fn run(
 pub struct DatakeyRequest {
     #[serde(default, deserialize_with = "lenient_u64")]
     bits: Option<u64>,
+    context: Option<String>,
+    nonce: Option<String>,
 }
 
 /// A data key: encrypted under the key, and in the clear if asked.
@@ -153,6 +188,8 @@ pub struct DataKey {
 pub struct DatakeyPlan {
     show_plaintext: bool,
     bytes: usize,
+    context: Option<String>,
+    nonce: Option<String>,
 }
 
 /// Checks a data key request: `kind` is `plaintext` or `wrapped`.
@@ -172,17 +209,22 @@ pub fn datakey_plan(kind: &str, req: DatakeyRequest) -> Result<DatakeyPlan, Erro
             ))
         }
     };
+    // A bad context is refused before the key is looked up.
+    b64_field(req.context.as_deref(), "context")?;
     Ok(DatakeyPlan {
         show_plaintext,
         bytes,
+        context: req.context,
+        nonce: req.nonce,
     })
 }
 
 /// A fresh data key under `key`'s latest version.
 pub fn datakey(key: &Key, plan: &DatakeyPlan) -> Result<DataKey, Error> {
+    let context = context_of(key, plan.context.as_deref(), plan.nonce.as_deref())?;
     let v = key.version_for_use(None)?;
     let data_key = random(plan.bytes)?;
-    let ciphertext = keys::encrypt(key, v, &data_key, &[])?;
+    let ciphertext = keys::encrypt(key, v, &data_key, &[], &context)?;
     Ok(DataKey {
         ciphertext,
         key_version: v,

@@ -4,8 +4,9 @@
 //! As OpenBao 2.7 shapes it: `keys` maps each version still allowed to
 //! decrypt (at or above `min_decryption_version`) to its creation time
 //! (symmetric keys) or its public key (asymmetric ones); `hmac` keys show
-//! `key_size` and no versions; `convergent_encryption` and `kdf` appear
-//! only on derived keys (minikms makes none); `backup_info` and
+//! `key_size` and no versions; `kdf` and `convergent_encryption` appear
+//! only on derived keys (and `convergent_encryption_version`, -1 as Vault
+//! shows keys whose versions carry it, only on convergent ones); `backup_info` and
 //! `restore_info` once the key was backed up or restored.
 
 use std::collections::BTreeMap;
@@ -25,8 +26,17 @@ pub struct KeyInfo {
     pub key_type: &'static str,
     pub deletion_allowed: bool,
     pub derived: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kdf: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub convergent_encryption: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub convergent_encryption_version: Option<i64>,
     pub exportable: bool,
     pub allow_plaintext_backup: bool,
+    /// minikms's own field, shown only when set (docs/key-release.md).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub release_only_to_attested: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keys: Option<BTreeMap<u64, VersionInfo>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,9 +134,13 @@ pub fn info(key: &Key) -> Result<KeyInfo, Error> {
         name: key.name.clone(),
         key_type: t.name(),
         deletion_allowed: key.deletion_allowed,
-        derived: false,
+        derived: key.derived,
+        kdf: key.derived.then_some("hkdf_sha256"),
+        convergent_encryption: key.derived.then_some(key.convergent_encryption),
+        convergent_encryption_version: (key.derived && key.convergent_encryption).then_some(-1),
         exportable: key.exportable,
         allow_plaintext_backup: key.allow_plaintext_backup,
+        release_only_to_attested: key.release_only_to_attested,
         keys,
         key_size,
         min_decryption_version: key.min_decryption_version,

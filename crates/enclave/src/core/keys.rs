@@ -15,6 +15,7 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _};
 use base64::Engine;
 use zeroize::Zeroizing;
 
+use super::derive;
 use crate::error::Error;
 use crate::state::key::{Key, KeyType, Version};
 
@@ -143,14 +144,30 @@ pub fn public_key(key: &Key, v: &Version) -> Result<String, Error> {
     })
 }
 
-/// Encrypts with version `v`; returns `vault:vN:base64`.
-pub fn encrypt(key: &Key, v: u64, plaintext: &[u8], aad: &[u8]) -> Result<String, Error> {
+/// Encrypts with version `v`; returns `vault:vN:base64`. `context` is
+/// used (and required) by derived keys only, as Vault does.
+pub fn encrypt(
+    key: &Key,
+    v: u64,
+    plaintext: &[u8],
+    aad: &[u8],
+    context: &[u8],
+) -> Result<String, Error> {
     let ver = key.version(v)?;
     let body = match key.key_type {
         t if t.aead().is_some() => {
             let alg = t.aead().ok_or_else(|| Error::failed("encryption"))?;
-            let key = ver.aead(alg)?;
-            let nonce = gcm_nonce()?;
+            let derived = match key.derived {
+                true => Some(derive::derive(key, ver, context, true)?),
+                false => None,
+            };
+            let (key, nonce) = match &derived {
+                Some(d) => match d.convergent_nonce(plaintext) {
+                    Some(nonce) => (&d.aead, nonce),
+                    None => (&d.aead, gcm_nonce()?),
+                },
+                None => (ver.aead(alg)?, gcm_nonce()?),
+            };
             // nonce | plaintext, sealed in place with room for the tag:
             // no reallocation, so no copy of the plaintext is freed
             // unzeroized.
@@ -199,8 +216,14 @@ pub fn encrypt(key: &Key, v: u64, plaintext: &[u8], aad: &[u8]) -> Result<String
     Ok(versioned(v, &body))
 }
 
-/// Decrypts `vault:vN:base64`; returns the plaintext.
-pub fn decrypt(key: &Key, ciphertext: &str, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+/// Decrypts `vault:vN:base64`; returns the plaintext. `context` as for
+/// [`encrypt`].
+pub fn decrypt(
+    key: &Key,
+    ciphertext: &str,
+    aad: &[u8],
+    context: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
     if !key.key_type.supports_encryption() {
         return Err(Error::invalid(format!(
             "key type {} does not support decryption",
@@ -214,7 +237,14 @@ pub fn decrypt(key: &Key, ciphertext: &str, aad: &[u8]) -> Result<Zeroizing<Vec<
     match key.key_type {
         t if t.aead().is_some() => {
             let alg = t.aead().ok_or_else(|| Error::failed("decryption"))?;
-            let key = ver.aead(alg)?;
+            let derived = match key.derived {
+                true => Some(derive::derive(key, ver, context, false)?),
+                false => None,
+            };
+            let key = match &derived {
+                Some(d) => &d.aead,
+                None => ver.aead(alg)?,
+            };
             let Some((nonce, _)) = body.split_first_chunk::<NONCE_LEN>() else {
                 return Err(Error::invalid("invalid ciphertext: too short"));
             };

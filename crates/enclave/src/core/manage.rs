@@ -63,6 +63,18 @@ impl CreateRequest {
             ..Self::default()
         }
     }
+
+    /// The same request, for a derived (and maybe convergent) key.
+    pub fn derived(mut self, derived: bool, convergent: bool) -> Self {
+        self.derived = Some(derived);
+        self.convergent_encryption = Some(convergent);
+        self
+    }
+
+    /// The type asked for, if any.
+    pub fn key_type(&self) -> Option<&str> {
+        self.key_type.as_deref()
+    }
 }
 
 /// Creates the key `name` (no change if it exists); its description.
@@ -75,11 +87,9 @@ pub fn create(state: &State, name: &str, req: CreateRequest) -> Result<KeyInfo, 
             KeyType::parse(t).ok_or_else(|| Error::invalid(format!("unknown key type {t}")))?
         }
     };
-    if req.derived == Some(true) || req.convergent_encryption == Some(true) {
-        return Err(Error::invalid(
-            "key derivation and convergent encryption are not supported",
-        ));
-    }
+    let derived = req.derived == Some(true);
+    let convergent = req.convergent_encryption == Some(true);
+    check_derivation(key_type, derived, convergent)?;
     let hmac_size = match (key_type, req.key_size) {
         (KeyType::Hmac, None | Some(0)) => 32,
         (KeyType::Hmac, Some(n)) if (32..=512).contains(&n) => {
@@ -101,10 +111,30 @@ pub fn create(state: &State, name: &str, req: CreateRequest) -> Result<KeyInfo, 
     key.auto_rotate_period = auto_rotate_period.unwrap_or(0);
     key.exportable = req.exportable.unwrap_or(false);
     key.allow_plaintext_backup = req.allow_plaintext_backup.unwrap_or(false);
+    key.derived = derived;
+    key.convergent_encryption = convergent;
     key.release_only_to_attested = req.release_only_to_attested.unwrap_or(false);
     key.check_release_policy()?;
     state.create(key)?;
     describe::info(&*state.get(name)?)
+}
+
+/// Whether a key of `key_type` may be `derived` (and `convergent`), in
+/// Vault's words where it has them. minikms derives encryption keys only
+/// (not Ed25519 signing keys, which Vault also derives).
+fn check_derivation(key_type: KeyType, derived: bool, convergent: bool) -> Result<(), Error> {
+    if convergent && !derived {
+        return Err(Error::invalid(
+            "convergent encryption requires derivation to be enabled",
+        ));
+    }
+    if derived && key_type.aead().is_none() {
+        return Err(Error::invalid(format!(
+            "key derivation is not supported for keys of type {} by minikms",
+            key_type.name()
+        )));
+    }
+    Ok(())
 }
 
 /// A key's description; 404 if there is no such key.

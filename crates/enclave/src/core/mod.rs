@@ -27,6 +27,7 @@
 pub mod attest_roles;
 pub mod batch;
 pub mod crypt;
+pub mod derive;
 pub mod describe;
 pub mod import;
 pub mod init;

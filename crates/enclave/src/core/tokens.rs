@@ -57,7 +57,8 @@ pub struct CreateRequest {
     renewable: Option<bool>,
     #[serde(rename = "type")]
     token_type: Option<String>,
-    id: Option<Value>,
+    /// A token the (root) caller chose: see [`chosen_id`].
+    id: Option<Zeroizing<String>>,
     role_name: Option<Value>,
     period: Option<Value>,
     explicit_max_ttl: Option<Value>,
@@ -68,6 +69,9 @@ pub struct CreateRequest {
 /// record.
 pub struct Created {
     pub token: Zeroizing<String>,
+    /// Whether the caller chose the token (`id`): it is warned, as Vault
+    /// warns.
+    pub chosen: bool,
     pub accessor: String,
     pub record: TokenRecord,
 }
@@ -114,7 +118,6 @@ fn make(
     // `bao token create` always sends period, explicit_max_ttl and ttl as
     // "0s" and entity_alias as "": an unset value is no ask.
     for (what, given) in [
-        ("id", given(&req.id)),
         ("role_name", given(&req.role_name)),
         ("period", given(&req.period)),
         ("explicit_max_ttl", given(&req.explicit_max_ttl)),
@@ -188,7 +191,10 @@ fn make(
         format!("token-{display}")
     };
 
-    let token = new_token()?;
+    let (token, chosen) = match chosen_id(creator, req.id)? {
+        Some(id) => (id, true),
+        None => (new_token()?, false),
+    };
     let hash = token_hash(&token);
     let accessor = accessor(&hash);
     let now = now();
@@ -216,9 +222,43 @@ fn make(
     state.insert_token(creator, &accessor, &rec)?;
     Ok(Created {
         token,
+        chosen,
         accessor,
         record: rec,
     })
+}
+
+/// Shortest token a caller may choose: 12 characters, so that no short
+/// word is ever a token.
+const MIN_CHOSEN_ID: usize = 12;
+/// Longest token a caller may choose.
+const MAX_CHOSEN_ID: usize = 128;
+
+/// The token a create asks for with `id` (Vault's caller-chosen token),
+/// checked: the root token only (as Vault: root or sudo), 12 to 128
+/// printable ASCII characters with no spaces and no `.` (so never one of
+/// Vault's prefixed forms, `hvs.`, `s.` ...). A duplicate is refused when
+/// stored. `None`: none asked for (absent or empty).
+fn chosen_id(
+    creator: &Identity,
+    id: Option<Zeroizing<String>>,
+) -> Result<Option<Zeroizing<String>>, Error> {
+    let Some(id) = id.filter(|id| !id.is_empty()) else {
+        return Ok(None);
+    };
+    if !creator.is_root() {
+        return Err(Error::invalid(
+            "root or sudo privileges required to specify token id",
+        ));
+    }
+    if !(MIN_CHOSEN_ID..=MAX_CHOSEN_ID).contains(&id.len())
+        || !id.bytes().all(|b| b.is_ascii_graphic() && b != b'.')
+    {
+        return Err(Error::invalid(format!(
+            "invalid token id: {MIN_CHOSEN_ID} to {MAX_CHOSEN_ID} printable ASCII characters, without spaces or '.'"
+        )));
+    }
+    Ok(Some(id))
 }
 
 /// Whether a create field asks for something: not absent, null, "", 0 or

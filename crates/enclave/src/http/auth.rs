@@ -75,6 +75,9 @@ type Make = fn(
     tokens::CreateRequest,
 ) -> Result<tokens::Created, Error>;
 
+/// The warning a token made with a caller-chosen `id` comes with.
+const CHOSEN_ID_WARNING: &str = "Supplying a custom ID for the token makes a token only as strong as the ID chosen; the tokens minikms makes are 32 random bytes.";
+
 async fn create_with(
     app: AppState,
     id: RequestId,
@@ -88,12 +91,17 @@ async fn create_with(
     let auth = auth_block(made.token.as_str(), &made.accessor, rec, rec.creation_ttl);
     // As Vault: a token may name a policy not written yet; it is warned of.
     let known = crate::core::policies::list(&app.state);
-    let warnings: Vec<String> = rec
+    let mut warnings: Vec<String> = rec
         .policies
         .iter()
         .filter(|p| !known.contains(p))
         .map(|p| format!("Policy {p:?} does not exist"))
         .collect();
+    // Vault warns of a caller-chosen token too (of its weaker hashing);
+    // minikms hashes every token alike, and warns of what is weaker.
+    if made.chosen {
+        warnings.push(CHOSEN_ID_WARNING.to_string());
+    }
     let mut fields = vec![("auth", auth)];
     if !warnings.is_empty() {
         fields.push(("warnings", serde_json::json!(warnings)));

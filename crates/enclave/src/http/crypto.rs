@@ -71,8 +71,8 @@ pub async fn encrypt(
     let req: Item = json_body(body).await?;
     let created = if app.state.find(&name).is_none() {
         crypt::check(&req)?;
-        let (n, key_type) = (name.clone(), req.key_type.clone());
-        blocking(&app.state, move |s| crypt::upsert(s, &n, key_type)).await?
+        let (n, plan) = (name.clone(), req.upsert_plan());
+        blocking(&app.state, move |s| crypt::upsert(s, &n, plan)).await?
     } else {
         false
     };

@@ -121,6 +121,11 @@ impl State {
             if !creator.is_root() && !inner.tokens.contains(&creator.accessor) {
                 return Err(Error::Denied);
             }
+            // Only a caller-chosen token can be one that exists.
+            let root = inner.root_hash.map(|h| tokens::accessor(&h));
+            if inner.tokens.contains(accessor) || root.as_deref() == Some(accessor) {
+                return Err(Error::invalid("cannot create a token with a duplicate ID"));
+            }
             inner.tokens.write(&mut store, accessor, rec)
         })
     }

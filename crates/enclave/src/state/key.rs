@@ -264,6 +264,15 @@ pub struct Key {
     /// backed up in plaintext.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub release_only_to_attested: bool,
+    /// Vault's `derived`: every use derives a key from a request's
+    /// `context` (`crate::core::derive`); the version's key is never used
+    /// as is.
+    #[serde(default)]
+    pub derived: bool,
+    /// Vault's `convergent_encryption` (derived keys only): nonces derived
+    /// from the plaintext, so equal inputs encrypt alike.
+    #[serde(default)]
+    pub convergent_encryption: bool,
 }
 
 /// A moment in a key's life (Vault's `backup_info`, `restore_info`): Unix
@@ -318,6 +327,8 @@ impl Key {
             restore_info: None,
             auto_rotate_period: 0,
             release_only_to_attested: false,
+            derived: false,
+            convergent_encryption: false,
         }
     }
 

@@ -426,13 +426,14 @@ async fn a_login_token_is_refused_without_its_key() {
 async fn keys_are_released_only_to_attested_workloads() {
     let s = setup().await;
     let (addr, dir) = (s.server.addr, s._dir.path());
-    root_ok(
+    let made = root_ok(
         addr,
         "POST",
         "/v1/transit/keys/app",
         Some(json!({ "release_only_to_attested": true })),
     )
     .await;
+    assert_eq!(made["data"]["release_only_to_attested"], true, "{made}");
     let plaintext = b"released to the workload only";
     let sealed = root_ok(
         addr,

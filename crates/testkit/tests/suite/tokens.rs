@@ -953,7 +953,9 @@ async fn token_lifecycle_ttl_uses_revoke_and_no_escalation() {
         (json!({"ttl": "1y"}), "invalid ttl"),
         (json!({"ttl": "10000h"}), "ttl must be"),
         (json!({"policies": ["bad name!"]}), "invalid policy name"),
-        (json!({"id": "my-token"}), "id is not supported"),
+        (json!({"id": "my-token"}), "invalid token id"),
+        (json!({"id": "hvs.a-long-enough-id"}), "invalid token id"),
+        (json!({"id": "has a space in it"}), "invalid token id"),
         (json!({"num_uses": -1}), "invalid request body"),
     ] {
         let r = call(a, ROOT, "POST", "/v1/auth/token/create", Some(body.clone())).await;

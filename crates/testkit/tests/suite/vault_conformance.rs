@@ -903,3 +903,337 @@ async fn policies_take_json_and_parameter_constraints() {
     let r = v.call(&tok, "LIST", "/v1/transit/keys", None).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.raw));
 }
+
+/// Derived and convergent keys as Vault makes them (HKDF-SHA256 of the
+/// version's key with the request's `context`; convergent nonces from an
+/// HMAC of the plaintext), through encrypt, decrypt, rewrap, datakey,
+/// batches and upsert.
+#[tokio::test(flavor = "multi_thread")]
+async fn derived_and_convergent_keys_answer_as_vault() {
+    let server = Server::try_start(&["--simulation", "--dev-root-token", TOKEN])
+        .unwrap_or_else(|r| panic!("server did not start: {r:?}"));
+    let v = Vault { server };
+    let (c1, c2) = ("Y29udGV4dC1vbmU=", "Y29udGV4dC10d28="); // context-one, -two
+    let missing = "missing 'context' for key derivation; the key was created using a derived key, which means additional, per-request information must be included in order to perform operations with the key";
+
+    let info = v
+        .data(
+            "POST",
+            "/v1/transit/keys/der",
+            Some(json!({"derived": true})),
+        )
+        .await;
+    assert_eq!(info["derived"], true);
+    assert_eq!(info["kdf"], "hkdf_sha256");
+    assert_eq!(info["convergent_encryption"], false);
+    assert!(info.get("convergent_encryption_version").is_none());
+    assert_eq!(info["supports_derivation"], true);
+
+    // Two contexts, two keys: each ciphertext decrypts under its own only.
+    let enc = |ctx: &str| json!({"plaintext": P, "context": ctx});
+    let a = v
+        .data("POST", "/v1/transit/encrypt/der", Some(enc(c1)))
+        .await["ciphertext"]
+        .clone();
+    let b = v
+        .data("POST", "/v1/transit/encrypt/der", Some(enc(c2)))
+        .await["ciphertext"]
+        .clone();
+    assert_ne!(a, b);
+    assert!(a.as_str().unwrap().starts_with("vault:v1:"));
+    let dec = |ct: &Value, ctx: &str| json!({"ciphertext": ct, "context": ctx});
+    let back = v
+        .data("POST", "/v1/transit/decrypt/der", Some(dec(&a, c1)))
+        .await;
+    assert_eq!(back["plaintext"], P);
+    let r = v
+        .expect("POST", "/v1/transit/decrypt/der", Some(dec(&a, c2)), 400)
+        .await;
+    assert!(
+        r["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("authentication failed"),
+        "{r}"
+    );
+    // No context: Vault's words, on encrypt, decrypt, rewrap and datakey.
+    for (path, body) in [
+        ("/v1/transit/encrypt/der", json!({"plaintext": P})),
+        ("/v1/transit/decrypt/der", json!({"ciphertext": a})),
+        ("/v1/transit/rewrap/der", json!({"ciphertext": a})),
+        ("/v1/transit/datakey/plaintext/der", json!({})),
+    ] {
+        let r = v.expect("POST", path, Some(body), 400).await;
+        assert_eq!(r["errors"][0], missing, "{path}");
+    }
+    // A nonce is not the caller's to give on a derived key; a bad context is a 400.
+    let r = v
+        .expect(
+            "POST",
+            "/v1/transit/encrypt/der",
+            Some(json!({"plaintext": P, "context": c1, "nonce": "AAAAAAAAAAAAAAAA"})),
+            400,
+        )
+        .await;
+    assert_eq!(r["errors"][0], "nonce provided when not allowed");
+    v.expect(
+        "POST",
+        "/v1/transit/encrypt/der",
+        Some(json!({"plaintext": P, "context": "%%"})),
+        400,
+    )
+    .await;
+    // Not convergent: the same input encrypts differently each time.
+    let a2 = v
+        .data("POST", "/v1/transit/encrypt/der", Some(enc(c1)))
+        .await["ciphertext"]
+        .clone();
+    assert_ne!(a, a2);
+
+    // Rewrap after a rotation keeps the context.
+    v.expect("POST", "/v1/transit/keys/der/rotate", None, 200)
+        .await;
+    let w = v
+        .data("POST", "/v1/transit/rewrap/der", Some(dec(&a, c1)))
+        .await["ciphertext"]
+        .clone();
+    assert!(w.as_str().unwrap().starts_with("vault:v2:"), "{w}");
+    let back = v
+        .data("POST", "/v1/transit/decrypt/der", Some(dec(&w, c1)))
+        .await;
+    assert_eq!(back["plaintext"], P);
+    v.expect("POST", "/v1/transit/decrypt/der", Some(dec(&w, c2)), 400)
+        .await;
+
+    // A data key under a context decrypts to its plaintext under it only.
+    let dk = v
+        .data(
+            "POST",
+            "/v1/transit/datakey/plaintext/der",
+            Some(json!({"context": c2})),
+        )
+        .await;
+    let back = v
+        .data(
+            "POST",
+            "/v1/transit/decrypt/der",
+            Some(dec(&dk["ciphertext"], c2)),
+        )
+        .await;
+    assert_eq!(back["plaintext"], dk["plaintext"]);
+    v.expect(
+        "POST",
+        "/v1/transit/decrypt/der",
+        Some(dec(&dk["ciphertext"], c1)),
+        400,
+    )
+    .await;
+
+    // Batches: a context per item; an item without one fails alone.
+    let batch = v
+        .expect(
+            "POST",
+            "/v1/transit/encrypt/der",
+            Some(json!({"batch_input": [enc(c1), {"plaintext": P}, enc(c2)]})),
+            400,
+        )
+        .await;
+    let items = batch["data"]["batch_results"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{batch}");
+    assert_eq!(items[1]["error"], missing);
+    let back = v
+        .data(
+            "POST",
+            "/v1/transit/decrypt/der",
+            Some(dec(&items[2]["ciphertext"], c2)),
+        )
+        .await;
+    assert_eq!(back["plaintext"], P);
+
+    // Convergent: equal plaintext and context, equal ciphertexts.
+    v.expect(
+        "POST",
+        "/v1/transit/keys/conv",
+        Some(json!({"convergent_encryption": true})),
+        400,
+    )
+    .await;
+    let info = v
+        .data(
+            "POST",
+            "/v1/transit/keys/conv",
+            Some(json!({"derived": true, "convergent_encryption": true, "type": "chacha20-poly1305"})),
+        )
+        .await;
+    assert_eq!(info["convergent_encryption"], true);
+    assert_eq!(info["convergent_encryption_version"], -1);
+    let x = v
+        .data("POST", "/v1/transit/encrypt/conv", Some(enc(c1)))
+        .await["ciphertext"]
+        .clone();
+    let y = v
+        .data("POST", "/v1/transit/encrypt/conv", Some(enc(c1)))
+        .await["ciphertext"]
+        .clone();
+    let z = v
+        .data("POST", "/v1/transit/encrypt/conv", Some(enc(c2)))
+        .await["ciphertext"]
+        .clone();
+    assert_eq!(x, y);
+    assert_ne!(x, z);
+    let other = v
+        .data(
+            "POST",
+            "/v1/transit/encrypt/conv",
+            Some(json!({"plaintext": "b3RoZXI=", "context": c1})),
+        )
+        .await["ciphertext"]
+        .clone();
+    assert_ne!(x, other);
+    let back = v
+        .data("POST", "/v1/transit/decrypt/conv", Some(dec(&x, c1)))
+        .await;
+    assert_eq!(back["plaintext"], P);
+
+    // Key types Vault does not derive are refused, and nothing is made.
+    v.expect(
+        "POST",
+        "/v1/transit/keys/sig",
+        Some(json!({"type": "ecdsa-p256", "derived": true})),
+        400,
+    )
+    .await;
+    v.expect("GET", "/v1/transit/keys/sig", None, 404).await;
+
+    // Upsert with a context makes a derived key, as Vault's encrypt does.
+    let u = v
+        .data(
+            "POST",
+            "/v1/transit/encrypt/up",
+            Some(json!({"plaintext": P, "context": c1, "convergent_encryption": true})),
+        )
+        .await["ciphertext"]
+        .clone();
+    let info = v.data("GET", "/v1/transit/keys/up", None).await;
+    assert_eq!(info["derived"], true);
+    assert_eq!(info["convergent_encryption"], true);
+    let u2 = v
+        .data("POST", "/v1/transit/encrypt/up", Some(enc(c1)))
+        .await["ciphertext"]
+        .clone();
+    assert_eq!(u, u2);
+
+    // A plain key ignores a context, as Vault does.
+    v.expect("POST", "/v1/transit/keys/plain", None, 200).await;
+    let p = v
+        .data("POST", "/v1/transit/encrypt/plain", Some(enc(c1)))
+        .await["ciphertext"]
+        .clone();
+    let back = v
+        .data(
+            "POST",
+            "/v1/transit/decrypt/plain",
+            Some(json!({"ciphertext": p})),
+        )
+        .await;
+    assert_eq!(back["plaintext"], P);
+}
+
+/// A token the root chooses with `id` (Vault's semantics: the id is the
+/// token), within minikms's rules: root only, 12 to 128 printable
+/// characters without spaces or '.', never a duplicate.
+#[tokio::test(flavor = "multi_thread")]
+async fn root_chooses_a_token_id() {
+    let server = Server::try_start(&["--simulation", "--dev-root-token", TOKEN])
+        .unwrap_or_else(|r| panic!("server did not start: {r:?}"));
+    let v = Vault { server };
+    let id = "my-own-token-id";
+    let made = v
+        .expect(
+            "POST",
+            "/v1/auth/token/create",
+            Some(json!({"id": id, "policies": ["default"]})),
+            200,
+        )
+        .await;
+    assert_eq!(made["auth"]["client_token"], id);
+    assert!(made["warnings"][0].as_str().unwrap().contains("custom ID"));
+    let accessor = made["auth"]["accessor"].as_str().unwrap().to_string();
+    let me = v.call(id, "GET", "/v1/auth/token/lookup-self", None).await;
+    assert_eq!(me.status, 200, "the chosen id is the token");
+    assert_eq!(me.body["data"]["accessor"], accessor.as_str());
+    let list = v.data("LIST", "/v1/auth/token/accessors", None).await;
+    assert!(list["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == accessor.as_str()));
+    // Twice, or the root token's own: refused, nothing changed.
+    let r = v
+        .expect(
+            "POST",
+            "/v1/auth/token/create",
+            Some(json!({"id": id})),
+            400,
+        )
+        .await;
+    assert_eq!(r["errors"][0], "cannot create a token with a duplicate ID");
+    v.expect(
+        "POST",
+        "/v1/auth/token/create",
+        Some(json!({"id": TOKEN})),
+        400,
+    )
+    .await;
+    let again = v.data("LIST", "/v1/auth/token/accessors", None).await;
+    assert_eq!(
+        again["keys"].as_array().unwrap().len(),
+        list["keys"].as_array().unwrap().len()
+    );
+    // Only the root chooses.
+    let tok = v
+        .expect(
+            "POST",
+            "/v1/auth/token/create",
+            Some(json!({"policies": ["default"]})),
+            200,
+        )
+        .await["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = v
+        .call(
+            &tok,
+            "POST",
+            "/v1/auth/token/create",
+            Some(json!({"id": "another-chosen-id"})),
+        )
+        .await;
+    assert!(r.status == 400 || r.status == 403, "{}", r.status);
+    assert_eq!(
+        v.call(
+            "another-chosen-id",
+            "GET",
+            "/v1/auth/token/lookup-self",
+            None
+        )
+        .await
+        .status,
+        403
+    );
+    // Revoked, it is a token no more.
+    v.expect(
+        "POST",
+        "/v1/auth/token/revoke",
+        Some(json!({"token": id})),
+        204,
+    )
+    .await;
+    assert_eq!(
+        v.call(id, "GET", "/v1/auth/token/lookup-self", None)
+            .await
+            .status,
+        403
+    );
+}
