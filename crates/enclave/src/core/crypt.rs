@@ -35,6 +35,9 @@ pub struct Item {
     /// Whether a key encrypt creates with a context is convergent.
     #[serde(default, deserialize_with = "lenient_bool")]
     pub convergent_encryption: Option<bool>,
+    /// `decrypt` only: answer the plaintext wrapped to the attested key of
+    /// the token (`crate::core::release`), never in clear.
+    pub recipient: Option<String>,
 }
 
 impl Item {

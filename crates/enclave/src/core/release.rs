@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use serde::{Deserialize, Serialize};
 
-use super::crypt::{self, DatakeyRequest};
+use super::crypt::{self, DatakeyRequest, Item};
 use super::keys::B64;
 use super::manage::{export_material, Exported};
 use crate::error::Error;
@@ -142,6 +142,36 @@ pub fn datakey(
     Ok(ReleasedDataKey {
         ciphertext: made.ciphertext.clone(),
         key_version: made.key_version,
+        wrapped_plaintext: wrap(recipient, &raw)?,
+    })
+}
+
+/// `decrypt`'s answer for an attested workload: the plaintext wrapped to
+/// its key, never in clear.
+#[derive(Serialize)]
+pub struct ReleasedPlaintext {
+    /// base64 of [`minikms_api::release::wrap`] of the raw plaintext.
+    pub wrapped_plaintext: String,
+}
+
+/// Decrypts one ciphertext under `key` for `recipient`. A batch is
+/// refused: one wrapped answer per request keeps the format simple.
+pub fn decrypt(key: &Key, item: &Item, recipient: &[u8]) -> Result<ReleasedPlaintext, Error> {
+    if item.batch_input.is_some() {
+        return Err(Error::invalid(
+            "recipient=attested decrypts one ciphertext: send it without batch_input",
+        ));
+    }
+    let opened = crypt::decrypt_one(key, item)?;
+    let plain = opened
+        .plaintext
+        .as_ref()
+        .ok_or_else(|| Error::failed("release"))?;
+    let raw = Zeroizing::new(
+        B64.decode(plain.as_bytes())
+            .map_err(|_| Error::failed("release"))?,
+    );
+    Ok(ReleasedPlaintext {
         wrapped_plaintext: wrap(recipient, &raw)?,
     })
 }

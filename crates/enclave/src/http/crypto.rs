@@ -93,18 +93,35 @@ pub async fn encrypt(
     })
 }
 
-/// `POST /v1/transit/decrypt/:name`.
+/// `POST /v1/transit/decrypt/:name`; with `"recipient": "attested"`, the
+/// plaintext is answered wrapped to the token's attested key.
 pub async fn decrypt(
     State(app): State<AppState>,
     id: RequestId,
+    Authed(identity): Authed,
     Path(name): Path<String>,
     body: Posted,
 ) -> Result<Response, Error> {
-    crypt(
+    let req: Item = json_body(body).await?;
+    if let Some(recipient) = &req.recipient {
+        release::check_recipient(recipient)?;
+        let to = release::recipient_key(&identity)?;
+        let released = with_key(&app.state, &name, 1, move |key| {
+            release::decrypt(key, &req, &to)
+        })
+        .await?;
+        // Wrapped: no secret in clear in this answer.
+        let answer = ok(id, &released, Facts::default());
+        return Ok(match &identity.record {
+            Some(rec) => super::attest::with_attested(answer, None, rec),
+            None => answer,
+        });
+    }
+    crypt_parsed(
         app,
         id,
         name,
-        body,
+        req,
         crypt::decrypt_one,
         Carries::Secrets,
         StatusCode::BAD_REQUEST,

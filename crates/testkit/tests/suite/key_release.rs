@@ -136,7 +136,7 @@ async fn setup() -> Setup {
         addr,
         "PUT",
         "/v1/sys/policy/app",
-        Some(json!({ "policy": "path \"transit/export/encryption-key/app/*\" { capabilities = [\"read\"] }\npath \"transit/datakey/+/app\" { capabilities = [\"update\"] }\npath \"auth/token/create\" { capabilities = [\"update\"] }" })),
+        Some(json!({ "policy": "path \"transit/export/encryption-key/app/*\" { capabilities = [\"read\"] }\npath \"transit/datakey/+/app\" { capabilities = [\"update\"] }\npath \"transit/decrypt/app\" { capabilities = [\"update\"] }\npath \"auth/token/create\" { capabilities = [\"update\"] }" })),
     )
     .await;
     root_ok(
@@ -602,6 +602,26 @@ async fn keys_are_released_only_to_attested_workloads() {
     )
     .await;
     assert_eq!(opened["data"]["plaintext"], B64.encode(data_key.as_slice()));
+
+    // Decrypt for the workload: the plaintext answered wrapped to its key.
+    let opened = session
+        .client()
+        .api(
+            "POST",
+            "transit/decrypt/app",
+            Some(&json!({ "ciphertext": ciphertext, "recipient": "attested" })),
+        )
+        .await
+        .unwrap();
+    assert!(opened["data"].get("plaintext").is_none(), "{opened}");
+    assert!(!opened.to_string().contains(&B64.encode(plaintext)));
+    let wrapped = B64
+        .decode(opened["data"]["wrapped_plaintext"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        session.key().unwrap(&wrapped).unwrap().as_slice(),
+        &plaintext[..]
+    );
     // Without a login token, no recipient.
     let r = call(
         addr,
@@ -645,6 +665,12 @@ async fn keys_are_released_only_to_attested_workloads() {
         releases
             .iter()
             .any(|e| e["operation"] == "update transit/datakey/{kind}/{name}"),
+        "{log}"
+    );
+    assert!(
+        releases
+            .iter()
+            .any(|e| e["operation"] == "update transit/decrypt/{name}"),
         "{log}"
     );
     for e in &releases {
