@@ -16,14 +16,13 @@
 //!    bound to the key: the guard refuses it on any connection whose TLS
 //!    client certificate does not hold that key.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
 
 use base64::Engine;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::nonces::Nonces;
 use crate::clock::now;
 use crate::core::attest_roles::{self, Role};
 use crate::core::tokens::new_token;
@@ -32,8 +31,8 @@ use crate::platform::Platform;
 use crate::state::tokens::{accessor, token_hash, TokenRecord};
 use crate::state::State;
 
-/// How long a nonce may be answered.
-pub const NONCE_LIFETIME: Duration = Duration::from_secs(60);
+pub use super::nonces::NONCE_LIFETIME;
+
 /// Open nonces at most (the oldest is dropped beyond).
 const OPEN_NONCES: usize = 1024;
 
@@ -63,35 +62,22 @@ pub struct LoggedIn {
 }
 
 /// Open nonces.
-#[derive(Default)]
 pub struct Desk {
-    open: Mutex<HashMap<[u8; 32], Instant>>,
+    open: Nonces,
+}
+
+impl Default for Desk {
+    fn default() -> Self {
+        Self {
+            open: Nonces::new(OPEN_NONCES),
+        }
+    }
 }
 
 impl Desk {
     /// A fresh nonce.
     pub fn nonce(&self, platform: &dyn Platform) -> Result<[u8; 32], Error> {
-        let mut nonce = [0u8; 32];
-        platform
-            .fill_random(&mut nonce)
-            .map_err(|e| Error::platform("random", e))?;
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        open.retain(|_, at| at.elapsed() < NONCE_LIFETIME);
-        if open.len() >= OPEN_NONCES {
-            let oldest = open.iter().min_by_key(|(_, at)| **at).map(|(n, _)| *n);
-            if let Some(oldest) = oldest {
-                open.remove(&oldest);
-            }
-        }
-        open.insert(nonce, Instant::now());
-        Ok(nonce)
-    }
-
-    /// Takes an open nonce: each answers one login.
-    fn take(&self, nonce: &[u8; 32]) -> bool {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        open.remove(nonce)
-            .is_some_and(|at| at.elapsed() < NONCE_LIFETIME)
+        self.open.issue(platform)
     }
 
     /// Verifies a workload and makes its token, or says why not (403 with
@@ -117,7 +103,7 @@ impl Desk {
             .transpose()
             .map_err(|_| Error::invalid("collateral: JSON"))?;
         // The nonce is used up by any well-formed attempt, good or not.
-        if !self.take(&nonce) {
+        if !self.open.take(&nonce) {
             return Err(refused(
                 "unknown, expired or already used nonce (replayed evidence?): ask auth/attest/nonce for a new one"
                     .into(),

@@ -10,6 +10,7 @@
 //! - [`evidence`]: attestation evidence binding the enclave's keys.
 //! - [`rsa_pool`]: RSA-2048 pairs made ahead of demand.
 //! - [`join`]: attested join: the root key handed to a verified peer.
+//! - [`nonces`]: single-use, short-lived nonces that join and login bind.
 //! - [`attest_login`]: workloads in TEEs log in with evidence, and get a
 //!   token bound to their attested key.
 //! - [`rotation`]: keys rotated on their `auto_rotate_period`.
@@ -21,5 +22,6 @@ pub mod classify;
 pub mod evidence;
 pub mod guard;
 pub mod join;
+pub mod nonces;
 pub mod rotation;
 pub mod rsa_pool;

@@ -1,10 +1,6 @@
 //! The peer's side of a join: challenges, and the decision to hand the
 //! root key to a joiner ([`super`] says how).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
-
 use aws_lc_rs::rsa::{OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA256_MGF1SHA256};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -13,10 +9,9 @@ use super::{binding, policy, same_mode};
 use crate::clock::now;
 use crate::error::Error;
 use crate::platform::Platform;
+use crate::services::nonces::Nonces;
 use crate::state::recovery::Recovery;
 
-/// How long a challenge may be answered.
-pub const NONCE_LIFETIME: Duration = Duration::from_secs(60);
 /// Open challenges at most (the oldest is dropped beyond).
 const OPEN_CHALLENGES: usize = 64;
 const MIN_RSA_BITS: usize = 2048;
@@ -47,35 +42,22 @@ pub struct Admitted {
 }
 
 /// Open challenges.
-#[derive(Default)]
 pub struct Desk {
-    open: Mutex<HashMap<[u8; 32], Instant>>,
+    open: Nonces,
+}
+
+impl Default for Desk {
+    fn default() -> Self {
+        Self {
+            open: Nonces::new(OPEN_CHALLENGES),
+        }
+    }
 }
 
 impl Desk {
     /// A fresh challenge.
     pub fn challenge(&self, platform: &dyn Platform) -> Result<[u8; 32], Error> {
-        let mut nonce = [0u8; 32];
-        platform
-            .fill_random(&mut nonce)
-            .map_err(|e| Error::platform("random", e))?;
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        open.retain(|_, at| at.elapsed() < NONCE_LIFETIME);
-        if open.len() >= OPEN_CHALLENGES {
-            let oldest = open.iter().min_by_key(|(_, at)| **at).map(|(n, _)| *n);
-            if let Some(oldest) = oldest {
-                open.remove(&oldest);
-            }
-        }
-        open.insert(nonce, Instant::now());
-        Ok(nonce)
-    }
-
-    /// Takes an open challenge: each answers one join request.
-    fn take(&self, nonce: &[u8; 32]) -> bool {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        open.remove(nonce)
-            .is_some_and(|at| at.elapsed() < NONCE_LIFETIME)
+        self.open.issue(platform)
     }
 
     /// Verifies a joiner and answers it the root key, or says why not.
@@ -90,7 +72,7 @@ impl Desk {
         let mut nonce = [0u8; 32];
         hex::decode_to_slice(&req.nonce, &mut nonce)
             .map_err(|_| Error::invalid("nonce: 64 hex digits, from sys/join/challenge"))?;
-        if !self.take(&nonce) {
+        if !self.open.take(&nonce) {
             return Err(refused(
                 "unknown, expired or already used challenge: ask sys/join/challenge for a new one"
                     .into(),

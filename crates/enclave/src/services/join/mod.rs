@@ -7,7 +7,7 @@
 //!    policy below: an impostor could otherwise hand it a store of its own
 //!    making, with that store's root key.
 //! 2. `POST /v1/sys/join/challenge` gives a fresh single-use nonce (valid
-//!    [`desk::NONCE_LIFETIME`]).
+//!    [`crate::services::nonces::NONCE_LIFETIME`]).
 //! 3. The joiner makes a fresh RSA-2048 key and evidence whose report data
 //!    is [`binding`]`(nonce, its public key)`, and posts them to
 //!    `POST /v1/sys/join` ([`desk`]). The peer verifies the evidence with
