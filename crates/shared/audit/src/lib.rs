@@ -50,8 +50,7 @@ use aws_lc_rs::signature::{Ed25519KeyPair, UnparsedPublicKey, ED25519};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-mod request_line;
-pub use request_line::{write_request_line, RequestLine};
+pub mod request_line;
 
 /// Format version of every entry.
 pub const VERSION: u32 = 1;

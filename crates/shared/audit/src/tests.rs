@@ -2,6 +2,7 @@
 //! writer against serde.
 #![allow(clippy::unwrap_used)]
 
+use super::request_line::{write_request_line, RequestLine};
 use super::*;
 use aws_lc_rs::signature::KeyPair;
 

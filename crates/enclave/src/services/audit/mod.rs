@@ -63,9 +63,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use minikms_audit::{
-    sign_line, sign_serialised, write_request_line, Entry, RequestLine, StartEvidence, VERSION,
-};
+use minikms_audit::request_line::{write_request_line, RequestLine};
+use minikms_audit::{sign_line, sign_serialised, Entry, StartEvidence, VERSION};
 use tokio::sync::{oneshot, Notify};
 
 use zeroize::Zeroizing;
