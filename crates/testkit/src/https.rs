@@ -1,13 +1,13 @@
 //! A minimal HTTPS client over rustls and hyper, for tests.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
@@ -28,6 +28,51 @@ pub async fn connect(
     TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
+}
+
+/// A TLS 1.3 connection from the local address `from` (loopback takes
+/// every 127.x address, so one host plays many clients), for tests of
+/// what the server bounds per address.
+pub async fn connect_tls13_from(from: IpAddr, addr: SocketAddr) -> TlsStream<TcpStream> {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.bind(SocketAddr::new(from, 0)).expect("bind");
+    let tcp = socket.connect(addr).await.expect("connect");
+    let config = crate::danger::client_config(&[&rustls::version::TLS13]);
+    let name = ServerName::try_from("localhost").expect("server name");
+    TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("TLS 1.3 handshake")
+}
+
+/// `n` bodiless `POST path`s from `from`, over keep-alive connections (a
+/// fresh one whenever the server closes one): a flood. How many were
+/// answered 2xx.
+pub async fn flood(from: IpAddr, addr: SocketAddr, path: &str, n: usize) -> usize {
+    let mut answered = 0;
+    let mut sent = 0;
+    while sent < n {
+        let tls = connect_tls13_from(from, addr).await;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .expect("HTTP handshake");
+        tokio::spawn(conn);
+        while sent < n {
+            let req = hyper::Request::post(path)
+                .header("host", "localhost")
+                .body(Empty::<Bytes>::new())
+                .expect("request");
+            sent += 1;
+            let Ok(resp) = sender.send_request(req).await else {
+                break;
+            };
+            answered += usize::from(resp.status().is_success());
+            if resp.into_body().collect().await.is_err() {
+                break;
+            }
+        }
+    }
+    answered
 }
 
 /// A TLS 1.3 connection (any certificate accepted; see [`crate::danger`]).

@@ -4,7 +4,7 @@
 //! side of an attested join (`sys/join/challenge`, `sys/join`), and
 //! `sys/health` for load balancers.
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -16,6 +16,7 @@ use super::envelope::{ok_secret, Facts};
 use crate::error::Error;
 use crate::services::audit::RequestId;
 use crate::services::join::desk::JoinRequest;
+use crate::services::source::Source;
 use crate::state::recovery::RecoveryInfo;
 
 /// The cluster's name and id in `sys/health` and `sys/seal-status`: one
@@ -164,8 +165,11 @@ pub async fn unseal(State(app): State<AppState>, body: Posted) -> Result<Respons
 }
 
 /// `POST /v1/sys/join/challenge`: a fresh nonce for one join request.
-pub async fn join_challenge(State(app): State<AppState>) -> Result<Response, Error> {
-    let nonce = app.join.challenge(app.platform.as_ref())?;
+pub async fn join_challenge(
+    State(app): State<AppState>,
+    Extension(from): Extension<Source>,
+) -> Result<Response, Error> {
+    let nonce = app.join.challenge(app.platform.as_ref(), from)?;
     Ok(axum::Json(json!({ "data": { "nonce": hex::encode(nonce) } })).into_response())
 }
 

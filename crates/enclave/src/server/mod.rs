@@ -20,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::http::attestation::{ClientKey, ConnectionKey};
+use crate::services::source::Source;
 use limits::{PerAddress, DRAIN_TIMEOUT, HANDSHAKE_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS};
 use tls::TlsState;
 use unread::Unread;
@@ -79,9 +80,12 @@ pub async fn serve(
         // can learn (attestation binds the key of the connection it is on).
         let served = tls.current();
         let acceptor = TlsAcceptor::from(served.config);
+        // Who is asking, for the per-address bounds of the layers above
+        // (nonces).
         let app = app
             .clone()
-            .layer(axum::Extension(ConnectionKey(served.pubkey_hash)));
+            .layer(axum::Extension(ConnectionKey(served.pubkey_hash)))
+            .layer(axum::Extension(Source::of(peer.ip())));
         let activity = Activity::new();
         let handling = activity.clone();
         let watcher = graceful.watcher();

@@ -23,6 +23,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::nonces::Nonces;
+use super::source::Source;
 use crate::clock::now;
 use crate::core::attest_roles::{self, Role};
 use crate::core::tokens::new_token;
@@ -33,8 +34,10 @@ use crate::state::State;
 
 pub use super::nonces::NONCE_LIFETIME;
 
-/// Open nonces at most (the oldest is dropped beyond).
+/// Open nonces at most, and from one address (workloads behind one NAT
+/// logging in at once); [`Nonces`] says what is dropped beyond.
 const OPEN_NONCES: usize = 1024;
+const NONCES_PER_ADDRESS: usize = 64;
 
 /// `POST auth/attest/login`'s body.
 #[derive(Default, Deserialize)]
@@ -69,15 +72,15 @@ pub struct Desk {
 impl Default for Desk {
     fn default() -> Self {
         Self {
-            open: Nonces::new(OPEN_NONCES),
+            open: Nonces::new(OPEN_NONCES, NONCES_PER_ADDRESS),
         }
     }
 }
 
 impl Desk {
-    /// A fresh nonce.
-    pub fn nonce(&self, platform: &dyn Platform) -> Result<[u8; 32], Error> {
-        self.open.issue(platform)
+    /// A fresh nonce for a workload at `from`.
+    pub fn nonce(&self, platform: &dyn Platform, from: Source) -> Result<[u8; 32], Error> {
+        self.open.issue(platform, from)
     }
 
     /// Verifies a workload and makes its token, or says why not (403 with

@@ -5,9 +5,11 @@
 //! refused with the reason, and the peer's audit log has each attempt.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::net::IpAddr;
 use std::path::Path;
 
 use base64::Engine;
+use minikms_client::workload::{SimulatedWorkload, Workload, WorkloadKey};
 use minikms_testkit::{
     copy_dir, https, kms_host, kms_host_sign, shipped_config, signed_at_svn, Server,
 };
@@ -206,4 +208,48 @@ async fn a_verified_joiner_gets_the_root_key_and_others_do_not() {
     let log = std::fs::read_to_string(peer_dir.path().join("enclave/audit.log")).unwrap();
     let joins = log.lines().filter(|l| l.contains("sys/join\"")).count();
     assert!(joins >= 4, "{joins} join entries in the peer's audit log");
+}
+
+/// A flood of challenges from one address, far more than the peer keeps
+/// open, drops none of another address's: a joiner that took its
+/// challenge before the flood still joins with it (before, the flood made
+/// every real join fail: "unknown, expired or already used challenge").
+/// The joiner is played here, with the peer's own signed enclave on a
+/// simulated CPU of its own, as a second kms-host would.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_challenges_from_one_address_drops_no_one_elses() {
+    let peer = Server::try_start(&["--simulation", "--dev-root-token", TOKEN]).unwrap();
+    let challenge = https::send_json(peer.addr, "POST", "/v1/sys/join/challenge", &[], None).await;
+    let nonce = challenge.body["data"]["nonce"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flooder = IpAddr::from([127, 0, 0, 2]);
+    let answered = https::flood(flooder, peer.addr, "/v1/sys/join/challenge", 200).await;
+    eprintln!("challenge flood: {answered} of 200 answered from {flooder}");
+
+    let signed = peer.data_dir.path().join("minikms-enclave.signed");
+    let joiner = SimulatedWorkload::from_signed_file(&signed, None).unwrap();
+    let key = WorkloadKey::generate().unwrap();
+    let mut report_data = [0u8; 64];
+    let mut binding = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    binding.update(b"minikms join v1");
+    binding.update(&hex::decode(&nonce).unwrap());
+    binding.update(key.public_key_der());
+    report_data[..32].copy_from_slice(binding.finish().as_ref());
+    let evidence = joiner.evidence(&report_data).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let request = json!({
+        "nonce": nonce,
+        "public_key": b64.encode(key.public_key_der()),
+        "quote": b64.encode(&evidence.quote),
+        "collateral": evidence.collateral,
+    });
+    let r = https::send_json(peer.addr, "POST", "/v1/sys/join", &[], Some(&request)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let wrapped = b64
+        .decode(r.body["data"]["wrapped_root_key"].as_str().unwrap())
+        .unwrap();
+    // RSA-OAEP to the joiner's 3072-bit key (what a joiner opens).
+    assert_eq!(wrapped.len(), 384);
 }

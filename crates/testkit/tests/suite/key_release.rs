@@ -5,7 +5,7 @@
 //! only to attested workloads (`minikms release`), decrypted here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -678,4 +678,37 @@ async fn keys_are_released_only_to_attested_workloads() {
         assert_eq!(e["attested"]["role"], "app");
     }
     assert!(!log.contains(&B64.encode(&key)) && !log.contains(&hex::encode(&key)));
+}
+
+/// A flood of nonces from one address, more than the server keeps open,
+/// drops none of another address's: a workload that took its nonce before
+/// the flood still logs in with it (before, the flood dropped the oldest
+/// nonces, everyone's).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_nonces_from_one_address_drops_no_one_elses() {
+    let s = setup().await;
+    let addr = s.server.addr;
+    let nonce = https::send_json(addr, "POST", "/v1/auth/attest/nonce", &[], None).await;
+    let nonce = nonce.body["data"]["nonce"].as_str().unwrap().to_string();
+    let flooder = IpAddr::from([127, 0, 0, 2]);
+    let answered = https::flood(flooder, addr, "/v1/auth/attest/nonce", 1100).await;
+    eprintln!("nonce flood: {answered} of 1100 answered from {flooder}");
+
+    let me = SimulatedWorkload::from_signed_file(&s.a, None).unwrap();
+    let key = WorkloadKey::generate().unwrap();
+    let report_data =
+        minikms_api::release::report_data(&hex::decode(&nonce).unwrap(), key.public_key_der());
+    let evidence = me.evidence(&report_data).unwrap();
+    let login = json!({
+        "role": "app",
+        "nonce": nonce,
+        "public_key": B64.encode(key.public_key_der()),
+        "quote": B64.encode(&evidence.quote),
+        "collateral": evidence.collateral,
+    });
+    let r = https::send_json(addr, "POST", "/v1/auth/attest/login", &[], Some(&login)).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.raw));
+    assert!(r.body["auth"]["client_token"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty()));
 }

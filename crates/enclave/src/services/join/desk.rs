@@ -10,10 +10,13 @@ use crate::clock::now;
 use crate::error::Error;
 use crate::platform::Platform;
 use crate::services::nonces::Nonces;
+use crate::services::source::Source;
 use crate::state::recovery::Recovery;
 
-/// Open challenges at most (the oldest is dropped beyond).
+/// Open challenges at most, and from one address (a few replicas joining
+/// at once from behind one NAT); [`Nonces`] says what is dropped beyond.
 const OPEN_CHALLENGES: usize = 64;
+const CHALLENGES_PER_ADDRESS: usize = 8;
 const MIN_RSA_BITS: usize = 2048;
 
 /// `POST /v1/sys/join`'s body.
@@ -49,15 +52,15 @@ pub struct Desk {
 impl Default for Desk {
     fn default() -> Self {
         Self {
-            open: Nonces::new(OPEN_CHALLENGES),
+            open: Nonces::new(OPEN_CHALLENGES, CHALLENGES_PER_ADDRESS),
         }
     }
 }
 
 impl Desk {
-    /// A fresh challenge.
-    pub fn challenge(&self, platform: &dyn Platform) -> Result<[u8; 32], Error> {
-        self.open.issue(platform)
+    /// A fresh challenge for a joiner at `from`.
+    pub fn challenge(&self, platform: &dyn Platform, from: Source) -> Result<[u8; 32], Error> {
+        self.open.issue(platform, from)
     }
 
     /// Verifies a joiner and answers it the root key, or says why not.
