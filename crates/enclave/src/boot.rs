@@ -72,6 +72,8 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
             join,
             storage,
             tsm_report_dir,
+            max_connections,
+            max_connections_per_address,
         }) => (
             SetUp {
                 bind,
@@ -87,6 +89,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
                 join,
                 storage,
                 tsm_report_dir,
+                limits: (max_connections, max_connections_per_address),
             },
             keep_server_up,
         ),
@@ -106,6 +109,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
         tls,
         app,
         opened,
+        limits,
     } = match set_up(start, setup, &channel).await {
         Ok(ready) => ready,
         Err((kind, message)) => {
@@ -122,6 +126,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
         listener,
         tls.clone(),
         app,
+        limits,
         keep_server_up,
         stop_rx.clone(),
     ));
@@ -177,6 +182,8 @@ struct SetUp {
     storage: Option<String>,
     /// A confidential VM: the configfs-tsm report directory.
     tsm_report_dir: Option<std::path::PathBuf>,
+    /// Most connections, and from one address, as the host asked.
+    limits: (Option<u32>, Option<u32>),
 }
 
 /// A server ready to serve.
@@ -188,6 +195,7 @@ struct Ready {
     /// The open store's services: set at start, or once a sealed store is
     /// unsealed.
     opened: Arc<OnceLock<Opened>>,
+    limits: server::limits::Limits,
 }
 
 /// Opens the platform and the key store, binds the socket and makes the TLS
@@ -199,6 +207,9 @@ async fn set_up(
 ) -> Result<Ready, (ServerFailure, String)> {
     let other =
         |what: &str, e: &dyn std::fmt::Display| (ServerFailure::Other, format!("{what}: {e}"));
+    let (max, per_address) = setup.limits;
+    let limits = server::limits::Limits::new(max, per_address)
+        .map_err(|e| other("refused the connection limits", &e))?;
     let platform: Arc<dyn Platform> = match (start, &setup.tsm_report_dir) {
         (Start::SelfChecked(identity, config), None) => Arc::new(
             Simulation::open(identity, config, &setup.sim_platform_file, channel.caller())
@@ -302,6 +313,7 @@ async fn set_up(
                 tls,
                 app,
                 opened,
+                limits,
             });
         }
         Err(sealed) => sealed,
@@ -331,6 +343,7 @@ async fn set_up(
         tls,
         app,
         opened,
+        limits,
     })
 }
 

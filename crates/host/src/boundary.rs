@@ -297,6 +297,8 @@ mod tests {
             join: None,
             storage: None,
             tsm_report_dir: None,
+            max_connections: None,
+            max_connections_per_address: None,
         }
     }
 

@@ -90,6 +90,18 @@ pub struct RunArgs {
     /// --storage (and --join). The database sees only sealed records.
     #[arg(long, value_name = "postgres://USER@HOST:PORT/DB", value_parser = parse_storage_url)]
     pub storage: Option<String>,
+    /// Open connections at most; when all are taken, a client from an
+    /// address holding less than its fair share still gets in (an idle
+    /// connection of the address holding the most is closed for it)
+    /// [default: 1024].
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: Option<u32>,
+    /// Open connections from one address (IPv4, or IPv6 /64) at most
+    /// [default: a quarter of --max-connections].
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections_per_address: Option<u32>,
     /// Enclave config used when signing the development build
     /// [default: the enclave.toml built into kms-host].
     #[arg(long)]
@@ -194,6 +206,8 @@ pub fn run(args: RunArgs) -> Result<(), HostError> {
         join: args.join.clone(),
         storage: args.storage.clone(),
         tsm_report_dir: (platform == Some(PlatformArg::Tsm)).then(|| args.tsm_report_dir.clone()),
+        max_connections: args.max_connections,
+        max_connections_per_address: args.max_connections_per_address,
     };
     let quoting: Box<dyn Quoting> = match platform {
         // In a CVM the enclave asks the kernel itself; the host quotes nothing.

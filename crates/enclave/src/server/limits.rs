@@ -1,9 +1,11 @@
 //! How much of the server one client may hold, and for how long: the
 //! bounds that keep slow or greedy clients from starving the others.
 //!
-//! - At most [`MAX_CONNECTIONS`] open connections in all (further clients
-//!   wait in the kernel's backlog), and at most [`MAX_PER_ADDRESS`] from
-//!   one source ([`PerAddress`]): one address cannot take every slot.
+//! - At most [`Limits::connections`] open connections in all (1,024 by
+//!   default), at most [`Limits::per_address`] from one source (a quarter
+//!   of them by default): one address cannot take every slot; and when
+//!   every slot is taken, a newcomer from an address holding less than its
+//!   fair share still gets in ([`super::slots`]).
 //! - A TLS handshake must finish within [`HANDSHAKE_TIMEOUT`], an HTTP/1
 //!   request header within [`HEADER_TIMEOUT`], a request body within
 //!   [`crate::http::body::BODY_TIMEOUT`]; a connection with no request for
@@ -11,59 +13,65 @@
 //!   [`super::watchdog`]).
 //! - On shutdown, open connections get [`DRAIN_TIMEOUT`].
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::services::source::Source;
-
 pub const MAX_CONNECTIONS: usize = 1024;
-/// A quarter of the slots: a few busy clients behind one address (a NAT,
-/// a proxy) still fit; one flood leaves three quarters to everyone else.
-pub const MAX_PER_ADDRESS: usize = MAX_CONNECTIONS / 4;
+/// Most open connections an operator may ask for: each holds a file
+/// descriptor and TLS buffers.
+pub const MAX_CONNECTIONS_CEILING: usize = 65_536;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Open connections per [`Source`].
-#[derive(Clone, Default)]
-pub struct PerAddress(Arc<Mutex<HashMap<Source, usize>>>);
-
-/// One open connection of a source; counted until dropped.
-pub struct AddressSlot {
-    counts: PerAddress,
-    source: Source,
+/// The connection limits (`kms-host run --max-connections`,
+/// `--max-connections-per-address`), checked here: the host that passes
+/// them is not trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Open connections at most.
+    pub connections: usize,
+    /// Open connections from one source at most.
+    pub per_address: usize,
 }
 
-impl PerAddress {
-    /// A slot for one more connection from `ip`, or `None` if its source
-    /// already holds [`MAX_PER_ADDRESS`].
-    pub fn try_take(&self, ip: IpAddr) -> Option<AddressSlot> {
-        let source = Source::of(ip);
-        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = counts.entry(source).or_insert(0);
-        if *count >= MAX_PER_ADDRESS {
-            return None;
-        }
-        *count += 1;
-        Some(AddressSlot {
-            counts: self.clone(),
-            source,
-        })
+impl Default for Limits {
+    fn default() -> Self {
+        Self::of(MAX_CONNECTIONS)
     }
 }
 
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut counts = self.counts.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = counts.get_mut(&self.source) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.source);
-            }
+impl Limits {
+    /// A quarter of the slots per address: a few busy clients behind one
+    /// address (a NAT, a proxy) still fit; one flood leaves three quarters
+    /// to everyone else.
+    fn of(connections: usize) -> Self {
+        Self {
+            connections,
+            per_address: (connections / 4).max(1),
         }
+    }
+
+    /// The limits asked for, each defaulting as above, or why not.
+    pub fn new(connections: Option<u32>, per_address: Option<u32>) -> Result<Self, String> {
+        let as_usize = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+        let mut limits = Self::of(connections.map_or(MAX_CONNECTIONS, as_usize));
+        if !(1..=MAX_CONNECTIONS_CEILING).contains(&limits.connections) {
+            return Err(format!(
+                "max connections {}: give 1 to {MAX_CONNECTIONS_CEILING}",
+                limits.connections
+            ));
+        }
+        if let Some(per_address) = per_address.map(as_usize) {
+            if !(1..=limits.connections).contains(&per_address) {
+                return Err(format!(
+                    "max connections per address {per_address}: give 1 to the max connections ({})",
+                    limits.connections
+                ));
+            }
+            limits.per_address = per_address;
+        }
+        Ok(limits)
     }
 }
 
@@ -73,19 +81,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_source_holds_at_most_its_share() {
-        let per = PerAddress::default();
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
-        let held: Vec<_> = (0..MAX_PER_ADDRESS)
-            .map(|_| per.try_take(a).unwrap())
-            .collect();
-        assert!(per.try_take(a).is_none());
-        // The same address written as IPv4-mapped IPv6 is the same source.
-        assert!(per.try_take("::ffff:10.0.0.1".parse().unwrap()).is_none());
-        assert!(per.try_take(b).is_some());
-        drop(held);
-        assert!(per.try_take(a).is_some());
-        assert!(per.0.lock().unwrap().len() <= 1);
+    fn limits_default_and_are_checked() {
+        assert_eq!(
+            Limits::new(None, None).unwrap(),
+            Limits {
+                connections: 1024,
+                per_address: 256
+            }
+        );
+        assert_eq!(Limits::new(Some(64), None).unwrap().per_address, 16);
+        assert_eq!(Limits::new(Some(2), None).unwrap().per_address, 1);
+        assert_eq!(Limits::new(Some(64), Some(64)).unwrap().per_address, 64);
+        for (max, per) in [(Some(0), None), (Some(70_000), None), (None, Some(0))] {
+            assert!(Limits::new(max, per).is_err(), "{max:?} {per:?}");
+        }
+        let e = Limits::new(Some(64), Some(65)).unwrap_err();
+        assert!(e.contains("give 1 to the max connections (64)"), "{e}");
     }
 }

@@ -1,8 +1,8 @@
 //! The HTTPS accept loop, and [`tls`]: the TLS identity it serves. TLS
 //! terminates here, inside the enclave; the host only ever sees TLS
 //! records. [`limits`] bounds what one client may hold and for how long;
-//! [`watchdog`] closes idle connections; [`client_auth`] accepts optional
-//! client certificates.
+//! [`slots`] holds every connection to them; [`watchdog`] closes idle
+//! connections; [`client_auth`] accepts optional client certificates.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,36 +15,39 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::http::attestation::{ClientKey, ConnectionKey};
 use crate::services::source::Source;
-use limits::{PerAddress, DRAIN_TIMEOUT, HANDSHAKE_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS};
+use limits::{Limits, DRAIN_TIMEOUT, HANDSHAKE_TIMEOUT, HEADER_TIMEOUT};
+use slots::Slots;
 use tls::TlsState;
 use unread::Unread;
 use watchdog::{Activity, Handling};
 
 pub mod client_auth;
 pub mod limits;
+pub mod slots;
 pub mod tls;
 mod unread;
 pub mod watchdog;
 
-/// Serves `app` over TLS on `listener` until `stop` turns true, then drains.
-/// With `keep_server_up = false` it serves the first connection to the end
-/// and returns (the tutorial's one-shot mode).
+/// Serves `app` over TLS on `listener` until `stop` turns true, then drains,
+/// holding open connections within `limits`. With `keep_server_up = false`
+/// it serves the first connection to the end and returns (the tutorial's
+/// one-shot mode).
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<TlsState>,
     app: Router,
+    limits: Limits,
     keep_server_up: bool,
     mut stop: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let per_address = PerAddress::default();
+    let slots = Slots::new(limits);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -53,9 +56,6 @@ pub async fn serve(
     let mut one_shot = None;
 
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            break;
-        };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -68,9 +68,11 @@ pub async fn serve(
             },
             _ = stopped(&mut stop) => break,
         };
-        // Over its share: closed at once, so it cannot take the slots of
-        // everyone else.
-        let Some(address_slot) = per_address.try_take(peer.ip()) else {
+        // Accepted even when full, to see who it is: over its share it is
+        // closed at once (so it cannot take the slots of everyone else);
+        // under it, another connection is closed for it ([`slots`]).
+        let activity = Activity::new();
+        let Some(slot) = slots.take(peer.ip(), &activity) else {
             continue;
         };
         // No Nagle: the handshake's flights and small answers would wait
@@ -86,12 +88,11 @@ pub async fn serve(
             .clone()
             .layer(axum::Extension(ConnectionKey(served.pubkey_hash)))
             .layer(axum::Extension(Source::of(peer.ip())));
-        let activity = Activity::new();
         let handling = activity.clone();
         let watcher = graceful.watcher();
         let builder = builder.clone();
         let task = tokio::spawn(async move {
-            let _slots = (permit, address_slot);
+            let _slot = slot;
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 // Failed handshakes are the client's business; logging

@@ -11,7 +11,7 @@
 //! is several times per request).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -29,6 +29,8 @@ struct Inner {
     /// When a request last started or ended, in milliseconds since
     /// `opened`.
     last: AtomicU64,
+    /// The connection's task, once spawned ([`Activity::watch`]).
+    task: OnceLock<tokio::task::AbortHandle>,
 }
 
 /// One request being handled; the connection is busy until it drops.
@@ -40,6 +42,7 @@ impl Activity {
             opened: Instant::now(),
             handling: AtomicUsize::new(0),
             last: AtomicU64::new(0),
+            task: OnceLock::new(),
         }))
     }
 
@@ -59,6 +62,7 @@ impl Activity {
     /// dropped, so closed) once idle for [`IDLE_TIMEOUT`]; the watch ends
     /// with the connection.
     pub fn watch(&self, connection: tokio::task::AbortHandle, peer: std::net::SocketAddr) {
+        let _ = self.0.task.set(connection.clone());
         let activity = self.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -69,6 +73,25 @@ impl Activity {
                 () = ended(&connection) => {}
             }
         });
+    }
+
+    /// Closes the connection (its task is aborted) to make room for
+    /// another ([`super::slots`]).
+    pub fn close(&self) {
+        if let Some(task) = self.0.task.get() {
+            task.abort();
+        }
+    }
+
+    /// Which connection to close first: one idle between requests before
+    /// one handling a request; then the longest idle, or the longest held.
+    pub fn closing_order(&self) -> (bool, Instant) {
+        if self.0.handling.load(Ordering::SeqCst) > 0 {
+            (true, self.0.opened)
+        } else {
+            let last = Duration::from_millis(self.0.last.load(Ordering::SeqCst));
+            (false, self.0.opened + last)
+        }
     }
 
     async fn idle_for(&self, limit: Duration) {

@@ -88,6 +88,14 @@ pub enum Ecall {
         /// says which TEE made it.
         #[serde(default)]
         tsm_report_dir: Option<PathBuf>,
+        /// `kms-host run --max-connections`: open connections at most
+        /// (`None`: the enclave's default, 1024). The enclave checks it.
+        #[serde(default)]
+        max_connections: Option<u32>,
+        /// `kms-host run --max-connections-per-address`: open connections
+        /// from one address at most (`None`: a quarter of the above).
+        #[serde(default)]
+        max_connections_per_address: Option<u32>,
     },
     /// Answer to `init_quote`: the quoting enclave's TARGETINFO (512 bytes,
     /// hex), which the enclave's report must target.

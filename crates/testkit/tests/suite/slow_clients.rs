@@ -108,6 +108,84 @@ async fn one_address_cannot_take_every_connection() {
     drop(held);
 }
 
+/// A keep-alive client from `local`: one connection asking
+/// `GET /v1/sys/health` every 2 s until the server closes it. Sends `()`
+/// on `ready` once first answered.
+fn keep_alive(
+    local: IpAddr,
+    server: SocketAddr,
+    ready: tokio::sync::mpsc::Sender<()>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let tls = tls_from(local, server, b"http/1.1").await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        loop {
+            let request = hyper::Request::get("/v1/sys/health")
+                .header("host", "localhost")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let Ok(response) = sender.send_request(request).await else {
+                return;
+            };
+            assert_eq!(response.status().as_u16(), 200);
+            if response.into_body().collect().await.is_err() {
+                return;
+            }
+            let _ = ready.try_send(());
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    })
+}
+
+/// Every slot held by 16 addresses with keep-alive requests (four
+/// addresses at their cap locked everyone out before: a client from a
+/// fifth waited and got nothing): a client from another address is
+/// answered within a second, and one connection was closed for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newcomer_gets_in_when_every_slot_is_held() {
+    let server = Server::try_start(&["--simulation", "--max-connections", "64"]).unwrap();
+    let (ready, mut answered) = tokio::sync::mpsc::channel(64);
+    let mut holders = Vec::new();
+    for host in 2..=17u8 {
+        let local = IpAddr::from([127, 0, 0, host]);
+        for _ in 0..4 {
+            holders.push(keep_alive(local, server.addr, ready.clone()));
+        }
+    }
+    for _ in 0..64 {
+        tokio::time::timeout(Duration::from_secs(30), answered.recv())
+            .await
+            .expect("the 64 keep-alive clients are answered");
+    }
+    assert!(holders.iter().all(|h| !h.is_finished()), "a holder ended");
+
+    let newcomer = IpAddr::from([127, 0, 0, 100]);
+    let started = Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(5), async {
+        let tls = tls_from(newcomer, server.addr, b"http/1.1").await.unwrap();
+        https::request_on(tls, "GET", "/v1/sys/health").await
+    })
+    .await
+    .expect("a client from a new address must be served when every slot is held");
+    let took = started.elapsed();
+    eprintln!("full server: a client from {newcomer} was answered in {took:?}");
+    assert_eq!(answer.status, 200);
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    // One holder (idle between its requests) gave up its connection; the
+    // others keep theirs.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let closed = holders.iter().filter(|h| h.is_finished()).count();
+    eprintln!("full server: {closed} of 64 keep-alive connections closed for it");
+    assert_eq!(closed, 1);
+    for holder in holders {
+        holder.abort();
+    }
+}
+
 /// Half a request header, or a POST whose body never comes, is given up on
 /// within its timeout (10 s): closed, or 408.
 #[tokio::test(flavor = "multi_thread")]
