@@ -22,13 +22,13 @@ use crate::error::Error;
 use crate::services::attest_login::{self, LoginRequest, NONCE_LIFETIME};
 use crate::services::audit::{AttestedFacts, RequestId};
 use crate::services::classify::Classified;
-use crate::services::source::Source;
+use crate::services::source::Peer;
 use crate::state::acl::Access;
 
 /// `POST /v1/auth/attest/nonce`: a fresh single-use nonce for one login.
 pub async fn nonce(
     State(app): State<AppState>,
-    Extension(from): Extension<Source>,
+    Extension(Peer(from)): Extension<Peer>,
     id: RequestId,
 ) -> Result<Response, Error> {
     let nonce = app.attest.nonce(app.platform.as_ref(), from)?;

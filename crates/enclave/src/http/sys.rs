@@ -16,7 +16,7 @@ use super::envelope::{ok_secret, Facts};
 use crate::error::Error;
 use crate::services::audit::RequestId;
 use crate::services::join::desk::JoinRequest;
-use crate::services::source::Source;
+use crate::services::source::Peer;
 use crate::state::recovery::RecoveryInfo;
 
 /// The cluster's name and id in `sys/health` and `sys/seal-status`: one
@@ -167,7 +167,7 @@ pub async fn unseal(State(app): State<AppState>, body: Posted) -> Result<Respons
 /// `POST /v1/sys/join/challenge`: a fresh nonce for one join request.
 pub async fn join_challenge(
     State(app): State<AppState>,
-    Extension(from): Extension<Source>,
+    Extension(Peer(from)): Extension<Peer>,
 ) -> Result<Response, Error> {
     let nonce = app.join.challenge(app.platform.as_ref(), from)?;
     Ok(axum::Json(json!({ "data": { "nonce": hex::encode(nonce) } })).into_response())

@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::http::attestation::{ClientKey, ConnectionKey};
-use crate::services::source::Source;
+use crate::services::source::{Peer, Source};
 use limits::{Limits, DRAIN_TIMEOUT, HANDSHAKE_TIMEOUT, HEADER_TIMEOUT};
 use slots::Slots;
 use tls::TlsState;
@@ -87,7 +87,7 @@ pub async fn serve(
         let app = app
             .clone()
             .layer(axum::Extension(ConnectionKey(served.pubkey_hash)))
-            .layer(axum::Extension(Source::of(peer.ip())));
+            .layer(axum::Extension(Peer(Source::of(peer.ip()))));
         let handling = activity.clone();
         let watcher = graceful.watcher();
         let builder = builder.clone();

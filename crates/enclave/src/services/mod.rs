@@ -11,10 +11,10 @@
 //! - [`rsa_pool`]: RSA-2048 pairs made ahead of demand.
 //! - [`join`]: attested join: the root key handed to a verified peer.
 //! - [`nonces`]: single-use, short-lived nonces that join and login bind.
-//! - [`source`]: where a request comes from, for per-address bounds.
 //! - [`attest_login`]: workloads in TEEs log in with evidence, and get a
 //!   token bound to their attested key.
 //! - [`rotation`]: keys rotated on their `auto_rotate_period`.
+//! - [`source`]: a request's client (its address, from the connection).
 
 pub mod attest_login;
 pub mod audit;
