@@ -146,7 +146,14 @@ fn keep_alive(
 /// answered within a second, and one connection was closed for it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_newcomer_gets_in_when_every_slot_is_held() {
-    let server = Server::try_start(&["--simulation", "--max-connections", "64"]).unwrap();
+    let server = Server::try_start(&[
+        "--simulation",
+        "--dev-root-token",
+        TOKEN,
+        "--max-connections",
+        "64",
+    ])
+    .unwrap();
     let (ready, mut answered) = tokio::sync::mpsc::channel(64);
     let mut holders = Vec::new();
     for host in 2..=17u8 {
