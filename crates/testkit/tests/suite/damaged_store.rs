@@ -6,8 +6,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use minikms_testkit::Server;
+use minikms_testkit::{https, Server};
 use serde_json::json;
+
+use super::store_format::as_format_2;
 
 const TOKEN: &str = "s.damaged-store-root";
 
@@ -79,4 +81,39 @@ async fn a_damaged_store_is_refused_with_a_clear_message() {
     // The original still opens: the copies were damaged, not it.
     let server = Server::try_start_in(original, &["--simulation"]).unwrap();
     assert!(server.stop_with(libc::SIGTERM).success());
+}
+
+/// Issue 33, point 10: one byte, 0x27, made redb 2 allocate 8 TiB and
+/// abort the enclave (cberner/redb#1331). In redb's format 3 that byte is
+/// no longer read: the store opens with every key. In the format-2 file
+/// an older build left, it is refused as corrupt before redb 2 reads it.
+#[tokio::test(flavor = "multi_thread")]
+async fn byte_0x27_flipped_is_no_abort() {
+    let original = data_dir_with_keys().await;
+    let dir = tempfile::tempdir().unwrap();
+    minikms_testkit::copy_dir(original.path(), dir.path());
+    let store = dir.path().join("enclave/keys.redb");
+    let mut bytes = std::fs::read(&store).unwrap();
+    bytes[0x27] ^= 0xff;
+    std::fs::write(&store, bytes).unwrap();
+    let server = Server::try_start_in(dir, &["--simulation"])
+        .unwrap_or_else(|r| panic!("refused: {:?} {}", r.status, r.stderr));
+    let r = https::send_json(
+        server.addr,
+        "LIST",
+        "/v1/transit/keys",
+        &[("X-Vault-Token", TOKEN)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["data"]["keys"], json!(["a", "b", "c"]));
+    assert!(server.stop_with(libc::SIGTERM).success());
+
+    assert_refused(original.path(), "format 2, byte 0x27 flipped", |path| {
+        as_format_2(path);
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[0x27] ^= 0xff;
+        std::fs::write(path, bytes).unwrap();
+    });
 }
