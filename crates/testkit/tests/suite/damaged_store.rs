@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use minikms_testkit::{https, Server};
+use redb::{ReadableDatabase as _, ReadableTable as _};
 use serde_json::json;
 
 use super::store_format::as_format_2;
@@ -116,4 +117,57 @@ async fn byte_0x27_flipped_is_no_abort() {
         bytes[0x27] ^= 0xff;
         std::fs::write(path, bytes).unwrap();
     });
+}
+
+/// Issue 33, point 11: a damaged sealed root key (a byte of it changed in
+/// `keys.redb`) started the store sealed "on another machine". It starts
+/// sealed (recovery shares can still open it) and says the file is
+/// damaged and what to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_root_key_says_damaged_not_another_machine() {
+    let original = data_dir_with_keys().await;
+    let dir = tempfile::tempdir().unwrap();
+    minikms_testkit::copy_dir(original.path(), dir.path());
+    let store = dir.path().join("enclave/keys.redb");
+    let sealed_root = {
+        let db = redb::Database::open(&store).unwrap();
+        let tx = db.begin_read().unwrap();
+        let root = tx
+            .open_table(redb::TableDefinition::<&str, &[u8]>::new("root"))
+            .unwrap();
+        let value = root.get("sealed_root").unwrap().unwrap().value().to_vec();
+        value
+    };
+    let mut bytes = std::fs::read(&store).unwrap();
+    // Every copy of it in the file (redb copies pages on write): one byte
+    // of the ciphertext, past magic, check value and nonce.
+    let places: Vec<usize> = (0..bytes.len() - sealed_root.len())
+        .filter(|&at| bytes[at..].starts_with(&sealed_root))
+        .collect();
+    assert!(!places.is_empty());
+    eprintln!(
+        "the sealed root key is at {places:#x?} in a file of {:#x} bytes",
+        bytes.len()
+    );
+    for at in places {
+        bytes[at + 30] ^= 0x01;
+    }
+    std::fs::write(&store, bytes).unwrap();
+    let server = Server::try_start_in(dir, &["--simulation"])
+        .unwrap_or_else(|r| panic!("refused: {:?} {}", r.status, r.stderr));
+    let r = server.get("/v1/sys/seal-status").await;
+    assert_eq!(r.body["sealed"], true, "{:?}", r.body);
+    let stderr = server.stderr();
+    assert!(!stderr.contains("another machine"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "keys.redb is damaged: the sealed root key does not open under this CPU's key"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("restore the file from a backup"),
+        "{stderr}"
+    );
+    assert!(server.stop_with(libc::SIGTERM).success());
 }

@@ -46,7 +46,7 @@ use super::header::{self, Header, CURRENT_FORMAT};
 use super::index::INDEX_ID;
 use super::ledger::{Ledger, Rows, Staged};
 use super::opening::{Found, Locked, Unsealed};
-use super::root::RootKey;
+use super::root::{is_legacy, RootKey, Unsealing};
 use super::seal::Sealer;
 use super::{Change, Records, Storage, StoreError, Table};
 use crate::platform::Platform;
@@ -283,21 +283,32 @@ impl RedbStore {
             .min(ours);
         let shown_path = path.display().to_string();
         if header.format >= CURRENT_FORMAT {
-            let root = match &header.sealed_root {
-                Some(sealed) if !newer => RootKey::unseal(platform, sealed_at, sealed)?,
-                _ => None,
+            let (root, damaged) = match &header.sealed_root {
+                Some(sealed) if !newer => {
+                    match RootKey::unseal_or_why(platform, sealed_at, sealed)? {
+                        Unsealing::Opened(root) => (Some(root), None),
+                        Unsealing::Foreign => (None, None),
+                        Unsealing::Damaged(why) => (None, Some(why)),
+                    }
+                }
+                // Sealed by a newer enclave: whoever gives the root key decides.
+                Some(_) => (None, None),
+                // Written with the format in one transaction: not lost but damaged.
+                None => (None, Some("table `root` has no sealed root key".into())),
             };
+            // A root key sealed by an older build is re-sealed with its
+            // check value, or at our newer security version.
+            let reseal = sealed_at < ours || header.sealed_root.as_deref().is_some_and(is_legacy);
             let sealed = RedbSealed {
                 db,
                 platform: platform.clone(),
                 path: shown_path,
                 check: header.seal_check,
                 recovery: header.recovery,
+                damaged,
             };
             return match root {
-                Some(root) => sealed
-                    .open_with(root, sealed_at < ours)
-                    .map(RedbFound::Ready),
+                Some(root) => sealed.open_with(root, reseal).map(RedbFound::Ready),
                 None => Ok(RedbFound::Sealed(sealed)),
             };
         }
@@ -386,11 +397,20 @@ pub struct RedbSealed {
     path: String,
     check: Option<u64>,
     recovery: Option<Vec<u8>>,
+    /// Why the root key does not open, if it is damaged rather than
+    /// another CPU's.
+    damaged: Option<String>,
 }
 
 impl Locked for RedbSealed {
     fn recovery(&self) -> Option<&[u8]> {
         self.recovery.as_deref()
+    }
+
+    fn damaged(&self) -> Option<String> {
+        self.damaged
+            .as_ref()
+            .map(|why| format!("the root key sealed in {} is damaged: {why}", self.path))
     }
 
     fn is_root(&self, root: &RootKey) -> Result<bool, StoreError> {

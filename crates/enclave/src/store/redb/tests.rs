@@ -371,3 +371,72 @@ fn a_format_2_file_with_a_page_of_impossible_size_is_corrupt_not_an_abort() {
         Ok(_) => panic!("a corrupt file opened"),
     }
 }
+
+#[test]
+fn a_damaged_root_key_is_told_from_another_machines() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()).unwrap());
+    let sealed_root = |edit: Option<&dyn Fn(&mut Vec<u8>)>| {
+        let db = Database::open(dir.path().join(FILE_NAME)).unwrap();
+        let tx = db.begin_write().unwrap();
+        let old = {
+            let mut t = tx.open_table(header::ROOT).unwrap();
+            let mut v = t.get("sealed_root").unwrap().unwrap().value().to_vec();
+            if let Some(edit) = edit {
+                edit(&mut v);
+                t.insert("sealed_root", v.as_slice()).unwrap();
+            }
+            v
+        };
+        tx.commit().unwrap();
+        old
+    };
+    let original = sealed_root(None);
+    assert!(original.starts_with(b"MKR2"));
+    let damaged = |p: &Arc<dyn Platform>| match RedbStore::open_or_sealed(p, dir.path(), false) {
+        Ok(Found::Sealed(sealed)) => sealed.damaged(),
+        Ok(Found::Ready(_)) => panic!("opened"),
+        Err(e) => panic!("{e}"),
+    };
+    // Another machine: not damaged.
+    assert_eq!(damaged(&platform_with_fuses(1)), None);
+    for (what, at) in [("nonce", 20), ("ciphertext", 40), ("tag", 70)] {
+        sealed_root(Some(&|v: &mut Vec<u8>| v[at] ^= 1));
+        let why = damaged(&platform()).unwrap_or_else(|| panic!("{what}: not damaged"));
+        assert!(why.contains("keys.redb is damaged"), "{what}: {why}");
+        sealed_root(Some(&|v: &mut Vec<u8>| v[at] ^= 1));
+    }
+    sealed_root(Some(&|v: &mut Vec<u8>| v.truncate(50)));
+    assert!(damaged(&platform()).unwrap().contains("length"));
+    sealed_root(Some(&|v: &mut Vec<u8>| *v = original.clone()));
+    open(dir.path()).unwrap();
+}
+
+#[test]
+fn a_root_key_sealed_before_its_check_value_is_sealed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _) = open(dir.path()).unwrap();
+    let p = platform();
+    let db = Database::open(dir.path().join(FILE_NAME)).unwrap();
+    // As builds before the check value sealed it: "MKR1" || nonce ||
+    // ciphertext || tag, which the same key opens.
+    let tx = db.begin_write().unwrap();
+    {
+        let mut t = tx.open_table(header::ROOT).unwrap();
+        let v = t.get("sealed_root").unwrap().unwrap().value().to_vec();
+        let old = [b"MKR1".as_slice(), &v[12..]].concat();
+        t.insert("sealed_root", old.as_slice()).unwrap();
+    }
+    tx.commit().unwrap();
+    drop(db);
+    let (_, _) = RedbStore::open(&p, dir.path()).unwrap();
+    let db = Database::open(dir.path().join(FILE_NAME)).unwrap();
+    let tx = db.begin_read().unwrap();
+    let t = tx.open_table(header::ROOT).unwrap();
+    assert!(t
+        .get("sealed_root")
+        .unwrap()
+        .unwrap()
+        .value()
+        .starts_with(b"MKR2"));
+}
