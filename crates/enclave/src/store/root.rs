@@ -143,7 +143,7 @@ impl RootKey {
         } else if let Some(rest) = sealed.strip_prefix(MAGIC_V1.as_slice()) {
             (rest, None)
         } else {
-            return damaged("the sealed root key does not start as one");
+            return damaged("the sealed root key is in no format this build knows");
         };
         if rest.len() != SEALED_LEN {
             return damaged("the sealed root key is not of its length");

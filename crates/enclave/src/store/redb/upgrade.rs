@@ -50,6 +50,10 @@ pub fn from_format_2(path: &Path) -> Result<usize, StoreError> {
     let rows = {
         let old = redb2::Database::open(path).map_err(|e| match e {
             redb2::DatabaseError::Storage(redb2::StorageError::Corrupted(d)) => corrupt(path, d),
+            // An older build still serving from it.
+            redb2::DatabaseError::DatabaseAlreadyOpen => {
+                StoreError::InUse(path.display().to_string())
+            }
             e => StoreError::Database(e.to_string()),
         })?;
         let new = redb::Database::create(&copy).map_err(|e| StoreError::Database(e.to_string()))?;
