@@ -331,10 +331,15 @@ async fn set_up(
     )
     .await
     .map_err(|e| other("cannot set up TLS", &e))?;
-    tracing::warn!(
-        "the key store in {} was sealed on another machine: serving sealed until recovery shares unseal it",
-        setup.data_dir.display()
-    );
+    match sealed.damaged() {
+        Some(damaged) => tracing::warn!(
+            "{damaged}: serving sealed until recovery shares (or a peer, with --join) unseal it, which seals it again; or stop the server and restore the file from a backup"
+        ),
+        None => tracing::warn!(
+            "the key store in {} was sealed on another machine: serving sealed until recovery shares unseal it",
+            setup.data_dir.display()
+        ),
+    }
     let opener = opener(&platform, &tls, &opened, &setup);
     let app = Sealed::router(sealed, status::document(platform.as_ref()), opener);
     Ok(Ready {

@@ -39,6 +39,11 @@ pub trait Locked: Send + 'static {
     /// Opens the store with its root key, which is then sealed under this
     /// CPU (so the next start opens by itself).
     fn unseal(self: Box<Self>, root: RootKey) -> Result<Unsealed, StoreError>;
+    /// Why the root key sealed beside the store does not open, when it is
+    /// damaged (not sealed by another CPU): the file and the cause.
+    fn damaged(&self) -> Option<String> {
+        None
+    }
     /// Whether other servers share this store (a database), as
     /// [`super::Storage::is_shared`].
     fn is_shared(&self) -> bool {

@@ -7,9 +7,17 @@
 //! On disk the root key is kept sealed under this CPU's sealing key
 //! ([`SealPolicy::MrSigner`], key id SHA-256("minikms root key v1"), at a
 //! given ISVSVN), so a restart on the same machine opens by itself:
-//! `"MKR1" || nonce (12) || AES-256-GCM(root) || tag (16)`, associated data
-//! `"minikms root key v1" || ISVSVN (u16 LE)`. Another CPU (or another
-//! signer) cannot open it: the store then starts sealed.
+//! `"MKR2" || check (8) || nonce (12) || AES-256-GCM(root) || tag (16)`,
+//! associated data `"minikms root key v1" || ISVSVN (u16 LE)`. Another CPU
+//! (or another signer) cannot open it: the store then starts sealed.
+//!
+//! `check` is the CPU key's check value (HKDF of the sealing key, info
+//! `minikms root key v1 key check`): public, it tells a root key sealed
+//! by another CPU (another check value) from a damaged one (ours, yet it
+//! does not open, or not in this format at all), which
+//! [`RootKey::unseal_or_why`] reports. Builds before it wrote `"MKR1"`
+//! without `check` (then the two cannot be told apart); such a root key
+//! is re-sealed as `"MKR2"` when it next opens.
 //!
 //! A platform with no sealing key (a confidential VM: no EGETKEY) keeps no
 //! sealed root key: it writes an empty one, which nothing opens, so the
@@ -25,8 +33,29 @@ use zeroize::Zeroizing;
 use super::StoreError;
 use crate::platform::{Platform, PlatformError, SealPolicy};
 
-const MAGIC: &[u8; 4] = b"MKR1";
+const MAGIC: &[u8; 4] = b"MKR2";
+/// Builds before the check value: read, never written.
+const MAGIC_V1: &[u8; 4] = b"MKR1";
 const LABEL: &[u8] = b"minikms root key v1";
+/// The sealed root key's length after its magic: root key and tag.
+const SEALED_LEN: usize = NONCE_LEN + 32 + 16;
+const CHECK_LEN: usize = 8;
+
+/// What unsealing a root key found.
+pub enum Unsealing {
+    Opened(RootKey),
+    /// Not this CPU's: another machine or signer, another security
+    /// version, or a platform with no sealing key (ours or the sealer's).
+    Foreign,
+    /// Sealed by this CPU (its check value), or in no format we write,
+    /// yet it does not open: damaged (or edited). Why, without secrets.
+    Damaged(String),
+}
+
+/// Whether `sealed` is in the format before the check value (to re-seal).
+pub fn is_legacy(sealed: &[u8]) -> bool {
+    sealed.starts_with(MAGIC_V1)
+}
 
 /// The root key. Never written anywhere unsealed, never logged.
 #[derive(Clone)]
@@ -57,7 +86,7 @@ impl RootKey {
     /// empty if the platform has no sealing key.
     pub fn seal(&self, platform: &Arc<dyn Platform>) -> Result<Vec<u8>, StoreError> {
         let svn = platform.identity().security_version;
-        let Some(key) = cpu_key(platform, svn)? else {
+        let Some((key, check)) = cpu_key(platform, svn)? else {
             return Ok(Vec::new());
         };
         let mut nonce = [0u8; NONCE_LEN];
@@ -72,8 +101,9 @@ impl RootKey {
                 buf.as_mut_slice(),
             )
             .map_err(|_| StoreError::Platform("sealing the root key failed".into()))?;
-        let mut out = Vec::with_capacity(4 + NONCE_LEN + 32 + 16);
+        let mut out = Vec::with_capacity(4 + CHECK_LEN + SEALED_LEN);
         out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&check);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&buf);
         out.extend_from_slice(tag.as_ref());
@@ -81,31 +111,68 @@ impl RootKey {
     }
 
     /// Opens a root key sealed at security version `svn`; `Ok(None)` if
-    /// this CPU's key does not open it (another machine or signer, or
-    /// edited by the host: either way, shares or a peer can unseal).
+    /// this CPU's key does not open it (see [`RootKey::unseal_or_why`]).
     pub fn unseal(
         platform: &Arc<dyn Platform>,
         svn: u16,
         sealed: &[u8],
     ) -> Result<Option<Self>, StoreError> {
-        let Some(key) = cpu_key(platform, svn)? else {
-            return Ok(None);
+        Ok(match Self::unseal_or_why(platform, svn, sealed)? {
+            Unsealing::Opened(root) => Some(root),
+            Unsealing::Foreign | Unsealing::Damaged(_) => None,
+        })
+    }
+
+    /// Opens a root key sealed at security version `svn`, or says why
+    /// not: sealed by another CPU, or damaged.
+    pub fn unseal_or_why(
+        platform: &Arc<dyn Platform>,
+        svn: u16,
+        sealed: &[u8],
+    ) -> Result<Unsealing, StoreError> {
+        let damaged = |why: &str| Ok(Unsealing::Damaged(why.into()));
+        // A platform with no sealing key seals nothing (an empty value).
+        if sealed.is_empty() {
+            return Ok(Unsealing::Foreign);
+        }
+        let (rest, check) = if let Some(rest) = sealed.strip_prefix(MAGIC.as_slice()) {
+            let Some((check, rest)) = rest.split_first_chunk::<CHECK_LEN>() else {
+                return damaged("the sealed root key is cut short");
+            };
+            (rest, Some(*check))
+        } else if let Some(rest) = sealed.strip_prefix(MAGIC_V1.as_slice()) {
+            (rest, None)
+        } else {
+            return damaged("the sealed root key is in no format this build knows");
         };
-        let Some(rest) = sealed.strip_prefix(MAGIC.as_slice()) else {
-            return Ok(None);
+        if rest.len() != SEALED_LEN {
+            return damaged("the sealed root key is not of its length");
+        }
+        let Some((key, ours)) = cpu_key(platform, svn)? else {
+            return Ok(Unsealing::Foreign);
         };
         let Some((nonce, ct)) = rest.split_first_chunk::<NONCE_LEN>() else {
-            return Ok(None);
+            return damaged("the sealed root key is cut short");
         };
         let mut buf = Zeroizing::new(ct.to_vec());
-        let Ok(plain) = key.open_in_place(
+        if let Ok(plain) = key.open_in_place(
             Nonce::assume_unique_for_key(*nonce),
             Aad::from(aad(svn)),
             buf.as_mut_slice(),
-        ) else {
-            return Ok(None);
-        };
-        Ok(Self::from_bytes(plain))
+        ) {
+            return Ok(Self::from_bytes(plain).map_or_else(
+                || Unsealing::Damaged("the sealed root key is not 32 bytes".into()),
+                Unsealing::Opened,
+            ));
+        }
+        // Without a check value (sealed by an older build), a root key
+        // that does not open may as well be another CPU's.
+        match check {
+            Some(check) if check == ours => damaged(
+                "the sealed root key does not open under this CPU's key, which sealed it (its check value says so)",
+            ),
+            _ => Ok(Unsealing::Foreign),
+        }
     }
 }
 
@@ -115,9 +182,21 @@ fn aad(svn: u16) -> Vec<u8> {
     a
 }
 
-/// The AES-256-GCM key this CPU seals the root key under, at `svn`;
-/// `None` if the platform has no sealing key.
-fn cpu_key(platform: &Arc<dyn Platform>, svn: u16) -> Result<Option<LessSafeKey>, StoreError> {
+/// The length of the CPU key's check value.
+struct CheckLen;
+
+impl hkdf::KeyType for CheckLen {
+    fn len(&self) -> usize {
+        CHECK_LEN
+    }
+}
+
+/// The AES-256-GCM key this CPU seals the root key under, at `svn`, and
+/// its check value; `None` if the platform has no sealing key.
+fn cpu_key(
+    platform: &Arc<dyn Platform>,
+    svn: u16,
+) -> Result<Option<(LessSafeKey, [u8; CHECK_LEN])>, StoreError> {
     let id = digest::digest(&digest::SHA256, LABEL);
     let mut key_id = [0u8; 32];
     key_id.copy_from_slice(id.as_ref());
@@ -128,8 +207,11 @@ fn cpu_key(platform: &Arc<dyn Platform>, svn: u16) -> Result<Option<LessSafeKey>
     };
     let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, LABEL).extract(sealing.as_ref());
     let info = [b"minikms root key v1 aes-256-gcm".as_slice()];
-    let okm = prk
-        .expand(&info, &AES_256_GCM)
-        .map_err(|_| StoreError::Platform("key derivation failed".into()))?;
-    Ok(Some(LessSafeKey::new(UnboundKey::from(okm))))
+    let failed = |_| StoreError::Platform("key derivation failed".into());
+    let okm = prk.expand(&info, &AES_256_GCM).map_err(failed)?;
+    let mut check = [0u8; CHECK_LEN];
+    prk.expand(&[b"minikms root key v1 key check".as_slice()], CheckLen)
+        .and_then(|okm| okm.fill(&mut check))
+        .map_err(failed)?;
+    Ok(Some((LessSafeKey::new(UnboundKey::from(okm)), check)))
 }

@@ -23,6 +23,7 @@ mod rollback;
 mod sealing;
 mod serve;
 mod slow_clients;
+mod store_format;
 mod tokens;
 mod transit;
 mod tsm;

@@ -1357,6 +1357,7 @@ fn edit_keys_table(data_dir: &std::path::Path, edit: impl FnOnce(&mut redb::Tabl
 }
 
 fn record(data_dir: &std::path::Path, name: &str) -> Vec<u8> {
+    use redb::{ReadableDatabase as _, ReadableTable as _};
     let db = redb::Database::open(store_file(data_dir)).unwrap();
     let tx = db.begin_read().unwrap();
     let t = tx

@@ -19,6 +19,9 @@
 //!   sealed at a higher SVN than ours is refused (downgrade); one sealed
 //!   at a lower SVN gets its root key re-sealed at ours, so the older
 //!   (perhaps vulnerable) build can no longer open it by itself.
+//! - The file is in redb's file format 3 (redb 3 and later). A file of
+//!   format 2 (builds before redb 5) is copied into format 3 at its first
+//!   open, crash-safely ([`upgrade`]).
 //! - The records' versions and the sealed index beside them are the
 //!   [`super::ledger`]'s: a record the host changed, swapped, replayed,
 //!   added or removed is refused at open ([`StoreError::Tampered`]).
@@ -36,14 +39,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase as _, ReadableTable, TableDefinition};
 
 use super::freshness::Freshness;
 use super::header::{self, Header, CURRENT_FORMAT};
 use super::index::INDEX_ID;
 use super::ledger::{Ledger, Rows, Staged};
 use super::opening::{Found, Locked, Unsealed};
-use super::root::RootKey;
+use super::root::{is_legacy, RootKey, Unsealing};
 use super::seal::Sealer;
 use super::{Change, Records, Storage, StoreError, Table};
 use crate::platform::Platform;
@@ -174,6 +177,7 @@ impl Storage for RedbStore {
 }
 
 mod quietly;
+mod upgrade;
 
 impl RedbStore {
     /// Opens `data_dir/keys.redb` on the machine that sealed it (or a new
@@ -223,25 +227,29 @@ impl RedbStore {
         newer_is_sealed: bool,
     ) -> Result<RedbFound, StoreError> {
         let ours = platform.identity().security_version;
-        // Every record lives unsealed in memory above us, so redb's page
-        // cache only saves re-reading B-tree pages when writing: a small
-        // cache, not redb's default 1 GiB (an enclave's memory is small).
-        // With the two-level index a commit touches few pages.
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => {
-                    StoreError::InUse(path.display().to_string())
+        let db = match create(path) {
+            Err(redb::DatabaseError::UpgradeRequired(2)) => {
+                let rows = upgrade::from_format_2(path)?;
+                tracing::info!(
+                    "upgraded {} to redb's file format 3 ({rows} rows copied as they were)",
+                    path.display()
+                );
+                create(path)
+            }
+            opened => opened,
+        }
+        .map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => {
+                StoreError::InUse(path.display().to_string())
+            }
+            redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => {
+                StoreError::Corrupt {
+                    path: path.display().to_string(),
+                    detail,
                 }
-                redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => {
-                    StoreError::Corrupt {
-                        path: path.display().to_string(),
-                        detail,
-                    }
-                }
-                e => db_err(e),
-            })?;
+            }
+            e => db_err(e),
+        })?;
         // Only sealed records in it, but nobody else needs to read it.
         {
             use std::os::unix::fs::PermissionsExt;
@@ -275,21 +283,32 @@ impl RedbStore {
             .min(ours);
         let shown_path = path.display().to_string();
         if header.format >= CURRENT_FORMAT {
-            let root = match &header.sealed_root {
-                Some(sealed) if !newer => RootKey::unseal(platform, sealed_at, sealed)?,
-                _ => None,
+            let (root, damaged) = match &header.sealed_root {
+                Some(sealed) if !newer => {
+                    match RootKey::unseal_or_why(platform, sealed_at, sealed)? {
+                        Unsealing::Opened(root) => (Some(root), None),
+                        Unsealing::Foreign => (None, None),
+                        Unsealing::Damaged(why) => (None, Some(why)),
+                    }
+                }
+                // Sealed by a newer enclave: whoever gives the root key decides.
+                Some(_) => (None, None),
+                // Written with the format in one transaction: not lost but damaged.
+                None => (None, Some("table `root` has no sealed root key".into())),
             };
+            // A root key sealed by an older build is re-sealed with its
+            // check value, or at our newer security version.
+            let reseal = sealed_at < ours || header.sealed_root.as_deref().is_some_and(is_legacy);
             let sealed = RedbSealed {
                 db,
                 platform: platform.clone(),
                 path: shown_path,
                 check: header.seal_check,
                 recovery: header.recovery,
+                damaged,
             };
             return match root {
-                Some(root) => sealed
-                    .open_with(root, sealed_at < ours)
-                    .map(RedbFound::Ready),
+                Some(root) => sealed.open_with(root, reseal).map(RedbFound::Ready),
                 None => Ok(RedbFound::Sealed(sealed)),
             };
         }
@@ -333,6 +352,17 @@ impl RedbStore {
     }
 }
 
+/// Opens (or makes) the file as redb reads it now (format 3).
+fn create(path: &Path) -> Result<Database, redb::DatabaseError> {
+    // Every record lives unsealed in memory above us, so redb's page
+    // cache only saves re-reading B-tree pages when writing: a small
+    // cache, not redb's default 1 GiB (an enclave's memory is small).
+    // With the two-level index a commit touches few pages.
+    redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
+}
+
 /// What opening the file found.
 enum RedbFound {
     Ready(Opened),
@@ -367,11 +397,20 @@ pub struct RedbSealed {
     path: String,
     check: Option<u64>,
     recovery: Option<Vec<u8>>,
+    /// Why the root key does not open, if it is damaged rather than
+    /// another CPU's.
+    damaged: Option<String>,
 }
 
 impl Locked for RedbSealed {
     fn recovery(&self) -> Option<&[u8]> {
         self.recovery.as_deref()
+    }
+
+    fn damaged(&self) -> Option<String> {
+        self.damaged
+            .as_ref()
+            .map(|why| format!("the root key sealed in {} is damaged: {why}", self.path))
     }
 
     fn is_root(&self, root: &RootKey) -> Result<bool, StoreError> {

@@ -287,3 +287,156 @@ fn a_format_1_store_is_migrated_at_first_open() {
     let (_, again) = open(dir.path()).unwrap();
     assert_eq!(again.len(), 2);
 }
+
+/// Rewrites the store in `dir` as builds before redb 5 wrote it: the same
+/// tables and bytes, in redb's file format 2.
+fn as_format_2(dir: &Path) {
+    let path = dir.join(FILE_NAME);
+    let old = dir.join("format-2.redb");
+    {
+        let new = Database::open(&path).unwrap();
+        let from = new.begin_read().unwrap();
+        let to = redb2::Database::create(&old).unwrap();
+        let tx = to.begin_write().unwrap();
+        for name in ["meta", "keys", "tokens", "policies", "root"] {
+            let t = from
+                .open_table(TableDefinition::<&str, &[u8]>::new(name))
+                .unwrap();
+            let mut out = tx
+                .open_table(redb2::TableDefinition::<&str, &[u8]>::new(name))
+                .unwrap();
+            for item in t.iter().unwrap() {
+                let (k, v) = item.unwrap();
+                out.insert(k.value(), v.value()).unwrap();
+            }
+        }
+        let t = from.open_table(header::HEADER).unwrap();
+        let mut out = tx
+            .open_table(redb2::TableDefinition::<&str, u64>::new("header"))
+            .unwrap();
+        for item in t.iter().unwrap() {
+            let (k, v) = item.unwrap();
+            out.insert(k.value(), v.value()).unwrap();
+        }
+        drop(out);
+        tx.commit().unwrap();
+    }
+    std::fs::rename(old, &path).unwrap();
+}
+
+#[test]
+fn a_file_of_redb_format_2_is_upgraded_with_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = open(dir.path()).unwrap();
+    for n in 0..40 {
+        put(&mut store, &[(Table::Keys, &key(n), Some(b"k".as_slice()))]).unwrap();
+    }
+    put(&mut store, &[(Table::Tokens, "t", Some(b"token"))]).unwrap();
+    drop(store);
+    as_format_2(dir.path());
+    let path = dir.path().join(FILE_NAME);
+    assert!(matches!(
+        Database::open(&path),
+        Err(redb::DatabaseError::UpgradeRequired(2))
+    ));
+    // A copy left by a start killed midway is made again.
+    std::fs::write(upgrade::copy_path(&path), b"half a copy").unwrap();
+    let (_, records) = open(dir.path()).unwrap();
+    assert_eq!(records.len(), 41);
+    assert_eq!(
+        records[&(Table::Tokens, "t".to_string())].as_slice(),
+        b"token"
+    );
+    assert!(!upgrade::copy_path(&path).exists());
+    Database::open(&path).unwrap();
+    let (_, again) = open(dir.path()).unwrap();
+    assert_eq!(again.len(), 41);
+}
+
+#[test]
+fn a_format_2_file_with_a_page_of_impossible_size_is_corrupt_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()).unwrap());
+    as_format_2(dir.path());
+    let path = dir.path().join(FILE_NAME);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // cberner/redb#1331: redb 2 would allocate 8 TiB for this page.
+    bytes[0x27] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    match RedbStore::open_or_sealed(&platform(), dir.path(), false) {
+        Err(e @ StoreError::Corrupt { .. }) => {
+            assert!(e.to_string().contains("has order"), "{e}")
+        }
+        Err(e) => panic!("expected a corrupt file, got {e}"),
+        Ok(_) => panic!("a corrupt file opened"),
+    }
+}
+
+#[test]
+fn a_damaged_root_key_is_told_from_another_machines() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()).unwrap());
+    let sealed_root = |edit: Option<&dyn Fn(&mut Vec<u8>)>| {
+        let db = Database::open(dir.path().join(FILE_NAME)).unwrap();
+        let tx = db.begin_write().unwrap();
+        let old = {
+            let mut t = tx.open_table(header::ROOT).unwrap();
+            let mut v = t.get("sealed_root").unwrap().unwrap().value().to_vec();
+            if let Some(edit) = edit {
+                edit(&mut v);
+                t.insert("sealed_root", v.as_slice()).unwrap();
+            }
+            v
+        };
+        tx.commit().unwrap();
+        old
+    };
+    let original = sealed_root(None);
+    assert!(original.starts_with(b"MKR2"));
+    let damaged = |p: &Arc<dyn Platform>| match RedbStore::open_or_sealed(p, dir.path(), false) {
+        Ok(Found::Sealed(sealed)) => sealed.damaged(),
+        Ok(Found::Ready(_)) => panic!("opened"),
+        Err(e) => panic!("{e}"),
+    };
+    // Another machine: not damaged.
+    assert_eq!(damaged(&platform_with_fuses(1)), None);
+    for (what, at) in [("nonce", 20), ("ciphertext", 40), ("tag", 70)] {
+        sealed_root(Some(&|v: &mut Vec<u8>| v[at] ^= 1));
+        let why = damaged(&platform()).unwrap_or_else(|| panic!("{what}: not damaged"));
+        assert!(why.contains("keys.redb is damaged"), "{what}: {why}");
+        sealed_root(Some(&|v: &mut Vec<u8>| v[at] ^= 1));
+    }
+    sealed_root(Some(&|v: &mut Vec<u8>| v.truncate(50)));
+    assert!(damaged(&platform()).unwrap().contains("length"));
+    sealed_root(Some(&|v: &mut Vec<u8>| *v = original.clone()));
+    open(dir.path()).unwrap();
+}
+
+#[test]
+fn a_root_key_sealed_before_its_check_value_is_sealed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _) = open(dir.path()).unwrap();
+    let p = platform();
+    let db = Database::open(dir.path().join(FILE_NAME)).unwrap();
+    // As builds before the check value sealed it: "MKR1" || nonce ||
+    // ciphertext || tag, which the same key opens.
+    let tx = db.begin_write().unwrap();
+    {
+        let mut t = tx.open_table(header::ROOT).unwrap();
+        let v = t.get("sealed_root").unwrap().unwrap().value().to_vec();
+        let old = [b"MKR1".as_slice(), &v[12..]].concat();
+        t.insert("sealed_root", old.as_slice()).unwrap();
+    }
+    tx.commit().unwrap();
+    drop(db);
+    let (_, _) = RedbStore::open(&p, dir.path()).unwrap();
+    let db = Database::open(dir.path().join(FILE_NAME)).unwrap();
+    let tx = db.begin_read().unwrap();
+    let t = tx.open_table(header::ROOT).unwrap();
+    assert!(t
+        .get("sealed_root")
+        .unwrap()
+        .unwrap()
+        .value()
+        .starts_with(b"MKR2"));
+}
