@@ -25,22 +25,8 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where a connection comes from, for [`MAX_PER_ADDRESS`]: the IPv4
-/// address, or the IPv6 /64 (one host usually holds a whole /64).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct Source(u128);
-
-impl Source {
-    pub fn of(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(v4) => Self(u128::from(u32::from(v4))),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Self(u128::from(u32::from(v4))),
-                None => Self(u128::from(v6) >> 64 | 1 << 64),
-            },
-        }
-    }
-}
+/// Where a connection comes from, for [`MAX_PER_ADDRESS`].
+pub use crate::services::source::Source;
 
 /// Open connections per [`Source`].
 #[derive(Clone, Default)]
@@ -102,19 +88,5 @@ mod tests {
         drop(held);
         assert!(per.try_take(a).is_some());
         assert!(per.0.lock().unwrap().len() <= 1);
-    }
-
-    #[test]
-    fn an_ipv6_host_is_its_slash_64() {
-        let one = Source::of("2001:db8:1:2::1".parse().unwrap());
-        let same = Source::of("2001:db8:1:2:ffff::9".parse().unwrap());
-        let other = Source::of("2001:db8:1:3::1".parse().unwrap());
-        assert_eq!(one, same);
-        assert_ne!(one, other);
-        // No IPv6 /64 is taken for an IPv4 address.
-        assert_ne!(
-            Source::of("0.0.0.1".parse().unwrap()),
-            Source::of("::1".parse().unwrap())
-        );
     }
 }

@@ -20,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::http::attestation::{ClientKey, ConnectionKey};
+use crate::services::source::{Peer, Source};
 use limits::{PerAddress, DRAIN_TIMEOUT, HANDSHAKE_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS};
 use tls::TlsState;
 use unread::Unread;
@@ -81,7 +82,8 @@ pub async fn serve(
         let acceptor = TlsAcceptor::from(served.config);
         let app = app
             .clone()
-            .layer(axum::Extension(ConnectionKey(served.pubkey_hash)));
+            .layer(axum::Extension(ConnectionKey(served.pubkey_hash)))
+            .layer(axum::Extension(Peer(Source::of(peer.ip()))));
         let activity = Activity::new();
         let handling = activity.clone();
         let watcher = graceful.watcher();

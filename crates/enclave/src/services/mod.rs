@@ -14,6 +14,9 @@
 //! - [`attest_login`]: workloads in TEEs log in with evidence, and get a
 //!   token bound to their attested key.
 //! - [`rotation`]: keys rotated on their `auto_rotate_period`.
+//! - [`source`]: a request's client (its address, from the connection).
+//! - [`throttle`]: rate limits per client for requests without a valid
+//!   token.
 
 pub mod attest_login;
 pub mod audit;
@@ -25,3 +28,5 @@ pub mod join;
 pub mod nonces;
 pub mod rotation;
 pub mod rsa_pool;
+pub mod source;
+pub mod throttle;
