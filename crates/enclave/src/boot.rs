@@ -153,6 +153,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
     // Every answer is recorded by now: the store records the log's last
     // entry, so cutting the log after a clean stop is seen at the next.
     if let Some(opened) = opened.get() {
+        opened.audit.write_counts().await;
         if let Err(e) = opened.audit.sync_now() {
             error!("{e}");
         } else if let Err(e) = opened.state.record_audit_head() {

@@ -33,10 +33,19 @@ pub enum Error {
     /// The route exists, but not for this method (405).
     #[error("{0}")]
     WrongMethod(String),
-    /// No valid token, or its policies do not allow the request (403,
-    /// `permission denied`, as Vault says it).
+    /// The token's policies do not allow the request (403, `permission
+    /// denied`, as Vault says it).
     #[error("permission denied")]
     Denied,
+    /// No token, or none that is (still) valid (403, `permission denied`,
+    /// as Vault says it): such refusals are counted per address, not
+    /// recorded one by one.
+    #[error("permission denied")]
+    Unauthenticated,
+    /// Too many requests without a valid token from this address: try
+    /// again after this many seconds (429, `Retry-After`).
+    #[error("too many requests without a valid token from this address: try again in {0} s")]
+    RateLimited(u64),
     /// Allowed to ask, but not for this, and the client may know why (403).
     #[error("{0}")]
     Forbidden(String),
@@ -104,8 +113,8 @@ impl Error {
             | Self::WrongMethod(m)
             | Self::Forbidden(m)
             | Self::NotFound(m) => m.clone(),
-            Self::Conflict(_) => self.to_string(),
-            Self::Denied => "permission denied".into(),
+            Self::Conflict(_) | Self::RateLimited(_) => self.to_string(),
+            Self::Denied | Self::Unauthenticated => "permission denied".into(),
             Self::Storage { what, .. }
             | Self::Platform { what, .. }
             | Self::Internal { what, .. } => {

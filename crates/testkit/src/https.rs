@@ -14,6 +14,8 @@ use tokio_rustls::TlsConnector;
 pub struct Response {
     pub status: u16,
     pub content_type: String,
+    /// The answer's `Retry-After`, if any.
+    pub retry_after: Option<String>,
     pub body: serde_json::Value,
     pub raw: Bytes,
 }
@@ -125,11 +127,17 @@ pub async fn request_on(tls: TlsStream<TcpStream>, method: &str, path: &str) -> 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let raw = resp.into_body().collect().await.expect("body").to_bytes();
     let body = serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
     Response {
         status,
         content_type,
+        retry_after,
         body,
         raw,
     }
@@ -173,11 +181,17 @@ pub async fn send_on(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let raw = resp.into_body().collect().await.expect("body").to_bytes();
     let body = serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
     Response {
         status,
         content_type,
+        retry_after,
         body,
         raw,
     }

@@ -49,6 +49,9 @@ pub struct Summary {
     pub entries: u64,
     /// Request entries among them.
     pub requests: u64,
+    /// Requests without a valid token counted by `unauthenticated`
+    /// entries (one per client address and interval), not one entry each.
+    pub unauthenticated: u64,
     /// The audit public key (Ed25519, hex).
     pub public_key: String,
     /// Time of the first and the last entry.
@@ -189,6 +192,7 @@ pub fn verify_log(
     let mut prev_line: Option<&[u8]> = None;
     let mut segments: Vec<Segment> = Vec::new();
     let mut requests = 0u64;
+    let mut unauthenticated = 0u64;
     let mut first_time = String::new();
     let mut last_time = String::new();
     // The first entry no signature covers yet.
@@ -231,6 +235,9 @@ pub fn verify_log(
                 key = Some(pk);
             }
             Entry::Request { .. } => requests += 1,
+            Entry::Unauthenticated { requests: n, .. } => {
+                unauthenticated = unauthenticated.saturating_add(*n);
+            }
         }
         let Some(k) = &key else {
             return Err(fail(Problem::NoHeader));
@@ -282,6 +289,7 @@ pub fn verify_log(
     Ok(Summary {
         entries: lines.len() as u64,
         requests,
+        unauthenticated,
         public_key,
         first_time,
         last_time,

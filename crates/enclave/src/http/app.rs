@@ -12,6 +12,7 @@ use crate::services::audit::AuditLog;
 use crate::services::ca::TlsCa;
 use crate::services::join::desk::Desk;
 use crate::services::rsa_pool::RsaPool;
+use crate::services::throttle::Throttle;
 use crate::state::recovery::Recovery;
 use crate::state::State;
 
@@ -51,6 +52,8 @@ pub struct Services {
     /// RSA key made on demand, fresh evidence): half the CPUs, so they
     /// cannot starve `/v1` traffic.
     pub expensive: Semaphore,
+    /// Rate limits per client for requests without a valid token.
+    pub throttle: Throttle,
 }
 
 /// How long a request waits for an expensive turn before it gets 503.

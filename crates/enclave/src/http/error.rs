@@ -4,7 +4,8 @@
 //! detail goes to the log.
 
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -18,7 +19,8 @@ pub fn status(e: &Error) -> StatusCode {
         Error::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
         Error::Busy(_) | Error::Sealed(_) | Error::Conflict(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::WrongMethod(_) => StatusCode::METHOD_NOT_ALLOWED,
-        Error::Denied | Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::Denied | Error::Unauthenticated | Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Storage { .. } | Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         Error::Platform { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -33,13 +35,31 @@ impl IntoResponse for Error {
         ) {
             tracing::error!("{self}");
         }
-        (
+        let mut response = (
             status(&self),
             Json(serde_json::json!({ "errors": [self.public_message()] })),
         )
-            .into_response()
+            .into_response();
+        match self {
+            Error::RateLimited(seconds) => {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(seconds));
+                response.extensions_mut().insert(NoValidToken);
+            }
+            Error::Unauthenticated => {
+                response.extensions_mut().insert(NoValidToken);
+            }
+            _ => {}
+        }
+        response
     }
 }
+
+/// On an answer refused for want of a valid token (403 or 429): the audit
+/// layer counts it per address instead of recording it alone.
+#[derive(Clone, Copy, Debug)]
+pub struct NoValidToken;
 
 /// Paths are echoed back shortened, so an error never mirrors a huge input.
 fn shown_path(req: &Request) -> String {

@@ -10,6 +10,14 @@
 //! identity there; the handler answers and states its [`Facts`]; [`Audit`]
 //! records the entry from the classification and the facts, and only then
 //! lets the answer go.
+//!
+//! Requests without a valid token (the open routes, and the refusals for
+//! want of one) are rate-limited per client address
+//! ([`crate::services::throttle`]: 429) and counted per address rather
+//! than recorded one by one, except the open successes that matter
+//! ([`Classified::recorded_alone`]). While the audit log cannot take
+//! entries (a full disk), [`Audit`] refuses every request with 503 before
+//! it does anything.
 
 use std::convert::Infallible;
 use std::marker::PhantomData;
@@ -23,10 +31,12 @@ use axum::response::{IntoResponse, Response};
 use super::app::AppState;
 use super::attestation::ClientKey;
 use super::envelope::{with_facts, Facts};
+use super::error::NoValidToken;
 use crate::error::Error;
-use crate::services::audit::{AttestedFacts, Record, RequestId};
+use crate::services::audit::{AttestedFacts, AuditError, Record, RequestId, UNWRITABLE};
 use crate::services::classify::{classify, Classified};
 use crate::services::guard;
+use crate::services::source::{Peer, Source};
 use crate::state::tokens::{Credential, Identity};
 
 /// A route layer that puts a middleware of kind `K` in front of each
@@ -131,8 +141,31 @@ fn presented_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The client a request comes from: the connection's peer (always there
+/// on a served connection; the unspecified address otherwise).
+fn source_of(request: &Request) -> Source {
+    request.extensions().get::<Peer>().map_or_else(
+        || Source::of(std::net::Ipv4Addr::UNSPECIFIED.into()),
+        |p| p.0,
+    )
+}
+
+/// The answer to a request whose entry the log could not take.
+fn unrecorded(e: AuditError) -> Response {
+    match e {
+        AuditError::Unwritable { .. } => Error::Busy(UNWRITABLE.into()).into_response(),
+        e => Error::internal("audit log write", e).into_response(),
+    }
+}
+
+/// An answer ready at once.
+fn answered(response: Response) -> MiddlewareFuture {
+    Box::pin(std::future::ready(Ok(response)))
+}
+
 /// The audit layer: gives the request its id, classification and
-/// credential, runs it, and records its entry before the answer leaves.
+/// credential, runs it, and records its entry before the answer leaves
+/// (or counts it, for a request without a valid token).
 #[derive(Clone, Copy)]
 pub struct Audit;
 
@@ -150,6 +183,19 @@ where
             req.uri().query(),
             pattern,
         ));
+        let state = mw.state.clone();
+        // Nothing is done that could not be recorded.
+        if let Err(e) = state.audit.admit() {
+            return answered(unrecorded(e));
+        }
+        let source = source_of(&req);
+        if !classified.needs_token {
+            if let Err(seconds) = state.throttle.take(source) {
+                let route = &classified.route;
+                state.audit.count(source, classified.verb, route, 429);
+                return answered(Error::RateLimited(seconds).into_response());
+            }
+        }
         let credential = presented_token(req.headers()).map(Credential::of_token);
         let accessor = credential.as_ref().map(|c| c.accessor.clone());
         let request_id = RequestId::new();
@@ -161,9 +207,18 @@ where
         }
         // Called here, after our poll_ready said the inner service is ready.
         let handled = mw.inner.call(req);
-        let state = mw.state.clone();
         Box::pin(async move {
             let Ok(mut response) = handled.await;
+            let status = response.status();
+            let counted = response.extensions().get::<NoValidToken>().is_some()
+                || (!classified.needs_token && !(classified.recorded_alone && status.is_success()));
+            if counted {
+                let route = &classified.route;
+                state
+                    .audit
+                    .count(source, classified.verb, route, status.as_u16());
+                return Ok(response);
+            }
             let attested = response.extensions_mut().remove::<AttestedFacts>();
             let (accessor, attested) = match attested {
                 Some(a) => (a.accessor.or(accessor), Some(a.attested)),
@@ -189,7 +244,7 @@ where
             };
             Ok(match state.audit.record(record, facts.durable).await {
                 Ok(()) => response,
-                Err(e) => Error::internal("audit log write", e).into_response(),
+                Err(e) => unrecorded(e),
             })
         })
     }
@@ -236,7 +291,16 @@ where
                 return Ok(Error::Denied.into_response());
             };
             let client_key = extensions.get::<ClientKey>().map(|k| k.0);
-            let decision = guard::decide(&state.state, credential, &classified, client_key).await;
+            let source = source_of(&request);
+            let mut decision =
+                guard::decide(&state.state, credential, &classified, client_key).await;
+            // Refusals for want of a valid token cost their sender nothing:
+            // limited per address too.
+            if matches!(decision.identity, Err(Error::Unauthenticated)) {
+                if let Err(seconds) = state.throttle.take(source) {
+                    decision.identity = Err(Error::RateLimited(seconds));
+                }
+            }
             let wrote = Facts {
                 key_version: None,
                 durable: decision.wrote,

@@ -31,6 +31,7 @@ pub fn router(platform: Arc<dyn Platform>, opened: &Opened) -> Router {
         attest: Default::default(),
         rsa_pool: RsaPool::new(CAPACITY),
         expensive: tokio::sync::Semaphore::new(Services::expensive_turns()),
+        throttle: Default::default(),
     }));
     Router::new()
         .route("/", get(status::status))
@@ -50,6 +51,7 @@ pub fn router(platform: Arc<dyn Platform>, opened: &Opened) -> Router {
 /// a boxed future).
 fn v1(state: AppState) -> Router<AppState> {
     let audit = StateLayer::new(state.clone(), Audit);
+    // Exactly the routes the classifier knows as open (OPEN_ROUTES).
     let open = Router::new()
         .route(
             "/v1/sys/init",

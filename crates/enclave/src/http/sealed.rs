@@ -79,7 +79,7 @@ async fn dispatch(State(sealed): State<Arc<Sealed>>, req: Request) -> Response {
         }
         ("/v1/sys/seal-status", Method::GET) => sealed.status(),
         ("/v1/sys/health", Method::GET | Method::HEAD) => {
-            super::sys::health(true, true, None, req.uri().query())
+            super::sys::health(true, true, None, None, req.uri().query())
         }
         ("/v1/sys/init", Method::GET) => {
             axum::Json(serde_json::json!({ "initialized": true })).into_response()

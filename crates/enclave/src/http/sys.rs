@@ -85,16 +85,18 @@ struct HealthQuery {
 /// initialised, 503 when sealed (each overridable by the query), and the
 /// state in the body. A replica that cannot reach its store's database
 /// answers 503 (whatever the query) with `storage_error`, so load
-/// balancers take it out. Not audited, like `GET /`: load balancers poll
+/// balancers take it out; one whose audit log cannot be written (a full
+/// disk) likewise, with `audit_error`. Not audited, like `GET /`: load balancers poll
 /// it.
 pub fn health(
     initialized: bool,
     sealed: bool,
     storage_error: Option<String>,
+    audit_error: Option<&str>,
     query: Option<&str>,
 ) -> Response {
     let q = query.map(health_query).unwrap_or_default();
-    let code = if storage_error.is_some() {
+    let code = if storage_error.is_some() || audit_error.is_some() {
         503
     } else if !initialized {
         q.uninitcode.unwrap_or(501)
@@ -119,6 +121,9 @@ pub fn health(
     if let Some(e) = storage_error {
         body["storage_error"] = json!(e);
     }
+    if let Some(e) = audit_error {
+        body["audit_error"] = json!(e);
+    }
     (status, axum::Json(body)).into_response()
 }
 
@@ -142,7 +147,13 @@ fn health_query(query: &str) -> HealthQuery {
 pub async fn open_health(State(app): State<AppState>, uri: axum::http::Uri) -> Response {
     let storage = app.state.caught_up().await.err();
     let storage = storage.map(|e| e.public_message());
-    health(app.state.is_initialised(), false, storage, uri.query())
+    health(
+        app.state.is_initialised(),
+        false,
+        storage,
+        app.audit.trouble(),
+        uri.query(),
+    )
 }
 
 /// `GET /v1/sys/seal-status` of an open store.

@@ -33,7 +33,34 @@ pub struct Classified {
     /// listing `transit/keys`). `None` if the path does not decode (bad
     /// percent-encoding, not UTF-8): the guard refuses such a request.
     pub policy_path: Option<String>,
+    /// Whether the route needs a token: all but the open routes
+    /// ([`OPEN_ROUTES`]), whose callers prove themselves otherwise or need
+    /// not. Open requests are rate-limited per address
+    /// ([`super::throttle`]).
+    pub needs_token: bool,
+    /// For an open route: whether its success deserves an audit entry of
+    /// its own (it initialises, makes a token, or hands out the root key);
+    /// its refusals, and the successes of the others, are counted per
+    /// address instead ([`super::audit`]'s `unauthenticated` entries).
+    pub recorded_alone: bool,
 }
+
+/// The `/v1` routes that need no token (`crate::http::routes` serves them
+/// without the guard), each with the verbs whose success is recorded in an
+/// entry of its own.
+pub const OPEN_ROUTES: &[(&str, &[&str])] = &[
+    // The first init makes the root token.
+    ("sys/init", &["update"]),
+    ("sys/seal-status", &[]),
+    // An open store's unseal does nothing (a sealed one is served apart).
+    ("sys/unseal", &[]),
+    ("sys/join/challenge", &[]),
+    // The root key leaves, wrapped to a verified peer.
+    ("sys/join", &["update"]),
+    ("auth/attest/nonce", &[]),
+    // A token is made for a verified workload.
+    ("auth/attest/login", &["update"]),
+];
 
 /// Classifies a request: `method`, its raw (percent-encoded) `path` and
 /// `query`, and the route `pattern` it matched (`/v1/transit/keys/{name}`).
@@ -59,7 +86,10 @@ pub fn classify(method: &str, path: &str, query: Option<&str>, pattern: &str) ->
         p
     });
     let route = pattern.strip_prefix("/v1/").unwrap_or(pattern);
+    let open = OPEN_ROUTES.iter().find(|(r, _)| *r == route);
     Classified {
+        needs_token: open.is_none(),
+        recorded_alone: open.is_some_and(|(_, verbs)| verbs.contains(&verb)),
         access,
         verb,
         route: route.to_string(),
@@ -150,6 +180,32 @@ mod tests {
         assert_eq!(c.policy_path.as_deref(), Some("auth/attest/role/app"));
         let c = op("LIST", "/v1/auth/attest/role", None, "/v1/auth/attest/role");
         assert_eq!(c.policy_path.as_deref(), Some("auth/attest/role/"));
+    }
+
+    /// The open routes need no token; only the successes that matter of
+    /// them are recorded alone.
+    #[test]
+    fn open_routes_need_no_token() {
+        let c = op("POST", "/v1/sys/init", None, "/v1/sys/init");
+        assert_eq!((c.needs_token, c.recorded_alone), (false, true));
+        let c = op("GET", "/v1/sys/init", None, "/v1/sys/init");
+        assert_eq!((c.needs_token, c.recorded_alone), (false, false));
+        let c = op(
+            "POST",
+            "/v1/sys/join/challenge",
+            None,
+            "/v1/sys/join/challenge",
+        );
+        assert_eq!((c.needs_token, c.recorded_alone), (false, false));
+        let c = op(
+            "POST",
+            "/v1/auth/attest/login",
+            None,
+            "/v1/auth/attest/login",
+        );
+        assert_eq!((c.needs_token, c.recorded_alone), (false, true));
+        let c = op("GET", "/v1/transit/keys/k", None, "/v1/transit/keys/{name}");
+        assert_eq!((c.needs_token, c.recorded_alone), (true, false));
     }
 
     /// The query is decoded as the handlers decode it: every spelling of

@@ -58,7 +58,7 @@ async fn decide_token(
 ) -> Decision {
     let Some(credential) = credential else {
         return Decision {
-            identity: Err(Error::Denied),
+            identity: Err(Error::Unauthenticated),
             wrote: false,
         };
     };

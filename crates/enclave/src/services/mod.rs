@@ -15,6 +15,8 @@
 //!   token bound to their attested key.
 //! - [`rotation`]: keys rotated on their `auto_rotate_period`.
 //! - [`source`]: a request's client (its address, from the connection).
+//! - [`throttle`]: rate limits per client for requests without a valid
+//!   token.
 
 pub mod attest_login;
 pub mod audit;
@@ -27,3 +29,4 @@ pub mod nonces;
 pub mod rotation;
 pub mod rsa_pool;
 pub mod source;
+pub mod throttle;

@@ -42,7 +42,7 @@ impl State {
         let mut rec = inner
             .tokens
             .live(&mut store, &accessor, now())
-            .ok_or(Error::Denied)?;
+            .ok_or(Error::Unauthenticated)?;
         tokens::check_hash(&rec, hash)?;
         let limited = rec.num_uses > 0;
         if limited {
@@ -79,7 +79,7 @@ impl State {
             return Some(Ok(Identity::root(accessor)));
         }
         let Some(rec) = inner.tokens.get(&accessor) else {
-            return Some(Err(Error::Denied));
+            return Some(Err(Error::Unauthenticated));
         };
         if rec.num_uses > 0 || rec.expire_time.is_some_and(|t| t <= now()) {
             return None;

@@ -203,8 +203,9 @@ impl Tokens {
 /// Checks that `hash` is the hash `rec` keeps (in constant time).
 pub fn check_hash(rec: &TokenRecord, hash: &[u8; 32]) -> Result<(), Error> {
     let mut stored = [0u8; 32];
-    hex::decode_to_slice(&rec.token_sha256, &mut stored).map_err(|_| Error::Denied)?;
-    aws_lc_rs::constant_time::verify_slices_are_equal(hash, &stored).map_err(|_| Error::Denied)
+    hex::decode_to_slice(&rec.token_sha256, &mut stored).map_err(|_| Error::Unauthenticated)?;
+    aws_lc_rs::constant_time::verify_slices_are_equal(hash, &stored)
+        .map_err(|_| Error::Unauthenticated)
 }
 
 /// The capability `op` on `path` needs: `create` for a write that would

@@ -40,7 +40,13 @@
 //!   carried. Never a body, plaintext, ciphertext or key material. The
 //!   entries of an attested login and of releases to the workload also
 //!   carry `attested`: what the login verified ([`Attested`]).
-//! - Both kinds end with `store_gen`, the key store's generation (the
+//! - An `unauthenticated` entry counts, instead of one entry each, the
+//!   requests from one client address over an interval that carried no
+//!   valid token and either were refused or needed none and matter little
+//!   (a join challenge, an attestation nonce): `address` (an IPv4 address
+//!   or an IPv6 /64), `since` and `time` (the interval), `requests` (their
+//!   number) and `operations` (how many of each operation and status).
+//! - Every kind ends with `store_gen`, the key store's generation (the
 //!   version of its last committed write) when the entry was written, so
 //!   a key store older than its log is refused at start. Logs of builds
 //!   before it lack the member.
@@ -111,6 +117,37 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         store_gen: Option<u64>,
     },
+    /// Requests without a valid token from one address, counted over an
+    /// interval rather than one entry each (they could fill the disk).
+    Unauthenticated {
+        v: u32,
+        seq: u64,
+        prev: String,
+        /// When the interval ended (the entry was written).
+        time: String,
+        /// The client's IPv4 address, or its IPv6 /64.
+        address: String,
+        /// When the first request of the interval came (RFC 3339 UTC).
+        since: String,
+        /// How many requests the entry counts.
+        requests: u64,
+        /// How many of each operation and status.
+        operations: Vec<Counted>,
+        /// As in `Start`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        store_gen: Option<u64>,
+    },
+}
+
+/// How many requests of one operation got one status, in an
+/// [`Entry::Unauthenticated`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counted {
+    /// `read|update|delete|list ROUTE`, as in a request entry.
+    pub operation: String,
+    pub status: u16,
+    pub count: u64,
 }
 
 /// What an attested login verified of a workload (never a secret).
@@ -174,31 +211,41 @@ impl Entry {
     /// The key store's generation the entry saw, if it says.
     pub fn store_gen(&self) -> Option<u64> {
         match self {
-            Entry::Start { store_gen, .. } | Entry::Request { store_gen, .. } => *store_gen,
+            Entry::Start { store_gen, .. }
+            | Entry::Request { store_gen, .. }
+            | Entry::Unauthenticated { store_gen, .. } => *store_gen,
         }
     }
 
     pub fn seq(&self) -> u64 {
         match self {
-            Entry::Start { seq, .. } | Entry::Request { seq, .. } => *seq,
+            Entry::Start { seq, .. }
+            | Entry::Request { seq, .. }
+            | Entry::Unauthenticated { seq, .. } => *seq,
         }
     }
 
     pub fn prev(&self) -> &str {
         match self {
-            Entry::Start { prev, .. } | Entry::Request { prev, .. } => prev,
+            Entry::Start { prev, .. }
+            | Entry::Request { prev, .. }
+            | Entry::Unauthenticated { prev, .. } => prev,
         }
     }
 
     pub fn time(&self) -> &str {
         match self {
-            Entry::Start { time, .. } | Entry::Request { time, .. } => time,
+            Entry::Start { time, .. }
+            | Entry::Request { time, .. }
+            | Entry::Unauthenticated { time, .. } => time,
         }
     }
 
     pub fn version(&self) -> u32 {
         match self {
-            Entry::Start { v, .. } | Entry::Request { v, .. } => *v,
+            Entry::Start { v, .. }
+            | Entry::Request { v, .. }
+            | Entry::Unauthenticated { v, .. } => *v,
         }
     }
 }

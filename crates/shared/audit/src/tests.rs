@@ -228,3 +228,36 @@ fn edits_break_the_signature_or_the_parse() {
     assert!(open_line(b"{}").is_err());
     assert!(open_line(&line.as_bytes()[..line.len() - 1]).is_err());
 }
+
+/// A count of unauthenticated requests signs and opens as any entry does.
+#[test]
+fn unauthenticated_counts_sign_and_open() {
+    let key = key();
+    let entry = Entry::Unauthenticated {
+        v: VERSION,
+        seq: 5,
+        prev: ZERO_PREV.into(),
+        time: "2026-11-27T03:01:00Z".into(),
+        address: "2001:db8:1:2::/64".into(),
+        since: "2026-11-27T03:00:00Z".into(),
+        requests: 3,
+        operations: vec![
+            Counted {
+                operation: "update sys/join/challenge".into(),
+                status: 200,
+                count: 1,
+            },
+            Counted {
+                operation: "read transit/keys/{name}".into(),
+                status: 403,
+                count: 2,
+            },
+        ],
+        store_gen: Some(2),
+    };
+    let line = sign_line(&entry, &key).unwrap();
+    let opened = open_line(&line).unwrap();
+    assert_eq!(opened.entry, entry);
+    assert_eq!((opened.entry.seq(), opened.entry.store_gen()), (5, Some(2)));
+    assert!(opened.signed_by(key.public_key().as_ref()));
+}

@@ -185,7 +185,9 @@ async fn requests_are_recorded_verified_and_tampering_is_named() {
     for t in tasks {
         assert!(t.await.unwrap().is_some());
     }
-    // A wrong token is denied and recorded under its accessor, not itself.
+    // A wrong token, or none, is denied and counted with the other
+    // requests from this address without a valid token, not recorded alone
+    // (floods.rs reads the counts).
     let bad_token = "s.not-the-root-token-but-a-guess";
     let denied = call(
         &server,
@@ -225,15 +227,10 @@ async fn requests_are_recorded_verified_and_tampering_is_named() {
         .filter(|e| e["operation"] == "update transit/random/{a}")
         .count();
     assert_eq!(randoms, 8);
-    let last = &log[log.len() - 2];
-    assert_eq!(last["outcome"], "denied");
-    assert_eq!(last["status"], 403);
-    assert!(last["accessor"].is_string());
-    assert_ne!(last["accessor"], accessor.as_str());
-    let anonymous = &log[log.len() - 1];
-    assert_eq!(anonymous["outcome"], "denied");
-    assert!(anonymous["accessor"].is_null());
-    assert_eq!(anonymous["operation"], "read transit/keys/{name}");
+    assert!(
+        !log.iter().any(|e| e["outcome"] == "denied"),
+        "a refusal without a valid token has an entry of its own"
+    );
 
     // No token, plaintext, ciphertext or key material in the file.
     let mut secrets: Vec<(String, Vec<u8>)> = vec![

@@ -13,6 +13,7 @@ mod bench;
 mod byok;
 mod damaged_store;
 mod enclave_ca;
+mod floods;
 mod interop_hvac;
 mod join;
 mod key_release;

@@ -15,7 +15,11 @@ pub enum AuditError {
     Disagree(String),
     #[error("attestation for the audit key failed: {0}")]
     Evidence(#[from] crate::platform::PlatformError),
-    /// An earlier write or sync failed (logged then); nothing is answered
+    /// There is no room for entries now (the disk is full) or a write
+    /// failed: requests are refused until there is (logged when it began).
+    #[error("audit log {path} cannot be written now; requests are refused until it can")]
+    Unwritable { path: String },
+    /// An earlier sync failed (logged then); nothing is answered
     /// unrecorded, so nothing is answered until a restart.
     #[error("audit log {path} failed earlier; restart the enclave once the cause is fixed")]
     Failed { path: String },

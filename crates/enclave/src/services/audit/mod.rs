@@ -47,13 +47,25 @@
 //! ([`vouch`], [`crate::store::freshness`]): a rollback or cut of either
 //! one alone is refused. Entries record the store's generation.
 //!
-//! Failure is final: if an entry cannot be written or synced, that request
-//! and every later one gets a 500 (the enclave keeps refusing until it is
-//! restarted), so nothing goes unrecorded.
+//! Requests without a valid token are counted per client address and
+//! written as one `unauthenticated` entry per address and interval
+//! ([`tally`]), not one entry each: they cost their sender nothing.
+//!
+//! A full disk: the log keeps [`tail::RESERVE`] allocated past its end.
+//! When that cannot be topped up (or a write fails: it is cut back off, so
+//! the file still ends with a whole entry), [`AuditLog::admit`] lets no new
+//! request through (503: nothing is done), while the entries of requests
+//! already through still fit; a background task tries again every
+//! [`RETRY_EVERY`] and lets requests through once there is room, the chain
+//! unbroken. A failed `fdatasync` is final (the kernel may have dropped
+//! the pages, and a later success would prove nothing): every request is
+//! refused until a restart.
 
 mod error;
 pub mod record;
+mod room;
 mod tail;
+mod tally;
 mod vouch;
 
 use std::fs::File;
@@ -64,7 +76,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use minikms_audit::request_line::{write_request_line, RequestLine};
-use minikms_audit::{sign_line, sign_serialised, Entry, StartEvidence, VERSION};
+use minikms_audit::{sign_line, sign_serialised, unsigned_line, Entry, StartEvidence, VERSION};
 use tokio::sync::{oneshot, Notify};
 
 use zeroize::Zeroizing;
@@ -75,8 +87,10 @@ use crate::state::State;
 use crate::store::freshness::Freshness;
 pub use error::AuditError;
 pub use record::{AttestedFacts, Record, RequestId};
+pub use room::UNWRITABLE;
 pub(crate) use tail::open_tail;
-use tail::{write_lines, Tail};
+use tail::{reserve, write_lines, Tail};
+use tally::{Counts, Tally};
 
 /// The log file, in the enclave's data dir.
 pub const FILE_NAME: &str = "audit.log";
@@ -86,6 +100,8 @@ const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 const MAX_KEPT_BUFFER: usize = 1 << 20;
 /// The meta record of the audit key.
 const AUDIT_KEY_ID: &str = "audit_key";
+/// How often a log that refuses requests tries to make room again.
+pub const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The open log: its key, and where the chain stands.
 pub struct AuditLog {
@@ -96,8 +112,16 @@ pub struct AuditLog {
     tail: Mutex<Tail>,
     /// Entries up to this seq are in the file.
     written_upto: AtomicU64,
-    /// A write or sync failed: every request is refused from now on.
-    failed: AtomicBool,
+    /// A sync failed (or a failed write could not be cut off): every
+    /// request is refused until a restart.
+    broken: AtomicBool,
+    /// No room for the reserve, or a write failed: new requests are
+    /// refused until [`Self::recover_in_background`] makes room.
+    refusing: AtomicBool,
+    /// Wakes the recovery task.
+    trouble: Notify,
+    /// Requests without a valid token, counted.
+    tally: Tally,
     /// Requests whose entries are written and which wait for the sync.
     unsynced: Mutex<Vec<(u64, Reply)>>,
     /// Wakes the writer task when an entry is queued.
@@ -125,8 +149,14 @@ struct Queue {
 struct Queued {
     seq: u64,
     time: String,
-    record: Record,
+    entry: Pending,
     reply: Reply,
+}
+
+/// What an entry records.
+enum Pending {
+    Request(Record),
+    Counted(Counts),
 }
 
 /// How a waiting request learns that its entry is in the file (and on
@@ -203,12 +233,17 @@ impl AuditLog {
         tail.seq = start.seq();
         tail.prev = hash;
         freshness.audit_synced(tail.head());
+        let room = reserve(&mut tail);
         let seq = tail.seq;
         tracing::info!(
             "audit log {}: entry {seq} starts this segment",
             path.display()
         );
-        Ok(Self::continue_from(key, path, tail, sync_file, freshness))
+        let log = Self::continue_from(key, path, tail, sync_file, freshness);
+        if let Err(e) = room {
+            log.refuse_for_now(&format!("cannot allocate room for entries: {e}"));
+        }
+        Ok(log)
     }
 
     /// Syncs everything written so far and publishes the head (at
@@ -248,7 +283,10 @@ impl AuditLog {
             }),
             tail: Mutex::new(tail),
             written_upto: AtomicU64::new(seq),
-            failed: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+            refusing: AtomicBool::new(false),
+            trouble: Notify::new(),
+            tally: Tally::default(),
             unsynced: Mutex::new(Vec::new()),
             queued: Notify::new(),
             written: Notify::new(),
@@ -258,15 +296,26 @@ impl AuditLog {
         });
         tokio::spawn(log.clone().write_in_background());
         tokio::spawn(log.clone().sync_in_background());
+        tokio::spawn(log.clone().recover_in_background());
+        tokio::spawn(log.clone().count_in_background());
         log
     }
 
     /// Appends one request's entry. On `Ok` it is in the file, and on disk
     /// if `durable` (the request changed state).
     pub async fn record(&self, record: Record, durable: bool) -> Result<(), AuditError> {
-        if self.failed.load(Ordering::Acquire) {
+        if self.broken.load(Ordering::Acquire) {
             return Err(self.failed());
         }
+        match self.enqueue(Pending::Request(record), durable).await {
+            Ok(true) => Ok(()),
+            _ if self.broken.load(Ordering::Acquire) => Err(self.failed()),
+            _ => Err(self.unwritable()),
+        }
+    }
+
+    /// Queues an entry; the answer says whether it was written.
+    fn enqueue(&self, entry: Pending, durable: bool) -> oneshot::Receiver<bool> {
         let (done, answer) = oneshot::channel();
         {
             let mut queue = lock(&self.queue);
@@ -275,7 +324,7 @@ impl AuditLog {
             queue.waiting.push(Queued {
                 seq,
                 time: crate::clock::now_rfc3339_millis(),
-                record,
+                entry,
                 reply: Reply { durable, done },
             });
             if durable {
@@ -286,10 +335,7 @@ impl AuditLog {
         if durable {
             self.durable_wanted.notify_one();
         }
-        match answer.await {
-            Ok(true) => Ok(()),
-            _ => Err(self.failed()),
-        }
+        answer
     }
 
     fn failed(&self) -> AuditError {
@@ -298,10 +344,16 @@ impl AuditLog {
         }
     }
 
+    fn unwritable(&self) -> AuditError {
+        AuditError::Unwritable {
+            path: self.path.display().to_string(),
+        }
+    }
+
     /// Writes what is queued each time it is woken: one signature and one
     /// `write` (to the page cache: tens of microseconds) for everything
-    /// queued since the last round. Once anything failed, it refuses what
-    /// is queued instead.
+    /// queued since the last round. A failed write refuses its entries'
+    /// requests; once the log is broken, it refuses what is queued.
     async fn write_in_background(self: Arc<Self>) {
         // The queue's vector and this one trade places each round, so
         // neither is regrown per group (groups of a few dozen entries
@@ -318,7 +370,7 @@ impl AuditLog {
                 spare = batch;
                 continue;
             }
-            if self.failed.load(Ordering::Acquire) {
+            if self.broken.load(Ordering::Acquire) {
                 refuse(batch.drain(..).map(|q| q.reply));
                 spare = batch;
                 continue;
@@ -338,11 +390,16 @@ impl AuditLog {
                     self.written.notify_one();
                 }
                 Err(e) => {
-                    tracing::error!("{e}; refusing every request from now on");
-                    self.failed.store(true, Ordering::Release);
                     refuse(batch.drain(..).map(|q| q.reply));
-                    // The syncer refuses those waiting for it.
-                    self.written.notify_one();
+                    if lock(&self.tail).damaged {
+                        tracing::error!("{e}; refusing every request from now on");
+                        self.broken.store(true, Ordering::Release);
+                        // The syncer refuses those waiting for it.
+                        self.written.notify_one();
+                    } else {
+                        self.refuse_for_now(&e.to_string());
+                        self.renumber();
+                    }
                 }
             }
             spare = batch;
@@ -350,7 +407,8 @@ impl AuditLog {
     }
 
     /// Chains the entries, signs the last one, and appends them in one
-    /// write; returns the last seq written.
+    /// write; returns the last seq written. Then tops up the reserve,
+    /// and refuses new requests if it cannot.
     fn write_entries(&self, entries: &[Queued]) -> Result<u64, AuditError> {
         let io = |error: std::io::Error| AuditError::Io {
             path: self.path.display().to_string(),
@@ -369,29 +427,46 @@ impl AuditLog {
             Queued {
                 seq: entry_seq,
                 time,
-                record,
+                entry,
                 ..
             },
         ) in entries.iter().enumerate()
         {
             let start = bytes.len();
-            write_request_line(
-                &mut bytes,
-                &RequestLine {
-                    seq: *entry_seq,
-                    prev: &prev,
-                    time,
-                    request_id: record.request_id.as_str(),
-                    accessor: record.accessor.as_deref(),
-                    verb: record.verb,
-                    route: &record.route,
-                    key: record.key.as_deref(),
-                    key_version: record.key_version,
-                    status: record.status,
-                    attested: record.attested.as_deref(),
-                    store_gen,
-                },
-            );
+            match entry {
+                Pending::Request(record) => write_request_line(
+                    &mut bytes,
+                    &RequestLine {
+                        seq: *entry_seq,
+                        prev: &prev,
+                        time,
+                        request_id: record.request_id.as_str(),
+                        accessor: record.accessor.as_deref(),
+                        verb: record.verb,
+                        route: &record.route,
+                        key: record.key.as_deref(),
+                        key_version: record.key_version,
+                        status: record.status,
+                        attested: record.attested.as_deref(),
+                        store_gen,
+                    },
+                ),
+                Pending::Counted(counts) => {
+                    let line = unsigned_line(&Entry::Unauthenticated {
+                        v: VERSION,
+                        seq: *entry_seq,
+                        prev: prev.clone(),
+                        time: time.clone(),
+                        address: counts.address.clone(),
+                        since: counts.since.clone(),
+                        requests: counts.requests,
+                        operations: counts.operations(),
+                        store_gen,
+                    })
+                    .map_err(|e| io(invalid(e)))?;
+                    bytes.extend_from_slice(&line);
+                }
+            }
             if i == last {
                 let line = bytes.split_off(start);
                 let signed = sign_serialised(line, &self.key).map_err(|e| io(invalid(e)))?;
@@ -408,6 +483,10 @@ impl AuditLog {
         if bytes.capacity() <= MAX_KEPT_BUFFER {
             tail.buf = bytes;
         }
+        if let Err(e) = reserve(&mut tail) {
+            drop(tail);
+            self.refuse_for_now(&format!("cannot allocate room for more entries: {e}"));
+        }
         Ok(seq)
     }
 
@@ -420,7 +499,7 @@ impl AuditLog {
         let mut last = tokio::time::Instant::now();
         loop {
             self.written.notified().await;
-            if self.failed.load(Ordering::Acquire) {
+            if self.broken.load(Ordering::Acquire) {
                 refuse(lock(&self.unsynced).drain(..).map(|(_, r)| r));
                 continue;
             }
@@ -446,7 +525,7 @@ impl AuditLog {
                     "audit log {}: fdatasync failed: {e}; refusing every request from now on",
                     self.path.display()
                 );
-                self.failed.store(true, Ordering::Release);
+                self.broken.store(true, Ordering::Release);
                 refuse(lock(&self.unsynced).drain(..).map(|(_, r)| r));
                 continue;
             }

@@ -22,6 +22,11 @@ pub(crate) struct Tail {
     pub(super) prev: String,
     /// The store generation the last entry recorded, if any.
     pub(super) store_gen: Option<u64>,
+    /// Space is allocated to the file up to here ([`reserve`]).
+    pub(super) reserved: u64,
+    /// A failed write could not be cut back off: the file may end in part
+    /// of a line, and nothing more may be appended.
+    pub(super) damaged: bool,
 }
 
 impl Tail {
@@ -34,8 +39,15 @@ impl Tail {
     }
 }
 
+/// Space kept allocated past the end of the file, so that the entries of
+/// requests already let through fit even when the disk fills up.
+pub(super) const RESERVE: u64 = 1 << 20;
+/// How much of the reserve is used before it is topped up again.
+const TOP_UP_AFTER: u64 = 64 << 10;
+
 /// Appends whole lines at the tail. A failed write is cut back off, so the
-/// file always ends with a whole entry.
+/// file always ends with a whole entry (if even that fails, the tail is
+/// marked `damaged`).
 pub(super) fn write_lines(tail: &mut Tail, bytes: &[u8]) -> std::io::Result<()> {
     if let Err(e) = tail.file.write_all(bytes) {
         if let Err(cut) = tail
@@ -44,11 +56,42 @@ pub(super) fn write_lines(tail: &mut Tail, bytes: &[u8]) -> std::io::Result<()> 
             .and_then(|()| tail.file.sync_data())
         {
             tracing::error!("audit log: cannot cut a failed write back off: {cut}");
+            tail.damaged = true;
         }
+        // Cutting frees what was allocated past the end.
+        tail.reserved = tail.len;
         return Err(e);
     }
     tail.len += bytes.len() as u64;
     Ok(())
+}
+
+/// Keeps [`RESERVE`] bytes allocated past the end of the file (allocated,
+/// not written: the file's size does not change), topped up once
+/// [`TOP_UP_AFTER`] of it is used. `Err` when the disk has no room for it:
+/// the log then lets no new request through until it has
+/// ([`super::AuditLog::admit`]), while the entries of those already let
+/// through still fit. A file system that cannot allocate ahead
+/// (`EOPNOTSUPP`) goes without a reserve.
+pub(super) fn reserve(tail: &mut Tail) -> std::io::Result<()> {
+    if tail.reserved >= tail.len + RESERVE - TOP_UP_AFTER {
+        return Ok(());
+    }
+    use rustix::fs::{fallocate, FallocateFlags};
+    match fallocate(&tail.file, FallocateFlags::KEEP_SIZE, tail.len, RESERVE) {
+        Ok(()) => {
+            tail.reserved = tail.len + RESERVE;
+            Ok(())
+        }
+        Err(rustix::io::Errno::OPNOTSUPP) => {
+            tracing::warn!(
+                "audit log: this file system cannot allocate space ahead; going without a reserve"
+            );
+            tail.reserved = u64::MAX;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Opens the file for appending and reads where its chain stands.
@@ -88,6 +131,8 @@ pub(crate) fn open_tail(path: &Path, public_key: &[u8]) -> Result<Tail, AuditErr
             seq: 0,
             prev: ZERO_PREV.to_string(),
             store_gen: None,
+            reserved: 0,
+            damaged: false,
         });
     }
     // The last line, at most MAX_LINE bytes plus its newline.
@@ -119,5 +164,7 @@ pub(crate) fn open_tail(path: &Path, public_key: &[u8]) -> Result<Tail, AuditErr
         seq: opened.entry.seq(),
         prev: minikms_audit::line_hash(line),
         store_gen: opened.entry.store_gen(),
+        reserved: 0,
+        damaged: false,
     })
 }
