@@ -17,6 +17,7 @@ use super::auth::auth_block;
 use super::body::{json_body, Posted};
 use super::envelope::{no_content, ok, ok_with_fields, Facts};
 use super::exec::blocking;
+use super::layers::Authed;
 use crate::core::attest_roles;
 use crate::error::Error;
 use crate::services::attest_login::{self, LoginRequest, NONCE_LIFETIME};
@@ -114,6 +115,7 @@ pub async fn read_role(
 /// `POST`/`PUT /v1/auth/attest/role/:name`: 204.
 pub async fn write_role(
     State(app): State<AppState>,
+    Authed(writer): Authed,
     Path(name): Path<String>,
     body: Posted,
 ) -> Result<Response, Error> {
@@ -123,7 +125,10 @@ pub async fn write_role(
     let value: serde_json::Value = json_body(body).await?;
     let req: attest_roles::WriteRequest =
         serde_json::from_value(value).map_err(|e| Error::invalid(format!("invalid role: {e}")))?;
-    blocking(&app.state, move |s| attest_roles::write(s, &name, req)).await?;
+    blocking(&app.state, move |s| {
+        attest_roles::write(s, &writer, &name, req)
+    })
+    .await?;
     Ok(no_content())
 }
 
