@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::app::AppState;
 use super::auth::auth_block;
-use super::body::{json_body, Posted};
+use super::body::{check_params, json_body, Posted};
 use super::envelope::{no_content, ok, ok_with_fields, Facts};
 use super::exec::blocking;
 use super::layers::Authed;
@@ -123,8 +123,13 @@ pub async fn write_role(
     // Read as JSON first: a role holds no secret, so serde's message (an
     // unknown field, a wrong type) may be shown as it is.
     let value: serde_json::Value = json_body(body).await?;
-    let req: attest_roles::WriteRequest =
-        serde_json::from_value(value).map_err(|e| Error::invalid(format!("invalid role: {e}")))?;
+    let req: attest_roles::WriteRequest = serde_json::from_value(value.clone())
+        .map_err(|e| Error::invalid(format!("invalid role: {e}")))?;
+    // The constraints again, on the role as read (`"1"` is `true` to
+    // `allow_simulation`): json_body saw only JSON values.
+    if let serde_json::Value::Object(raw) = value {
+        check_params(&writer.params, raw, &[], &req)?;
+    }
     blocking(&app.state, move |s| {
         attest_roles::write(s, &writer, &name, req)
     })

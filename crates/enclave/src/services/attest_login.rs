@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::nonces::Nonces;
@@ -37,7 +37,7 @@ pub use super::nonces::NONCE_LIFETIME;
 const OPEN_NONCES: usize = 1024;
 
 /// `POST auth/attest/login`'s body.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub role: String,

@@ -344,6 +344,28 @@ async fn a_role_writer_grants_only_the_policies_it_holds() {
         session.answer()["auth"]["policies"],
         json!(["default", "role-writer"])
     );
+
+    // The writer's own constraints see the role as read: `"1"` is true.
+    for debug in [json!(true), json!("1"), json!("t")] {
+        let mut body = role(json!(["role-writer"]));
+        body["allow_debug"] = debug.clone();
+        let r = call(
+            addr,
+            writer,
+            "POST",
+            "/v1/auth/attest/role/mine",
+            Some(body),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            403,
+            "allow_debug {debug}: {}",
+            String::from_utf8_lossy(&r.raw)
+        );
+    }
+    let read = root_ok(addr, "GET", "/v1/auth/attest/role/mine", None).await;
+    assert_eq!(read["data"]["allow_debug"], false);
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ mod enclave_ca;
 mod interop_hvac;
 mod join;
 mod key_release;
+mod policy_attacks;
 mod recovery;
 mod refusals;
 mod replicas;

@@ -17,7 +17,7 @@ const OPEN_CHALLENGES: usize = 64;
 const MIN_RSA_BITS: usize = 2048;
 
 /// `POST /v1/sys/join`'s body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JoinRequest {
     /// The challenge, hex.
