@@ -5,7 +5,8 @@
 //! non-empty list), optionally a product id and a minimum security
 //! version, whether debug enclaves and simulated evidence are accepted,
 //! and the policies and TTL of the token. Stored sealed
-//! ([`crate::state::roles`]).
+//! ([`crate::state::roles`]). A writer other than root may grant only
+//! policies it holds itself, as token create ([`super::tokens::grantable`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,8 +14,9 @@ use zeroize::Zeroizing;
 
 use super::input::lenient_bool;
 use super::policies::policy_name;
-use super::tokens::{parse_ttl, MAX_TTL};
+use super::tokens::{grantable, parse_ttl, MAX_TTL};
 use crate::error::Error;
+use crate::state::tokens::Identity;
 use crate::state::State;
 
 /// The TTL of a role that names none.
@@ -39,7 +41,7 @@ pub struct Role {
 
 /// `POST auth/attest/role/NAME`'s body. Unknown fields are refused: a
 /// misspelt measurement list must not widen a role silently.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WriteRequest {
     #[serde(default)]
@@ -146,9 +148,16 @@ impl WriteRequest {
     }
 }
 
-/// Stores role `name` (a name from [`role_name`]).
-pub fn write(state: &State, name: &str, req: WriteRequest) -> Result<(), Error> {
+/// Stores role `name` (a name from [`role_name`]) for `writer`, who may
+/// grant only policies it holds itself (as token create: root any): a
+/// role's logins would otherwise hold more than its writer.
+pub fn write(state: &State, writer: &Identity, name: &str, req: WriteRequest) -> Result<(), Error> {
     let role = req.into_role()?;
+    grantable(
+        writer,
+        &role.policies,
+        "a role may grant only policies its writer holds",
+    )?;
     let record = serde_json::to_vec(&role).map_err(|_| Error::failed("role serialisation"))?;
     state.put_role(name, Zeroizing::new(record))
 }

@@ -18,7 +18,7 @@ use crate::state::State;
 /// does; `nonce` is refused by derived keys (Vault's convergent version 3
 /// derives it) and ignored by others. One struct
 /// rather than a flattened pair, which serde would parse twice.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct Item {
     pub plaintext: Option<Zeroizing<String>>,
     pub ciphertext: Option<String>,
@@ -170,7 +170,7 @@ pub fn run(
     Ok(batch::each(batch, |item| one(key, item)))
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct DatakeyRequest {
     #[serde(default, deserialize_with = "lenient_u64")]
     bits: Option<u64>,

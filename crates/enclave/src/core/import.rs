@@ -10,7 +10,7 @@ use aws_lc_rs::key_wrap::{AesKek, KeyWrapPadded, AES_256};
 use aws_lc_rs::rsa::{OaepPrivateDecryptingKey, PrivateDecryptingKey, OAEP_SHA256_MGF1SHA256};
 use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::describe::{self, KeyInfo};
@@ -50,7 +50,7 @@ pub fn wrapping_public_key(state: &State) -> Result<String, Error> {
     Ok(keys::pem("PUBLIC KEY", spki.as_ref()))
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct ImportRequest {
     /// The wrapped key: wiped with the request, though only the wrapping
     /// key's holder can open it.

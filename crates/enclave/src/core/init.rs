@@ -15,7 +15,7 @@ use crate::state::recovery::{self, Recovery, SplitRequest};
 use crate::state::tokens::token_hash;
 use crate::state::State;
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct InitRequest {
     #[serde(flatten)]
     pub split: SplitRequest,

@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 use super::keys::B64;
 use crate::error::Error;
+use crate::state::params::parse_bool;
 
 /// Checks a key name from the path ([`minikms_api::key_name`]).
 pub fn check_name(name: &str) -> Result<(), Error> {
@@ -55,7 +56,9 @@ pub fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>,
     }))
 }
 
-/// A boolean that may arrive as a JSON bool, "true"/"false", or null.
+/// A boolean that may arrive as a JSON bool, a string as Vault reads one
+/// (`"true"`, `"1"`, `"t"`...: [`parse_bool`], which the policies'
+/// parameter constraints read with too), or null.
 pub fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -66,12 +69,10 @@ pub fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::
     match Option::<B>::deserialize(d)? {
         None => Ok(None),
         Some(B::B(b)) => Ok(Some(b)),
-        Some(B::S(s)) => match s.as_str() {
-            "" => Ok(None),
-            "true" | "1" => Ok(Some(true)),
-            "false" | "0" => Ok(Some(false)),
-            _ => Err(serde::de::Error::custom("expected a boolean")),
-        },
+        Some(B::S(s)) if s.is_empty() => Ok(None),
+        Some(B::S(s)) => parse_bool(&s)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom("expected a boolean")),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::state::key::{Key, KeyType, Stamp, MAX_VERSION};
 use crate::state::tokens::Identity;
 use crate::state::State;
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct CreateRequest {
     #[serde(rename = "type")]
     key_type: Option<String>,
@@ -37,8 +37,8 @@ pub struct CreateRequest {
     #[serde(default, deserialize_with = "lenient_bool")]
     release_only_to_attested: Option<bool>,
     /// Fields this route does not know: their names only (Vault warns of
-    /// them and goes on).
-    #[serde(flatten)]
+    /// them and goes on); the parameter constraints see them as sent.
+    #[serde(flatten, skip_serializing)]
     unrecognized: BTreeMap<String, serde::de::IgnoredAny>,
 }
 
@@ -162,7 +162,7 @@ pub fn delete(state: &State, name: &str) -> Result<(), Error> {
     state.delete(name)
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct ConfigRequest {
     #[serde(default, deserialize_with = "lenient_u64")]
     min_decryption_version: Option<u64>,
@@ -277,7 +277,7 @@ pub fn rotate(state: &State, name: &str) -> Result<KeyInfo, Error> {
     describe::info(&*state.update(name, |k| k.add_version(version.clone()))?)
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct TrimRequest {
     #[serde(default, deserialize_with = "lenient_u64")]
     min_available_version: Option<u64>,
@@ -410,7 +410,7 @@ pub fn backup(state: &State, name: &str) -> Result<Backup, Error> {
     })
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct RestoreRequest {
     backup: Option<Zeroizing<String>>,
     name: Option<String>,

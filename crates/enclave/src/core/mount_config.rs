@@ -29,7 +29,7 @@ pub fn keys_config(state: &State) -> Result<KeysConfig, Error> {
     }
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct KeysConfigRequest {
     #[serde(default, deserialize_with = "lenient_bool")]
     disable_upsert: Option<bool>,
@@ -52,7 +52,7 @@ pub struct CacheConfig {
     pub size: u64,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct CacheConfigRequest {
     size: Option<serde_json::Value>,
 }

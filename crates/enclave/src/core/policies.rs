@@ -70,7 +70,7 @@ pub fn read(state: &State, name: &str) -> Result<PolicyInfo, Error> {
     })
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct WriteRequest {
     policy: Option<String>,
     /// Vault's older name for `policy`.

@@ -101,7 +101,7 @@ pub fn export(
 }
 
 /// `datakey`'s body: Vault's, and an optional `recipient`.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct DatakeyBody {
     pub recipient: Option<String>,
     #[serde(flatten)]

@@ -40,7 +40,7 @@ impl SignOutcome {
     }
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct Item {
     /// What is signed or HMACed: the caller's data, wiped with the request.
     input: Option<zeroize::Zeroizing<String>>,
@@ -49,7 +49,7 @@ pub struct Item {
     pub reference: Option<String>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct Request {
     #[serde(flatten)]
     pub item: Item,

@@ -42,7 +42,7 @@ pub fn new_token() -> Result<Zeroizing<String>, Error> {
 /// `auth/token/create`'s body. Unknown fields are ignored, as is
 /// `no_parent` (every token here has a parent); fields that would change
 /// what a token is are refused.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct CreateRequest {
     policies: Option<Vec<String>>,
     ttl: Option<Value>,
@@ -95,6 +95,28 @@ pub fn create_orphan(
         ));
     }
     make(state, creator, req, true)
+}
+
+/// Whether `giver` may hand out `policies` (to a child token, or to the
+/// tokens a role's logins get): root may give any; any other token only
+/// policies it holds itself, plus `default` (every token has it). 403
+/// `refusal: NAME is not` otherwise: a grant must never widen a token.
+pub fn grantable<'a>(
+    giver: &Identity,
+    policies: impl IntoIterator<Item = &'a String>,
+    refusal: &str,
+) -> Result<(), Error> {
+    if giver.is_root() {
+        return Ok(());
+    }
+    let have: BTreeSet<String> = giver.policies().into_iter().collect();
+    match policies
+        .into_iter()
+        .find(|p| *p != "default" && !have.contains(*p))
+    {
+        Some(extra) => Err(Error::Forbidden(format!("{refusal}: {extra} is not"))),
+        None => Ok(()),
+    }
 }
 
 fn make(
@@ -158,17 +180,11 @@ fn make(
     if !req.no_default_policy.unwrap_or(false) && !policies.contains("root") {
         policies.insert("default".into());
     }
-    if !creator.is_root() {
-        let have: BTreeSet<String> = creator.policies().into_iter().collect();
-        if let Some(extra) = policies
-            .iter()
-            .find(|p| *p != "default" && !have.contains(*p))
-        {
-            return Err(Error::Forbidden(format!(
-                "child policies must be subset of parent: {extra} is not"
-            )));
-        }
-    }
+    grantable(
+        creator,
+        &policies,
+        "child policies must be subset of parent",
+    )?;
     let meta = req.meta.unwrap_or_default();
     if meta.len() > MAX_META
         || meta
@@ -354,7 +370,7 @@ pub fn lookup(state: &State, accessor: &str, what: &str) -> Result<TokenView, Er
     }
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct RenewRequest {
     token: Option<Zeroizing<String>>,
     accessor: Option<String>,
@@ -399,12 +415,12 @@ pub fn revoke_self(state: &State, identity: &Identity) -> Result<(), Error> {
     state.revoke_self(&identity.accessor)
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct TokenBody {
     token: Option<zeroize::Zeroizing<String>>,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct AccessorBody {
     accessor: Option<String>,
 }

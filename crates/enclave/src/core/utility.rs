@@ -13,7 +13,7 @@ use crate::error::Error;
 /// Most random bytes per request (Vault's limit too).
 pub const MAX_RANDOM: u64 = 128 * 1024;
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct RandomRequest {
     #[serde(default, deserialize_with = "lenient_u64")]
     bytes: Option<u64>,
@@ -68,7 +68,7 @@ pub fn random(
     Ok(RandomBytes { random_bytes: out })
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct HashRequest {
     /// The caller's data, wiped with the request.
     input: Option<Zeroizing<String>>,

@@ -14,9 +14,10 @@ use serde_json::json;
 
 use super::app::AppState;
 use super::auth::auth_block;
-use super::body::{json_body, Posted};
+use super::body::{check_params, json_body, Posted};
 use super::envelope::{no_content, ok, ok_with_fields, Facts};
 use super::exec::blocking;
+use super::layers::Authed;
 use crate::core::attest_roles;
 use crate::error::Error;
 use crate::services::attest_login::{self, LoginRequest, NONCE_LIFETIME};
@@ -119,6 +120,7 @@ pub async fn read_role(
 /// `POST`/`PUT /v1/auth/attest/role/:name`: 204.
 pub async fn write_role(
     State(app): State<AppState>,
+    Authed(writer): Authed,
     Path(name): Path<String>,
     body: Posted,
 ) -> Result<Response, Error> {
@@ -126,9 +128,17 @@ pub async fn write_role(
     // Read as JSON first: a role holds no secret, so serde's message (an
     // unknown field, a wrong type) may be shown as it is.
     let value: serde_json::Value = json_body(body).await?;
-    let req: attest_roles::WriteRequest =
-        serde_json::from_value(value).map_err(|e| Error::invalid(format!("invalid role: {e}")))?;
-    blocking(&app.state, move |s| attest_roles::write(s, &name, req)).await?;
+    let req: attest_roles::WriteRequest = serde_json::from_value(value.clone())
+        .map_err(|e| Error::invalid(format!("invalid role: {e}")))?;
+    // The constraints again, on the role as read (`"1"` is `true` to
+    // `allow_simulation`): json_body saw only JSON values.
+    if let serde_json::Value::Object(raw) = value {
+        check_params(&writer.params, raw, &[], &req)?;
+    }
+    blocking(&app.state, move |s| {
+        attest_roles::write(s, &writer, &name, req)
+    })
+    .await?;
     Ok(no_content())
 }
 

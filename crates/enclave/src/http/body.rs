@@ -9,6 +9,12 @@
 //! fields unless it starts like JSON (`{` or `[`: `curl -d '{...}'` sends
 //! JSON with that content type); a field given twice is its values
 //! joined with commas.
+//!
+//! The token's parameter constraints ([`Params`]) are checked on the body
+//! as the route parsed it (its request type, [`check_params`]), with the
+//! parameters the route takes from its path ([`Posted::with_path`]): never
+//! on the raw spelling, which the route may read otherwise (`"1"` and a
+//! form's `t` are `true` to a boolean field).
 
 use std::time::Duration;
 
@@ -16,6 +22,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use zeroize::{Zeroize, Zeroizing};
 
 use serde_json::{Map, Value};
@@ -35,13 +42,27 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_BODY: usize = 64 * 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(10);
 
-/// A request body, whether its content type says form fields, and the
+/// A request body, whether its content type says form fields, the
 /// parameter constraints the token's policies put on it (the guard's
-/// decision, [`Authed`]).
+/// decision, [`Authed`]), and the parameters its route takes from the path.
 pub struct Posted {
     body: Body,
     form_type: bool,
     params: Option<Params>,
+    path: Vec<(&'static str, String)>,
+}
+
+impl Posted {
+    /// Adds a parameter the route takes from its path (`hmac/NAME/ALG`),
+    /// under the name of the body field the route would otherwise read
+    /// (`algorithm`): the constraints see it as given, with the value the
+    /// route acts on (the path's, over the body's).
+    pub fn with_path(mut self, name: &'static str, value: Option<&str>) -> Self {
+        if let Some(value) = value {
+            self.path.push((name, value.to_string()));
+        }
+        self
+    }
 }
 
 impl<S: Send + Sync> FromRequest<S> for Posted {
@@ -67,6 +88,7 @@ impl<S: Send + Sync> FromRequest<S> for Posted {
             body: req.into_body(),
             form_type,
             params,
+            path: Vec::new(),
         })
     }
 }
@@ -78,6 +100,7 @@ impl From<Body> for Posted {
             body,
             form_type: false,
             params: None,
+            path: Vec::new(),
         }
     }
 }
@@ -86,13 +109,14 @@ impl From<Body> for Posted {
 /// empty body or `null` is `T::default()`. The bytes read are wiped after
 /// parsing where this holds the only reference ([`Received`]), and so are
 /// form fields: bodies carry plaintext and imported keys.
-pub async fn json_body<T: DeserializeOwned + Default>(
+pub async fn json_body<T: DeserializeOwned + Serialize + Default>(
     posted: impl Into<Posted>,
 ) -> Result<T, Error> {
     let Posted {
         mut body,
         form_type,
         params,
+        path,
     } = posted.into();
     let read = tokio::time::timeout(BODY_TIMEOUT, collect(Limited::new(&mut body, MAX_BODY)));
     let received = match read.await {
@@ -114,44 +138,119 @@ pub async fn json_body<T: DeserializeOwned + Default>(
     let start = bytes.iter().find(|b| !b.is_ascii_whitespace());
     let empty = start.is_none() || bytes.trim_ascii() == b"null";
     let form = form_type && !matches!(start, Some(b'{' | b'['));
+    let parsed: T = if empty {
+        T::default()
+    } else if form {
+        form_fields(bytes)?
+    } else {
+        // serde_json's messages can quote the input: give only the position.
+        serde_json::from_slice(bytes).map_err(|e| {
+            Error::invalid(format!(
+                "invalid request body ({:?} error at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        })?
+    };
     if let Some(params) = params {
-        check_params(&params, bytes, empty, form)?;
+        let raw = if empty {
+            Map::new()
+        } else if form {
+            form_map(bytes)
+        } else {
+            serde_json::from_slice::<Map<String, Value>>(bytes)
+                .map_err(|_| Error::invalid("invalid request body (not a JSON object)"))?
+        };
+        check_params(&params, raw, &path, &parsed)?;
     }
-    if empty {
-        return Ok(T::default());
-    }
-    if form {
-        return form_fields(bytes);
-    }
-    // serde_json's messages can quote the input: give only the position.
-    serde_json::from_slice(bytes).map_err(|e| {
-        Error::invalid(format!(
-            "invalid request body ({:?} error at line {} column {})",
-            e.classify(),
-            e.line(),
-            e.column()
-        ))
-    })
+    Ok(parsed)
 }
 
-/// Checks the body's top-level fields against the token's parameter
-/// constraints ([`Params`]): 403 if they refuse it. The fields read for
-/// this are wiped after.
-fn check_params(params: &Params, bytes: &[u8], empty: bool, form: bool) -> Result<(), Error> {
-    let fields = if empty {
-        Map::new()
-    } else if form {
-        form_map(bytes)
-    } else {
-        serde_json::from_slice::<Map<String, Value>>(bytes)
-            .map_err(|_| Error::invalid("invalid request body (not a JSON object)"))?
-    };
-    let allowed = params.allows(&fields);
-    wipe_value(Value::Object(fields));
+/// Checks a request against the token's parameter constraints
+/// ([`Params`]), 403 if they refuse it: the names given (`raw`, the body's
+/// fields as sent, and `path`, the route's path parameters), each with the
+/// value the route acts on: `parsed`'s (the route's request type) where it
+/// has the field, the path's over the body's. A path value the request
+/// type cannot read is a 400, as the route would answer. Every value read
+/// for this is wiped after.
+pub fn check_params<T: DeserializeOwned + Serialize>(
+    params: &Params,
+    mut raw: Map<String, Value>,
+    path: &[(&'static str, String)],
+    parsed: &T,
+) -> Result<(), Error> {
+    let failed = |_| Error::failed("request serialisation");
+    let mut typed = serde_json::to_value(parsed).map_err(failed)?;
+    if !path.is_empty() {
+        let from_path: Map<String, Value> = path
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+            .collect();
+        let read = T::deserialize(&Value::Object(from_path.clone()))
+            .map_err(|_| Error::invalid("invalid parameter in the request's path"))
+            .and_then(|t| serde_json::to_value(&t).map_err(failed))?;
+        for (k, v) in from_path {
+            if let (Value::Object(typed), Some(t)) = (&mut typed, read.get(&k)) {
+                typed.insert(k.clone(), t.clone());
+            }
+            if let Some(old) = raw.insert(k, v) {
+                wipe_value(old);
+            }
+        }
+        wipe_value(read);
+    }
+    let view = as_parsed(raw, &typed);
+    let allowed = params.allows(&view);
+    wipe_value(Value::Object(view));
+    wipe_value(typed);
     if allowed {
         Ok(())
     } else {
         Err(Error::Denied)
+    }
+}
+
+/// [`check_params`] for a request without a body: only `path`'s
+/// parameters, as strings.
+pub fn check_path(params: &Params, path: &[(&'static str, String)]) -> Result<(), Error> {
+    if params.is_empty() {
+        return Ok(());
+    }
+    check_params(params, Map::new(), path, &Value::Object(Map::new()))
+}
+
+/// The fields given (`raw`), each with `typed`'s value for it where that
+/// has one (the route's reading), else as sent; objects in lists
+/// (`batch_input` items) field by field.
+fn as_parsed(raw: Map<String, Value>, typed: &Value) -> Map<String, Value> {
+    raw.into_iter()
+        .map(|(name, sent)| {
+            let value = match (sent, typed.get(&name)) {
+                (Value::Array(sent), Some(Value::Array(read))) if sent.len() == read.len() => {
+                    Value::Array(
+                        sent.into_iter()
+                            .zip(read)
+                            .map(|(sent, read)| one_as_parsed(sent, read))
+                            .collect(),
+                    )
+                }
+                (sent, Some(read)) => one_as_parsed(sent, read),
+                (sent, None) => sent,
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+fn one_as_parsed(sent: Value, read: &Value) -> Value {
+    match sent {
+        Value::Object(sent) => Value::Object(as_parsed(sent, read)),
+        sent if read.is_null() => sent,
+        sent => {
+            wipe_value(sent);
+            read.clone()
+        }
     }
 }
 

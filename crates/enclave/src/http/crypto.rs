@@ -196,6 +196,13 @@ async fn signing(
     body: Posted,
     op: sign::Op,
 ) -> Result<Response, Error> {
+    // The path's algorithm stands for the body field it overrides, in
+    // Vault's names: `algorithm` for HMACs, `hash_algorithm` for signatures.
+    let field = match op {
+        sign::Op::Hmac => "algorithm",
+        sign::Op::Sign | sign::Op::Verify => "hash_algorithm",
+    };
+    let body = body.with_path(field, path_alg.as_deref());
     let req: sign::Request = json_body(body).await?;
     sign::check(&req)?;
     let o = sign::options(&req, path_alg)?;
@@ -279,6 +286,9 @@ async fn random_with(
     bytes: Option<String>,
     body: Posted,
 ) -> Result<Response, Error> {
+    let body = body
+        .with_path("source", source.as_deref())
+        .with_path("bytes", bytes.as_deref());
     let req: utility::RandomRequest = json_body(body).await?;
     let random = utility::random(source, bytes, req)?;
     Ok(ok(id, &random, Facts::default()))
@@ -312,7 +322,7 @@ pub async fn random_ab(
 }
 
 async fn hash_with(id: RequestId, alg: Option<String>, body: Posted) -> Result<Response, Error> {
-    let req: utility::HashRequest = json_body(body).await?;
+    let req: utility::HashRequest = json_body(body.with_path("algorithm", alg.as_deref())).await?;
     let sum = utility::hash(alg, req)?;
     Ok(ok(id, &sum, Facts::default()))
 }

@@ -8,7 +8,7 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::response::Response;
 
 use super::app::AppState;
-use super::body::{json_body, Posted};
+use super::body::{check_path, json_body, Posted};
 use super::envelope::{no_content, ok, ok_secret, ok_with_fields, Facts};
 use super::exec::blocking;
 use super::layers::Authed;
@@ -168,6 +168,10 @@ async fn export_with(
     version: Option<String>,
     params: ExportParams,
 ) -> Result<Response, Error> {
+    // The path's parameters, in Vault's names, under the constraints.
+    let mut path = vec![("type", kind.clone())];
+    path.extend(version.clone().map(|v| ("version", v)));
+    check_path(&identity.params, &path)?;
     if let Some(recipient) = params.recipient {
         release::check_recipient(&recipient)?;
         let who = identity.clone();

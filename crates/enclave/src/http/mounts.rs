@@ -10,7 +10,7 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::app::AppState;
@@ -144,7 +144,7 @@ pub async fn ui_mount_of(id: RequestId, Path(path): Path<String>) -> Result<Resp
     Ok(ok(id, &m, Facts::default()))
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct CapabilitiesRequest {
     paths: Option<Vec<String>>,
     path: Option<String>,

@@ -6,7 +6,7 @@
 
 use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -25,7 +25,7 @@ const CLUSTER_NAME: &str = "minikms";
 const CLUSTER_ID: &str = "6d696e69-6b6d-5363-6c75-737465720001";
 
 /// `PUT /v1/sys/unseal`'s body.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct UnsealRequest {
     /// One share, hex or base64.
     #[serde(default)]

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::nonces::Nonces;
@@ -40,7 +40,7 @@ const OPEN_NONCES: usize = 1024;
 const NONCES_PER_ADDRESS: usize = 64;
 
 /// `POST auth/attest/login`'s body.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub role: String,

@@ -14,9 +14,17 @@
 //! means any value; `*` names every parameter; a parameter denied (with
 //! that value) refuses the request; once anything is allowed, a parameter
 //! not allowed refuses it; every required parameter must be present.
-//! Values are compared as JSON values (a form field's string `"true"`
-//! matches the policy's `true`); Vault's globs in values are not
-//! supported (such a value only matches itself).
+//! Vault's globs in values are not supported (such a value only matches
+//! itself).
+//!
+//! Values are compared as the route will act on them, never as spelt:
+//! the request's fields come here already parsed by the route's own
+//! request type (`crate::http::body`: a boolean field is a JSON bool
+//! whether it came as `true`, `"1"` or a form's `t`), and a policy's
+//! value is read with the same rules for that type ([`parse_bool`] for
+//! booleans, integers as numbers, strings as written). Each item of a
+//! `batch_input` is checked too, as the request with the item's fields
+//! added (they are parameters the route acts on).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -84,12 +92,40 @@ impl Params {
         self.required.extend(other.required.iter().cloned());
     }
 
-    /// Whether a request with these top-level fields may go ahead.
+    /// Whether a request with these fields (as its route parsed them: see
+    /// the module's doc) may go ahead: its top-level fields, and each
+    /// `batch_input` item with the top-level fields under it.
     pub fn allows(&self, fields: &Map<String, Value>) -> bool {
+        if self.is_empty() {
+            return true;
+        }
         let given: BTreeMap<String, &Value> = fields
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v))
             .collect();
+        if !self.allows_one(&given) {
+            return false;
+        }
+        let Some(batch) = fields.get("batch_input") else {
+            return true;
+        };
+        let Value::Array(items) = batch else {
+            // Not a batch the route would run: refused rather than unchecked.
+            return false;
+        };
+        items.iter().all(|item| {
+            let Value::Object(item) = item else {
+                return false;
+            };
+            let mut merged = given.clone();
+            merged.remove("batch_input");
+            merged.extend(item.iter().map(|(k, v)| (k.to_ascii_lowercase(), v)));
+            self.allows_one(&merged)
+        })
+    }
+
+    /// [`Params::allows`] for one set of fields (names lower-cased).
+    fn allows_one(&self, given: &BTreeMap<String, &Value>) -> bool {
         if self.required.iter().any(|r| !given.contains_key(r)) {
             return false;
         }
@@ -144,14 +180,36 @@ fn listed(value: &Value, list: &[Value]) -> bool {
     }
 }
 
-/// JSON equality, with strings matching the numbers and booleans they
-/// spell (form fields arrive as strings).
+/// Whether the request's `value` (as its route parsed it) is the policy's
+/// `allowed`, read as a value of the same type: a boolean field matches
+/// `true`, `"true"`, `"1"`, `"t"`...; a number matches `1` and `"1"`; a
+/// string matches its spelling (`"1"` matches `1`). A policy value that
+/// does not parse as the field's type matches nothing.
 fn same(value: &Value, allowed: &Value) -> bool {
-    match (value, allowed) {
-        (Value::String(s), Value::Number(_) | Value::Bool(_)) => {
-            s.as_str() == allowed.to_string().as_str()
-        }
+    let spelt = match allowed {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Some(allowed.to_string()),
+        _ => None,
+    };
+    match value {
+        Value::Bool(b) => spelt.as_deref().and_then(parse_bool) == Some(*b),
+        Value::Number(n) => spelt.is_some_and(|s| match (n.as_u64(), s.parse::<u64>()) {
+            (Some(n), Ok(a)) => n == a,
+            _ => n.as_f64().is_some_and(|n| s.parse::<f64>() == Ok(n)),
+        }),
+        Value::String(s) => spelt.as_deref() == Some(s.as_str()),
         _ => value == allowed,
+    }
+}
+
+/// A boolean as Vault reads one (Go's `strconv.ParseBool`): the one
+/// reading for the routes (`crate::core::input::lenient_bool`) and for the
+/// constraints, so that the two cannot disagree.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
     }
 }
 
@@ -209,6 +267,59 @@ mod tests {
         let c = params(json!({"type": []}), json!({}), json!([]));
         a.merge(&c);
         assert!(a.allows(&fields(json!({"x": 1, "type": "zzz"}))));
+    }
+
+    #[test]
+    fn values_compare_by_the_fields_type_not_their_spelling() {
+        // The request's values come parsed: a boolean field is a bool.
+        for policy in [json!(true), json!("true"), json!("1"), json!("t")] {
+            let p = params(json!({}), json!({"exportable": [policy]}), json!([]));
+            assert!(!p.allows(&fields(json!({"exportable": true}))));
+            assert!(p.allows(&fields(json!({"exportable": false}))));
+        }
+        let p = params(json!({}), json!({"exportable": ["yes"]}), json!([]));
+        assert!(p.allows(&fields(json!({"exportable": true}))), "not a bool");
+        let p = params(json!({"key_version": [1, "2"]}), json!({}), json!([]));
+        assert!(p.allows(&fields(json!({"key_version": 2}))));
+        assert!(!p.allows(&fields(json!({"key_version": 3}))));
+        let p = params(json!({"salt_length": [32]}), json!({}), json!([]));
+        assert!(p.allows(&fields(json!({"salt_length": "32"}))));
+        assert!(!p.allows(&fields(json!({"salt_length": "auto"}))));
+    }
+
+    #[test]
+    fn each_batch_item_is_checked_with_the_request_around_it() {
+        let p = params(
+            json!({"batch_input": [], "plaintext": [], "context": ["YQ=="]}),
+            json!({"key_version": [1]}),
+            json!(["context"]),
+        );
+        let ok =
+            json!({"context": "YQ==", "batch_input": [{"plaintext": "x"}, {"plaintext": "y"}]});
+        assert!(p.allows(&fields(ok)));
+        for bad in [
+            json!({"batch_input": [{"plaintext": "x", "context": "YQ=="}, {"plaintext": "y"}]}),
+            json!({"context": "YQ==", "batch_input": [{"plaintext": "x", "context": "Yg=="}]}),
+            json!({"context": "YQ==", "batch_input": [{"plaintext": "x", "key_version": 1}]}),
+            json!({"context": "YQ==", "batch_input": [{"plaintext": "x", "nonce": "n"}]}),
+            json!({"context": "YQ==", "batch_input": ["x"]}),
+            json!({"context": "YQ==", "batch_input": "x"}),
+        ] {
+            assert!(!p.allows(&fields(bad.clone())), "{bad}");
+        }
+    }
+
+    #[test]
+    fn booleans_read_as_go_reads_them() {
+        for t in ["1", "t", "T", "TRUE", "true", "True"] {
+            assert_eq!(parse_bool(t), Some(true), "{t}");
+        }
+        for f in ["0", "f", "F", "FALSE", "false", "False"] {
+            assert_eq!(parse_bool(f), Some(false), "{f}");
+        }
+        for no in ["", "yes", "tRUE", " true", "2"] {
+            assert_eq!(parse_bool(no), None, "{no}");
+        }
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl RecoveryInfo {
 }
 
 /// `sys/init`'s share parameters, as Vault names them.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct SplitRequest {
     #[serde(default)]
     pub secret_shares: Option<u8>,

@@ -245,6 +245,129 @@ async fn roles_are_managed_under_the_acl_and_checked() {
     );
 }
 
+/// Issue 33, point 1: a token allowed to write roles grants a role only
+/// policies it holds itself (as token create), so that it cannot log in
+/// with its own workload and hold more; root grants any.
+#[tokio::test]
+async fn a_role_writer_grants_only_the_policies_it_holds() {
+    let s = setup().await;
+    let addr = s.server.addr;
+    let signer = mrsigner(&s.a);
+    root_ok(
+        addr,
+        "PUT",
+        "/v1/sys/policy/admin-pol",
+        Some(json!({ "policy": "path \"*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\", \"sudo\"] }" })),
+    )
+    .await;
+    root_ok(
+        addr,
+        "PUT",
+        "/v1/sys/policies/acl/role-writer",
+        Some(json!({ "policy": json!({"path": {"auth/attest/role/*": {
+            "capabilities": ["create", "update"],
+            "denied_parameters": {"allow_debug": [true]},
+        }}}).to_string() })),
+    )
+    .await;
+    let made = root_ok(
+        addr,
+        "POST",
+        "/v1/auth/token/create",
+        Some(json!({ "policies": ["role-writer"] })),
+    )
+    .await;
+    let writer = made["auth"]["client_token"].as_str().unwrap();
+    let role = |policies: Value| json!({ "mrsigner": [signer], "allow_simulation": true, "policies": policies });
+
+    // The attack: a role granting admin-pol, for the writer's own workload.
+    let r = call(
+        addr,
+        writer,
+        "POST",
+        "/v1/auth/attest/role/mine",
+        Some(role(json!(["admin-pol"]))),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.raw));
+    assert_eq!(
+        r.body["errors"][0],
+        "a role may grant only policies its writer holds: admin-pol is not"
+    );
+    // ... also hidden among policies it holds; and nothing was stored.
+    let r = call(
+        addr,
+        writer,
+        "POST",
+        "/v1/auth/attest/role/mine",
+        Some(role(json!(["role-writer", "default", "admin-pol"]))),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.raw));
+    assert_eq!(
+        call(addr, ROOT, "GET", "/v1/auth/attest/role/mine", None)
+            .await
+            .status,
+        404
+    );
+    let a = SimulatedWorkload::from_signed_file(&s.a, None).unwrap();
+    let (status, message) = refusal(Session::login(&url(addr), attestation(), "mine", &a).await);
+    assert_eq!(status, 403);
+    assert!(message.contains("no role named"), "{message}");
+
+    // Overwriting root's role `app` (policy app, which the writer lacks)
+    // is refused too: the writer would re-grant it.
+    let r = call(
+        addr,
+        writer,
+        "POST",
+        "/v1/auth/attest/role/app",
+        Some(role(json!(["app"]))),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.raw));
+
+    // Its own policies (and default) it may grant; the login gets them.
+    let r = call(
+        addr,
+        writer,
+        "POST",
+        "/v1/auth/attest/role/mine",
+        Some(role(json!(["role-writer", "default"]))),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.raw));
+    let session = Session::login(&url(addr), attestation(), "mine", &a)
+        .await
+        .unwrap();
+    assert_eq!(
+        session.answer()["auth"]["policies"],
+        json!(["default", "role-writer"])
+    );
+
+    // The writer's own constraints see the role as read: `"1"` is true.
+    for debug in [json!(true), json!("1"), json!("t")] {
+        let mut body = role(json!(["role-writer"]));
+        body["allow_debug"] = debug.clone();
+        let r = call(
+            addr,
+            writer,
+            "POST",
+            "/v1/auth/attest/role/mine",
+            Some(body),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            403,
+            "allow_debug {debug}: {}",
+            String::from_utf8_lossy(&r.raw)
+        );
+    }
+    let read = root_ok(addr, "GET", "/v1/auth/attest/role/mine", None).await;
+    assert_eq!(read["data"]["allow_debug"], false);
+}
+
 #[tokio::test]
 async fn a_workload_logs_in_with_its_evidence_and_others_are_refused_with_the_reason() {
     let s = setup().await;

@@ -17,6 +17,7 @@ mod floods;
 mod interop_hvac;
 mod join;
 mod key_release;
+mod policy_attacks;
 mod recovery;
 mod refusals;
 mod replicas;

@@ -20,7 +20,7 @@ const CHALLENGES_PER_ADDRESS: usize = 8;
 const MIN_RSA_BITS: usize = 2048;
 
 /// `POST /v1/sys/join`'s body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JoinRequest {
     /// The challenge, hex.
