@@ -73,7 +73,8 @@ pub enum Command {
     Init(InitArgs),
     /// Make recovery shares for an initialised server that has none (a
     /// store from before recovery shares, or initialised without them);
-    /// needs a token allowed to update sys/recovery-shares (root).
+    /// needs the root token, a threshold of at least 2, and a different
+    /// recipient for each share.
     RecoveryShares(InitArgs),
     /// Give the server one recovery share (decrypted here with your
     /// private key), after verifying its enclave; prints its seal status.

@@ -70,7 +70,7 @@ pub enum Making {
     /// `sys/init`: initialises the server, and answers its root token.
     Init,
     /// `sys/recovery-shares`: shares for an initialised server that has
-    /// none (needs a token allowed to update that path).
+    /// none (root only, at least 2 to rebuild).
     ForInitialised,
 }
 

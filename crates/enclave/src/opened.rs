@@ -28,7 +28,7 @@ pub async fn open_store(
     dev_root_token: Option<zeroize::Zeroizing<String>>,
 ) -> Result<Opened, String> {
     let freshness = unsealed.freshness;
-    let recovery = Arc::new(Recovery::new(unsealed.root, unsealed.recovery.as_deref()));
+    let recovery = Arc::new(Recovery::new(unsealed.root));
     let state = State::open(
         unsealed.store,
         unsealed.records,
@@ -36,6 +36,10 @@ pub async fn open_store(
         dev_root_token,
     )
     .map_err(|e| format!("cannot open the key store: {e}"))?;
+    // The sealed facts decide; the unsealed copy is made to match them.
+    state
+        .reconcile_recovery(unsealed.recovery.as_deref())
+        .map_err(|e| format!("cannot check the recovery facts: {e}"))?;
     let audit_key =
         audit::sealed_key(&state).map_err(|e| format!("cannot make the audit key: {e}"))?;
     let audit = audit::AuditLog::open(platform, data_dir, &audit_key, freshness.clone())

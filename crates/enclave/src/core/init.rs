@@ -2,7 +2,8 @@
 //! is stored), and, when asked as Vault asks (`secret_shares`,
 //! `secret_threshold`, `pgp_keys`), the store's root key split into
 //! recovery shares ([`crate::state::recovery`]), answered once and
-//! forgotten.
+//! forgotten. `sys/recovery-shares` makes them later for a store that has
+//! none, for root only, and never in clear.
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -11,8 +12,8 @@ use zeroize::Zeroizing;
 use super::tokens::new_token;
 use crate::error::Error;
 use crate::platform::Platform;
-use crate::state::recovery::{self, Recovery, SplitRequest};
-use crate::state::tokens::token_hash;
+use crate::state::recovery::{self, Recovery, RecoveryInfo, SplitRequest};
+use crate::state::tokens::{token_hash, Identity};
 use crate::state::State;
 
 #[derive(Default, Deserialize, Serialize)]
@@ -75,52 +76,81 @@ pub fn init(
         return Err(Error::invalid("Vault is already initialized"));
     }
     let split = recovery::split(platform, recovery.root(), &req.split)?;
-    // The facts first: a crash before the init record leaves an
-    // uninitialised store whose next init replaces them.
-    if let Some(split) = &split {
-        state.set_recovery(&split.info.to_bytes())?;
-    }
     let token = new_token()?;
-    state.initialise(token_hash(&token))?;
+    // The root token and the shares' facts in one sealed record: a crash
+    // before it leaves an uninitialised store.
+    state.initialise(token_hash(&token), split.as_ref().map(|s| &s.info))?;
     let Some(split) = split else {
         return Ok(Initialised {
             shares: Shares::default(),
             root_token: token,
         });
     };
-    recovery.set_info(split.info.clone());
+    write_hint(state, &split.info);
     Ok(Initialised {
         shares: Shares::from(split),
         root_token: token,
     })
 }
 
-/// `sys/recovery-shares`: shares for an initialised store that has none
-/// (migrated from format 1, or initialised without them). Shares of a store
-/// that has some are refused: new ones would not revoke the old.
+/// `sys/recovery-shares`, root only: shares for an
+/// initialised store that has none (migrated from format 1, or initialised
+/// without them), each encrypted to its own recipient, at least two needed
+/// ([`recovery::check_for_initialised`]). Shares of a store that has some
+/// are refused: new ones would not revoke the old.
 pub fn recovery_shares(
     state: &State,
     platform: &dyn Platform,
     recovery: &Recovery,
+    caller: &Identity,
     req: SplitRequest,
 ) -> Result<Shares, Error> {
+    if !caller.is_root() {
+        return Err(Error::Forbidden(
+            "only the root token may make recovery shares (sys/recovery-shares), \
+             whatever a policy grants on sys/"
+                .into(),
+        ));
+    }
     let _one = recovery.one_init();
     if !state.is_initialised() {
         return Err(Error::invalid(
             "the store is not initialised: sys/init makes the recovery shares",
         ));
     }
-    if let Some(info) = recovery.info() {
-        return Err(Error::invalid(format!(
+    let refused = |info: Option<RecoveryInfo>| {
+        Error::invalid(format!(
             "this store already has recovery shares (init id {}): new ones would not revoke them, \
              and changing the root key (rekey) is not supported yet",
-            info.init_id
-        )));
+            info.map_or_else(|| "?".into(), |i| i.init_id)
+        ))
+    };
+    if let Some(info) = state.recovery_info() {
+        return Err(refused(Some(info)));
     }
+    recovery::check_for_initialised(&req)?;
     let split = recovery::split(platform, recovery.root(), &req)?.ok_or_else(|| {
-        Error::invalid("give secret_shares, secret_threshold and, preferably, pgp_keys")
+        Error::invalid(
+            "give secret_shares, secret_threshold and pgp_keys (one RSA public key per share)",
+        )
     })?;
-    state.set_recovery(&split.info.to_bytes())?;
-    recovery.set_info(split.info.clone());
+    // Sealed first: the sealed facts, not the hint, decide that no more
+    // shares are made (another replica may have made some meanwhile).
+    if !state.seal_recovery(&split.info)? {
+        return Err(refused(state.recovery_info()));
+    }
+    write_hint(state, &split.info);
     Ok(Shares::from(split))
+}
+
+/// Writes the unsealed hint of the facts just sealed. If that fails, the
+/// shares are still answered: the next open writes it again from the
+/// sealed record ([`State::reconcile_recovery`]).
+fn write_hint(state: &State, info: &RecoveryInfo) {
+    if let Err(e) = state.set_recovery_hint(info) {
+        tracing::warn!(
+            "cannot write the unsealed copy of the recovery facts now ({e}); \
+             it is written again at the next start"
+        );
+    }
 }

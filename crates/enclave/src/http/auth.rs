@@ -33,16 +33,17 @@ pub async fn init(State(app): State<AppState>, body: Posted) -> Result<Response,
 }
 
 /// `PUT /v1/sys/recovery-shares`: recovery shares for an initialised store
-/// that has none, answered once.
+/// that has none, answered once, encrypted; root only.
 pub async fn recovery_shares(
     State(app): State<AppState>,
     id: RequestId,
+    Authed(identity): Authed,
     body: Posted,
 ) -> Result<Response, Error> {
     let req: crate::state::recovery::SplitRequest = json_body(body).await?;
     let (platform, recovery) = (app.platform.clone(), app.recovery.clone());
     let shares = blocking(&app.state, move |s| {
-        initialise::recovery_shares(s, platform.as_ref(), &recovery, req)
+        initialise::recovery_shares(s, platform.as_ref(), &recovery, &identity, req)
     })
     .await?;
     Ok(ok_secret(id, &shares, Facts::WROTE))

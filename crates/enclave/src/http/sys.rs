@@ -158,7 +158,7 @@ pub async fn open_health(State(app): State<AppState>, uri: axum::http::Uri) -> R
 
 /// `GET /v1/sys/seal-status` of an open store.
 pub async fn status(State(app): State<AppState>) -> Response {
-    let info = app.recovery.info();
+    let info = app.state.recovery_info();
     seal_status(
         app.state.is_initialised(),
         false,

@@ -11,16 +11,27 @@ use super::acl::{self, Access};
 use super::key::Key;
 use super::params::Params;
 use super::policies::{NamedPolicy, Policies};
+use super::recovery::RecoveryInfo;
 use super::tokens::{self, TokenRecord, Tokens};
 use crate::error::Error;
 use crate::store::{Delivered, Table, Versions};
 
-/// The meta record of the root token's hash.
+/// The meta record of what init made: the root token's hash, and the
+/// recovery shares' public facts.
 pub const INIT_ID: &str = "init";
 
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct InitRecord {
     pub root_token_sha256: String,
+    /// Sealed here, so that removing the unsealed copy beside the store
+    /// cannot make the store forget that shares were made (absent in
+    /// records written before; [`super::State::reconcile_recovery`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryInfo>,
+    /// Whether `recovery` is the whole truth (`None`: no shares). False in
+    /// init records of builds that kept the facts only unsealed.
+    #[serde(default)]
+    pub recovery_sealed: bool,
 }
 
 /// Every record of the store, unsealed, in the form requests use.
@@ -30,6 +41,12 @@ pub struct Inner {
     pub keys: BTreeMap<String, Arc<Key>>,
     /// SHA-256 of the root token, once initialised.
     pub root_hash: Option<[u8; 32]>,
+    /// The public facts of the recovery shares, if any were made (sealed
+    /// in the init record).
+    pub recovery: Option<RecoveryInfo>,
+    /// Whether the init record holds the recovery facts (false: written
+    /// by an older build, migrated at open).
+    pub recovery_sealed: bool,
     /// Sealed singletons of the meta table other than `init` (the import
     /// wrapping key, the TLS CA, ...), by id.
     pub meta: BTreeMap<String, Zeroizing<Vec<u8>>>,
@@ -51,6 +68,8 @@ impl Inner {
             busy: BTreeSet::new(),
             keys: BTreeMap::new(),
             root_hash: None,
+            recovery: None,
+            recovery_sealed: false,
             meta: BTreeMap::new(),
             tokens: Tokens::default(),
             policies: Policies::default(),
@@ -78,7 +97,11 @@ impl Inner {
         let Some(plain) = plain else {
             match table {
                 Table::Keys => drop(self.keys.remove(id)),
-                Table::Meta if id == INIT_ID => self.root_hash = None,
+                Table::Meta if id == INIT_ID => {
+                    self.root_hash = None;
+                    self.recovery = None;
+                    self.recovery_sealed = false;
+                }
                 Table::Meta => drop(self.meta.remove(id)),
                 Table::Tokens => self.tokens.remove(id),
                 Table::Policies => {
@@ -98,6 +121,8 @@ impl Inner {
                 let mut h = [0u8; 32];
                 hex::decode_to_slice(&init.root_token_sha256, &mut h).map_err(|_| unreadable())?;
                 self.root_hash = Some(h);
+                self.recovery = init.recovery;
+                self.recovery_sealed = init.recovery_sealed;
             }
             Table::Meta => {
                 self.meta

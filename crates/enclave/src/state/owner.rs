@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use super::follow::Follow;
 use super::inner::{InitRecord, Inner, INIT_ID};
 use super::key::Key;
+use super::recovery::RecoveryInfo;
 use super::tokens;
 use crate::error::Error;
 use crate::store::group::GroupCommit;
@@ -80,7 +81,7 @@ impl State {
             let existing = state.lock().root_hash;
             match existing {
                 None => state
-                    .initialise(hash)
+                    .initialise(hash, None)
                     .map_err(|_| OpenError::Record("meta/init".into()))?,
                 Some(h) if h == hash => {}
                 Some(_) => return Err(OpenError::RootTokenMismatch),
@@ -220,17 +221,13 @@ impl State {
         self.store.write(Vec::new()).map(drop).map_err(Error::from)
     }
 
-    /// Replaces the public facts about the recovery shares.
-    pub fn set_recovery(&self, recovery: &[u8]) -> Result<(), Error> {
-        self.store.set_recovery(recovery).map_err(Error::from)
-    }
-
     pub fn is_initialised(&self) -> bool {
         self.lock().root_hash.is_some()
     }
 
-    /// Stores the root token's hash; fails if already initialised.
-    pub fn initialise(&self, hash: [u8; 32]) -> Result<(), Error> {
+    /// Stores the root token's hash and the facts of the shares made with
+    /// it, in one sealed record; fails if already initialised.
+    pub fn initialise(&self, hash: [u8; 32], recovery: Option<&RecoveryInfo>) -> Result<(), Error> {
         self.change(
             Table::Meta,
             INIT_ID,
@@ -238,14 +235,103 @@ impl State {
                 if inner.root_hash.is_some() {
                     return Err(Error::invalid("Vault is already initialized"));
                 }
-                let record = serde_json::to_vec(&InitRecord {
-                    root_token_sha256: hex::encode(hash),
-                })
-                .map_err(|_| Error::failed("init"))?;
-                Ok(Step::Write(Some(Zeroizing::new(record)), ()))
+                Ok(Step::Write(Some(init_record(&hash, recovery)?), ()))
             },
-            |inner, ()| inner.root_hash = Some(hash),
+            |inner, ()| {
+                inner.root_hash = Some(hash);
+                inner.recovery = recovery.cloned();
+                inner.recovery_sealed = true;
+            },
         )
+    }
+
+    /// The public facts of the store's recovery shares, as sealed in the
+    /// init record; `None` if none were made.
+    pub fn recovery_info(&self) -> Option<RecoveryInfo> {
+        self.lock().recovery.clone()
+    }
+
+    /// Seals the facts of shares made for an initialised store that had
+    /// none; `Ok(false)`, and no change, if it has some already (made here
+    /// or by another replica).
+    pub fn seal_recovery(&self, info: &RecoveryInfo) -> Result<bool, Error> {
+        self.change(
+            Table::Meta,
+            INIT_ID,
+            |inner| {
+                let Some(hash) = inner.root_hash else {
+                    return Err(Error::invalid(
+                        "the store is not initialised: sys/init makes the recovery shares",
+                    ));
+                };
+                if inner.recovery.is_some() {
+                    return Ok(Step::Done(false));
+                }
+                Ok(Step::Write(Some(init_record(&hash, Some(info))?), ()))
+            },
+            |inner, ()| {
+                inner.recovery = Some(info.clone());
+                inner.recovery_sealed = true;
+                true
+            },
+        )
+    }
+
+    /// Replaces the unsealed copy of the recovery facts: the hint a sealed
+    /// server reads before it has the root key.
+    pub fn set_recovery_hint(&self, info: &RecoveryInfo) -> Result<(), Error> {
+        self.store
+            .set_recovery(&info.to_bytes())
+            .map_err(Error::from)
+    }
+
+    /// At open, the unsealed copy of the recovery facts (`hint`) against
+    /// the sealed ones. An init record of an older build is migrated once:
+    /// the hint, then all there was, is sealed into it. From then on the
+    /// sealed facts decide, and a hint the host removed or edited is
+    /// written again from them.
+    pub fn reconcile_recovery(&self, hint: Option<&[u8]>) -> Result<(), Error> {
+        let hint = hint.and_then(RecoveryInfo::parse);
+        let (initialised, sealed, migrated) = {
+            let inner = self.lock();
+            let sealed = inner.recovery.clone();
+            (inner.root_hash.is_some(), sealed, inner.recovery_sealed)
+        };
+        if !initialised {
+            // A hint left by an init that crashed: the next init replaces it.
+            return Ok(());
+        }
+        if !migrated {
+            let facts = hint.clone();
+            self.change(
+                Table::Meta,
+                INIT_ID,
+                |inner| match inner.root_hash {
+                    Some(hash) if !inner.recovery_sealed => {
+                        Ok(Step::Write(Some(init_record(&hash, facts.as_ref())?), ()))
+                    }
+                    _ => Ok(Step::Done(())),
+                },
+                |inner, ()| {
+                    inner.recovery = facts.clone();
+                    inner.recovery_sealed = true;
+                },
+            )?;
+            tracing::info!("the recovery facts are now sealed in the store's init record");
+            return Ok(());
+        }
+        match sealed {
+            Some(sealed) if hint.as_ref() != Some(&sealed) => {
+                tracing::warn!(
+                    "the unsealed copy of the recovery facts (init id {}) was {} beside the \
+                     store: written again from the sealed init record",
+                    sealed.init_id,
+                    if hint.is_some() { "edited" } else { "missing" }
+                );
+                self.set_recovery_hint(&sealed)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A key for use; 400 "not found" as Vault answers for operations.
@@ -393,6 +479,21 @@ impl State {
             },
         )
     }
+}
+
+/// The init record: the root token's hash and the recovery facts.
+fn init_record(
+    hash: &[u8; 32],
+    recovery: Option<&RecoveryInfo>,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let record = InitRecord {
+        root_token_sha256: hex::encode(hash),
+        recovery: recovery.cloned(),
+        recovery_sealed: true,
+    };
+    serde_json::to_vec(&record)
+        .map(Zeroizing::new)
+        .map_err(|_| Error::failed("init"))
 }
 
 fn serialize(key: &Key) -> Result<Zeroizing<Vec<u8>>, Error> {

@@ -5,14 +5,15 @@
 //!
 //! A share is 41 bytes: `init id (8) || x (1) || y (32)`. The init id names
 //! one `sys/init`, so a share of another init is refused by name. The
-//! public recovery facts ([`RecoveryInfo`], kept unsealed beside the store
-//! because a sealed server must read them) hold k, n, the init id and
+//! public recovery facts ([`RecoveryInfo`]) hold k, n, the init id and
 //! SHA-256("minikms share v1" || share) of each share: a share that is not
-//! one of them is refused when given, not after k were collected. No share
-//! is kept anywhere: the enclave forgets them once it has answered init,
-//! and wipes the ones given to unseal once the root key is rebuilt (or on
-//! `reset`).
-
+//! one of them is refused when given, not after k were collected. They are
+//! kept twice: sealed in the init record (the truth: "this store has
+//! shares" decides that no more are made), and unsealed beside the store,
+//! only as the hint a sealed server reads before it has the root key
+//! (an edited hint can only make the rebuilt root key wrong). No share is
+//! kept anywhere: the enclave forgets them once it has answered, and wipes
+//! the ones given to unseal once the root key is rebuilt (or on `reset`).
 use std::sync::{Mutex, PoisonError};
 
 use aws_lc_rs::digest;
@@ -34,7 +35,7 @@ pub const SHARE_LEN: usize = INIT_ID_LEN + 1 + 32;
 const MIN_RSA_BITS: usize = 2048;
 
 /// What anyone may know about the shares: no share, nothing secret.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecoveryInfo {
     pub threshold: u8,
@@ -157,6 +158,41 @@ pub fn split(
     }))
 }
 
+/// What `sys/recovery-shares` asks beyond init's rules. Root asks, and a
+/// token is not a quorum of share holders, so no single share may be the
+/// root key: every share is encrypted to its own recipient, at least two
+/// rebuild it, and no recipient is named twice (who holds k shares holds
+/// the root key).
+pub fn check_for_initialised(req: &SplitRequest) -> Result<(), Error> {
+    let recipients = req.pgp_keys.as_deref().unwrap_or_default();
+    if recipients.is_empty() {
+        return Err(Error::invalid(
+            "pgp_keys: missing: sys/recovery-shares never answers shares in clear; \
+             give one RSA public key (PEM) per share, each of a different person",
+        ));
+    }
+    if req.secret_threshold.is_some_and(|k| k < 2) {
+        return Err(Error::invalid(
+            "secret_threshold must be at least 2 for sys/recovery-shares: \
+             a share of a threshold of 1 is the root key itself",
+        ));
+    }
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    for (i, text) in recipients.iter().enumerate() {
+        // A key that does not parse is refused by `split`, with its reason.
+        let Ok(block) = pem::parse(text.trim()) else {
+            continue;
+        };
+        if let Some(j) = seen.iter().position(|der| der == block.contents()) {
+            return Err(Error::invalid(format!(
+                "pgp_keys[{i}] is the same key as pgp_keys[{j}]: give each share to a different person"
+            )));
+        }
+        seen.push(block.contents().to_vec());
+    }
+    Ok(())
+}
+
 /// A recipient's PEM RSA public key (SubjectPublicKeyInfo).
 fn recipient_key(i: usize, text: &str) -> Result<OaepPublicEncryptingKey, Error> {
     let bad = |why: &str| Error::invalid(format!("pgp_keys[{i}]: {why}"));
@@ -188,35 +224,23 @@ fn share_hash(share: &[u8]) -> String {
 }
 
 /// The recovery side of an open store: its root key (which init splits),
-/// the public facts about its shares, and one init at a time.
+/// and one init at a time. What is known of its shares is the state's
+/// ([`crate::state::State::recovery_info`]).
 pub struct Recovery {
     root: RootKey,
-    info: Mutex<Option<RecoveryInfo>>,
     init: Mutex<()>,
 }
 
 impl Recovery {
-    pub fn new(root: RootKey, info: Option<&[u8]>) -> Self {
+    pub fn new(root: RootKey) -> Self {
         Self {
             root,
-            info: Mutex::new(info.and_then(RecoveryInfo::parse)),
             init: Mutex::new(()),
         }
     }
 
     pub fn root(&self) -> &RootKey {
         &self.root
-    }
-
-    pub fn info(&self) -> Option<RecoveryInfo> {
-        self.info
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    pub fn set_info(&self, info: RecoveryInfo) {
-        *self.info.lock().unwrap_or_else(PoisonError::into_inner) = Some(info);
     }
 
     /// Held through an init: two at once must not both split.
@@ -394,5 +418,65 @@ mod tests {
             };
             assert!(split(p.as_ref(), &root, &req).is_err(), "{k} of {n}");
         }
+    }
+
+    /// The format test of the facts' move into the sealed init record:
+    /// a store of an older build (facts only unsealed) is migrated at its
+    /// first open, and from then on removing the unsealed copy changes
+    /// nothing (it is written again).
+    #[test]
+    fn unsealed_facts_are_sealed_once_and_then_decide() {
+        use crate::state::State;
+        use crate::store::opening::{Found, Unsealed};
+        use crate::store::redb::{RedbStore, FILE_NAME};
+        use crate::store::{header, Change, Table};
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = platform();
+        let open = || match RedbStore::open_or_sealed(&p, dir.path(), false).unwrap() {
+            Found::Ready(u) => u,
+            Found::Sealed(_) => panic!("the store opened sealed"),
+        };
+        let state_of = |u: Unsealed| {
+            let hint = u.recovery.clone();
+            let state = State::open(u.store, u.records, u.versions, None).unwrap();
+            state.reconcile_recovery(hint.as_deref()).unwrap();
+            state
+        };
+        let (_, split) = three_of_five();
+        let info = split.info;
+        {
+            // As an older build left it.
+            let mut store = open().store;
+            let old_init = format!(r#"{{"root_token_sha256":"{}"}}"#, "ab".repeat(32));
+            let change = Change {
+                table: Table::Meta,
+                id: "init".into(),
+                value: Some(Zeroizing::new(old_init.into_bytes())),
+                expected: 0,
+            };
+            store.write(&[change]).unwrap();
+            store.set_recovery(&info.to_bytes()).unwrap();
+        }
+        let state = state_of(open());
+        assert_eq!(state.recovery_info(), Some(info.clone()));
+        drop(state);
+
+        // The host removes the unsealed copy.
+        let db = redb::Database::open(dir.path().join(FILE_NAME)).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(header::ROOT)
+            .unwrap()
+            .remove("recovery")
+            .unwrap();
+        tx.commit().unwrap();
+        drop(db);
+        let opened = open();
+        assert!(opened.recovery.is_none());
+        let state = state_of(opened);
+        assert_eq!(state.recovery_info(), Some(info.clone()), "forgotten");
+        drop(state);
+        let hint = open().recovery;
+        assert_eq!(hint.as_deref().and_then(RecoveryInfo::parse), Some(info));
     }
 }

@@ -8,9 +8,9 @@
 //!   `seal_check` (the first 8 bytes of the record key's check value,
 //!   [`super::seal`]).
 //! - Table `root` (`&str -> &[u8]`, format 2): `sealed_root` (the root key
-//!   sealed under this CPU, [`super::root`]) and `recovery` (public facts
-//!   about the recovery shares, written and read by
-//!   [`crate::state::recovery`]; no share in it).
+//!   sealed under this CPU, [`super::root`]) and `recovery` (a copy of
+//!   the public facts about the recovery shares, sealed in the init
+//!   record, [`crate::state::recovery`]; no share in it).
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 

@@ -45,8 +45,9 @@ pub trait Storage: Send + 'static {
     /// wrote it meanwhile) fails the whole write with
     /// [`StoreError::Conflict`], and nothing is written.
     fn write(&mut self, changes: &[Change]) -> Result<u64, StoreError>;
-    /// Replaces the public facts about the recovery shares (unsealed: a
-    /// sealed server must read them).
+    /// Replaces the unsealed copy of the public facts about the recovery
+    /// shares (a sealed server must read them; the sealed init record
+    /// decides, [`crate::state::State::reconcile_recovery`]).
     fn set_recovery(&mut self, recovery: &[u8]) -> Result<(), StoreError>;
     /// What other writers (replicas sharing the store) committed since
     /// this one last looked, checked against the sealed index. A store of

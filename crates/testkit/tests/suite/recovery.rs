@@ -2,13 +2,17 @@
 //! key into shares encrypted to people's RSA keys (opened by `openssl
 //! pkeyutl`); a copy of the data dir on a "new machine" (no fuse file)
 //! starts sealed, refuses wrong shares and impostor servers, and opens
-//! with k shares, keys, tokens, policies and the audit log intact.
+//! with k shares, keys, tokens, policies and the audit log intact. A
+//! store without shares gets them from root only, encrypted, at least two
+//! to rebuild; and once made, removing the unsealed row that says so (redb
+//! or PostgreSQL) does not let them be made again.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine;
+use minikms_testkit::postgres::Postgres;
 use minikms_testkit::{bin, contains, copy_dir, https, walk, Server};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
@@ -448,16 +452,109 @@ async fn shares_rebuild_the_store_on_a_new_machine() {
     }
 }
 
+/// A person holding a share: their RSA key file, and its public half as
+/// `pgp_keys` takes it.
+fn holder(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(format!("{name}.pem"));
+    openssl(&["genrsa", "-out", key.to_str().unwrap(), "2048"]);
+    let public = openssl(&["rsa", "-in", key.to_str().unwrap(), "-pubout"]);
+    (key, String::from_utf8(public).unwrap())
+}
+
+/// A `sys/recovery-shares` body: n shares of which k unseal, to `keys`.
+fn shares_body(n: u8, k: u8, keys: &[&str]) -> Value {
+    json!({"secret_shares": n, "secret_threshold": k, "pgp_keys": keys})
+}
+
+/// The refusal's message of a 4xx answer.
+fn refusal(r: &https::Response) -> String {
+    r.body["errors"][0].as_str().unwrap_or_default().to_string()
+}
+
+/// The store's root key never goes to a token the ACL lets through: only
+/// root may make shares for a store that has none, each share encrypted to
+/// its own recipient, at least two to rebuild it. A refusal changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn recovery_shares_are_for_root_only_and_never_in_clear() {
+    const ROOT: &str = "hvs.recovery-root-only";
+    let work = tempfile::tempdir().unwrap();
+    let (_, alice) = holder(work.path(), "alice");
+    let (_, bob) = holder(work.path(), "bob");
+    let server = Server::try_start(&["--simulation", "--dev-root-token", ROOT]).unwrap();
+    let admin =
+        r#"path "sys/*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }"#;
+    let r = call(
+        &server,
+        ROOT,
+        "PUT",
+        "/v1/sys/policy/sys-admin",
+        json!({"policy": admin}),
+    )
+    .await;
+    assert!(r.status < 300, "{:?}", r.body);
+    let made = call(
+        &server,
+        ROOT,
+        "POST",
+        "/v1/auth/token/create",
+        json!({"policies": ["sys-admin"]}),
+    )
+    .await;
+    let sys_admin = made.body["auth"]["client_token"].as_str().unwrap();
+
+    let path = "/v1/sys/recovery-shares";
+    let good = shares_body(2, 2, &[&alice, &bob]);
+    let r = call(&server, sys_admin, "PUT", path, good.clone()).await;
+    assert_eq!(r.status, 403, "a sys/* token got shares: {:?}", r.body);
+    assert!(refusal(&r).contains("only the root token"), "{:?}", r.body);
+    let in_clear = json!({"secret_shares": 1, "secret_threshold": 1});
+    let r = call(&server, ROOT, "PUT", path, in_clear).await;
+    assert_eq!(r.status, 400, "shares in clear: {:?}", r.body);
+    assert!(
+        refusal(&r).contains("never answers shares in clear"),
+        "{:?}",
+        r.body
+    );
+    let r = call(&server, ROOT, "PUT", path, shares_body(1, 1, &[&alice])).await;
+    assert_eq!(r.status, 400, "a share that is the root key: {:?}", r.body);
+    assert!(refusal(&r).contains("at least 2"), "{:?}", r.body);
+    let r = call(
+        &server,
+        ROOT,
+        "PUT",
+        path,
+        shares_body(2, 2, &[&alice, &alice]),
+    )
+    .await;
+    assert_eq!(r.status, 400, "two shares to one person: {:?}", r.body);
+    assert!(refusal(&r).contains("same key"), "{:?}", r.body);
+    assert_eq!(
+        seal_status(&server).await["n"],
+        0,
+        "a refusal changed the store"
+    );
+
+    let r = call(&server, ROOT, "PUT", path, good).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["data"]["keys_encrypted"], true);
+    assert_eq!(r.body["data"]["keys_base64"].as_array().unwrap().len(), 2);
+    assert_eq!(seal_status(&server).await["n"], 2);
+}
+
 /// A store initialised without shares (here by the dev root token, as a
-/// store migrated from before recovery shares) gets them once, with a token
-/// allowed to, and then recovers on a new machine like any other.
+/// store migrated from before recovery shares) gets them once, from root,
+/// and then recovers on a new machine like any other. Removing the
+/// unsealed copy of "this store has shares" (the host can) does not let
+/// shares be made again: the fact is sealed in the store, and the copy is
+/// written again at the next start.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_initialised_store_without_shares_gets_them_once() {
     const ROOT: &str = "hvs.recovery-dev-root";
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let key = w.join("holder.pem");
-    openssl(&["genrsa", "-out", key.to_str().unwrap(), "2048"]);
+    let (alice, _) = holder(w, "alice");
+    let (bob, _) = holder(w, "bob");
     let server = Server::try_start(&["--simulation", "--dev-root-token", ROOT]).unwrap();
     let dir = server.data_dir.path().to_path_buf();
     assert_eq!(seal_status(&server).await["n"], 0);
@@ -468,51 +565,91 @@ async fn an_initialised_store_without_shares_gets_them_once() {
             token.to_string(),
             "recovery-shares".into(),
             "--shares".into(),
-            "1".into(),
+            "2".into(),
             "--threshold".into(),
-            "1".into(),
+            "2".into(),
             "--recipient".into(),
-            key.display().to_string(),
+            alice.display().to_string(),
+            "--recipient".into(),
+            bob.display().to_string(),
             "--out".into(),
             out.display().to_string(),
         ]
     };
-    let run = |token: &'static str| {
+    let run = |server: &Server, token: &'static str| {
         let a = args(token);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
         minikms(server.addr, &pin(&dir), w, &a)
     };
-    let (ok, _, stderr) = run("hvs.nobody");
+    let (ok, _, stderr) = run(&server, "hvs.nobody");
     assert!(!ok && stderr.contains("permission denied"), "{stderr}");
-    let (ok, stdout, stderr) = run(ROOT);
+    let (ok, stdout, stderr) = run(&server, ROOT);
     assert!(ok, "{stderr}");
     assert!(!stdout.contains("root_token"), "{stdout}");
-    assert_eq!(seal_status(&server).await["n"], 1);
-    let (ok, _, stderr) = run(ROOT);
+    assert_eq!(seal_status(&server).await["n"], 2);
+    let (ok, _, stderr) = run(&server, ROOT);
     assert!(
         !ok && stderr.contains("already has recovery shares"),
         "{stderr}"
     );
-    let share = openssl(&[
-        "pkeyutl",
-        "-decrypt",
-        "-inkey",
-        key.to_str().unwrap(),
-        "-pkeyopt",
-        "rsa_padding_mode:oaep",
-        "-pkeyopt",
-        "rsa_oaep_md:sha256",
-        "-in",
-        out.join("share-1.enc").to_str().unwrap(),
-    ]);
+    let shares: Vec<Vec<u8>> = [(&alice, 1), (&bob, 2)]
+        .into_iter()
+        .map(|(key, i)| {
+            openssl(&[
+                "pkeyutl",
+                "-decrypt",
+                "-inkey",
+                key.to_str().unwrap(),
+                "-pkeyopt",
+                "rsa_padding_mode:oaep",
+                "-pkeyopt",
+                "rsa_oaep_md:sha256",
+                "-in",
+                out.join(format!("share-{i}.enc")).to_str().unwrap(),
+            ])
+        })
+        .collect();
+    let (_, data) = server.stop_keeping_data(libc::SIGTERM);
+
+    // The host removes the unsealed `recovery` row of keys.redb, restarts,
+    // and asks again: refused, and the row is back.
+    let store = data.path().join("enclave/keys.redb");
+    let root_table = redb::TableDefinition::<&str, &[u8]>::new("root");
+    {
+        let db = redb::Database::open(&store).unwrap();
+        let tx = db.begin_write().unwrap();
+        assert!(tx
+            .open_table(root_table)
+            .unwrap()
+            .remove("recovery")
+            .unwrap()
+            .is_some());
+        tx.commit().unwrap();
+    }
+    let server = Server::try_start_in(data, &["--simulation", "--dev-root-token", ROOT]).unwrap();
+    assert_eq!(seal_status(&server).await["n"], 2, "the shares forgotten");
+    let (ok, _, stderr) = run(&server, ROOT);
+    assert!(
+        !ok && stderr.contains("already has recovery shares"),
+        "shares made again once the row was removed: {stderr}"
+    );
+    assert!(
+        server.stderr().contains("written again"),
+        "{}",
+        server.stderr()
+    );
     let (_, old_dir) = server.stop_keeping_data(libc::SIGTERM);
+
+    // A new machine: sealed, and the two shares open it.
     let new_dir = tempfile::tempdir().unwrap();
     copy_dir(old_dir.path(), new_dir.path());
     std::fs::remove_file(new_dir.path().join("sim-platform-fuses")).unwrap();
     let server =
         Server::try_start_in(new_dir, &["--simulation", "--dev-root-token", ROOT]).unwrap();
     assert_eq!(seal_status(&server).await["sealed"], true);
-    let r = give(&server, &B64.encode(&share)).await;
+    let r = give(&server, &B64.encode(&shares[0])).await;
+    assert_eq!(r.body["progress"], 1, "{:?}", r.body);
+    let r = give(&server, &B64.encode(&shares[1])).await;
     assert_eq!(r.body["sealed"], false, "{:?}", r.body);
     let r = call(
         &server,
@@ -523,4 +660,68 @@ async fn an_initialised_store_without_shares_gets_them_once() {
     )
     .await;
     assert_eq!(r.status, 200);
+}
+
+/// The attack of issue 33 on PostgreSQL: with write access to the
+/// database, delete the `recovery` row of `minikms_header`, restart, and
+/// ask for shares again. The sealed init record still says the store has
+/// shares: refused, and the row is written again.
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_the_recovery_row_in_postgres_does_not_allow_new_shares() {
+    const ROOT: &str = "hvs.recovery-postgres-root";
+    let work = tempfile::tempdir().unwrap();
+    let (_, alice) = holder(work.path(), "alice");
+    let (_, bob) = holder(work.path(), "bob");
+    let (_, carol) = holder(work.path(), "carol");
+    let pg = Postgres::start();
+    let args = [
+        "--simulation",
+        "--storage",
+        &pg.url,
+        "--dev-root-token",
+        ROOT,
+    ];
+    let server = Server::try_start(&args).unwrap();
+    let path = "/v1/sys/recovery-shares";
+    let r = call(
+        &server,
+        ROOT,
+        "PUT",
+        path,
+        shares_body(2, 2, &[&alice, &bob]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let (_, data) = server.stop_keeping_data(libc::SIGTERM);
+
+    let row = "SELECT count(*) FROM minikms_header WHERE name = 'recovery'";
+    assert_eq!(pg.psql(row).trim(), "1");
+    pg.psql("DELETE FROM minikms_header WHERE name = 'recovery'");
+    assert_eq!(pg.psql(row).trim(), "0");
+    let server = Server::try_start_in(data, &args).unwrap();
+    assert_eq!(seal_status(&server).await["n"], 2, "the shares forgotten");
+    let r = call(
+        &server,
+        ROOT,
+        "PUT",
+        path,
+        shares_body(2, 2, &[&bob, &carol]),
+    )
+    .await;
+    assert_eq!(
+        r.status, 400,
+        "shares made again once the row was deleted: {:?}",
+        r.body
+    );
+    assert!(
+        refusal(&r).contains("already has recovery shares"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(pg.psql(row).trim(), "1", "the row is not written again");
+    assert!(
+        server.stderr().contains("written again"),
+        "{}",
+        server.stderr()
+    );
 }

@@ -7,8 +7,10 @@
 //! of it):
 //! - `minikms_header (name, value)`, not sealed: `format` (2),
 //!   `seal_check` (the first 8 bytes, little-endian, of the record key's
-//!   check value, [`super::seal`]) and `recovery` (the public facts about
-//!   the recovery shares). An edit can only make replicas refuse to open.
+//!   check value, [`super::seal`]) and `recovery` (a copy of the public
+//!   facts about the recovery shares, which the sealed init record holds:
+//!   written again when removed or edited). An edit of the others can
+//!   only make replicas refuse to open.
 //! - `minikms_records (tbl, id, version, sealed)`: every record sealed as
 //!   in `keys.redb` (AES-256-GCM under the root key, associated data
 //!   binding table, id and version), with the [`super::ledger`]'s sealed
