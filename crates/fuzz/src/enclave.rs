@@ -173,8 +173,8 @@ fn valid_store() -> Option<&'static [u8]> {
 }
 
 /// The store file for `store_open`'s input. Byte 0 even: the rest is the
-/// file. Odd: the rest patches [`valid_store`] (megabytes, mostly free
-/// pages, too large for a corpus): a u32 (LE) length to cut it to, then
+/// file. Odd: the rest patches [`valid_store`] (redb pages, mostly free,
+/// too large for a corpus): a u32 (LE) length to cut it to, then
 /// patches of a u24 (LE) offset, a length byte and that many bytes.
 fn store_file(data: &[u8]) -> Option<Vec<u8>> {
     let [mode, rest @ ..] = data else {

@@ -330,7 +330,15 @@ fn api_seeds() {
     flip.extend_from_slice(&[0x00, 0x01, 0x00, 1, 0xff]);
     put("store_open", "valid", &[1, 0xff, 0xff, 0xff, 0xff]);
     put("store_open", "flip_0x100", &flip);
-    put("store_open", "cut_in_half", &[1, 0x00, 0x00, 0x15, 0x00]);
+    // Half of a fresh store, as `store_open`'s valid store is.
+    let fresh = tempfile::tempdir().unwrap();
+    drop(minikms_enclave::fuzzing::Api::open(fresh.path()).unwrap());
+    let len = std::fs::metadata(fresh.path().join("keys.redb"))
+        .unwrap()
+        .len();
+    let mut cut = vec![1u8];
+    cut.extend_from_slice(&u32::try_from(len / 2).unwrap().to_le_bytes());
+    put("store_open", "cut_in_half", &cut);
 }
 
 /// Real evidence from ../shared/vectors (see its README for the sources).

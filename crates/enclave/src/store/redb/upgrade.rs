@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use redb::{ReadableTableMetadata as _, TableHandle as _};
 use redb2::{ReadableTable as _, ReadableTableMetadata as _, TableHandle as _};
 
-use super::super::header::{HEADER, ROOT};
-use super::{def, StoreError, Table};
+use crate::store::header::{HEADER, ROOT};
+use crate::store::{StoreError, Table};
 
 /// The unfinished copy, beside the store file.
 pub fn copy_path(path: &Path) -> PathBuf {
@@ -115,7 +115,12 @@ fn copy_tables(
         let put = |e: redb::StorageError| StoreError::Database(e.to_string());
         let bytes_tables = Table::ALL
             .iter()
-            .map(|t| (t.name(), def(*t)))
+            .map(|t| {
+                (
+                    t.name(),
+                    redb::TableDefinition::<&str, &[u8]>::new(t.name()),
+                )
+            })
             .chain([(ROOT.name(), ROOT)]);
         for (name, new_def) in bytes_tables {
             let old_def = redb2::TableDefinition::<&str, &[u8]>::new(name);
