@@ -3,8 +3,8 @@
 //! write acknowledged by one is seen by the next request to any other,
 //! concurrent writers lose nothing, crashes of a replica or of the
 //! database lose no acknowledged write, and the database holds only
-//! sealed rows, which replicas refuse once edited or hidden behind their
-//! version column.
+//! sealed rows, which replicas refuse once edited, hidden behind their
+//! version column, or put back from an older copy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use minikms_testkit::postgres::Postgres;
-use minikms_testkit::{bin, contains, https, Server};
+use minikms_testkit::{bin, contains, copy_dir, https, Server};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "hvs.replicas-test-root";
@@ -549,4 +549,74 @@ async fn a_database_hiding_writes_behind_their_version_column_is_refused() {
     let b = restarted(&pg, &a, dir).unwrap_or_else(|r| panic!("B did not restart: {r:?}"));
     let r = call_as(&b, &token, "GET", "/v1/auth/token/lookup-self", None).await;
     assert_eq!(r.status, 403, "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_put_back_behind_what_a_replica_saw_is_refused() {
+    let pg = Postgres::start();
+    let a = first(&pg);
+    let b = joiner(&pg, &a);
+    let token = token_seen_by(&a, &b).await;
+    // The copy, taken now.
+    pg.psql("CREATE TABLE minikms_copy AS SELECT * FROM minikms_records");
+    ok(
+        &a,
+        "POST",
+        "/v1/auth/token/revoke",
+        Some(json!({"token": token})),
+    )
+    .await;
+    // B sees the revocation as load balancers poll it (sys/health is not
+    // audited: only B's high-water mark remembers it), then stops.
+    assert_eq!(https::get(b.addr, "/v1/sys/health").await.status, 200);
+    let (_, dir) = b.stop_keeping_data(libc::SIGTERM);
+    let kept = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), kept.path());
+
+    // The old copy put back: the token is live again in the database.
+    pg.psql(
+        "DELETE FROM minikms_records; \
+         INSERT INTO minikms_records SELECT * FROM minikms_copy",
+    );
+
+    // A, running, refuses it at once.
+    let r = call_as(&a, &token, "GET", "/v1/auth/token/lookup-self", None).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.body.to_string().contains("refuses to serve"),
+        "{}",
+        r.body
+    );
+    logs(
+        &a,
+        "the key store's database was rolled back: its sealed index went back",
+    )
+    .await;
+
+    // B refuses to start on it, and says what happened and what to do.
+    let refusal = match restarted(&pg, &a, dir) {
+        Ok(b) => panic!("B opened a rolled-back database on {}", b.addr),
+        Err(refusal) => refusal,
+    };
+    let error = refusal
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("kms-host: error: "))
+        .unwrap_or_else(|| panic!("no error line: {}", refusal.stderr))
+        .to_string();
+    for says in [
+        "was rolled back",
+        "this replica has seen generation",
+        "store-generation.sealed",
+        "Put back its newest copy",
+    ] {
+        assert!(error.contains(says), "{error}");
+    }
+
+    // Going back on purpose: without the mark, B takes the database as
+    // it is (the token live again, as in the copy).
+    std::fs::remove_file(kept.path().join("enclave/store-generation.sealed")).unwrap();
+    let b = restarted(&pg, &a, kept).unwrap_or_else(|r| panic!("B did not start: {r:?}"));
+    let r = call_as(&b, &token, "GET", "/v1/auth/token/lookup-self", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }
