@@ -19,7 +19,8 @@ pub enum Error {
     /// The client did not send its request in time (408).
     #[error("{0}")]
     Timeout(String),
-    /// Too many expensive requests at once; try again shortly (503).
+    /// Cannot serve now: too many expensive requests at once, or the
+    /// key store's database unreachable or not to be trusted (503).
     #[error("{0}")]
     Busy(String),
     /// Another replica changed a record this request's write was decided
@@ -131,6 +132,16 @@ impl From<StoreError> for Error {
             StoreError::Unavailable(detail) => {
                 tracing::warn!("the key store's database is unreachable: {detail}");
                 Self::Busy("the key store's database is unreachable: try again shortly".into())
+            }
+            // Serving on would answer from state the others have moved
+            // past: refuse (503, so load balancers take this replica out).
+            e @ (StoreError::Hidden(_) | StoreError::RolledBack(_)) => {
+                tracing::error!("{e}");
+                Self::Busy(
+                    "this replica refuses to serve: the key store's database does not match \
+                     what it has seen (its log says why)"
+                        .into(),
+                )
             }
             e => Self::storage("key store write", e),
         }

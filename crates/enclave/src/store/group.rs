@@ -43,6 +43,8 @@ struct Queue {
 enum Failed {
     Conflict(String),
     Unavailable(String),
+    Hidden(String),
+    RolledBack(String),
     Other(String),
 }
 
@@ -51,6 +53,8 @@ impl Failed {
         match e {
             StoreError::Conflict(what) => Failed::Conflict(what),
             StoreError::Unavailable(what) => Failed::Unavailable(what),
+            StoreError::Hidden(what) => Failed::Hidden(what),
+            StoreError::RolledBack(what) => Failed::RolledBack(what),
             e => Failed::Other(e.to_string()),
         }
     }
@@ -59,6 +63,8 @@ impl Failed {
         match self {
             Failed::Conflict(what) => StoreError::Conflict(what),
             Failed::Unavailable(what) => StoreError::Unavailable(what),
+            Failed::Hidden(what) => StoreError::Hidden(what),
+            Failed::RolledBack(what) => StoreError::RolledBack(what),
             Failed::Other(what) => StoreError::Database(what),
         }
     }

@@ -24,8 +24,19 @@
 //!   written ([`super::freshness`]). Replicas of a shared store each keep
 //!   their own log, so theirs holds none.
 //!
+//! - Catching up, a replica reads the root on every round, whatever the
+//!   database says its version is: the root's own sealed version, not the
+//!   database's `version` column, says whether anything changed. Rows the
+//!   new root lists as changed that the database did not return (their
+//!   column rewritten, or removed) are [`StoreError::Hidden`]; a root
+//!   older than the one we hold is [`StoreError::RolledBack`]. The root
+//!   last seen is kept sealed as read, so an unchanged root costs a
+//!   comparison, not an unsealing.
+//!
 //! Rolling the whole store back to an earlier state (index and records
-//! together) cannot be seen from the store alone.
+//! together) cannot be seen from the store alone: a replica of a shared
+//! store also keeps a high-water mark in its data dir
+//! ([`super::postgres`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,6 +62,8 @@ pub struct Ledger {
     /// Opened from a one-level index: the next write writes every bucket.
     legacy: bool,
     generation: u64,
+    /// The sealed root at `generation`, as read or written.
+    root_sealed: Vec<u8>,
     freshness: Arc<Freshness>,
     /// Whether the root records the audit log's head.
     audit_head: bool,
@@ -63,6 +76,8 @@ pub struct Staged {
     pub rows: Vec<(Table, String, Option<Vec<u8>>)>,
     undo: Vec<(RecordKey, Option<u64>)>,
     bucket_versions: Vec<u64>,
+    /// The sealed root among `rows`.
+    root_sealed: Vec<u8>,
 }
 
 fn tampered(what: String) -> StoreError {
@@ -79,6 +94,7 @@ impl Ledger {
             bucket_versions: vec![0; BUCKETS],
             legacy: false,
             generation: 0,
+            root_sealed: Vec::new(),
             freshness: Default::default(),
             audit_head,
         }
@@ -186,6 +202,7 @@ impl Ledger {
         self.bucket_versions = bucket_versions;
         self.legacy = legacy;
         self.generation = generation;
+        self.root_sealed = index_raw;
         self.freshness = Arc::new(Freshness::opened(generation, recorded));
         Ok(records)
     }
@@ -246,25 +263,49 @@ impl Ledger {
         Ok(plain)
     }
 
-    /// Takes in what other writers committed: `rows` are every row whose
-    /// version is above [`Self::generation`] (the index root among them if
-    /// anything changed). Each is checked against the new index; the
-    /// answer is what changed, record by record.
+    /// Takes in what other writers committed: `rows` are the index root
+    /// and every row the database says is newer than
+    /// [`Self::generation`]. The root decides what changed; each changed
+    /// row is checked against it; the answer is what changed, record by
+    /// record. Nothing changes here on an error.
     pub fn catch_up(&mut self, mut rows: Rows) -> Result<Vec<Delivered>, StoreError> {
         let Some(root_raw) = rows.remove(&(Table::Meta, INDEX_ID.to_string())) else {
-            if rows.is_empty() {
+            if rows.is_empty() && self.generation == 0 {
                 return Ok(Vec::new());
             }
-            return Err(tampered("records changed without the index".into()));
+            return Err(tampered("the index is missing (removed)".into()));
         };
+        if root_raw == self.root_sealed {
+            if let Some((table, id)) = rows.keys().next() {
+                return Err(tampered(format!(
+                    "record {}/{} changed without the index",
+                    table.name(),
+                    shown(id)
+                )));
+            }
+            return Ok(Vec::new());
+        }
         let (generation, root_plain) = self.sealer.unseal(Table::Meta, INDEX_ID, &root_raw)?;
-        if generation <= self.generation {
-            return Err(tampered(format!(
-                "the index went back from version {} to {generation} (replayed)",
+        if generation < self.generation {
+            return Err(StoreError::RolledBack(format!(
+                "its sealed index went back from generation {} to {generation}, which would \
+                 bring back what was revoked or deleted since; put back its newest copy",
                 self.generation
             )));
         }
+        if generation == self.generation {
+            return Err(tampered(format!(
+                "the index was replaced by another of the same version {generation}"
+            )));
+        }
         let root = read_root(&root_plain)?;
+        let hidden = |what: String| {
+            StoreError::Hidden(format!(
+                "its sealed index is at generation {generation} and lists {what}, but the \
+                 database returned no such row newer than generation {}",
+                self.generation
+            ))
+        };
         let mut delivered = Vec::new();
         let mut buckets = Vec::new();
         for (b, &expected) in root.buckets.iter().enumerate() {
@@ -272,6 +313,12 @@ impl Ledger {
                 continue;
             }
             let sealed = rows.remove(&(Table::Meta, bucket_id(b)));
+            if expected != 0 && sealed.is_none() {
+                return Err(hidden(format!(
+                    "index bucket {} at version {expected}",
+                    bucket_id(b)
+                )));
+            }
             let entries = self
                 .bucket(b, expected, sealed.as_deref())?
                 .unwrap_or_default();
@@ -280,8 +327,8 @@ impl Ledger {
                     continue;
                 }
                 let Some(sealed) = rows.remove(k) else {
-                    return Err(tampered(format!(
-                        "record {}/{} is missing (removed)",
+                    return Err(hidden(format!(
+                        "record {}/{} at version {version}",
                         k.0.name(),
                         shown(&k.1)
                     )));
@@ -315,6 +362,7 @@ impl Ledger {
         self.bucket_versions = root.buckets;
         self.legacy = false;
         self.generation = generation;
+        self.root_sealed = root_raw;
         self.freshness.committed(generation);
         Ok(delivered)
     }
@@ -347,6 +395,7 @@ impl Ledger {
             rows: Vec::with_capacity(changes.len() + 2),
             undo: Vec::with_capacity(changes.len()),
             bucket_versions: self.bucket_versions.clone(),
+            root_sealed: Vec::new(),
         };
         match self.stage_into(changes, reseal, &mut staged) {
             Ok(()) => Ok(staged),
@@ -412,6 +461,7 @@ impl Ledger {
         })
         .map_err(|e| StoreError::Database(e.to_string()))?;
         let sealed = self.sealer.seal(Table::Meta, INDEX_ID, version, &root)?;
+        staged.root_sealed.clone_from(&sealed);
         staged
             .rows
             .push((Table::Meta, INDEX_ID.to_string(), Some(sealed)));
@@ -421,6 +471,7 @@ impl Ledger {
     /// `staged` is durable.
     pub fn committed(&mut self, staged: Staged) {
         self.generation = staged.version;
+        self.root_sealed = staged.root_sealed;
         self.freshness.committed(staged.version);
         self.bucket_versions = staged.bucket_versions;
         self.legacy = false;

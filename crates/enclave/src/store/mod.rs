@@ -158,6 +158,15 @@ pub enum StoreError {
     /// again later.
     #[error("the key store's database is unreachable: {0}")]
     Unavailable(String),
+    /// The shared database did not return rows the sealed index says
+    /// changed (their `version` column was rewritten, or they were
+    /// removed): this replica cannot see the others' writes.
+    #[error("the key store's database hides what the other replicas wrote: {0}; this replica refuses to serve what may be stale: remove whatever rewrites minikms_records.version (a trigger?), then restart this replica")]
+    Hidden(String),
+    /// The shared database is older than what this replica has seen (put
+    /// back from an older copy).
+    #[error("the key store's database was rolled back: {0}")]
+    RolledBack(String),
     /// Another replica changed a record this write was based on: catch up
     /// and decide again.
     #[error("record {0} was changed by another replica meanwhile")]

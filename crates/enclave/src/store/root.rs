@@ -19,6 +19,10 @@
 //! without `check` (then the two cannot be told apart); such a root key
 //! is re-sealed as `"MKR2"` when it next opens.
 //!
+//! Other small values a replica keeps in its data dir are sealed under
+//! this CPU too, each under its own label and magic ([`seal_under_cpu`]):
+//! `magic || nonce (12) || AES-256-GCM(value) || tag (16)`.
+//!
 //! A platform with no sealing key (a confidential VM: no EGETKEY) keeps no
 //! sealed root key: it writes an empty one, which nothing opens, so the
 //! store starts sealed at every start and opens with recovery shares or
@@ -86,32 +90,18 @@ impl RootKey {
     /// empty if the platform has no sealing key.
     pub fn seal(&self, platform: &Arc<dyn Platform>) -> Result<Vec<u8>, StoreError> {
         let svn = platform.identity().security_version;
-        let Some((key, check)) = cpu_key(platform, svn)? else {
+        let Some((key, check)) = cpu_key(platform, LABEL, svn)? else {
             return Ok(Vec::new());
         };
-        let mut nonce = [0u8; NONCE_LEN];
-        platform
-            .fill_random(&mut nonce)
-            .map_err(|e| StoreError::Platform(e.to_string()))?;
-        let mut buf = Zeroizing::new(self.0.to_vec());
-        let tag = key
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(svn)),
-                buf.as_mut_slice(),
-            )
-            .map_err(|_| StoreError::Platform("sealing the root key failed".into()))?;
         let mut out = Vec::with_capacity(4 + CHECK_LEN + SEALED_LEN);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&check);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&buf);
-        out.extend_from_slice(tag.as_ref());
+        seal_into(platform, &key, LABEL, svn, self.0.as_slice(), &mut out)?;
         Ok(out)
     }
 
     /// Opens a root key sealed at security version `svn`; `Ok(None)` if
-    /// this CPU's key does not open it (see [`RootKey::unseal_or_why`]).
+    /// this CPU's key does not open it (another machine or signer).
     pub fn unseal(
         platform: &Arc<dyn Platform>,
         svn: u16,
@@ -148,19 +138,11 @@ impl RootKey {
         if rest.len() != SEALED_LEN {
             return damaged("the sealed root key is not of its length");
         }
-        let Some((key, ours)) = cpu_key(platform, svn)? else {
+        let Some((key, ours)) = cpu_key(platform, LABEL, svn)? else {
             return Ok(Unsealing::Foreign);
         };
-        let Some((nonce, ct)) = rest.split_first_chunk::<NONCE_LEN>() else {
-            return damaged("the sealed root key is cut short");
-        };
-        let mut buf = Zeroizing::new(ct.to_vec());
-        if let Ok(plain) = key.open_in_place(
-            Nonce::assume_unique_for_key(*nonce),
-            Aad::from(aad(svn)),
-            buf.as_mut_slice(),
-        ) {
-            return Ok(Self::from_bytes(plain).map_or_else(
+        if let Some(plain) = open_with(&key, LABEL, svn, rest) {
+            return Ok(Self::from_bytes(&plain).map_or_else(
                 || Unsealing::Damaged("the sealed root key is not 32 bytes".into()),
                 Unsealing::Opened,
             ));
@@ -176,8 +158,99 @@ impl RootKey {
     }
 }
 
-fn aad(svn: u16) -> Vec<u8> {
-    let mut a = LABEL.to_vec();
+/// What a value sealed under this CPU is: its magic and its label (the
+/// sealing key's id is SHA-256(label); the associated data is the label
+/// and the ISVSVN).
+pub struct CpuSealed {
+    pub magic: &'static [u8; 4],
+    pub label: &'static [u8],
+}
+
+/// Seals `plain` under this CPU's key at our security version
+/// (`magic || nonce || AES-256-GCM(plain) || tag`); empty if the platform
+/// has no sealing key.
+pub fn seal_under_cpu(
+    platform: &Arc<dyn Platform>,
+    what: CpuSealed,
+    plain: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let svn = platform.identity().security_version;
+    let Some((key, _)) = cpu_key(platform, what.label, svn)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(4 + NONCE_LEN + plain.len() + 16);
+    out.extend_from_slice(what.magic);
+    seal_into(platform, &key, what.label, svn, plain, &mut out)?;
+    Ok(out)
+}
+
+/// Opens what [`seal_under_cpu`] sealed at security version `svn`;
+/// `Ok(None)` if this CPU's key does not open it (another machine or
+/// signer, edited, or no sealing key).
+pub fn open_under_cpu(
+    platform: &Arc<dyn Platform>,
+    what: CpuSealed,
+    svn: u16,
+    sealed: &[u8],
+) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+    let Some((key, _)) = cpu_key(platform, what.label, svn)? else {
+        return Ok(None);
+    };
+    Ok(sealed
+        .strip_prefix(what.magic.as_slice())
+        .and_then(|rest| open_with(&key, what.label, svn, rest)))
+}
+
+/// Appends `nonce || AES-256-GCM(plain) || tag` to `out`.
+fn seal_into(
+    platform: &Arc<dyn Platform>,
+    key: &LessSafeKey,
+    label: &[u8],
+    svn: u16,
+    plain: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    platform
+        .fill_random(&mut nonce)
+        .map_err(|e| StoreError::Platform(e.to_string()))?;
+    let mut buf = Zeroizing::new(plain.to_vec());
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad(label, svn)),
+            buf.as_mut_slice(),
+        )
+        .map_err(|_| StoreError::Platform("sealing under the CPU's key failed".into()))?;
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&buf);
+    out.extend_from_slice(tag.as_ref());
+    Ok(())
+}
+
+/// Opens `nonce || AES-256-GCM(plain) || tag`; `None` if it does not open.
+fn open_with(
+    key: &LessSafeKey,
+    label: &[u8],
+    svn: u16,
+    sealed: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
+    let (nonce, ct) = sealed.split_first_chunk::<NONCE_LEN>()?;
+    let mut buf = Zeroizing::new(ct.to_vec());
+    let len = key
+        .open_in_place(
+            Nonce::assume_unique_for_key(*nonce),
+            Aad::from(aad(label, svn)),
+            buf.as_mut_slice(),
+        )
+        .ok()?
+        .len();
+    buf.truncate(len);
+    Some(buf)
+}
+
+fn aad(label: &[u8], svn: u16) -> Vec<u8> {
+    let mut a = label.to_vec();
     a.extend_from_slice(&svn.to_le_bytes());
     a
 }
@@ -191,13 +264,14 @@ impl hkdf::KeyType for CheckLen {
     }
 }
 
-/// The AES-256-GCM key this CPU seals the root key under, at `svn`, and
-/// its check value; `None` if the platform has no sealing key.
+/// The AES-256-GCM key this CPU seals values labelled `label` under, at
+/// `svn`, and its check value; `None` if the platform has no sealing key.
 fn cpu_key(
     platform: &Arc<dyn Platform>,
+    label: &[u8],
     svn: u16,
 ) -> Result<Option<(LessSafeKey, [u8; CHECK_LEN])>, StoreError> {
-    let id = digest::digest(&digest::SHA256, LABEL);
+    let id = digest::digest(&digest::SHA256, label);
     let mut key_id = [0u8; 32];
     key_id.copy_from_slice(id.as_ref());
     let sealing = match platform.sealing_key_at_svn(SealPolicy::MrSigner, svn, &key_id) {
@@ -205,12 +279,13 @@ fn cpu_key(
         Err(PlatformError::NoSealingKey(_)) => return Ok(None),
         Err(e) => return Err(StoreError::Platform(e.to_string())),
     };
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, LABEL).extract(sealing.as_ref());
-    let info = [b"minikms root key v1 aes-256-gcm".as_slice()];
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, label).extract(sealing.as_ref());
     let failed = |_| StoreError::Platform("key derivation failed".into());
-    let okm = prk.expand(&info, &AES_256_GCM).map_err(failed)?;
+    let key_info = [label, b" aes-256-gcm".as_slice()];
+    let okm = prk.expand(&key_info, &AES_256_GCM).map_err(failed)?;
+    let check_info = [label, b" key check".as_slice()];
     let mut check = [0u8; CHECK_LEN];
-    prk.expand(&[b"minikms root key v1 key check".as_slice()], CheckLen)
+    prk.expand(&check_info, CheckLen)
         .and_then(|okm| okm.fill(&mut check))
         .map_err(failed)?;
     Ok(Some((LessSafeKey::new(UnboundKey::from(okm)), check)))

@@ -3,7 +3,8 @@
 //! write acknowledged by one is seen by the next request to any other,
 //! concurrent writers lose nothing, crashes of a replica or of the
 //! database lose no acknowledged write, and the database holds only
-//! sealed rows, which replicas refuse once edited.
+//! sealed rows, which replicas refuse once edited, hidden behind their
+//! version column, or put back from an older copy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use minikms_testkit::postgres::Postgres;
-use minikms_testkit::{bin, contains, https, Server};
+use minikms_testkit::{bin, contains, copy_dir, https, Server};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "hvs.replicas-test-root";
@@ -29,13 +30,32 @@ fn first(pg: &Postgres) -> Server {
     .unwrap_or_else(|r| panic!("the first replica did not start: {r:?}"))
 }
 
-/// Another replica, joining `peer`.
-fn joiner(pg: &Postgres, peer: &Server) -> Server {
+/// The arguments of a replica joining `peer`, as docs/replicas.md gives
+/// them.
+fn joiner_args(pg: &Postgres, peer: &Server) -> Vec<String> {
     let join = format!("https://{}", peer.addr);
     let args = ["--simulation", "--storage", &pg.url, "--join", &join];
-    let mut args = args.to_vec();
-    args.extend(["--dev-root-token", TOKEN]);
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    args.extend(["--dev-root-token".into(), TOKEN.into()]);
+    args
+}
+
+/// Another replica, joining `peer`.
+fn joiner(pg: &Postgres, peer: &Server) -> Server {
+    let args = joiner_args(pg, peer);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Server::try_start(&args).unwrap_or_else(|r| panic!("a joining replica did not start: {r:?}"))
+}
+
+/// A replica that joined `peer`, started again on its data dir `dir`.
+fn restarted(
+    pg: &Postgres,
+    peer: &Server,
+    dir: tempfile::TempDir,
+) -> Result<Server, minikms_testkit::Refusal> {
+    let args = joiner_args(pg, peer);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::try_start_in(dir, &args)
 }
 
 async fn call_as(
@@ -442,4 +462,161 @@ async fn the_database_holds_only_sealed_rows_and_an_edited_row_is_refused() {
         Err(r) => r.stderr,
     };
     assert!(stderr.contains("tampered"), "{stderr}");
+}
+
+/// Waits until `server` has logged `line` (its log lines reach the host
+/// a moment after the answer).
+async fn logs(server: &Server, line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.stderr().contains(line) {
+        assert!(
+            Instant::now() < deadline,
+            "no {line:?} in {}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A token made on `server` (default policy), and that `other` takes it.
+async fn token_seen_by(server: &Server, other: &Server) -> String {
+    let made = ok(
+        server,
+        "POST",
+        "/v1/auth/token/create",
+        Some(json!({"policies": ["default"]})),
+    )
+    .await;
+    let token = made["auth"]["client_token"].as_str().unwrap().to_string();
+    let r = call_as(other, &token, "GET", "/v1/auth/token/lookup-self", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    token
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_hiding_writes_behind_their_version_column_is_refused() {
+    let pg = Postgres::start();
+    let a = first(&pg);
+    let b = joiner(&pg, &a);
+    // Past generation 7, so that rows pinned at 7 look old to everyone.
+    for n in 0..8 {
+        let path = format!("/v1/transit/keys/pin-{n}");
+        ok(&a, "POST", &path, Some(json!({}))).await;
+    }
+    let token = token_seen_by(&a, &b).await;
+
+    // Every row written from now on claims version 7: catching up by
+    // `version > seen` finds nothing.
+    pg.psql(
+        "CREATE FUNCTION minikms_pin() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN NEW.version := 7; RETURN NEW; END $$; \
+         CREATE TRIGGER minikms_pin BEFORE INSERT OR UPDATE ON minikms_records \
+         FOR EACH ROW EXECUTE FUNCTION minikms_pin()",
+    );
+    ok(
+        &a,
+        "POST",
+        "/v1/auth/token/revoke",
+        Some(json!({"token": token})),
+    )
+    .await;
+
+    // B does not take the revoked token: it refuses to serve, and says
+    // so to load balancers and in its log.
+    let r = call_as(&b, &token, "GET", "/v1/auth/token/lookup-self", None).await;
+    assert_eq!(r.status, 503, "B answered a revoked token: {}", r.body);
+    assert!(
+        r.body.to_string().contains("refuses to serve"),
+        "{}",
+        r.body
+    );
+    let health = https::get(b.addr, "/v1/sys/health").await;
+    assert_eq!(health.status, 503, "{}", health.body);
+    let said = health.body["storage_error"].as_str().unwrap_or("");
+    assert!(said.contains("refuses to serve"), "{}", health.body);
+    logs(
+        &b,
+        "the key store's database hides what the other replicas wrote",
+    )
+    .await;
+    assert!(b.stderr().contains("minikms_records.version"));
+    // A, which holds what it wrote, serves on.
+    assert_eq!(https::get(a.addr, "/v1/sys/health").await.status, 200);
+
+    // As B's log says: the trigger removed and B restarted, B is whole.
+    pg.psql("DROP TRIGGER minikms_pin ON minikms_records");
+    let (_, dir) = b.stop_keeping_data(libc::SIGTERM);
+    let b = restarted(&pg, &a, dir).unwrap_or_else(|r| panic!("B did not restart: {r:?}"));
+    let r = call_as(&b, &token, "GET", "/v1/auth/token/lookup-self", None).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_put_back_behind_what_a_replica_saw_is_refused() {
+    let pg = Postgres::start();
+    let a = first(&pg);
+    let b = joiner(&pg, &a);
+    let token = token_seen_by(&a, &b).await;
+    // The copy, taken now.
+    pg.psql("CREATE TABLE minikms_copy AS SELECT * FROM minikms_records");
+    ok(
+        &a,
+        "POST",
+        "/v1/auth/token/revoke",
+        Some(json!({"token": token})),
+    )
+    .await;
+    // B sees the revocation as load balancers poll it (sys/health is not
+    // audited: only B's high-water mark remembers it), then stops.
+    assert_eq!(https::get(b.addr, "/v1/sys/health").await.status, 200);
+    let (_, dir) = b.stop_keeping_data(libc::SIGTERM);
+    let kept = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), kept.path());
+
+    // The old copy put back: the token is live again in the database.
+    pg.psql(
+        "DELETE FROM minikms_records; \
+         INSERT INTO minikms_records SELECT * FROM minikms_copy",
+    );
+
+    // A, running, refuses it at once.
+    let r = call_as(&a, &token, "GET", "/v1/auth/token/lookup-self", None).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.body.to_string().contains("refuses to serve"),
+        "{}",
+        r.body
+    );
+    logs(
+        &a,
+        "the key store's database was rolled back: its sealed index went back",
+    )
+    .await;
+
+    // B refuses to start on it, and says what happened and what to do.
+    let refusal = match restarted(&pg, &a, dir) {
+        Ok(b) => panic!("B opened a rolled-back database on {}", b.addr),
+        Err(refusal) => refusal,
+    };
+    let error = refusal
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("kms-host: error: "))
+        .unwrap_or_else(|| panic!("no error line: {}", refusal.stderr))
+        .to_string();
+    for says in [
+        "was rolled back",
+        "this replica has seen generation",
+        "store-generation.sealed",
+        "Put back its newest copy",
+    ] {
+        assert!(error.contains(says), "{error}");
+    }
+
+    // Going back on purpose: without the mark, B takes the database as
+    // it is (the token live again, as in the copy).
+    std::fs::remove_file(kept.path().join("enclave/store-generation.sealed")).unwrap();
+    let b = restarted(&pg, &a, kept).unwrap_or_else(|r| panic!("B did not start: {r:?}"));
+    let r = call_as(&b, &token, "GET", "/v1/auth/token/lookup-self", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }

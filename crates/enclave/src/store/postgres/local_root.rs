@@ -2,7 +2,8 @@
 //! its own CPU ([`crate::store::root`]) in its data dir, file `root.sealed`:
 //! the security version it was sealed at (u16, little-endian), then the
 //! sealed root key. Written whole (a temporary file renamed over it, both
-//! synced), so a crash leaves the old file or the new one.
+//! synced), so a crash leaves the old file or the new one. The replica's
+//! high-water mark ([`super::high_water`]) is a file of the same form.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -23,9 +24,10 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> StoreError {
     StoreError::Database(format!("cannot {what} {}: {e}", path.display()))
 }
 
-/// The root key kept in `data_dir`, if any.
-pub fn read(data_dir: &Path) -> Result<Option<LocalRoot>, StoreError> {
-    let path = data_dir.join(FILE_NAME);
+/// The sealed file `name` kept in `data_dir` ([`FILE_NAME`]: the root
+/// key), if any.
+pub fn read(data_dir: &Path, name: &str) -> Result<Option<LocalRoot>, StoreError> {
+    let path = data_dir.join(name);
     let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -43,11 +45,11 @@ pub fn read(data_dir: &Path) -> Result<Option<LocalRoot>, StoreError> {
     }))
 }
 
-/// Keeps `sealed` (sealed at `svn`) in `data_dir`, durably.
-pub fn write(data_dir: &Path, svn: u16, sealed: &[u8]) -> Result<(), StoreError> {
+/// Keeps `sealed` (sealed at `svn`) in `data_dir` as file `name`, durably.
+pub fn write(data_dir: &Path, name: &str, svn: u16, sealed: &[u8]) -> Result<(), StoreError> {
     fs::create_dir_all(data_dir).map_err(|e| io("create", data_dir, e))?;
-    let path = data_dir.join(FILE_NAME);
-    let tmp = data_dir.join(format!("{FILE_NAME}.tmp"));
+    let path = data_dir.join(name);
+    let tmp = data_dir.join(format!("{name}.tmp"));
     let mut file = File::options()
         .write(true)
         .create(true)

@@ -21,6 +21,8 @@
 //! The root key is never in the database: each replica keeps it sealed
 //! under its own CPU in its data dir ([`local_root`]); a replica without
 //! it starts sealed, and gets it from recovery shares or an attested join.
+//! Beside it, each replica keeps the highest store generation it has
+//! seen ([`high_water`]), and refuses a database behind it.
 //!
 //! Writes: one transaction per group commit. It first locks the header's
 //! `seal_check` row (so writers take turns and versions follow commit
@@ -34,6 +36,7 @@
 //! The `postgres` client blocks on a runtime of its own, so all database
 //! work runs on one thread of this store's ([`worker`]).
 
+mod high_water;
 mod local_root;
 mod session;
 mod worker;
@@ -42,21 +45,30 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
+use super::freshness::Freshness;
 use super::opening::{Found, Locked, Unsealed};
 use super::root::RootKey;
 use super::seal::Sealer;
 use super::{Change, Delivered, Storage, StoreError};
 use crate::platform::Platform;
+use high_water::HighWater;
 use session::Session;
 use worker::Worker;
 
 /// An open store in a PostgreSQL database.
 pub struct PgStore {
     db: Worker<Session>,
+    high_water: Arc<HighWater>,
+    freshness: Arc<Freshness>,
 }
 
 impl Storage for PgStore {
     fn write(&mut self, changes: &[Change]) -> Result<u64, StoreError> {
+        if changes.is_empty() {
+            // Nothing to write but what the store vouches for (at open and
+            // at a clean stop): here, the high-water mark.
+            self.high_water.advance(self.freshness.generation())?;
+        }
         let changes: Vec<Change> = changes
             .iter()
             .map(|c| Change {
@@ -119,7 +131,7 @@ pub fn open_or_sealed(
     config.application_name("minikms");
     let db_shown = shown(&config);
     let ours = platform.identity().security_version;
-    let local = local_root::read(data_dir)?;
+    let local = local_root::read(data_dir, local_root::FILE_NAME)?;
     let root = match &local {
         Some(l) if l.svn > ours && newer_is_sealed => None,
         Some(l) if l.svn > ours => {
@@ -178,11 +190,29 @@ impl Opening {
         let sealer = Sealer::from_root(&self.platform, &root)?;
         if keep {
             let svn = self.platform.identity().security_version;
-            local_root::write(&self.data_dir, svn, &root.seal(&self.platform)?)?;
+            local_root::write(
+                &self.data_dir,
+                local_root::FILE_NAME,
+                svn,
+                &root.seal(&self.platform)?,
+            )?;
         }
         let (records, versions, freshness) = self.db.call(move |s| s.load(sealer))??;
+        let generation = freshness.generation();
+        let high_water = HighWater::open(
+            &self.platform,
+            &self.data_dir,
+            self.check,
+            generation,
+            &self.shown,
+        )?;
+        high_water.keep(&freshness)?;
         Ok(Unsealed {
-            store: Box::new(PgStore { db: self.db }),
+            store: Box::new(PgStore {
+                db: self.db,
+                high_water,
+                freshness: freshness.clone(),
+            }),
             freshness,
             records,
             versions,

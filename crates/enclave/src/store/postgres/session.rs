@@ -305,8 +305,12 @@ struct Columns<'a> {
     sealed: Vec<&'a [u8]>,
 }
 
-/// Every row written after a version.
-const NEWER: &str = "SELECT tbl, id, sealed FROM minikms_records WHERE version > $1";
+/// The index root, and every row the database says was written after a
+/// version: the root's sealed version, not this column, tells what
+/// changed ([`Ledger::catch_up`]), so the root comes whatever its column
+/// says, in the same round trip.
+const NEWER: &str = "SELECT tbl, id, sealed FROM minikms_records \
+                     WHERE version > $1 OR (tbl = 'meta' AND id = 'index')";
 
 /// What went wrong inside a transaction: the database's error, or ours.
 enum Fault {
