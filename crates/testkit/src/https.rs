@@ -48,26 +48,29 @@ pub async fn connect_tls13_from(from: IpAddr, addr: SocketAddr) -> TlsStream<Tcp
 }
 
 /// `n` bodiless `POST path`s from `from`, over keep-alive connections (a
-/// fresh one whenever the server closes one): a flood. How many were
-/// answered 2xx.
+/// fresh one whenever the server closes one; at most `2n` tries): a
+/// flood. How many were answered 2xx.
 pub async fn flood(from: IpAddr, addr: SocketAddr, path: &str, n: usize) -> usize {
-    let mut answered = 0;
-    let mut sent = 0;
-    while sent < n {
+    let (mut answers, mut answered, mut tries) = (0, 0, 0);
+    while answers < n && tries < 2 * n {
         let tls = connect_tls13_from(from, addr).await;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .expect("HTTP handshake");
         tokio::spawn(conn);
-        while sent < n {
+        while answers < n && tries < 2 * n {
+            tries += 1;
             let req = hyper::Request::post(path)
                 .header("host", "localhost")
                 .body(Empty::<Bytes>::new())
                 .expect("request");
-            sent += 1;
+            if sender.ready().await.is_err() {
+                break;
+            }
             let Ok(resp) = sender.send_request(req).await else {
                 break;
             };
+            answers += 1;
             answered += usize::from(resp.status().is_success());
             if resp.into_body().collect().await.is_err() {
                 break;
