@@ -56,7 +56,7 @@
 //! the file still ends with a whole entry), [`AuditLog::admit`] lets no new
 //! request through (503: nothing is done), while the entries of requests
 //! already through still fit; a background task tries again every
-//! [`RETRY_EVERY`] and lets requests through once there is room, the chain
+//! [`room::RETRY_EVERY`] and lets requests through once there is room, the chain
 //! unbroken. A failed `fdatasync` is final (the kernel may have dropped
 //! the pages, and a later success would prove nothing): every request is
 //! refused until a restart.
@@ -71,7 +71,7 @@ mod vouch;
 use std::fs::File;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
@@ -83,10 +83,12 @@ use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::platform::Platform;
+use crate::services::source::Source;
 use crate::state::State;
 use crate::store::freshness::Freshness;
 pub use error::AuditError;
 pub use record::{AttestedFacts, Record, RequestId};
+use room::Room;
 pub use room::UNWRITABLE;
 pub(crate) use tail::open_tail;
 use tail::{reserve, write_lines, Tail};
@@ -100,8 +102,6 @@ const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 const MAX_KEPT_BUFFER: usize = 1 << 20;
 /// The meta record of the audit key.
 const AUDIT_KEY_ID: &str = "audit_key";
-/// How often a log that refuses requests tries to make room again.
-pub const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The open log: its key, and where the chain stands.
 pub struct AuditLog {
@@ -112,14 +112,8 @@ pub struct AuditLog {
     tail: Mutex<Tail>,
     /// Entries up to this seq are in the file.
     written_upto: AtomicU64,
-    /// A sync failed (or a failed write could not be cut off): every
-    /// request is refused until a restart.
-    broken: AtomicBool,
-    /// No room for the reserve, or a write failed: new requests are
-    /// refused until [`Self::recover_in_background`] makes room.
-    refusing: AtomicBool,
-    /// Wakes the recovery task.
-    trouble: Notify,
+    /// Whether it takes entries now (a full disk, a failed sync).
+    room: Room,
     /// Requests without a valid token, counted.
     tally: Tally,
     /// Requests whose entries are written and which wait for the sync.
@@ -241,7 +235,8 @@ impl AuditLog {
         );
         let log = Self::continue_from(key, path, tail, sync_file, freshness);
         if let Err(e) = room {
-            log.refuse_for_now(&format!("cannot allocate room for entries: {e}"));
+            log.room
+                .refuse_for_now(&format!("cannot allocate room for entries: {e}"));
         }
         Ok(log)
     }
@@ -273,7 +268,9 @@ impl AuditLog {
         freshness: Arc<Freshness>,
     ) -> Arc<Self> {
         let seq = tail.seq;
+        let room = Room::new(path.display().to_string());
         let log = Arc::new(Self {
+            room,
             key,
             path,
             queue: Mutex::new(Queue {
@@ -283,9 +280,6 @@ impl AuditLog {
             }),
             tail: Mutex::new(tail),
             written_upto: AtomicU64::new(seq),
-            broken: AtomicBool::new(false),
-            refusing: AtomicBool::new(false),
-            trouble: Notify::new(),
             tally: Tally::default(),
             unsynced: Mutex::new(Vec::new()),
             queued: Notify::new(),
@@ -296,21 +290,67 @@ impl AuditLog {
         });
         tokio::spawn(log.clone().write_in_background());
         tokio::spawn(log.clone().sync_in_background());
-        tokio::spawn(log.clone().recover_in_background());
+        let recovering = log.clone();
+        tokio::spawn(async move { recovering.room.recover(&recovering.tail).await });
         tokio::spawn(log.clone().count_in_background());
         log
+    }
+
+    /// Whether a new request may go through: `Err` while the log cannot
+    /// take its entry (the disk is full, or it failed for good). Checked
+    /// before a request does anything, so a refused one changes nothing.
+    pub fn admit(&self) -> Result<(), AuditError> {
+        self.room.admit()
+    }
+
+    /// What is wrong with the log, for `sys/health`: `None` if nothing.
+    pub fn trouble(&self) -> Option<&'static str> {
+        self.room.trouble()
+    }
+
+    /// Counts a request without a valid token from `source` ([`tally`]).
+    pub fn count(&self, source: Source, verb: &str, route: &str, status: u16) {
+        self.tally.count(source, verb, route, status);
+    }
+
+    /// Writes the counts so far now (at shutdown).
+    pub async fn write_counts(&self) {
+        let waits: Vec<_> = self
+            .tally
+            .take()
+            .into_iter()
+            .map(|counts| self.enqueue(Pending::Counted(counts), false))
+            .collect();
+        for answer in waits {
+            if !matches!(answer.await, Ok(true)) {
+                tracing::warn!("audit log: counts of unauthenticated requests not written");
+            }
+        }
+    }
+
+    /// Writes the counts every [`tally::INTERVAL`], unless the log refuses
+    /// (they wait for the next round then).
+    async fn count_in_background(self: Arc<Self>) {
+        let mut every = tokio::time::interval(tally::INTERVAL);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            if self.admit().is_ok() {
+                self.write_counts().await;
+            }
+        }
     }
 
     /// Appends one request's entry. On `Ok` it is in the file, and on disk
     /// if `durable` (the request changed state).
     pub async fn record(&self, record: Record, durable: bool) -> Result<(), AuditError> {
-        if self.broken.load(Ordering::Acquire) {
-            return Err(self.failed());
+        if self.room.is_broken() {
+            return Err(self.room.failed());
         }
         match self.enqueue(Pending::Request(record), durable).await {
             Ok(true) => Ok(()),
-            _ if self.broken.load(Ordering::Acquire) => Err(self.failed()),
-            _ => Err(self.unwritable()),
+            _ if self.room.is_broken() => Err(self.room.failed()),
+            _ => Err(self.room.unwritable()),
         }
     }
 
@@ -338,18 +378,6 @@ impl AuditLog {
         answer
     }
 
-    fn failed(&self) -> AuditError {
-        AuditError::Failed {
-            path: self.path.display().to_string(),
-        }
-    }
-
-    fn unwritable(&self) -> AuditError {
-        AuditError::Unwritable {
-            path: self.path.display().to_string(),
-        }
-    }
-
     /// Writes what is queued each time it is woken: one signature and one
     /// `write` (to the page cache: tens of microseconds) for everything
     /// queued since the last round. A failed write refuses its entries'
@@ -370,7 +398,7 @@ impl AuditLog {
                 spare = batch;
                 continue;
             }
-            if self.broken.load(Ordering::Acquire) {
+            if self.room.is_broken() {
                 refuse(batch.drain(..).map(|q| q.reply));
                 spare = batch;
                 continue;
@@ -393,17 +421,34 @@ impl AuditLog {
                     refuse(batch.drain(..).map(|q| q.reply));
                     if lock(&self.tail).damaged {
                         tracing::error!("{e}; refusing every request from now on");
-                        self.broken.store(true, Ordering::Release);
+                        self.room.break_for_good();
                         // The syncer refuses those waiting for it.
                         self.written.notify_one();
                     } else {
-                        self.refuse_for_now(&e.to_string());
+                        self.room.refuse_for_now(&e.to_string());
                         self.renumber();
                     }
                 }
             }
             spare = batch;
         }
+    }
+
+    /// After a failed write, numbers the queued entries on from the last
+    /// entry in the file: the chain goes on without a gap.
+    fn renumber(&self) {
+        let mut queue = lock(&self.queue);
+        let mut seq = lock(&self.tail).seq;
+        let mut durable_upto = seq;
+        for queued in &mut queue.waiting {
+            seq += 1;
+            queued.seq = seq;
+            if queued.reply.durable {
+                durable_upto = seq;
+            }
+        }
+        queue.next_seq = seq + 1;
+        queue.durable_upto = durable_upto;
     }
 
     /// Chains the entries, signs the last one, and appends them in one
@@ -485,7 +530,8 @@ impl AuditLog {
         }
         if let Err(e) = reserve(&mut tail) {
             drop(tail);
-            self.refuse_for_now(&format!("cannot allocate room for more entries: {e}"));
+            self.room
+                .refuse_for_now(&format!("cannot allocate room for more entries: {e}"));
         }
         Ok(seq)
     }
@@ -499,7 +545,7 @@ impl AuditLog {
         let mut last = tokio::time::Instant::now();
         loop {
             self.written.notified().await;
-            if self.broken.load(Ordering::Acquire) {
+            if self.room.is_broken() {
                 refuse(lock(&self.unsynced).drain(..).map(|(_, r)| r));
                 continue;
             }
@@ -525,7 +571,7 @@ impl AuditLog {
                     "audit log {}: fdatasync failed: {e}; refusing every request from now on",
                     self.path.display()
                 );
-                self.broken.store(true, Ordering::Release);
+                self.room.break_for_good();
                 refuse(lock(&self.unsynced).drain(..).map(|(_, r)| r));
                 continue;
             }

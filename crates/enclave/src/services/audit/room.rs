@@ -2,24 +2,50 @@
 //! and going on by itself once there is room again (see the module doc
 //! of [`super`]).
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
-use super::tail::reserve;
-use super::{lock, AuditError, AuditLog, RETRY_EVERY};
+use tokio::sync::Notify;
 
+use super::error::AuditError;
+use super::tail::{reserve, Tail};
+
+/// How often a log that refuses requests tries to make room again.
+pub const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// What clients are told while the log has no room.
 pub const UNWRITABLE: &str = "the audit log cannot be written (the enclave's disk may be full), so no request is carried out: try again later";
 /// What clients are told once the log failed for good.
 pub const BROKEN: &str =
     "the audit log failed, so no request is carried out until the enclave is restarted";
 
-impl AuditLog {
+/// Whether the log takes entries now.
+pub(super) struct Room {
+    path: String,
+    /// A sync failed (or a failed write could not be cut off): every
+    /// request is refused until a restart.
+    broken: AtomicBool,
+    /// No room for the reserve, or a write failed: new requests are
+    /// refused until [`Self::recover`] makes room.
+    refusing: AtomicBool,
+    /// Wakes [`Self::recover`].
+    trouble: Notify,
+}
+
+impl Room {
+    pub(super) fn new(path: String) -> Self {
+        Self {
+            path,
+            broken: AtomicBool::new(false),
+            refusing: AtomicBool::new(false),
+            trouble: Notify::new(),
+        }
+    }
+
     /// Whether a new request may go through: `Err` while the log cannot
-    /// take its entry (the disk is full, or it failed for good). Checked
-    /// before a request does anything, so a refused one changes nothing.
-    pub fn admit(&self) -> Result<(), AuditError> {
-        if self.broken.load(Ordering::Acquire) {
+    /// take its entry (the disk is full, or it failed for good).
+    pub(super) fn admit(&self) -> Result<(), AuditError> {
+        if self.is_broken() {
             return Err(self.failed());
         }
         if self.refusing.load(Ordering::Acquire) {
@@ -28,12 +54,33 @@ impl AuditLog {
         Ok(())
     }
 
-    /// What is wrong with the log, for `sys/health`: `None` if nothing.
-    pub fn trouble(&self) -> Option<&'static str> {
+    /// What is wrong, for `sys/health`: `None` if nothing.
+    pub(super) fn trouble(&self) -> Option<&'static str> {
         match self.admit() {
             Ok(()) => None,
             Err(AuditError::Unwritable { .. }) => Some(UNWRITABLE),
             Err(_) => Some(BROKEN),
+        }
+    }
+
+    pub(super) fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Acquire)
+    }
+
+    /// Refuses every request from now on.
+    pub(super) fn break_for_good(&self) {
+        self.broken.store(true, Ordering::Release);
+    }
+
+    pub(super) fn failed(&self) -> AuditError {
+        AuditError::Failed {
+            path: self.path.clone(),
+        }
+    }
+
+    pub(super) fn unwritable(&self) -> AuditError {
+        AuditError::Unwritable {
+            path: self.path.clone(),
         }
     }
 
@@ -42,52 +89,32 @@ impl AuditLog {
         if !self.refusing.swap(true, Ordering::AcqRel) {
             tracing::error!(
                 "audit log {}: {why}; refusing requests until there is room (retrying every {RETRY_EVERY:?})",
-                self.path.display()
+                self.path
             );
         }
         self.trouble.notify_one();
     }
 
-    /// While the log refuses, tries every [`RETRY_EVERY`] to allocate its
-    /// reserve again; once it can, requests go through again.
-    pub(super) async fn recover_in_background(self: Arc<Self>) {
+    /// While the log refuses, tries every [`RETRY_EVERY`] to allocate the
+    /// reserve of `tail` again; once it can, requests go through again.
+    pub(super) async fn recover(&self, tail: &Mutex<Tail>) {
         loop {
             self.trouble.notified().await;
-            while self.refusing.load(Ordering::Acquire) && !self.broken.load(Ordering::Acquire) {
+            while self.refusing.load(Ordering::Acquire) && !self.is_broken() {
                 tokio::time::sleep(RETRY_EVERY).await;
                 let room = {
-                    let mut tail = lock(&self.tail);
+                    let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
                     if tail.damaged {
-                        self.broken.store(true, Ordering::Release);
+                        self.break_for_good();
                         break;
                     }
                     reserve(&mut tail)
                 };
                 if room.is_ok() {
                     self.refusing.store(false, Ordering::Release);
-                    tracing::info!(
-                        "audit log {}: room again; requests go through",
-                        self.path.display()
-                    );
+                    tracing::info!("audit log {}: room again; requests go through", self.path);
                 }
             }
         }
-    }
-
-    /// After a failed write, numbers the queued entries on from the last
-    /// entry in the file: the chain goes on without a gap.
-    pub(super) fn renumber(&self) {
-        let mut queue = lock(&self.queue);
-        let mut seq = lock(&self.tail).seq;
-        let mut durable_upto = seq;
-        for queued in &mut queue.waiting {
-            seq += 1;
-            queued.seq = seq;
-            if queued.reply.durable {
-                durable_upto = seq;
-            }
-        }
-        queue.next_seq = seq + 1;
-        queue.durable_upto = durable_upto;
     }
 }

@@ -20,12 +20,11 @@
 //! status pairs per address (the rest under `other`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use minikms_audit::Counted;
 
-use super::{AuditLog, Pending};
 use crate::services::source::Source;
 
 /// How often the counts are written.
@@ -93,41 +92,6 @@ impl Tally {
     pub(super) fn take(&self) -> Vec<Counts> {
         let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         std::mem::take(&mut *table).into_values().collect()
-    }
-}
-
-impl AuditLog {
-    /// Counts a request without a valid token from `source` ([`tally`]).
-    pub fn count(&self, source: Source, verb: &str, route: &str, status: u16) {
-        self.tally.count(source, verb, route, status);
-    }
-
-    /// Writes the counts so far now (at shutdown).
-    pub async fn write_counts(&self) {
-        let waits: Vec<_> = self
-            .tally
-            .take()
-            .into_iter()
-            .map(|counts| self.enqueue(Pending::Counted(counts), false))
-            .collect();
-        for answer in waits {
-            if !matches!(answer.await, Ok(true)) {
-                tracing::warn!("audit log: counts of unauthenticated requests not written");
-            }
-        }
-    }
-
-    /// Writes the counts every [`INTERVAL`], unless the log refuses
-    /// (they wait for the next round then).
-    pub(super) async fn count_in_background(self: Arc<Self>) {
-        let mut every = tokio::time::interval(INTERVAL);
-        every.tick().await;
-        loop {
-            every.tick().await;
-            if self.admit().is_ok() {
-                self.write_counts().await;
-            }
-        }
     }
 }
 

@@ -46,9 +46,11 @@ async fn answer(log: &AuditLog, n: u16, durable: bool) -> Result<(), AuditError>
     .expect("the audit log answers within 10 s")
 }
 
-/// A write that fails (the disk is full: `/dev/full` under the log's
-/// file handle) refuses that request and every later one, durable or
-/// not, and nothing after the failure reaches the file.
+/// A write that fails and cannot be cut back off (`/dev/full` under the
+/// log's file handle: it cannot be truncated) refuses that request and
+/// every later one, durable or not, and nothing after the failure reaches
+/// the file. (A failed write that is cut back off recovers: the floods
+/// test in the testkit suite fills a real file system.)
 #[tokio::test]
 async fn a_failed_write_refuses_every_later_request() {
     let dir = tempfile::tempdir().unwrap();
