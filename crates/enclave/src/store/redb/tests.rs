@@ -372,11 +372,14 @@ fn a_format_2_file_with_a_page_of_impossible_size_is_corrupt_not_an_abort() {
     }
 }
 
+/// An edit of the sealed root key's bytes (none: only read them).
+type Edit<'a> = Option<&'a dyn Fn(&mut Vec<u8>)>;
+
 #[test]
 fn a_damaged_root_key_is_told_from_another_machines() {
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path()).unwrap());
-    let sealed_root = |edit: Option<&dyn Fn(&mut Vec<u8>)>| {
+    let sealed_root = |edit: Edit| {
         let db = Database::open(dir.path().join(FILE_NAME)).unwrap();
         let tx = db.begin_write().unwrap();
         let old = {
