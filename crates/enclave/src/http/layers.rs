@@ -210,8 +210,11 @@ where
         Box::pin(async move {
             let Ok(mut response) = handled.await;
             let status = response.status();
+            // Refused for want of a token, or an open route's answer that
+            // is not recorded alone (only some successes are).
+            let recorded_alone = classified.recorded_alone && status.is_success();
             let counted = response.extensions().get::<NoValidToken>().is_some()
-                || (!classified.needs_token && !(classified.recorded_alone && status.is_success()));
+                || !(classified.needs_token || recorded_alone);
             if counted {
                 let route = &classified.route;
                 state
