@@ -1,5 +1,7 @@
 //! Batches: Vault's `batch_input`, bounded, answered item by item.
 
+use serde::{Serialize, Serializer};
+
 use crate::error::Error;
 
 /// Largest `batch_input` accepted.
@@ -35,10 +37,29 @@ pub trait Item<T> {
     fn reference(&self) -> Option<&String>;
 }
 
-/// What a failed item answers, and where its reference goes.
+/// What a failed item answers, and where its reference goes; the key
+/// version a single answer names (for the audit entry).
 pub trait Outcome: Default {
     fn set_error(&mut self, message: String);
     fn set_reference(&mut self, reference: Option<String>);
+    fn key_version(&self) -> Option<u64>;
+}
+
+/// One outcome as itself, a batch as Vault's `{"batch_results": [...]}`.
+impl<T: Serialize> Serialize for Answer<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Batch<'a, T> {
+            batch_results: &'a [T],
+        }
+        match self {
+            Self::One(one) => one.serialize(serializer),
+            Self::Batch { results, .. } => Batch {
+                batch_results: results,
+            }
+            .serialize(serializer),
+        }
+    }
 }
 
 /// Runs `one` on each item: a failed item answers its `error` (the first

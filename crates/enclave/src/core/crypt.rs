@@ -251,4 +251,8 @@ impl batch::Outcome for Outcome {
     fn set_reference(&mut self, reference: Option<String>) {
         self.reference = reference;
     }
+
+    fn key_version(&self) -> Option<u64> {
+        self.key_version
+    }
 }

@@ -15,6 +15,8 @@
 //!   `cache-config`).
 //! - [`crypt`]: encrypt, decrypt, rewrap, datakey.
 //! - [`sign`]: sign, verify (signatures and HMACs), hmac.
+//! - [`transit`]: each Transit key operation as one type, and the one
+//!   runner that looks its key up and runs it.
 //! - [`utility`]: random, hash.
 //! - [`import`]: bring your own key (the wrapping key, import).
 //! - [`tokens`]: token create, lookup, revoke.
@@ -41,4 +43,5 @@ pub mod rotation;
 pub mod sigalg;
 pub mod sign;
 pub mod tokens;
+pub mod transit;
 pub mod utility;

@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use serde::{Deserialize, Serialize};
 
-use super::crypt::{self, DatakeyRequest, Item};
+use super::crypt::{self, DatakeyPlan, DatakeyRequest, Item};
 use super::keys::B64;
 use super::manage::{export_material, Exported};
 use crate::error::Error;
@@ -118,19 +118,19 @@ pub struct ReleasedDataKey {
     pub wrapped_plaintext: String,
 }
 
-/// A fresh data key under `key` (`kind` `plaintext` or `wrapped`: either
-/// way it is answered wrapped to `recipient`).
-pub fn datakey(
-    key: &Key,
-    kind: &str,
-    req: DatakeyRequest,
-    recipient: &[u8],
-) -> Result<ReleasedDataKey, Error> {
+/// What an attested data key request asks (`kind` `plaintext` or
+/// `wrapped`: either way the data key is answered wrapped, so it is made
+/// with its plaintext).
+pub fn datakey_plan(kind: &str, req: DatakeyRequest) -> Result<DatakeyPlan, Error> {
     if !matches!(kind, "plaintext" | "wrapped") {
         return Err(Error::invalid("invalid type: must be plaintext or wrapped"));
     }
-    let plan = crypt::datakey_plan("plaintext", req)?;
-    let made = crypt::datakey(key, &plan)?;
+    crypt::datakey_plan("plaintext", req)
+}
+
+/// A fresh data key under `key`, wrapped to `recipient`.
+pub fn datakey(key: &Key, plan: &DatakeyPlan, recipient: &[u8]) -> Result<ReleasedDataKey, Error> {
+    let made = crypt::datakey(key, plan)?;
     let plain = made
         .plaintext
         .as_ref()

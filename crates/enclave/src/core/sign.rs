@@ -248,4 +248,8 @@ impl batch::Outcome for SignOutcome {
     fn set_reference(&mut self, reference: Option<String>) {
         self.reference = reference;
     }
+
+    fn key_version(&self) -> Option<u64> {
+        self.key_version
+    }
 }

@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::secret::SecretBuf;
-use crate::core::batch::Answer;
+pub use crate::core::transit::Carries;
+use crate::core::transit::Done;
 use crate::error::Error;
 use crate::services::audit::RequestId;
 
@@ -35,6 +36,15 @@ impl Facts {
         key_version: None,
         durable: true,
     };
+
+    /// A key operation's: the key version its answer names, and whether it
+    /// wrote.
+    pub fn of<T>(done: &Done<T>) -> Facts {
+        Facts {
+            key_version: done.shape.key_version,
+            durable: done.wrote,
+        }
+    }
 
     /// These facts, with `other`'s added.
     pub fn and(self, other: Facts) -> Facts {
@@ -117,14 +127,6 @@ fn envelope_bytes<T: Serialize>(
     )
 }
 
-/// Whether an answer's `data` holds secrets (plaintext, key material): its
-/// body is then wiped once sent ([`super::secret`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Carries {
-    Public,
-    Secrets,
-}
-
 /// `data` in Vault's envelope with `status` (and `errors`, for a batch
 /// with failed items), telling the audit entry `facts`.
 pub fn reply<T: Serialize>(
@@ -197,47 +199,24 @@ pub fn ok_with_fields<T: Serialize>(
     }
 }
 
-/// One outcome in the envelope, or a batch's: 200 if every item worked,
-/// else `on_failure` (Vault: 400 for encrypt and decrypt, 200 for the
-/// rest) with the results, failed items carrying their `error`. A single
-/// outcome's key version goes to the audit.
-pub fn answer<T: Serialize>(
-    id: RequestId,
-    answer: &Answer<T>,
-    key_version: impl Fn(&T) -> Option<u64>,
-    carries: Carries,
-    on_failure: StatusCode,
-) -> Response {
-    #[derive(Serialize)]
-    struct Batch<'a, T> {
-        batch_results: &'a [T],
-    }
-    match answer {
-        Answer::One(one) => reply(
-            id,
-            StatusCode::OK,
-            one,
-            None,
-            Facts {
-                key_version: key_version(one),
-                durable: false,
-            },
-            carries,
-        ),
-        Answer::Batch {
-            results,
-            first_error,
-        } => {
-            let data = Batch {
-                batch_results: results,
-            };
-            let status = match first_error {
-                None => StatusCode::OK,
-                Some(_) => on_failure,
-            };
-            reply(id, status, &data, None, Facts::default(), carries)
-        }
-    }
+/// A key operation's answer in the envelope: 200, or `on_failure` for a
+/// batch in which an item failed (Vault: 400 for encrypt and decrypt, 200
+/// for the rest, the failed items carrying their `error`); the audit entry
+/// learns its key version and whether it wrote.
+pub fn done<T: Serialize>(id: RequestId, done: &Done<T>, on_failure: StatusCode) -> Response {
+    let status = if done.shape.failed {
+        on_failure
+    } else {
+        StatusCode::OK
+    };
+    reply(
+        id,
+        status,
+        &done.output,
+        None,
+        Facts::of(done),
+        done.shape.carries,
+    )
 }
 
 /// 204, for writes that return nothing.
@@ -249,7 +228,18 @@ pub fn no_content() -> Response {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::core::batch::Answer;
+    use crate::core::transit::Shape;
     use serde_json::{json, Value};
+
+    fn shape(carries: Carries, failed: bool) -> Shape {
+        Shape {
+            carries,
+            key_version: None,
+            failed,
+            released: false,
+        }
+    }
 
     #[test]
     fn the_envelope_is_vaults_json() {
@@ -301,21 +291,16 @@ mod tests {
         let expected = envelope_bytes(id, &data, None).unwrap();
 
         assert_wiped_after_use(ok_secret(id, &data, Facts::default()), &expected);
-        let one = Answer::One(data.clone());
-        assert_wiped_after_use(
-            answer(id, &one, |_| None, Carries::Secrets, StatusCode::OK),
-            &expected,
-        );
+        let one = |carries| Done {
+            output: data.clone(),
+            shape: shape(carries, false),
+            wrote: false,
+        };
+        assert_wiped_after_use(done(id, &one(Carries::Secrets), StatusCode::OK), &expected);
 
         // Encrypt's answers carry no secret: no wipe on that path.
         drop(body_of(ok(id, &data, Facts::default())));
-        drop(body_of(answer(
-            id,
-            &one,
-            |_| None,
-            Carries::Public,
-            StatusCode::OK,
-        )));
+        drop(body_of(done(id, &one(Carries::Public), StatusCode::OK)));
         assert_eq!(wiped(), []);
     }
 
@@ -336,17 +321,15 @@ mod tests {
             None,
         )
         .unwrap();
-        let batch = Answer::Batch {
-            results,
-            first_error: Some("item 1: bad".to_string()),
+        let batch = Done {
+            output: Answer::Batch {
+                results,
+                first_error: Some("item 1: bad".to_string()),
+            },
+            shape: shape(Carries::Secrets, true),
+            wrote: false,
         };
-        let response = answer(
-            id,
-            &batch,
-            |_| None,
-            Carries::Secrets,
-            StatusCode::BAD_REQUEST,
-        );
+        let response = done(id, &batch, StatusCode::BAD_REQUEST);
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_wiped_after_use(response, &expected);
     }

@@ -271,6 +271,40 @@ impl<S: Send + Sync> FromRequestParts<S> for Authed {
     }
 }
 
+/// The request's classification, for the key name in its path (decoded
+/// once, by the classifier): handlers take the name from here, not from
+/// the path again.
+pub struct Named(Arc<Classified>);
+
+impl Named {
+    /// The key named in the path.
+    pub fn key(&self) -> Result<&str, Error> {
+        // The guard refused a path that does not decode: not reached.
+        self.0.key.as_deref().ok_or_else(|| {
+            Error::invalid(format!("invalid key name: {}", minikms_api::key_name::RULE))
+        })
+    }
+
+    /// The whole classification.
+    pub fn classified(&self) -> &Classified {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Named {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        // Only the audit layer puts one there.
+        parts
+            .extensions
+            .get::<Arc<Classified>>()
+            .cloned()
+            .map(Named)
+            .ok_or(Error::Denied)
+    }
+}
+
 /// The guard layer: decides ([`guard::decide`]) before the handler runs,
 /// whatever the handler takes.
 #[derive(Clone, Copy)]

@@ -1,4 +1,5 @@
-//! The route table: the tutorial's routes and `sys/health` (polled by
+//! The route table: each Transit key route names its operation type
+//! (`transit_op::<Encrypt>`, `described::<Rotate>`); the tutorial's routes and `sys/health` (polled by
 //! load balancers), open; every other `/v1` route behind the audit layer, and all but `sys/init`, `sys/seal-status`,
 //! `sys/unseal`, `sys/join` and `auth/attest/{nonce,login}` (whose callers
 //! prove themselves with evidence) behind the guard too
@@ -11,9 +12,16 @@ use axum::routing::{any, get, post, put};
 use axum::Router;
 
 use super::app::{AppState, Services};
+use super::crypto::transit_op;
 use super::error::{method_not_allowed, not_found};
+use super::keys::described;
 use super::layers::{Audit, Guard, StateLayer};
 use super::{attest, attestation, auth, crypto, keys, mounts, policies, status, sys, tutorial};
+use crate::core::import::ImportRequest;
+use crate::core::manage::{ConfigRequest, CreateRequest, TrimRequest};
+use crate::core::transit::crypt::{Datakey, Decrypt, Encrypt, Rewrap};
+use crate::core::transit::manage::{ImportVersion, Rotate};
+use crate::core::transit::sign::{Hmac, Sign, Signing, Verify};
 use crate::opened::Opened;
 use crate::platform::Platform;
 use crate::services::rsa_pool::{RsaPool, CAPACITY};
@@ -168,35 +176,35 @@ fn v1(state: AppState) -> Router<AppState> {
         .route("/v1/transit/wrapping_key", get(keys::wrapping_key))
         .route(
             "/v1/transit/keys/{name}/import",
-            post(keys::import).put(keys::import),
+            post(described::<ImportRequest>).put(described::<ImportRequest>),
         )
         .route(
             "/v1/transit/keys/{name}/import_version",
-            post(keys::import_version).put(keys::import_version),
+            post(described::<ImportVersion>).put(described::<ImportVersion>),
         )
         .route(
             "/v1/transit/keys/{name}",
             get(keys::read)
-                .post(keys::create)
-                .put(keys::create)
+                .post(described::<CreateRequest>)
+                .put(described::<CreateRequest>)
                 .delete(keys::delete),
         )
         .route(
             "/v1/transit/keys/{name}/config",
-            post(keys::config).put(keys::config),
+            post(described::<ConfigRequest>).put(described::<ConfigRequest>),
         )
         .route(
             "/v1/transit/keys/{name}/rotate",
-            post(keys::rotate).put(keys::rotate),
+            post(described::<Rotate>).put(described::<Rotate>),
         )
         .route(
             "/v1/transit/keys/{name}/trim",
-            post(keys::trim).put(keys::trim),
+            post(described::<TrimRequest>).put(described::<TrimRequest>),
         )
         .route("/v1/transit/export/{kind}/{name}", get(keys::export))
         .route(
             "/v1/transit/export/{kind}/{name}/{version}",
-            get(keys::export_version),
+            get(keys::export),
         )
         .route("/v1/transit/backup/{name}", get(keys::backup))
         .route(
@@ -205,23 +213,23 @@ fn v1(state: AppState) -> Router<AppState> {
         )
         .route(
             "/v1/transit/restore/{name}",
-            post(keys::restore_named).put(keys::restore_named),
+            post(keys::restore).put(keys::restore),
         )
         .route(
             "/v1/transit/encrypt/{name}",
-            post(crypto::encrypt).put(crypto::encrypt),
+            post(transit_op::<Encrypt>).put(transit_op::<Encrypt>),
         )
         .route(
             "/v1/transit/decrypt/{name}",
-            post(crypto::decrypt).put(crypto::decrypt),
+            post(transit_op::<Decrypt>).put(transit_op::<Decrypt>),
         )
         .route(
             "/v1/transit/rewrap/{name}",
-            post(crypto::rewrap).put(crypto::rewrap),
+            post(transit_op::<Rewrap>).put(transit_op::<Rewrap>),
         )
         .route(
             "/v1/transit/datakey/{kind}/{name}",
-            post(crypto::datakey).put(crypto::datakey),
+            post(transit_op::<Datakey>).put(transit_op::<Datakey>),
         )
         .route(
             "/v1/transit/random",
@@ -229,40 +237,40 @@ fn v1(state: AppState) -> Router<AppState> {
         )
         .route(
             "/v1/transit/random/{a}",
-            post(crypto::random_a).put(crypto::random_a),
+            post(crypto::random).put(crypto::random),
         )
         .route(
             "/v1/transit/random/{a}/{b}",
-            post(crypto::random_ab).put(crypto::random_ab),
+            post(crypto::random).put(crypto::random),
         )
         .route("/v1/transit/hash", post(crypto::hash).put(crypto::hash))
         .route(
             "/v1/transit/hash/{alg}",
-            post(crypto::hash_alg).put(crypto::hash_alg),
+            post(crypto::hash).put(crypto::hash),
         )
         .route(
             "/v1/transit/hmac/{name}",
-            post(crypto::hmac).put(crypto::hmac),
+            post(transit_op::<Signing<Hmac>>).put(transit_op::<Signing<Hmac>>),
         )
         .route(
             "/v1/transit/hmac/{name}/{alg}",
-            post(crypto::hmac_alg).put(crypto::hmac_alg),
+            post(transit_op::<Signing<Hmac>>).put(transit_op::<Signing<Hmac>>),
         )
         .route(
             "/v1/transit/sign/{name}",
-            post(crypto::sign).put(crypto::sign),
+            post(transit_op::<Signing<Sign>>).put(transit_op::<Signing<Sign>>),
         )
         .route(
             "/v1/transit/sign/{name}/{alg}",
-            post(crypto::sign_alg).put(crypto::sign_alg),
+            post(transit_op::<Signing<Sign>>).put(transit_op::<Signing<Sign>>),
         )
         .route(
             "/v1/transit/verify/{name}",
-            post(crypto::verify).put(crypto::verify),
+            post(transit_op::<Signing<Verify>>).put(transit_op::<Signing<Verify>>),
         )
         .route(
             "/v1/transit/verify/{name}/{alg}",
-            post(crypto::verify_alg).put(crypto::verify_alg),
+            post(transit_op::<Signing<Verify>>).put(transit_op::<Signing<Verify>>),
         )
         .route_layer(
             tower::ServiceBuilder::new()

@@ -1,0 +1,116 @@
+//! The key management operations that answer the key's description
+//! (create, read, config, rotate, trim, import, import_version): each is
+//! its request type, run by one runner ([`run`]) on a blocking thread
+//! (they write, and fsync).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{blocking, Carries, Done, Shape};
+use crate::core::describe::KeyInfo;
+use crate::core::import::{self, ImportRequest};
+use crate::core::manage::{self, ConfigRequest, CreateRequest, TrimRequest};
+use crate::error::Error;
+use crate::state::State;
+
+/// An operation on key `name` that answers its description.
+pub trait ManageOp: Send + 'static {
+    /// Whether it writes to the store.
+    const WRITES: bool = true;
+
+    /// Vault's warning about the request, if any.
+    fn warning(&self) -> Option<String> {
+        None
+    }
+
+    fn run(self, state: &State, name: &str) -> Result<KeyInfo, Error>;
+}
+
+/// Runs `op` on key `name` on a blocking thread; the answer names the
+/// key's latest version for the audit entry.
+pub async fn run<Op: ManageOp>(
+    state: &Arc<State>,
+    name: &str,
+    op: Op,
+) -> Result<Done<KeyInfo>, Error> {
+    let name = name.to_string();
+    let info = blocking(state, move |s| op.run(s, &name)).await?;
+    Ok(Done {
+        shape: Shape {
+            carries: Carries::Public,
+            key_version: Some(info.latest_version),
+            failed: false,
+            released: false,
+        },
+        output: info,
+        wrote: Op::WRITES,
+    })
+}
+
+/// `keys/NAME`, written: creates the key (no change if it exists).
+impl ManageOp for CreateRequest {
+    fn warning(&self) -> Option<String> {
+        CreateRequest::warning(self)
+    }
+
+    fn run(self, state: &State, name: &str) -> Result<KeyInfo, Error> {
+        manage::create(state, name, self)
+    }
+}
+
+/// `keys/NAME`, read.
+pub struct Read;
+
+impl ManageOp for Read {
+    const WRITES: bool = false;
+
+    fn run(self, state: &State, name: &str) -> Result<KeyInfo, Error> {
+        manage::read(state, name)
+    }
+}
+
+/// `keys/NAME/config`.
+impl ManageOp for ConfigRequest {
+    fn run(self, state: &State, name: &str) -> Result<KeyInfo, Error> {
+        manage::config(state, name, self)
+    }
+}
+
+/// `keys/NAME/rotate`: adds a version. Its body, whatever it holds, is
+/// ignored (the parameter constraints still see it).
+#[derive(Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Rotate(Option<serde_json::Value>);
+
+impl ManageOp for Rotate {
+    fn run(self, state: &State, name: &str) -> Result<KeyInfo, Error> {
+        manage::rotate(state, name)
+    }
+}
+
+/// `keys/NAME/trim`.
+impl ManageOp for TrimRequest {
+    fn run(self, state: &State, name: &str) -> Result<KeyInfo, Error> {
+        manage::trim(state, name, self)
+    }
+}
+
+/// `keys/NAME/import`: a new key from wrapped material.
+impl ManageOp for ImportRequest {
+    fn run(self, state: &State, name: &str) -> Result<KeyInfo, Error> {
+        import::import(state, name, self)
+    }
+}
+
+/// `keys/NAME/import_version`: a new version of a key from wrapped
+/// material.
+#[derive(Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct ImportVersion(ImportRequest);
+
+impl ManageOp for ImportVersion {
+    fn run(self, state: &State, name: &str) -> Result<KeyInfo, Error> {
+        import::import_version(state, name, self.0)
+    }
+}
