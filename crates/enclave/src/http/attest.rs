@@ -15,13 +15,13 @@ use serde_json::json;
 use super::app::AppState;
 use super::auth::auth_block;
 use super::body::{check_params, json_body, Posted};
-use super::envelope::{no_content, ok, ok_with_fields, Facts};
+use super::envelope::{no_content, ok, ok_with_fields, Answering, Facts};
 use super::exec::blocking;
 use super::layers::Authed;
 use crate::core::attest_roles;
 use crate::error::Error;
 use crate::services::attest_login::{self, LoginRequest, NONCE_LIFETIME};
-use crate::services::audit::{AttestedFacts, RequestId};
+use crate::services::audit::AttestedFacts;
 use crate::services::classify::Classified;
 use crate::services::source::Peer;
 use crate::state::acl::Access;
@@ -30,7 +30,7 @@ use crate::state::acl::Access;
 pub async fn nonce(
     State(app): State<AppState>,
     Extension(Peer(from)): Extension<Peer>,
-    id: RequestId,
+    id: Answering,
 ) -> Result<Response, Error> {
     let nonce = app.attest.nonce(app.platform.as_ref(), from)?;
     Ok(ok(
@@ -45,7 +45,7 @@ pub async fn nonce(
 /// reason if the evidence does not verify or match the role.
 pub async fn login(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     body: Posted,
 ) -> Result<Response, Error> {
     let req: LoginRequest = json_body(body).await?;
@@ -90,7 +90,7 @@ pub fn with_attested(
 /// `LIST /v1/auth/attest/role` (or `GET ?list=true`): every role's name.
 pub async fn list_roles(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     method: Method,
     Extension(classified): Extension<Arc<Classified>>,
 ) -> Result<Response, Error> {
@@ -110,7 +110,7 @@ pub async fn list_roles(
 /// `GET /v1/auth/attest/role/:name`.
 pub async fn read_role(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     Path(name): Path<String>,
 ) -> Result<Response, Error> {
     let role = attest_roles::read(&app.state, &name)?;
@@ -119,6 +119,7 @@ pub async fn read_role(
 
 /// `POST`/`PUT /v1/auth/attest/role/:name`: 204.
 pub async fn write_role(
+    id: Answering,
     State(app): State<AppState>,
     Authed(writer): Authed,
     Path(name): Path<String>,
@@ -139,14 +140,15 @@ pub async fn write_role(
         attest_roles::write(s, &writer, &name, req)
     })
     .await?;
-    Ok(no_content())
+    Ok(no_content(id))
 }
 
 /// `DELETE /v1/auth/attest/role/:name`: 204 (also when there was none).
 pub async fn delete_role(
+    id: Answering,
     State(app): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, Error> {
     blocking(&app.state, move |s| attest_roles::delete(s, &name)).await?;
-    Ok(no_content())
+    Ok(no_content(id))
 }

@@ -7,13 +7,12 @@ use serde_json::{json, Value};
 
 use super::app::AppState;
 use super::body::{json_body, Posted};
-use super::envelope::{no_content, ok, ok_secret, ok_with_fields, with_facts, Facts};
+use super::envelope::{no_content, ok, ok_secret, ok_with_fields, Answering, Facts};
 use super::exec::blocking;
 use super::layers::Authed;
 use super::secret;
 use crate::core::{init as initialise, tokens};
 use crate::error::Error;
-use crate::services::audit::RequestId;
 
 /// `GET /v1/sys/init`: `{"initialized": bool}` (open, as in Vault).
 pub async fn init_status(State(app): State<AppState>) -> Response {
@@ -22,21 +21,26 @@ pub async fn init_status(State(app): State<AppState>) -> Response {
 
 /// `PUT /v1/sys/init`: makes the root token and the recovery shares
 /// asked for, returns them once.
-pub async fn init(State(app): State<AppState>, body: Posted) -> Result<Response, Error> {
+pub async fn init(
+    State(app): State<AppState>,
+    id: Answering,
+    body: Posted,
+) -> Result<Response, Error> {
     let req: initialise::InitRequest = json_body(body).await?;
     let (platform, recovery) = (app.platform.clone(), app.recovery.clone());
     let done = blocking(&app.state, move |s| {
         initialise::init(s, platform.as_ref(), &recovery, req)
     })
     .await?;
-    Ok(with_facts(secret::json(&done), Facts::WROTE))
+    id.tell(Facts::WROTE);
+    Ok(secret::json(&done))
 }
 
 /// `PUT /v1/sys/recovery-shares`: recovery shares for an initialised store
 /// that has none, answered once, encrypted; root only.
 pub async fn recovery_shares(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     Authed(identity): Authed,
     body: Posted,
 ) -> Result<Response, Error> {
@@ -52,7 +56,7 @@ pub async fn recovery_shares(
 /// `POST /v1/auth/token/create`: Vault's `auth` block, token shown once.
 pub async fn create(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     Authed(identity): Authed,
     body: Posted,
 ) -> Result<Response, Error> {
@@ -63,7 +67,7 @@ pub async fn create(
 /// only).
 pub async fn create_orphan(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     Authed(identity): Authed,
     body: Posted,
 ) -> Result<Response, Error> {
@@ -81,7 +85,7 @@ const CHOSEN_ID_WARNING: &str = "Supplying a custom ID for the token makes a tok
 
 async fn create_with(
     app: AppState,
-    id: RequestId,
+    id: Answering,
     identity: std::sync::Arc<crate::state::tokens::Identity>,
     body: Posted,
     make: Make,
@@ -139,7 +143,7 @@ pub(super) fn auth_block(
 /// block with its new lease.
 async fn renew_with(
     app: AppState,
-    id: RequestId,
+    id: Answering,
     own: Option<std::sync::Arc<crate::state::tokens::Identity>>,
     body: Posted,
 ) -> Result<Response, Error> {
@@ -161,7 +165,7 @@ async fn renew_with(
 /// `POST /v1/auth/token/renew` and `renew-accessor`.
 pub async fn renew(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     body: Posted,
 ) -> Result<Response, Error> {
     renew_with(app, id, None, body).await
@@ -170,7 +174,7 @@ pub async fn renew(
 /// `POST /v1/auth/token/renew-self`.
 pub async fn renew_self(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     Authed(identity): Authed,
     body: Posted,
 ) -> Result<Response, Error> {
@@ -178,7 +182,7 @@ pub async fn renew_self(
 }
 
 /// `GET /v1/auth/token/lookup-self`.
-pub async fn lookup_self(id: RequestId, Authed(identity): Authed) -> Response {
+pub async fn lookup_self(id: Answering, Authed(identity): Authed) -> Response {
     let view = tokens::view(&identity.accessor, identity.record.as_ref());
     ok(id, &view, Facts::default())
 }
@@ -187,7 +191,7 @@ pub async fn lookup_self(id: RequestId, Authed(identity): Authed) -> Response {
 /// write, so the entry is as durable.
 async fn lookup_by(
     app: &AppState,
-    id: RequestId,
+    id: Answering,
     accessor: String,
     what: &'static str,
 ) -> Result<Response, Error> {
@@ -198,7 +202,7 @@ async fn lookup_by(
 /// `POST /v1/auth/token/lookup` `{token}`.
 pub async fn lookup(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     body: Posted,
 ) -> Result<Response, Error> {
     let accessor = tokens::accessor_of_token(json_body(body).await?)?;
@@ -208,44 +212,53 @@ pub async fn lookup(
 /// `POST /v1/auth/token/lookup-accessor` `{accessor}`.
 pub async fn lookup_accessor(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     body: Posted,
 ) -> Result<Response, Error> {
     let accessor = tokens::accessor_field(json_body(body).await?)?;
     lookup_by(&app, id, accessor, "accessor").await
 }
 
-async fn revoke_by(app: &AppState, accessor: String) -> Result<Response, Error> {
+async fn revoke_by(app: &AppState, id: Answering, accessor: String) -> Result<Response, Error> {
     blocking(&app.state, move |s| s.revoke(&accessor)).await?;
-    Ok(no_content())
+    Ok(no_content(id))
 }
 
 /// `POST /v1/auth/token/revoke` `{token}`: 204.
-pub async fn revoke(State(app): State<AppState>, body: Posted) -> Result<Response, Error> {
+pub async fn revoke(
+    State(app): State<AppState>,
+    id: Answering,
+    body: Posted,
+) -> Result<Response, Error> {
     let accessor = tokens::accessor_of_token(json_body(body).await?)?;
-    revoke_by(&app, accessor).await
+    revoke_by(&app, id, accessor).await
 }
 
 /// `POST /v1/auth/token/revoke-accessor` `{accessor}`: 204.
-pub async fn revoke_accessor(State(app): State<AppState>, body: Posted) -> Result<Response, Error> {
+pub async fn revoke_accessor(
+    State(app): State<AppState>,
+    id: Answering,
+    body: Posted,
+) -> Result<Response, Error> {
     let accessor = tokens::accessor_field(json_body(body).await?)?;
-    revoke_by(&app, accessor).await
+    revoke_by(&app, id, accessor).await
 }
 
 /// `POST /v1/auth/token/revoke-self`: 204 (a last use already revoked it).
 pub async fn revoke_self(
+    id: Answering,
     State(app): State<AppState>,
     Authed(identity): Authed,
 ) -> Result<Response, Error> {
     blocking(&app.state, move |s| tokens::revoke_self(s, &identity)).await?;
-    Ok(no_content())
+    Ok(no_content(id))
 }
 
 /// `LIST /v1/auth/token/accessors`: every live token's accessor, root's
 /// included (root only: Vault asks for `sudo`).
 pub async fn accessors(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     Authed(identity): Authed,
     axum::extract::Extension(classified): axum::extract::Extension<
         std::sync::Arc<crate::services::classify::Classified>,

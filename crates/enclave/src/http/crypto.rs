@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::app::AppState;
 use super::body::{json_body, Posted};
-use super::envelope::{done, ok, Facts};
+use super::envelope::{done, ok, Answering, Facts};
 use super::layers::{Authed, Named};
 use crate::core::crypt::Item;
 use crate::core::release::DatakeyBody;
@@ -23,7 +23,6 @@ use crate::core::transit::sign::{Kind, Signing};
 use crate::core::transit::{self, KeyOp};
 use crate::core::utility;
 use crate::error::Error;
-use crate::services::audit::RequestId;
 use crate::state::tokens::Identity;
 
 /// How a route's request becomes its operation.
@@ -116,7 +115,7 @@ impl<K: Kind> Route for Signing<K> {
 /// request's classification names.
 pub async fn transit_op<Op: Route>(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     Authed(who): Authed,
     named: Named,
     Path(path): Path<Op::Path>,
@@ -141,7 +140,7 @@ pub struct RandomPath {
 
 /// `POST /v1/transit/random[/SOURCE][/BYTES]`.
 pub async fn random(
-    id: RequestId,
+    id: Answering,
     Path(path): Path<RandomPath>,
     body: Posted,
 ) -> Result<Response, Error> {
@@ -159,7 +158,7 @@ pub async fn random(
 
 /// `POST /v1/transit/hash[/ALG]`.
 pub async fn hash(
-    id: RequestId,
+    id: Answering,
     Path(path): Path<AlgPath>,
     body: Posted,
 ) -> Result<Response, Error> {

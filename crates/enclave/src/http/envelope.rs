@@ -1,11 +1,13 @@
 //! Vault's answers: the response envelope around `data`, batches, 204s;
-//! and what a request's audit entry learns from its answer ([`Facts`]).
+//! and what a request's audit entry learns from its answer ([`Facts`],
+//! told through the request's [`Answering`]).
 //!
 //! Wire rules (Vault's): answers with data come in Vault's envelope;
 //! writes without data answer 204; errors are `{"errors": [...]}`
 //! (`crate::http::error`).
 
 use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Body;
 use axum::extract::FromRequestParts;
@@ -20,11 +22,11 @@ use crate::core::transit::Done;
 use crate::error::Error;
 use crate::services::audit::RequestId;
 
-/// What a request's audit entry learns from its answer (a response
-/// extension, set by the handler and the guard): the key version the
-/// answer names, and whether the request wrote to the store (its entry
-/// must then be on disk before the answer leaves).
-#[derive(Debug, Clone, Copy, Default)]
+/// What a request's audit entry learns from its answer (and from the
+/// guard): the key version the answer names, and whether the request
+/// wrote to the store (its entry must then be on disk before the answer
+/// leaves).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Facts {
     pub key_version: Option<u64>,
     pub durable: bool,
@@ -55,28 +57,57 @@ impl Facts {
     }
 }
 
-/// Adds `facts` to what `response` already tells the audit entry.
-pub fn with_facts(mut response: Response, facts: Facts) -> Response {
-    let known = response
-        .extensions()
-        .get::<Facts>()
-        .copied()
-        .unwrap_or_default();
-    response.extensions_mut().insert(known.and(facts));
-    response
+/// Where a request's [`Facts`] go: the audit layer puts one in the
+/// request, the guard and the answer fill it, and the audit layer reads
+/// it once the answer is made (not a response extension: the request
+/// carries it from the layer that records it to the code that knows).
+#[derive(Debug, Default)]
+pub struct FactsSlot(Mutex<Facts>);
+
+impl FactsSlot {
+    /// Adds `facts` to those already told.
+    pub fn tell(&self, facts: Facts) {
+        let mut told = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *told = told.and(facts);
+    }
+
+    /// What was told.
+    pub fn told(&self) -> Facts {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
-/// The request id the audit layer gave this request (a fresh one if it
-/// was not audited), for the envelope: the log and the answer agree.
-impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+/// A handler's side of its request's audit entry: the request id the
+/// audit layer gave it (a fresh one if it was not audited), for the
+/// envelope (the log and the answer agree), and the slot the answer's
+/// [`Facts`] go to. Every envelope function takes it.
+pub struct Answering {
+    id: RequestId,
+    facts: Option<Arc<FactsSlot>>,
+}
+
+impl Answering {
+    /// Tells the audit entry `facts`.
+    pub fn tell(&self, facts: Facts) {
+        if let Some(slot) = &self.facts {
+            slot.tell(facts);
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Answering {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<RequestId>()
-            .copied()
-            .unwrap_or_default())
+        Ok(Answering {
+            id: parts
+                .extensions
+                .get::<RequestId>()
+                .copied()
+                .unwrap_or_default(),
+            // Taken, not cloned: one handler answers.
+            facts: parts.extensions.remove::<Arc<FactsSlot>>(),
+        })
     }
 }
 
@@ -130,48 +161,46 @@ fn envelope_bytes<T: Serialize>(
 /// `data` in Vault's envelope with `status` (and `errors`, for a batch
 /// with failed items), telling the audit entry `facts`.
 pub fn reply<T: Serialize>(
-    id: RequestId,
+    id: Answering,
     status: StatusCode,
     data: &T,
     errors: Option<&[String]>,
     facts: Facts,
     carries: Carries,
 ) -> Response {
+    id.tell(facts);
     let body = match carries {
-        Carries::Public => envelope_bytes(id, data, errors).map(Body::from),
+        Carries::Public => envelope_bytes(id.id, data, errors).map(Body::from),
         Carries::Secrets => write_envelope(
             SecretBuf::with_capacity(ENVELOPE_CAPACITY),
-            id,
+            id.id,
             data,
             errors,
         )
         .map(SecretBuf::into_body),
     };
     match body {
-        Ok(body) => with_facts(
-            (
-                status,
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                body,
-            )
-                .into_response(),
-            facts,
-        ),
+        Ok(body) => (
+            status,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
         Err(e) => Error::internal("answer", e).into_response(),
     }
 }
 
 /// `data` in Vault's envelope, status 200.
-pub fn ok<T: Serialize>(id: RequestId, data: &T, facts: Facts) -> Response {
+pub fn ok<T: Serialize>(id: Answering, data: &T, facts: Facts) -> Response {
     reply(id, StatusCode::OK, data, None, facts, Carries::Public)
 }
 
 /// `data`, which holds secrets, in Vault's envelope, status 200; the body
 /// is wiped once sent.
-pub fn ok_secret<T: Serialize>(id: RequestId, data: &T, facts: Facts) -> Response {
+pub fn ok_secret<T: Serialize>(id: Answering, data: &T, facts: Facts) -> Response {
     reply(id, StatusCode::OK, data, None, facts, Carries::Secrets)
 }
 
@@ -179,12 +208,13 @@ pub fn ok_secret<T: Serialize>(id: RequestId, data: &T, facts: Facts) -> Respons
 /// or the names Vault repeats at the top level). Rare answers: the
 /// envelope is read back into a tree to set them.
 pub fn ok_with_fields<T: Serialize>(
-    id: RequestId,
+    id: Answering,
     data: &T,
     fields: &[(&str, serde_json::Value)],
     facts: Facts,
 ) -> Response {
-    let body = envelope_bytes(id, data, None)
+    id.tell(facts);
+    let body = envelope_bytes(id.id, data, None)
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes));
     match body {
         Ok(mut body) => {
@@ -193,7 +223,7 @@ pub fn ok_with_fields<T: Serialize>(
                     obj.insert((*k).to_string(), v.clone());
                 }
             }
-            with_facts((StatusCode::OK, axum::Json(body)).into_response(), facts)
+            (StatusCode::OK, axum::Json(body)).into_response()
         }
         Err(e) => Error::internal("answer", e).into_response(),
     }
@@ -203,7 +233,7 @@ pub fn ok_with_fields<T: Serialize>(
 /// batch in which an item failed (Vault: 400 for encrypt and decrypt, 200
 /// for the rest, the failed items carrying their `error`); the audit entry
 /// learns its key version and whether it wrote.
-pub fn done<T: Serialize>(id: RequestId, done: &Done<T>, on_failure: StatusCode) -> Response {
+pub fn done<T: Serialize>(id: Answering, done: &Done<T>, on_failure: StatusCode) -> Response {
     let status = if done.shape.failed {
         on_failure
     } else {
@@ -220,8 +250,9 @@ pub fn done<T: Serialize>(id: RequestId, done: &Done<T>, on_failure: StatusCode)
 }
 
 /// 204, for writes that return nothing.
-pub fn no_content() -> Response {
-    with_facts(StatusCode::NO_CONTENT.into_response(), Facts::WROTE)
+pub fn no_content(id: Answering) -> Response {
+    id.tell(Facts::WROTE);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 #[cfg(test)]
@@ -231,6 +262,39 @@ mod tests {
     use crate::core::batch::Answer;
     use crate::core::transit::Shape;
     use serde_json::{json, Value};
+
+    /// Answers for request `id`, told to no audit entry.
+    fn to(id: RequestId) -> Answering {
+        Answering { id, facts: None }
+    }
+
+    /// A key operation's answer tells the request's slot its key version
+    /// and whether it wrote; the guard's write adds to it.
+    #[test]
+    fn the_answer_tells_the_slot() {
+        let slot = Arc::new(FactsSlot::default());
+        slot.tell(Facts::WROTE);
+        let answering = Answering {
+            id: RequestId::new(),
+            facts: Some(slot.clone()),
+        };
+        let ran = Done {
+            output: json!({"ciphertext": "vault:v3:AAAA"}),
+            shape: Shape {
+                key_version: Some(3),
+                ..shape(Carries::Public, false)
+            },
+            wrote: false,
+        };
+        drop(done(answering, &ran, StatusCode::OK));
+        assert_eq!(
+            slot.told(),
+            Facts {
+                key_version: Some(3),
+                durable: true
+            }
+        );
+    }
 
     fn shape(carries: Carries, failed: bool) -> Shape {
         Shape {
@@ -290,17 +354,20 @@ mod tests {
         let data = json!({"plaintext": "c2VjcmV0"});
         let expected = envelope_bytes(id, &data, None).unwrap();
 
-        assert_wiped_after_use(ok_secret(id, &data, Facts::default()), &expected);
+        assert_wiped_after_use(ok_secret(to(id), &data, Facts::default()), &expected);
         let one = |carries| Done {
             output: data.clone(),
             shape: shape(carries, false),
             wrote: false,
         };
-        assert_wiped_after_use(done(id, &one(Carries::Secrets), StatusCode::OK), &expected);
+        assert_wiped_after_use(
+            done(to(id), &one(Carries::Secrets), StatusCode::OK),
+            &expected,
+        );
 
         // Encrypt's answers carry no secret: no wipe on that path.
-        drop(body_of(ok(id, &data, Facts::default())));
-        drop(body_of(done(id, &one(Carries::Public), StatusCode::OK)));
+        drop(body_of(ok(to(id), &data, Facts::default())));
+        drop(body_of(done(to(id), &one(Carries::Public), StatusCode::OK)));
         assert_eq!(wiped(), []);
     }
 
@@ -329,7 +396,7 @@ mod tests {
             shape: shape(Carries::Secrets, true),
             wrote: false,
         };
-        let response = done(id, &batch, StatusCode::BAD_REQUEST);
+        let response = done(to(id), &batch, StatusCode::BAD_REQUEST);
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_wiped_after_use(response, &expected);
     }

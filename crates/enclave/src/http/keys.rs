@@ -13,13 +13,12 @@ use serde::Serialize;
 
 use super::app::AppState;
 use super::body::{check_path, json_body, Posted};
-use super::envelope::{done, no_content, ok, ok_secret, ok_with_fields, Facts};
+use super::envelope::{done, no_content, ok, ok_secret, ok_with_fields, Answering, Facts};
 use super::exec::blocking;
 use super::layers::{Authed, Named};
 use crate::core::transit::manage::{self as ops, ManageOp};
 use crate::core::{import, manage, mount_config, release};
 use crate::error::Error;
-use crate::services::audit::RequestId;
 use crate::state::acl::Access;
 
 /// `POST /v1/transit/keys/NAME[/config|rotate|trim|import|import_version]`:
@@ -28,7 +27,7 @@ use crate::state::acl::Access;
 /// Vault's warning about the request, if any).
 pub async fn described<Op>(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     named: Named,
     body: Posted,
 ) -> Result<Response, Error>
@@ -52,7 +51,7 @@ where
 /// `GET /v1/transit/keys/:name` (no body).
 pub async fn read(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     named: Named,
 ) -> Result<Response, Error> {
     let ran = ops::run(&app.state, named.key()?, ops::Read).await?;
@@ -62,7 +61,7 @@ pub async fn read(
 /// `LIST /v1/transit/keys` or `GET /v1/transit/keys?list=true`.
 pub async fn list(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     named: Named,
 ) -> Result<Response, Error> {
     if named.classified().access != Access::List {
@@ -79,10 +78,14 @@ pub async fn list(
 }
 
 /// `DELETE /v1/transit/keys/:name`: needs `deletion_allowed`.
-pub async fn delete(State(app): State<AppState>, named: Named) -> Result<Response, Error> {
+pub async fn delete(
+    id: Answering,
+    State(app): State<AppState>,
+    named: Named,
+) -> Result<Response, Error> {
     let name = named.key()?.to_string();
     blocking(&app.state, move |s| manage::delete(s, &name)).await?;
-    Ok(no_content())
+    Ok(no_content(id))
 }
 
 /// `export/KIND/NAME` or `export/KIND/NAME/VERSION`.
@@ -102,7 +105,7 @@ pub struct ExportParams {
 /// token (`crate::core::release`).
 pub async fn export(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     Authed(identity): Authed,
     named: Named,
     Path(ExportPath { kind, version }): Path<ExportPath>,
@@ -136,7 +139,7 @@ pub async fn export(
 /// `GET /v1/transit/backup/:name`: also records `backup_info` on the key.
 pub async fn backup(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     named: Named,
 ) -> Result<Response, Error> {
     let name = named.key()?.to_string();
@@ -147,6 +150,7 @@ pub async fn backup(
 
 /// `POST /v1/transit/restore` or `/v1/transit/restore/:name`.
 pub async fn restore(
+    id: Answering,
     State(app): State<AppState>,
     Authed(identity): Authed,
     named: Named,
@@ -159,11 +163,11 @@ pub async fn restore(
         manage::restore(s, &identity, name, req)
     })
     .await?;
-    Ok(no_content())
+    Ok(no_content(id))
 }
 
 /// `GET /v1/transit/wrapping_key`: made and sealed on first use.
-pub async fn wrapping_key(State(app): State<AppState>, id: RequestId) -> Result<Response, Error> {
+pub async fn wrapping_key(State(app): State<AppState>, id: Answering) -> Result<Response, Error> {
     #[derive(serde::Serialize)]
     struct Public {
         public_key: String,
@@ -173,7 +177,7 @@ pub async fn wrapping_key(State(app): State<AppState>, id: RequestId) -> Result<
 }
 
 /// `GET /v1/transit/config/keys`.
-pub async fn keys_config(State(app): State<AppState>, id: RequestId) -> Result<Response, Error> {
+pub async fn keys_config(State(app): State<AppState>, id: Answering) -> Result<Response, Error> {
     let config = mount_config::keys_config(&app.state)?;
     Ok(ok(id, &config, Facts::default()))
 }
@@ -181,7 +185,7 @@ pub async fn keys_config(State(app): State<AppState>, id: RequestId) -> Result<R
 /// `POST /v1/transit/config/keys` (`disable_upsert`): the settings now.
 pub async fn set_keys_config(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     body: Posted,
 ) -> Result<Response, Error> {
     let req: mount_config::KeysConfigRequest = json_body(body).await?;
@@ -191,7 +195,7 @@ pub async fn set_keys_config(
 
 /// `GET` and `POST /v1/transit/cache-config`: always size 0 (every key is
 /// in memory).
-pub async fn cache_config(id: RequestId, body: Posted) -> Result<Response, Error> {
+pub async fn cache_config(id: Answering, body: Posted) -> Result<Response, Error> {
     let req: mount_config::CacheConfigRequest = json_body(body).await?;
     mount_config::set_cache_config(req)?;
     Ok(ok(

@@ -7,9 +7,10 @@
 //! ([`crate::services::classify`]), hashes the presented token once, and
 //! puts both and the request id in the request's extensions; [`Guard`]
 //! decides on them ([`crate::services::guard`]) and puts the [`Authed`]
-//! identity there; the handler answers and states its [`Facts`]; [`Audit`]
-//! records the entry from the classification and the facts, and only then
-//! lets the answer go.
+//! identity there; the handler answers and states its [`Facts`] in the
+//! request's [`FactsSlot`] (as the guard does when it wrote a limited
+//! token's use); [`Audit`] records the entry from the classification and
+//! the facts, and only then lets the answer go.
 //!
 //! Requests without a valid token (the open routes, and the refusals for
 //! want of one) are rate-limited per client address
@@ -30,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::app::AppState;
 use super::attestation::ClientKey;
-use super::envelope::{with_facts, Facts};
+use super::envelope::{Facts, FactsSlot};
 use super::error::NoValidToken;
 use crate::error::Error;
 use crate::services::audit::{AttestedFacts, AuditError, Record, RequestId, UNWRITABLE};
@@ -199,8 +200,10 @@ where
         let credential = presented_token(req.headers()).map(Credential::of_token);
         let accessor = credential.as_ref().map(|c| c.accessor.clone());
         let request_id = RequestId::new();
+        let facts = Arc::new(FactsSlot::default());
         let extensions = req.extensions_mut();
         extensions.insert(request_id);
+        extensions.insert(facts.clone());
         extensions.insert(classified.clone());
         if let Some(credential) = credential {
             extensions.insert(credential);
@@ -227,11 +230,7 @@ where
                 Some(a) => (a.accessor.or(accessor), Some(a.attested)),
                 None => (accessor, None),
             };
-            let facts = response
-                .extensions()
-                .get::<Facts>()
-                .copied()
-                .unwrap_or_default();
+            let facts = facts.told();
             let Classified {
                 verb, route, key, ..
             } = Arc::unwrap_or_clone(classified);
@@ -338,22 +337,18 @@ where
                     decision.identity = Err(Error::RateLimited(seconds));
                 }
             }
-            let wrote = Facts {
-                key_version: None,
-                durable: decision.wrote,
-            };
-            let response = match decision.identity {
+            if decision.wrote {
+                if let Some(slot) = request.extensions().get::<Arc<FactsSlot>>() {
+                    slot.tell(Facts::WROTE);
+                }
+            }
+            Ok(match decision.identity {
                 Ok(identity) => {
                     request.extensions_mut().insert(Authed(Arc::new(identity)));
                     let Ok(response) = inner.call(request).await;
                     response
                 }
                 Err(e) => e.into_response(),
-            };
-            Ok(if decision.wrote {
-                with_facts(response, wrote)
-            } else {
-                response
             })
         })
     }

@@ -15,10 +15,9 @@ use serde_json::{json, Map, Value};
 
 use super::app::AppState;
 use super::body::{json_body, Posted};
-use super::envelope::{ok, ok_with_fields, Facts};
+use super::envelope::{ok, ok_with_fields, Answering, Facts};
 use super::layers::Authed;
 use crate::error::Error;
-use crate::services::audit::RequestId;
 use crate::state::acl;
 
 /// A mount's description, as Vault's `sys/mounts` lists it.
@@ -88,23 +87,23 @@ fn auths() -> Map<String, Value> {
 
 /// `data` in the envelope, and (as Vault's older `sys/` answers do) at its
 /// top level too.
-fn also_top_level(id: RequestId, data: Map<String, Value>) -> Response {
+fn also_top_level(id: Answering, data: Map<String, Value>) -> Response {
     let fields: Vec<(&str, Value)> = data.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     ok_with_fields(id, &data, &fields, Facts::default())
 }
 
 /// `GET /v1/sys/mounts`.
-pub async fn mounts(id: RequestId) -> Response {
+pub async fn mounts(id: Answering) -> Response {
     also_top_level(id, secrets())
 }
 
 /// `GET /v1/sys/auth`.
-pub async fn auth(id: RequestId) -> Response {
+pub async fn auth(id: Answering) -> Response {
     also_top_level(id, auths())
 }
 
 /// `GET /v1/sys/mounts/PATH`: one secrets engine.
-pub async fn mount_at(id: RequestId, Path(path): Path<String>) -> Result<Response, Error> {
+pub async fn mount_at(id: Answering, Path(path): Path<String>) -> Result<Response, Error> {
     let path = format!("{}/", path.trim_end_matches('/'));
     let m = secrets()
         .remove(&path)
@@ -116,7 +115,7 @@ pub async fn mount_at(id: RequestId, Path(path): Path<String>) -> Result<Respons
 }
 
 /// `GET /v1/sys/internal/ui/mounts`: every mount, by kind.
-pub async fn ui_mounts(id: RequestId) -> Response {
+pub async fn ui_mounts(id: Answering) -> Response {
     ok(
         id,
         &json!({ "auth": auths(), "secret": secrets() }),
@@ -127,7 +126,7 @@ pub async fn ui_mounts(id: RequestId) -> Response {
 /// `GET /v1/sys/internal/ui/mounts/PATH`: the mount `PATH` is under, with
 /// its own path (`transit/`, or `token/` for `auth/token/...`); 403 for a
 /// path under no mount, as Vault answers.
-pub async fn ui_mount_of(id: RequestId, Path(path): Path<String>) -> Result<Response, Error> {
+pub async fn ui_mount_of(id: Answering, Path(path): Path<String>) -> Result<Response, Error> {
     let (mut m, at) = if path == "transit" || path.starts_with("transit/") {
         (transit(), "transit/")
     } else if path == "sys" || path.starts_with("sys/") {
@@ -159,7 +158,7 @@ const MAX_PATHS: usize = 64;
 /// asked.
 pub async fn capabilities_self(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     Authed(identity): Authed,
     body: Posted,
 ) -> Result<Response, Error> {

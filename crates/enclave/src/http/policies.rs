@@ -10,11 +10,10 @@ use serde_json::json;
 
 use super::app::AppState;
 use super::body::{json_body, Posted};
-use super::envelope::{no_content, ok, ok_with_fields, Facts};
+use super::envelope::{no_content, ok, ok_with_fields, Answering, Facts};
 use super::exec::blocking;
 use crate::core::policies;
 use crate::error::Error;
-use crate::services::audit::RequestId;
 use crate::services::classify::Classified;
 use crate::state::acl::Access;
 
@@ -22,7 +21,7 @@ use crate::state::acl::Access;
 /// prefix: every policy name, `root` and `default` included.
 pub async fn list(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     method: Method,
     uri: Uri,
     Extension(classified): Extension<Arc<Classified>>,
@@ -50,7 +49,7 @@ pub async fn list(
 /// level too.
 pub async fn read(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     uri: Uri,
     Path(name): Path<String>,
 ) -> Result<Response, Error> {
@@ -74,6 +73,7 @@ pub async fn read(
 /// `PUT`/`POST /v1/sys/policy/:name` and `/v1/sys/policies/acl/:name`
 /// `{"policy": "<HCL>"}`: 204.
 pub async fn write(
+    id: Answering,
     State(app): State<AppState>,
     Path(name): Path<String>,
     body: Posted,
@@ -81,15 +81,16 @@ pub async fn write(
     let name = policies::writable_name(&name)?;
     let req: policies::WriteRequest = json_body(body).await?;
     blocking(&app.state, move |s| policies::write(s, name, req)).await?;
-    Ok(no_content())
+    Ok(no_content(id))
 }
 
 /// `DELETE /v1/sys/policy/:name`, `/v1/sys/policies/acl/:name`: 204 (also
 /// when there was no such policy, as Vault).
 pub async fn delete(
+    id: Answering,
     State(app): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, Error> {
     blocking(&app.state, move |s| policies::delete(s, &name)).await?;
-    Ok(no_content())
+    Ok(no_content(id))
 }

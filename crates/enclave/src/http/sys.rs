@@ -12,9 +12,8 @@ use zeroize::Zeroizing;
 
 use super::app::AppState;
 use super::body::{json_body, Posted};
-use super::envelope::{ok_secret, Facts};
+use super::envelope::{ok_secret, Answering, Facts};
 use crate::error::Error;
-use crate::services::audit::RequestId;
 use crate::services::join::desk::JoinRequest;
 use crate::services::source::Peer;
 use crate::state::recovery::RecoveryInfo;
@@ -188,7 +187,7 @@ pub async fn join_challenge(
 /// verified, or 403 with the reason.
 pub async fn join(
     State(app): State<AppState>,
-    id: RequestId,
+    id: Answering,
     body: Posted,
 ) -> Result<Response, Error> {
     let req: JoinRequest = json_body(body).await?;

@@ -13,6 +13,10 @@ use crate::state::acl::Access;
 /// Longest key name recorded (longer path segments are cut).
 pub const MAX_KEY: usize = 256;
 
+// Handlers act on the name decoded here: a cut one must never be a valid
+// name (so never another key than the one the path names).
+const _: () = assert!(minikms_api::key_name::MAX < MAX_KEY);
+
 /// What a `/v1` request is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classified {
@@ -26,7 +30,9 @@ pub struct Classified {
     /// The mount the route belongs to: `transit`, `auth/token`,
     /// `auth/attest` or `sys`.
     pub mount: &'static str,
-    /// The key (or policy) name in the path, decoded, cut to [`MAX_KEY`].
+    /// The key (or policy) name in the path, decoded, cut to [`MAX_KEY`]:
+    /// the name the audit entry records and the handlers act on (a name
+    /// that long is refused as a key name anyway).
     pub key: Option<String>,
     /// The path policies are checked against: decoded, without `/v1/`;
     /// list requests end in `/`, as in Vault (`transit/keys/*` grants

@@ -151,3 +151,79 @@ pub async fn blocking<R: Send + 'static>(
         .await
         .map_err(|e| Error::internal("request", e))?
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use serde_json::json;
+
+    use super::crypt::{Encrypt, Rewrap};
+    use super::*;
+    use crate::platform::fixed::platform;
+    use crate::store::opening::Found;
+    use crate::store::redb::RedbStore;
+
+    fn state(dir: &std::path::Path) -> Arc<State> {
+        match RedbStore::open_or_sealed(&platform(), dir, false).unwrap() {
+            Found::Ready(u) => Arc::new(State::open(u.store, u.records, u.versions, None).unwrap()),
+            Found::Sealed(_) => panic!("the store opened sealed"),
+        }
+    }
+
+    fn item(body: serde_json::Value) -> crate::core::crypt::Item {
+        serde_json::from_value(body).unwrap()
+    }
+
+    /// Encrypt's upsert makes the missing key, and only the request that
+    /// made it wrote; the answer names the version it used.
+    #[tokio::test]
+    async fn encrypt_makes_a_missing_key_and_says_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state(dir.path());
+        let op = || Encrypt::new(item(json!({"plaintext": "aGk="}))).unwrap();
+        let first = run(&state, "app", op()).await.unwrap();
+        assert!(first.wrote);
+        assert_eq!(first.shape.key_version, Some(1));
+        assert_eq!(first.shape.carries, Carries::Public);
+        let again = run(&state, "app", op()).await.unwrap();
+        assert!(!again.wrote);
+    }
+
+    /// An operation without upsert is refused on a missing key, which
+    /// stays missing.
+    #[tokio::test]
+    async fn a_missing_key_is_refused_and_not_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state(dir.path());
+        let op = Rewrap::new(item(json!({"ciphertext": "vault:v1:AAAA"}))).unwrap();
+        let Err(e) = run(&state, "app", op).await else {
+            panic!("rewrap ran without a key");
+        };
+        assert_eq!(e.public_message(), "encryption key not found");
+        assert!(state.find("app").is_none());
+    }
+
+    /// A batch is checked when the operation is made, before any key is
+    /// looked up or made.
+    #[test]
+    fn a_bad_batch_makes_no_operation() {
+        let Err(e) = Encrypt::new(item(json!({"batch_input": []}))) else {
+            panic!("an empty batch was accepted");
+        };
+        assert_eq!(e.public_message(), "missing batch input to process");
+    }
+
+    /// A batch in which an item failed says so (its status is the route's),
+    /// and names no key version; a single answer names its own.
+    #[tokio::test]
+    async fn a_failed_batch_item_shows_in_the_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state(dir.path());
+        let batch = json!({"batch_input": [{"plaintext": "aGk="}, {"plaintext": "%%"}]});
+        let done = run(&state, "app", Encrypt::new(item(batch)).unwrap())
+            .await
+            .unwrap();
+        assert!(done.shape.failed);
+        assert_eq!(done.shape.key_version, None);
+    }
+}
