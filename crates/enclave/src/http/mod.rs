@@ -9,13 +9,15 @@
 //! - [`error`]: the one map from an error to a status and Vault's
 //!   `{"errors": [...]}`.
 //! - [`envelope`]: Vault's envelope, batches, 204s, and the facts an
-//!   answer gives its audit entry.
+//!   answer gives its audit entry (through the request's slot).
 //! - [`body`]: bounded JSON request bodies.
 //! - [`secret`]: answer bodies that hold secrets, wiped once sent.
-//! - [`exec`]: where handler work runs (I/O thread or blocking thread).
+//! - [`exec`]: where handler work runs (a blocking thread; the key
+//!   operations choose for themselves, `crate::core::transit::run`).
 //! - [`sealed`]: what a sealed enclave answers until it is unsealed.
 //! - Handlers, one module per family: [`keys`] (manage, import),
-//!   [`crypto`] (encrypt, decrypt, sign, hash, random, ...), [`auth`]
+//!   [`crypto`] (encrypt, decrypt, sign, hash, random, ...; one generic
+//!   handler per key operation type), [`auth`]
 //!   (`sys/init`, tokens), [`attest`] (the attested login and its
 //!   roles), [`policies`], [`sys`] (seal status, unseal),
 //!   [`mounts`] (the mounts and a token's capabilities),
