@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use crate::platform::Platform;
 use crate::services::{audit, ca};
-use crate::state::recovery::Recovery;
 use crate::state::State;
 use crate::store::freshness::Freshness;
 use crate::store::opening::Unsealed;
+use crate::store::recovery::Recovery;
 
 /// What lives in an open store, up and running.
 pub struct Opened {

@@ -19,8 +19,8 @@ use super::body::json_body;
 use super::sys::{seal_status, storage_type, UnsealRequest};
 use crate::error::Error;
 use crate::platform::BoxFuture;
-use crate::state::recovery::{Given, Progress, RecoveryInfo};
 use crate::store::opening::{Locked, Unsealed};
+use crate::store::recovery::{Given, Progress, RecoveryInfo};
 
 /// Brings up the services of an unsealed store; answers the whole API.
 pub type Opener = Box<dyn Fn(Unsealed) -> BoxFuture<'static, Result<Router, String>> + Send + Sync>;

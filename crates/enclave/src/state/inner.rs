@@ -11,9 +11,9 @@ use super::acl::{self, Access};
 use super::key::Key;
 use super::params::Params;
 use super::policies::{NamedPolicy, Policies};
-use super::recovery::RecoveryInfo;
 use super::tokens::{self, TokenRecord, Tokens};
 use crate::error::Error;
+use crate::store::recovery::RecoveryInfo;
 use crate::store::{Delivered, Table, Versions};
 
 /// The meta record of what init made: the root token's hash, and the
