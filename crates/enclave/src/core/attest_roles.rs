@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::input::lenient_bool;
+use super::input::{lenient_bool, parse_ttl};
 use super::policies::policy_name;
-use super::tokens::{grantable, parse_ttl, MAX_TTL};
+use super::tokens::{grantable, MAX_TTL};
 use crate::error::Error;
 use crate::state::tokens::Identity;
 use crate::state::State;
@@ -126,6 +126,8 @@ impl WriteRequest {
         policies.dedup();
         let ttl = match &self.ttl {
             None | Some(Value::Null) => DEFAULT_TTL,
+            // As a token's: an empty ttl has always meant the longest.
+            Some(Value::String(s)) if s.is_empty() => MAX_TTL,
             Some(v) => parse_ttl(v)?,
         };
         if ttl == 0 || ttl > MAX_TTL {
