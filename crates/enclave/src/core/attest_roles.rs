@@ -195,17 +195,18 @@ impl Role {
     }
 
     /// Whether verified `claims` match every measurement list this role
-    /// names; the reason if not.
-    pub fn admits(&self, claims: &minikms_verifier::Claims) -> Result<(), String> {
+    /// names; the login's refusal, with the reason, if not.
+    pub fn admits(&self, claims: &minikms_verifier::Claims) -> Result<(), Error> {
         let check = |what: &str, list: &[String], got: Option<&str>| {
             if list.is_empty() {
                 return Ok(());
             }
-            match got {
-                Some(g) if list.iter().any(|l| l.eq_ignore_ascii_case(g)) => Ok(()),
-                Some(g) => Err(format!("{what} {g} is not one the role accepts")),
-                None => Err(format!("the evidence has no {what} (the role names some)")),
-            }
+            let why = match got {
+                Some(g) if list.iter().any(|l| l.eq_ignore_ascii_case(g)) => return Ok(()),
+                Some(g) => format!("{what} {g} is not one the role accepts"),
+                None => format!("the evidence has no {what} (the role names some)"),
+            };
+            Err(Error::Forbidden(format!("login refused: {why}")))
         };
         check("MRSIGNER", &self.mrsigner, claims.mrsigner.as_deref())?;
         check("MRENCLAVE", &self.mrenclave, claims.mrenclave.as_deref())?;

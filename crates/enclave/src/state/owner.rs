@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use zeroize::Zeroizing;
 
 use super::follow::Follow;
-use super::inner::{InitRecord, Inner, INIT_ID};
+use super::inner::{InitRecord, Inner, Unreadable, INIT_ID};
 use super::key::Key;
 use super::tokens;
 use crate::error::Error;
@@ -45,8 +45,8 @@ enum Step<T, R> {
 pub enum OpenError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("sealed record {0} is not readable")]
-    Record(String),
+    #[error(transparent)]
+    Record(#[from] Unreadable),
     #[error("the store is already initialised with a different root token")]
     RootTokenMismatch,
 }
@@ -82,7 +82,7 @@ impl State {
             match existing {
                 None => state
                     .initialise(hash, None)
-                    .map_err(|_| OpenError::Record("meta/init".into()))?,
+                    .map_err(|_| Unreadable("meta/init".into()))?,
                 Some(h) if h == hash => {}
                 Some(_) => return Err(OpenError::RootTokenMismatch),
             }
