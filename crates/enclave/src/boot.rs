@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use crate::http::sealed::{Opener, Sealed};
 use crate::http::status;
-use crate::opened::{open_store, Opened};
+use crate::opened::{open_store, NotOpened, Opened};
 use crate::platform::{self, Platform};
 use crate::server::{self, tls};
 use crate::services::{ca, join};
@@ -273,7 +273,7 @@ async fn set_up(
             setup.dev_root_token.clone(),
         )
         .await
-        .map_err(|e| (ServerFailure::Other, e))?),
+        .map_err(|e| (ServerFailure::Other, e.to_string()))?),
         Found::Sealed(sealed) => Err(sealed),
     };
     let listener = tokio::net::TcpListener::bind((setup.bind, setup.port))
@@ -370,7 +370,7 @@ fn opener(
             let now = open_store(&platform, unsealed, &data_dir, token).await?;
             tls.replace_ca(now.ca.clone(), now.freshness.clone())
                 .await
-                .map_err(|e| format!("cannot set up TLS: {e}"))?;
+                .map_err(|e| NotOpened::new("cannot set up TLS", e))?;
             let app = crate::http::router(platform, &now);
             let _ = opened.set(now);
             Ok(app)

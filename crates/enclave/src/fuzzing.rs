@@ -16,6 +16,7 @@ use tower::ServiceExt as _;
 use zeroize::Zeroizing;
 
 use crate::core::{import, keys};
+use crate::error::Error;
 use crate::platform::fixed;
 use crate::platform::gramine::Gramine;
 use crate::services::audit;
@@ -220,21 +221,22 @@ const ROOT_TOKEN: &str = "fuzz-root";
 impl Api {
     /// Opens the store and audit log in `data_dir` (made empty by the
     /// caller) with the fixed test platform.
-    pub fn open(data_dir: &Path) -> Result<Self, String> {
+    pub fn open(data_dir: &Path) -> Result<Self, Error> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::internal("the fuzzing runtime", e))?;
         let platform = fixed::platform();
         let app = runtime.block_on(async {
-            let opened = match RedbStore::open_or_sealed(&platform, data_dir, false) {
-                Ok(Found::Ready(unsealed)) => unsealed,
-                Ok(Found::Sealed(_)) => return Err("the store opened sealed".to_string()),
-                Err(e) => return Err(e.to_string()),
+            let opened = match RedbStore::open_or_sealed(&platform, data_dir, false)? {
+                Found::Ready(unsealed) => unsealed,
+                Found::Sealed(_) => return Err(Error::Sealed("the store opened sealed".into())),
             };
             let token = Some(Zeroizing::new(ROOT_TOKEN.to_string()));
-            let opened = crate::opened::open_store(&platform, opened, data_dir, token).await?;
-            Ok::<_, String>(crate::http::router(platform.clone(), &opened))
+            let opened = crate::opened::open_store(&platform, opened, data_dir, token)
+                .await
+                .map_err(|e| Error::internal("opening the store", e))?;
+            Ok::<_, Error>(crate::http::router(platform.clone(), &opened))
         })?;
         Ok(Self { runtime, app })
     }

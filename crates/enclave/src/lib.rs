@@ -11,11 +11,12 @@
 //! 2. [`platform`]: what the TEE gives us (identity, sealing keys, quotes),
 //!    behind one trait; simulation is one implementation of it.
 //! 3. [`store`]: sealed, crash-safe records behind the `Storage` trait; the
-//!    redb file is the default backend. [`clock`] and [`error`] (the one
+//!    redb file is the default backend; the root key and its recovery
+//!    shares. [`clock`] and [`error`] (the one
 //!    error type, grouped by fault) serve every layer from here up.
 //! 4. [`state`]: the one owner of the sealed in-memory state: keys, tokens,
-//!    policies, sealed singletons, the root key's recovery shares; and
-//!    whether a token may do something.
+//!    policies, sealed singletons, what is known of the recovery shares;
+//!    and whether a token may do something.
 //! 5. [`core`]: the key service's operations, typed inputs and outputs, no
 //!    HTTP.
 //! 6. [`services`]: the request classifier, the guard, the audit log, the

@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::input::lenient_bool;
+use super::input::{lenient_bool, parse_ttl};
 use super::policies::policy_name;
-use super::tokens::{grantable, parse_ttl, MAX_TTL};
+use super::tokens::{grantable, MAX_TTL};
 use crate::error::Error;
 use crate::state::tokens::Identity;
 use crate::state::State;
@@ -126,6 +126,8 @@ impl WriteRequest {
         policies.dedup();
         let ttl = match &self.ttl {
             None | Some(Value::Null) => DEFAULT_TTL,
+            // As a token's: an empty ttl has always meant the longest.
+            Some(Value::String(s)) if s.is_empty() => MAX_TTL,
             Some(v) => parse_ttl(v)?,
         };
         if ttl == 0 || ttl > MAX_TTL {
@@ -193,17 +195,18 @@ impl Role {
     }
 
     /// Whether verified `claims` match every measurement list this role
-    /// names; the reason if not.
-    pub fn admits(&self, claims: &minikms_verifier::Claims) -> Result<(), String> {
+    /// names; the login's refusal, with the reason, if not.
+    pub fn admits(&self, claims: &minikms_verifier::Claims) -> Result<(), Error> {
         let check = |what: &str, list: &[String], got: Option<&str>| {
             if list.is_empty() {
                 return Ok(());
             }
-            match got {
-                Some(g) if list.iter().any(|l| l.eq_ignore_ascii_case(g)) => Ok(()),
-                Some(g) => Err(format!("{what} {g} is not one the role accepts")),
-                None => Err(format!("the evidence has no {what} (the role names some)")),
-            }
+            let why = match got {
+                Some(g) if list.iter().any(|l| l.eq_ignore_ascii_case(g)) => return Ok(()),
+                Some(g) => format!("{what} {g} is not one the role accepts"),
+                None => format!("the evidence has no {what} (the role names some)"),
+            };
+            Err(Error::Forbidden(format!("login refused: {why}")))
         };
         check("MRSIGNER", &self.mrsigner, claims.mrsigner.as_deref())?;
         check("MRENCLAVE", &self.mrenclave, claims.mrenclave.as_deref())?;

@@ -1,7 +1,7 @@
 //! `sys/init`: the root token, made here and shown once (only its SHA-256
 //! is stored), and, when asked as Vault asks (`secret_shares`,
 //! `secret_threshold`, `pgp_keys`), the store's root key split into
-//! recovery shares ([`crate::state::recovery`]), answered once and
+//! recovery shares ([`crate::store::recovery`]), answered once and
 //! forgotten. `sys/recovery-shares` makes them later for a store that has
 //! none, for root only, and never in clear.
 
@@ -12,9 +12,9 @@ use zeroize::Zeroizing;
 use super::tokens::new_token;
 use crate::error::Error;
 use crate::platform::Platform;
-use crate::state::recovery::{self, Recovery, RecoveryInfo, SplitRequest};
 use crate::state::tokens::{token_hash, Identity};
 use crate::state::State;
+use crate::store::recovery::{self, Recovery, RecoveryInfo, SplitRequest};
 
 #[derive(Default, Deserialize, Serialize)]
 pub struct InitRequest {

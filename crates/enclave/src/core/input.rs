@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::keys::B64;
@@ -86,5 +87,80 @@ pub fn b64_field(value: Option<&str>, what: &str) -> Result<Zeroizing<Vec<u8>>, 
             .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s))
             .map(Zeroizing::new)
             .map_err(|_| Error::invalid(format!("failed to base64-decode {what}"))),
+    }
+}
+
+/// A TTL or period in seconds, in Vault's forms: a JSON number, a numeric
+/// string, or a duration like `1h`, `30m`, `1h30m`, `45s`, `2d`. An empty
+/// string is no duration: callers that accept one decide what it means.
+pub fn parse_ttl(v: &Value) -> Result<u64, Error> {
+    let bad = || Error::invalid("invalid ttl: seconds, or a duration like 1h, 30m, 1h30m, 45s");
+    match v {
+        Value::Number(n) => n.as_u64().ok_or_else(bad),
+        Value::String(s) if s.is_empty() => Err(bad()),
+        Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) => s.parse().map_err(|_| bad()),
+        Value::String(s) => {
+            let mut total: u64 = 0;
+            let mut num = String::new();
+            for c in s.chars() {
+                if c.is_ascii_digit() {
+                    num.push(c);
+                    continue;
+                }
+                let unit = match c {
+                    's' => 1,
+                    'm' => 60,
+                    'h' => 3600,
+                    'd' => 86400,
+                    _ => return Err(bad()),
+                };
+                let n: u64 = num.parse().map_err(|_| bad())?;
+                num.clear();
+                total = n
+                    .checked_mul(unit)
+                    .and_then(|x| total.checked_add(x))
+                    .ok_or_else(bad)?;
+            }
+            if !num.is_empty() {
+                return Err(bad());
+            }
+            Ok(total)
+        }
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ttls_in_vaults_forms() {
+        for (v, secs) in [
+            (json!(3600), 3600),
+            (json!("3600"), 3600),
+            (json!("1h"), 3600),
+            (json!("30m"), 1800),
+            (json!("90s"), 90),
+            (json!("1h30m"), 5400),
+            (json!("2d"), 172_800),
+            (json!("0s"), 0),
+        ] {
+            assert_eq!(parse_ttl(&v).unwrap(), secs, "{v}");
+        }
+        for v in [
+            json!(""),
+            json!(-1),
+            json!(1.5),
+            json!("1y"),
+            json!("h"),
+            json!("1h30"),
+            json!(true),
+            json!("99999999999999999999d"),
+        ] {
+            assert!(parse_ttl(&v).is_err(), "{v}");
+        }
     }
 }

@@ -10,9 +10,9 @@ use zeroize::Zeroizing;
 
 use super::describe::{self, KeyInfo};
 use super::import;
+use super::input::parse_ttl;
 use super::input::{check_name, lenient_bool, lenient_u64};
 use super::keys::{self, new_version, B64};
-use super::tokens::parse_ttl;
 use crate::error::Error;
 use crate::state::acl::Access;
 use crate::state::key::{Key, KeyType, Stamp, MAX_VERSION};

@@ -7,7 +7,7 @@
 //! - [`keys`]: what each key type does (generate, encrypt, sign, export).
 //! - [`describe`]: a key as Vault's key read answers it.
 //! - [`input`]: how Vault clients send fields (lenient numbers, booleans,
-//!   base64), and the limits on them.
+//!   base64, TTLs), and the limits on them.
 //! - [`batch`]: `batch_input`: its bound, and answers item by item.
 //! - [`manage`]: create, read, list, delete, config, rotate, trim, export,
 //!   backup, restore.

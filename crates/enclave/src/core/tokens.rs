@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::input::{lenient_bool, lenient_u64};
+use super::input::{lenient_bool, lenient_u64, parse_ttl};
 use super::keys::random;
 use super::policies::policy_name;
 use crate::clock::{now, rfc3339};
@@ -439,43 +439,4 @@ pub fn accessor_field(body: AccessorBody) -> Result<String, Error> {
     body.accessor
         .filter(|a| !a.is_empty())
         .ok_or_else(|| Error::invalid("missing accessor"))
-}
-
-/// A TTL: seconds (number or numeric string) or a duration like `1h`,
-/// `30m`, `1h30m`, `45s`, `2d`.
-pub fn parse_ttl(v: &Value) -> Result<u64, Error> {
-    let bad = || Error::invalid("invalid ttl: seconds, or a duration like 1h, 30m, 1h30m, 45s");
-    match v {
-        Value::Number(n) => n.as_u64().ok_or_else(bad),
-        Value::String(s) if s.is_empty() => Ok(MAX_TTL),
-        Value::String(s) if s.bytes().all(|b| b.is_ascii_digit()) => s.parse().map_err(|_| bad()),
-        Value::String(s) => {
-            let mut total: u64 = 0;
-            let mut num = String::new();
-            for c in s.chars() {
-                if c.is_ascii_digit() {
-                    num.push(c);
-                    continue;
-                }
-                let unit = match c {
-                    's' => 1,
-                    'm' => 60,
-                    'h' => 3600,
-                    'd' => 86400,
-                    _ => return Err(bad()),
-                };
-                let n: u64 = num.parse().map_err(|_| bad())?;
-                num.clear();
-                total = n
-                    .checked_mul(unit)
-                    .and_then(|x| total.checked_add(x))
-                    .ok_or_else(bad)?;
-            }
-            if !num.is_empty() {
-                return Err(bad());
-            }
-            Ok(total)
-        }
-        _ => Err(bad()),
-    }
 }

@@ -13,8 +13,8 @@ use crate::services::ca::TlsCa;
 use crate::services::join::desk::Desk;
 use crate::services::rsa_pool::RsaPool;
 use crate::services::throttle::Throttle;
-use crate::state::recovery::Recovery;
 use crate::state::State;
+use crate::store::recovery::Recovery;
 
 /// Shared state of every handler: one `Arc`, since axum clones the state
 /// for every request and every middleware.

@@ -44,7 +44,7 @@ pub async fn recovery_shares(
     Authed(identity): Authed,
     body: Posted,
 ) -> Result<Response, Error> {
-    let req: crate::state::recovery::SplitRequest = json_body(body).await?;
+    let req: crate::store::recovery::SplitRequest = json_body(body).await?;
     let (platform, recovery) = (app.platform.clone(), app.recovery.clone());
     let shares = blocking(&app.state, move |s| {
         initialise::recovery_shares(s, platform.as_ref(), &recovery, &identity, req)

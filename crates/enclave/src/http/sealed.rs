@@ -18,12 +18,14 @@ use tower::ServiceExt;
 use super::body::json_body;
 use super::sys::{seal_status, storage_type, UnsealRequest};
 use crate::error::Error;
+use crate::opened::NotOpened;
 use crate::platform::BoxFuture;
-use crate::state::recovery::{Given, Progress, RecoveryInfo};
 use crate::store::opening::{Locked, Unsealed};
+use crate::store::recovery::{Given, Progress, RecoveryInfo};
 
 /// Brings up the services of an unsealed store; answers the whole API.
-pub type Opener = Box<dyn Fn(Unsealed) -> BoxFuture<'static, Result<Router, String>> + Send + Sync>;
+pub type Opener =
+    Box<dyn Fn(Unsealed) -> BoxFuture<'static, Result<Router, NotOpened>> + Send + Sync>;
 
 const SEALED: &str = "minikms is sealed: this machine cannot unseal its key store; \
      give recovery shares with `minikms unseal` (or PUT /v1/sys/unseal) until the threshold is reached";

@@ -16,7 +16,7 @@ use super::envelope::{ok_secret, Answering, Facts};
 use crate::error::Error;
 use crate::services::join::desk::JoinRequest;
 use crate::services::source::Peer;
-use crate::state::recovery::RecoveryInfo;
+use crate::store::recovery::RecoveryInfo;
 
 /// The cluster's name and id in `sys/health` and `sys/seal-status`: one
 /// enclave (or several sharing a root key) is one cluster, fixed.

@@ -45,8 +45,7 @@ pub async fn rsa_key_pair(State(state): State<AppState>) -> Result<Response, Err
             let _turn = state.expensive_turn().await?;
             tokio::task::spawn_blocking(rsa_pool::generate)
                 .await
-                .map_err(|e| Error::internal("RSA key generation", e))?
-                .map_err(|e| Error::internal("RSA key generation", e))?
+                .map_err(|e| Error::internal("RSA key generation", e))??
         }
     };
     // Fields in the order the `serde_json::Value` used to write them.

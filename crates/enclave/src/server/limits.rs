@@ -15,6 +15,8 @@
 
 use std::time::Duration;
 
+use crate::error::Error;
+
 pub const MAX_CONNECTIONS: usize = 1024;
 /// Most open connections an operator may ask for: each holds a file
 /// descriptor and TLS buffers.
@@ -53,21 +55,21 @@ impl Limits {
     }
 
     /// The limits asked for, each defaulting as above, or why not.
-    pub fn new(connections: Option<u32>, per_address: Option<u32>) -> Result<Self, String> {
+    pub fn new(connections: Option<u32>, per_address: Option<u32>) -> Result<Self, Error> {
         let as_usize = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
         let mut limits = Self::of(connections.map_or(MAX_CONNECTIONS, as_usize));
         if !(1..=MAX_CONNECTIONS_CEILING).contains(&limits.connections) {
-            return Err(format!(
+            return Err(Error::invalid(format!(
                 "max connections {}: give 1 to {MAX_CONNECTIONS_CEILING}",
                 limits.connections
-            ));
+            )));
         }
         if let Some(per_address) = per_address.map(as_usize) {
             if !(1..=limits.connections).contains(&per_address) {
-                return Err(format!(
+                return Err(Error::invalid(format!(
                     "max connections per address {per_address}: give 1 to the max connections ({})",
                     limits.connections
-                ));
+                )));
             }
             limits.per_address = per_address;
         }
@@ -96,6 +98,9 @@ mod tests {
             assert!(Limits::new(max, per).is_err(), "{max:?} {per:?}");
         }
         let e = Limits::new(Some(64), Some(65)).unwrap_err();
-        assert!(e.contains("give 1 to the max connections (64)"), "{e}");
+        assert!(
+            e.to_string().contains("give 1 to the max connections (64)"),
+            "{e}"
+        );
     }
 }

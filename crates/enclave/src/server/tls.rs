@@ -32,6 +32,7 @@ use rustls::ServerConfig;
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
+use crate::error::Error;
 use crate::platform::Platform;
 use crate::services::ca::TlsCa;
 use crate::services::evidence;
@@ -82,23 +83,23 @@ pub struct Names(Vec<SanType>);
 impl Names {
     /// Checks each name (an IP address or a DNS name); at least one, at most
     /// [`minikms_edl::MAX_TLS_NAMES`].
-    pub fn parse(names: &[String]) -> Result<Self, String> {
+    pub fn parse(names: &[String]) -> Result<Self, Error> {
         if names.is_empty() || names.len() > minikms_edl::MAX_TLS_NAMES {
-            return Err(format!(
+            return Err(Error::invalid(format!(
                 "1 to {} TLS names are needed, got {}",
                 minikms_edl::MAX_TLS_NAMES,
                 names.len()
-            ));
+            )));
         }
         let mut sans = Vec::new();
         for name in names {
-            minikms_edl::check_tls_name(name)?;
+            minikms_edl::check_tls_name(name).map_err(|e| Error::invalid(e.to_string()))?;
             sans.push(match name.parse::<IpAddr>() {
                 Ok(ip) => SanType::IpAddress(ip),
                 Err(_) => SanType::DnsName(
                     name.clone()
                         .try_into()
-                        .map_err(|_| format!("{name:?} is not a DNS name"))?,
+                        .map_err(|_| Error::invalid(format!("{name:?} is not a DNS name")))?,
                 ),
             });
         }

@@ -16,6 +16,8 @@ use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::KeyPair as _;
 use zeroize::Zeroizing;
 
+use crate::error::Error;
+
 /// Most pairs kept ready.
 pub const CAPACITY: usize = 32;
 
@@ -27,10 +29,11 @@ pub struct PemPair {
 }
 
 /// Generates a fresh RSA-2048 pair (e = 65537) as PEM.
-pub fn generate() -> Result<PemPair, String> {
-    let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|e| e.to_string())?;
-    let private = pair.as_der().map_err(|e| e.to_string())?;
-    let public = pair.public_key().as_der().map_err(|e| e.to_string())?;
+pub fn generate() -> Result<PemPair, Error> {
+    let failed = |_| Error::failed("RSA key generation");
+    let pair = KeyPair::generate(KeySize::Rsa2048).map_err(failed)?;
+    let private = pair.as_der().map_err(failed)?;
+    let public = pair.public_key().as_der().map_err(failed)?;
     let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
     Ok(PemPair {
         public: pem::encode_config(&pem::Pem::new("PUBLIC KEY", public.as_ref()), lf),

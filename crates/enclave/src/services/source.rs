@@ -38,6 +38,12 @@ impl std::fmt::Display for Source {
     }
 }
 
+/// The client at IPv4 address `n`, for the tests of what keys on sources.
+#[cfg(test)]
+pub fn test_source(n: u32) -> Source {
+    Source::of(IpAddr::V4(n.into()))
+}
+
 /// The connection's peer, put on each of its requests by the accept loop.
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub Source);

@@ -137,10 +137,7 @@ impl Table {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    fn source(n: u32) -> Source {
-        Source::of(std::net::IpAddr::V4(n.into()))
-    }
+    use crate::services::source::test_source as source;
 
     #[test]
     fn an_address_gets_its_burst_then_its_rate() {

@@ -30,6 +30,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::params::{self, Params};
+use crate::error::Error;
 
 /// What a request asks to do, as Vault maps HTTP methods to capabilities
 /// (the request classifier decides it: `crate::services::classify`).
@@ -114,12 +115,14 @@ pub struct Policy {
 }
 
 /// Parses a policy's text; the error says what is wrong and where.
-pub fn parse(text: &str) -> Result<Policy, String> {
+pub fn parse(text: &str) -> Result<Policy, Error> {
     if text.len() > MAX_POLICY {
-        return Err(format!("policy is longer than {MAX_POLICY} bytes"));
+        return Err(Error::invalid(format!(
+            "policy is longer than {MAX_POLICY} bytes"
+        )));
     }
     if text.trim().is_empty() {
-        return Err("policy is empty".into());
+        return Err(Error::invalid("policy is empty"));
     }
     let blocks = if text.trim_start().starts_with('{') {
         json_blocks(text)?
@@ -137,33 +140,39 @@ pub fn parse(text: &str) -> Result<Policy, String> {
                 continue;
             }
             if key != "capabilities" {
-                return Err(format!(
+                return Err(Error::invalid(format!(
                     "path {pattern:?}: unsupported attribute {key:?} (supported: capabilities, \
                      allowed_parameters, denied_parameters, required_parameters)"
-                ));
+                )));
             }
             if caps.is_some() {
-                return Err(format!("path {pattern:?}: capabilities given twice"));
+                return Err(Error::invalid(format!(
+                    "path {pattern:?}: capabilities given twice"
+                )));
             }
             let items = value
                 .as_array()
                 .and_then(|a| a.iter().map(Value::as_str).collect::<Option<Vec<_>>>())
                 .ok_or_else(|| {
-                    format!("path {pattern:?}: capabilities must be a list of strings")
+                    Error::invalid(format!(
+                        "path {pattern:?}: capabilities must be a list of strings"
+                    ))
                 })?;
             let mut bits = 0u8;
             for s in items {
                 let cap = Cap::parse(s).ok_or_else(|| {
-                    format!(
+                    Error::invalid(format!(
                         "path {pattern:?}: unknown capability {s:?} (known: create, read, \
                          update, delete, list, sudo, deny)"
-                    )
+                    ))
                 })?;
                 bits |= cap as u8;
             }
             caps = Some(bits);
         }
-        let caps = caps.ok_or_else(|| format!("path {pattern:?}: no capabilities attribute"))?;
+        let caps = caps.ok_or_else(|| {
+            Error::invalid(format!("path {pattern:?}: no capabilities attribute"))
+        })?;
         // The same pattern twice in one policy: Vault merges them.
         match rules.iter_mut().find(|r| r.pattern == pattern) {
             Some(r) => {
@@ -178,7 +187,7 @@ pub fn parse(text: &str) -> Result<Policy, String> {
         }
     }
     if rules.is_empty() {
-        return Err("policy has no path blocks".into());
+        return Err(Error::invalid("policy has no path blocks"));
     }
     Ok(Policy { rules })
 }
@@ -187,34 +196,36 @@ pub fn parse(text: &str) -> Result<Policy, String> {
 type Block = (String, Vec<(String, Value)>);
 
 /// The path blocks of a policy in HCL.
-fn hcl_blocks(text: &str) -> Result<Vec<Block>, String> {
+fn hcl_blocks(text: &str) -> Result<Vec<Block>, Error> {
     let body = hcl::parse(text).map_err(|e| {
         // One line: the parser's message may span several.
         let msg = e.to_string();
         let msg: Vec<&str> = msg.split_whitespace().collect();
-        format!("policy is not valid HCL: {}", msg.join(" "))
+        Error::invalid(format!("policy is not valid HCL: {}", msg.join(" ")))
     })?;
     let mut blocks = Vec::new();
     for structure in body.into_inner() {
         let block = match structure {
             hcl::Structure::Block(b) => b,
             hcl::Structure::Attribute(a) => {
-                return Err(format!(
+                return Err(Error::invalid(format!(
                     "unsupported top-level attribute {:?}: a policy holds only path blocks",
                     a.key.as_str()
-                ))
+                )))
             }
         };
         if block.identifier.as_str() != "path" {
-            return Err(format!(
+            return Err(Error::invalid(format!(
                 "unsupported block {:?}: a policy holds only path blocks",
                 block.identifier.as_str()
-            ));
+            )));
         }
         let pattern = match block.labels.as_slice() {
             [label] => label.as_str().to_string(),
             _ => {
-                return Err("a path block needs exactly one label: path \"PATTERN\" { .. }".into())
+                return Err(Error::invalid(
+                    "a path block needs exactly one label: path \"PATTERN\" { .. }",
+                ))
             }
         };
         let mut attrs = Vec::new();
@@ -222,18 +233,18 @@ fn hcl_blocks(text: &str) -> Result<Vec<Block>, String> {
             match inner {
                 hcl::Structure::Attribute(a) => {
                     let value = literal(a.expr).ok_or_else(|| {
-                        format!(
+                        Error::invalid(format!(
                             "path {pattern:?}: {:?} must be a literal (strings, numbers, lists, maps)",
                             a.key.as_str()
-                        )
+                        ))
                     })?;
                     attrs.push((a.key.as_str().to_string(), value));
                 }
                 hcl::Structure::Block(b) => {
-                    return Err(format!(
+                    return Err(Error::invalid(format!(
                         "path {pattern:?}: unsupported block {:?}",
                         b.identifier.as_str()
-                    ))
+                    )))
                 }
             }
         }
@@ -275,21 +286,22 @@ fn literal(expr: hcl::Expression) -> Option<Value> {
 /// The path blocks of a policy in Vault's JSON form:
 /// `{"path": {"PATTERN": {"capabilities": [..]}, ..}}` (or `"path"` a list
 /// of such objects).
-fn json_blocks(text: &str) -> Result<Vec<Block>, String> {
+fn json_blocks(text: &str) -> Result<Vec<Block>, Error> {
     let doc: Value = serde_json::from_str(text).map_err(|e| {
-        format!(
+        Error::invalid(format!(
             "policy is not valid JSON ({:?} error at line {} column {})",
             e.classify(),
             e.line(),
             e.column()
-        )
+        ))
     })?;
-    let bad = || "a JSON policy is {\"path\": {\"PATTERN\": {\"capabilities\": [..]}}}".to_string();
+    let bad =
+        || Error::invalid("a JSON policy is {\"path\": {\"PATTERN\": {\"capabilities\": [..]}}}");
     let top = doc.as_object().ok_or_else(bad)?;
     if let Some(other) = top.keys().find(|k| *k != "path") {
-        return Err(format!(
+        return Err(Error::invalid(format!(
             "unsupported top-level key {other:?}: a policy holds only path blocks"
-        ));
+        )));
     }
     let paths: Vec<&Map<String, Value>> = match top.get("path") {
         None => Vec::new(),
@@ -314,29 +326,35 @@ fn json_blocks(text: &str) -> Result<Vec<Block>, String> {
     Ok(blocks)
 }
 
-fn check_pattern(p: &str) -> Result<(), String> {
+fn check_pattern(p: &str) -> Result<(), Error> {
     if p.is_empty() || p.len() > 512 {
-        return Err("a path pattern must have 1 to 512 characters".into());
+        return Err(Error::invalid(
+            "a path pattern must have 1 to 512 characters",
+        ));
     }
     if p.starts_with('/') {
-        return Err(format!(
+        return Err(Error::invalid(format!(
             "path {p:?}: patterns have no leading slash and no v1/ (e.g. \"transit/keys/*\")"
-        ));
+        )));
     }
     if let Some(i) = p.find('*') {
         if i != p.len() - 1 {
-            return Err(format!("path {p:?}: '*' is allowed only at the end"));
+            return Err(Error::invalid(format!(
+                "path {p:?}: '*' is allowed only at the end"
+            )));
         }
     }
     for seg in p.trim_end_matches('*').split('/') {
         if seg.contains('+') && seg != "+" {
-            return Err(format!(
+            return Err(Error::invalid(format!(
                 "path {p:?}: '+' must be a whole path segment (e.g. \"transit/keys/+/config\")"
-            ));
+            )));
         }
     }
     if p.chars().any(char::is_control) {
-        return Err(format!("path {p:?}: control characters are not allowed"));
+        return Err(Error::invalid(format!(
+            "path {p:?}: control characters are not allowed"
+        )));
     }
     Ok(())
 }
@@ -524,7 +542,7 @@ mod tests {
             (r#"{"path": "#, "not valid JSON"),
             ("path \"a\" {\n capabilities = [var.x]\n}", "literal"),
         ] {
-            let e = parse(text).unwrap_err();
+            let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text:?}: {e}");
         }
     }
@@ -553,7 +571,7 @@ mod tests {
                 "allowed_parameters",
             ),
         ] {
-            let e = parse(text).unwrap_err();
+            let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text:?}: {e}");
         }
         parse(DEFAULT_POLICY).unwrap();

@@ -11,10 +11,16 @@ use super::acl::{self, Access};
 use super::key::Key;
 use super::params::Params;
 use super::policies::{NamedPolicy, Policies};
-use super::recovery::RecoveryInfo;
 use super::tokens::{self, TokenRecord, Tokens};
 use crate::error::Error;
+use crate::store::recovery::RecoveryInfo;
 use crate::store::{Delivered, Table, Versions};
+
+/// A sealed record that does not read as what its table holds, named
+/// `table/id`.
+#[derive(Debug, thiserror::Error)]
+#[error("sealed record {0} is not readable")]
+pub struct Unreadable(pub String);
 
 /// The meta record of what init made: the root token's hash, and the
 /// recovery shares' public facts.
@@ -63,7 +69,7 @@ pub struct Inner {
 
 impl Inner {
     /// Nothing yet but the built-in `default` policy.
-    pub fn empty(versions: Versions) -> Result<Self, String> {
+    pub fn empty(versions: Versions) -> Result<Self, Unreadable> {
         let mut inner = Self {
             busy: BTreeSet::new(),
             keys: BTreeMap::new(),
@@ -81,10 +87,10 @@ impl Inner {
     }
 
     /// The built-in `default` policy, unless one is stored.
-    fn default_policy(&mut self) -> Result<(), String> {
+    fn default_policy(&mut self) -> Result<(), Unreadable> {
         if !self.policies.contains("default") {
             let policy = NamedPolicy::parse(acl::DEFAULT_POLICY.to_string())
-                .map_err(|_| "the built-in default policy".to_string())?;
+                .map_err(|_| Unreadable("the built-in default policy".into()))?;
             self.policies.insert("default".to_string(), policy);
         }
         Ok(())
@@ -92,8 +98,13 @@ impl Inner {
 
     /// Takes in record `table/id` as `plain` (`None`: removed). The error
     /// names the record that does not read.
-    pub fn apply(&mut self, table: Table, id: &str, plain: Option<&[u8]>) -> Result<(), String> {
-        let unreadable = || format!("{}/{id}", table.name());
+    pub fn apply(
+        &mut self,
+        table: Table,
+        id: &str,
+        plain: Option<&[u8]>,
+    ) -> Result<(), Unreadable> {
+        let unreadable = || Unreadable(format!("{}/{id}", table.name()));
         let Some(plain) = plain else {
             match table {
                 Table::Keys => drop(self.keys.remove(id)),

@@ -10,8 +10,6 @@
 //!   [`params`]: their parameter constraints.
 //! - [`policies`]: named policies as stored.
 //! - [`roles`]: the roles of the attested login, and its tokens.
-//! - [`recovery`]: the store's root key, split into recovery shares and
-//!   rebuilt from them.
 //! - [`inner`]: what is held in memory, and how a record becomes part of it.
 //! - [`follow`]: catching up with other replicas before a request.
 //! - [`owner`]: [`State`] itself: opening, catching up, and writing keys
@@ -37,7 +35,6 @@ pub mod key;
 pub mod owner;
 pub mod params;
 pub mod policies;
-pub mod recovery;
 pub mod roles;
 pub mod tokens;
 

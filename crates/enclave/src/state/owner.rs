@@ -7,12 +7,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use zeroize::Zeroizing;
 
 use super::follow::Follow;
-use super::inner::{InitRecord, Inner, INIT_ID};
+use super::inner::{InitRecord, Inner, Unreadable, INIT_ID};
 use super::key::Key;
-use super::recovery::RecoveryInfo;
 use super::tokens;
 use crate::error::Error;
 use crate::store::group::GroupCommit;
+use crate::store::recovery::RecoveryInfo;
 use crate::store::{Change, Records, Storage, StoreError, Table, Versions};
 
 /// Tries before [`State::try_lock_briefly`] gives up (a few microseconds).
@@ -45,8 +45,8 @@ enum Step<T, R> {
 pub enum OpenError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("sealed record {0} is not readable")]
-    Record(String),
+    #[error(transparent)]
+    Record(#[from] Unreadable),
     #[error("the store is already initialised with a different root token")]
     RootTokenMismatch,
 }
@@ -82,7 +82,7 @@ impl State {
             match existing {
                 None => state
                     .initialise(hash, None)
-                    .map_err(|_| OpenError::Record("meta/init".into()))?,
+                    .map_err(|_| Unreadable("meta/init".into()))?,
                 Some(h) if h == hash => {}
                 Some(_) => return Err(OpenError::RootTokenMismatch),
             }
@@ -508,4 +508,79 @@ fn serialize(key: &Key) -> Result<Zeroizing<Vec<u8>>, Error> {
     let mut buf = Zeroizing::new(Vec::with_capacity(room));
     serde_json::to_writer(&mut *buf, key).map_err(|_| Error::failed("key serialisation"))?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use crate::platform::fixed::platform;
+    use crate::store::header;
+    use crate::store::opening::{Found, Unsealed};
+    use crate::store::recovery::{self, SplitRequest};
+    use crate::store::redb::{RedbStore, FILE_NAME};
+    use crate::store::root::RootKey;
+
+    /// The format test of the facts' move into the sealed init record:
+    /// a store of an older build (facts only unsealed) is migrated at its
+    /// first open, and from then on removing the unsealed copy changes
+    /// nothing (it is written again).
+    #[test]
+    fn unsealed_facts_are_sealed_once_and_then_decide() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = platform();
+        let open = || match RedbStore::open_or_sealed(&p, dir.path(), false).unwrap() {
+            Found::Ready(u) => u,
+            Found::Sealed(_) => panic!("the store opened sealed"),
+        };
+        let state_of = |u: Unsealed| {
+            let hint = u.recovery.clone();
+            let state = State::open(u.store, u.records, u.versions, None).unwrap();
+            state.reconcile_recovery(hint.as_deref()).unwrap();
+            state
+        };
+        let root = RootKey::generate(p.as_ref()).unwrap();
+        let req = SplitRequest {
+            secret_shares: Some(5),
+            secret_threshold: Some(3),
+            pgp_keys: None,
+        };
+        let info = recovery::split(p.as_ref(), &root, &req)
+            .unwrap()
+            .unwrap()
+            .info;
+        {
+            // As an older build left it.
+            let mut store = open().store;
+            let old_init = format!(r#"{{"root_token_sha256":"{}"}}"#, "ab".repeat(32));
+            let change = Change {
+                table: Table::Meta,
+                id: "init".into(),
+                value: Some(Zeroizing::new(old_init.into_bytes())),
+                expected: 0,
+            };
+            store.write(&[change]).unwrap();
+            store.set_recovery(&info.to_bytes()).unwrap();
+        }
+        let state = state_of(open());
+        assert_eq!(state.recovery_info(), Some(info.clone()));
+        drop(state);
+
+        // The host removes the unsealed copy.
+        let db = redb::Database::open(dir.path().join(FILE_NAME)).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(header::ROOT)
+            .unwrap()
+            .remove("recovery")
+            .unwrap();
+        tx.commit().unwrap();
+        drop(db);
+        let opened = open();
+        assert!(opened.recovery.is_none());
+        let state = state_of(opened);
+        assert_eq!(state.recovery_info(), Some(info.clone()), "forgotten");
+        drop(state);
+        let hint = open().recovery;
+        assert_eq!(hint.as_deref().and_then(RecoveryInfo::parse), Some(info));
+    }
 }

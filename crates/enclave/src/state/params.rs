@@ -30,6 +30,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
+use crate::error::Error;
+
 /// One path block's constraints (or several merged, as Vault merges the
 /// blocks of a path across a token's policies).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -52,20 +54,25 @@ impl Params {
     }
 
     /// Reads one of [`ATTRIBUTES`] of the block for `pattern`.
-    pub fn set(&mut self, attr: &str, value: &Value, pattern: &str) -> Result<(), String> {
+    pub fn set(&mut self, attr: &str, value: &Value, pattern: &str) -> Result<(), Error> {
         if attr == "required_parameters" {
             let names = value
                 .as_array()
                 .and_then(|a| a.iter().map(|v| v.as_str()).collect::<Option<Vec<_>>>())
                 .ok_or_else(|| {
-                    format!("path {pattern:?}: required_parameters must be a list of strings")
+                    Error::invalid(format!(
+                        "path {pattern:?}: required_parameters must be a list of strings"
+                    ))
                 })?;
             self.required
                 .extend(names.into_iter().map(str::to_ascii_lowercase));
             return Ok(());
         }
-        let bad =
-            || format!("path {pattern:?}: {attr} must map parameter names to lists of values");
+        let bad = || {
+            Error::invalid(format!(
+                "path {pattern:?}: {attr} must map parameter names to lists of values"
+            ))
+        };
         let map = value.as_object().ok_or_else(bad)?;
         let target = if attr == "allowed_parameters" {
             &mut self.allowed

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::acl;
 use super::params::Params;
+use crate::error::Error;
 
 /// Most stored policies.
 pub const MAX_STORED: usize = 1000;
@@ -21,7 +22,7 @@ pub struct NamedPolicy {
 }
 
 impl NamedPolicy {
-    pub fn parse(text: String) -> Result<Self, String> {
+    pub fn parse(text: String) -> Result<Self, Error> {
         let parsed = acl::parse(&text)?;
         Ok(Self {
             text,

@@ -10,7 +10,7 @@
 //! - Table `root` (`&str -> &[u8]`, format 2): `sealed_root` (the root key
 //!   sealed under this CPU, [`super::root`]) and `recovery` (a copy of
 //!   the public facts about the recovery shares, sealed in the init
-//!   record, [`crate::state::recovery`]; no share in it).
+//!   record, [`crate::store::recovery`]; no share in it).
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 

@@ -12,7 +12,9 @@
 //!   record seen, and tells a replica what other replicas changed.
 //! - [`seal`]: the record format: AES-256-GCM under a key derived from the
 //!   store's root key, with table, id and version as associated data.
-//! - [`root`]: the root key, kept sealed under the CPU's sealing key.
+//! - [`root`]: the root key, kept sealed under the CPU's sealing key;
+//!   [`recovery`]: the root key split into recovery shares and rebuilt
+//!   from them.
 //! - [`header`]: what is read before any record: format, sealed root key.
 //! - [`group`]: group commit: concurrent writers share one transaction.
 //! - [`freshness`]: what the store and the audit log vouch for each other.
@@ -31,6 +33,7 @@ pub mod index;
 pub mod ledger;
 pub mod opening;
 pub mod postgres;
+pub mod recovery;
 pub mod redb;
 pub mod root;
 pub mod seal;

@@ -2,7 +2,7 @@
 //! created. Every record is sealed under a key derived from it
 //! ([`super::seal`]), not from the CPU, so the store outlives the machine:
 //! the root key can be rebuilt from recovery shares or handed to an
-//! attested peer ([`crate::state::recovery`]).
+//! attested peer ([`crate::store::recovery`]).
 //!
 //! On disk the root key is kept sealed under this CPU's sealing key
 //! ([`SealPolicy::MrSigner`], key id SHA-256("minikms root key v1"), at a

@@ -4,45 +4,18 @@
 //! of tampering, and a restart continues the chain.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use base64::Engine;
 use minikms_testkit::{bin, contains, https, Server};
 use serde_json::{json, Value};
 
+use crate::common::{call, entries, log_path};
+
 const TOKEN: &str = "s.audit-root-token";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 const DEV: &[&str] = &["--simulation", "--dev-root-token", TOKEN];
-
-async fn call(
-    server: &Server,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> https::Response {
-    https::send_json(
-        server.addr,
-        method,
-        path,
-        &[("X-Vault-Token", token)],
-        body.as_ref(),
-    )
-    .await
-}
-
-fn log_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("enclave").join("audit.log")
-}
-
-fn entries(file: &Path) -> Vec<Value> {
-    std::fs::read_to_string(file)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 fn audit_verify(file: &Path, extra: &[&str]) -> std::process::Output {
     Command::new(bin("minikms"))
@@ -468,7 +441,7 @@ async fn concurrent_requests_are_each_in_the_log_when_answered() {
                         Some(json!({ "plaintext": plaintext })),
                     )
                 };
-                let r = call(&server, TOKEN, "POST", &path, body).await;
+                let r = call(&*server, TOKEN, "POST", &path, body).await;
                 assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.raw));
                 ids.push(r.body["request_id"].as_str().unwrap().to_string());
             }

@@ -15,14 +15,7 @@ const TOKEN: &str = "s.test-root-token";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 async fn call(s: &Server, method: &str, path: &str, body: Option<Value>) -> https::Response {
-    https::send_json(
-        s.addr,
-        method,
-        path,
-        &[("X-Vault-Token", TOKEN)],
-        body.as_ref(),
-    )
-    .await
+    crate::common::call(s, TOKEN, method, path, body).await
 }
 
 async fn ok(s: &Server, path: &str, body: Value) -> Value {

@@ -14,20 +14,10 @@ use base64::Engine;
 use minikms_testkit::{bin, https, shared_signing_key, Server};
 use serde_json::{json, Value};
 
+use crate::common::{entries, log_path};
+
 const TOKEN: &str = "s.floods-root-token";
 const DEV: &[&str] = &["--simulation", "--dev-root-token", TOKEN];
-
-fn log_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("enclave").join("audit.log")
-}
-
-fn entries(file: &Path) -> Vec<Value> {
-    std::fs::read_to_string(file)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 /// `minikms audit verify FILE`: its summary, or a panic with its error.
 fn audit_verify(file: &Path) -> Value {

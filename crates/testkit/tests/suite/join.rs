@@ -35,14 +35,7 @@ fn moved(dir: &Path) -> tempfile::TempDir {
 }
 
 async fn call(server: &Server, method: &str, path: &str, body: Value) -> https::Response {
-    https::send_json(
-        server.addr,
-        method,
-        path,
-        &[("X-Vault-Token", TOKEN)],
-        Some(&body),
-    )
-    .await
+    crate::common::call(server, TOKEN, method, path, body).await
 }
 
 /// Starts a joiner on `dir` that must be refused; its error output.

@@ -22,13 +22,10 @@ use minikms_testkit::{
 };
 use serde_json::{json, Value};
 
+use crate::common::{call, dev_server, ok};
+
 const ROOT: &str = "s.release-root-token";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-fn dev_server() -> Server {
-    Server::try_start(&["--simulation", "--dev-root-token", ROOT])
-        .unwrap_or_else(|r| panic!("server did not start: {r:?}"))
-}
 
 /// Signing key B, made once.
 fn other_signing_key() -> &'static Path {
@@ -71,34 +68,6 @@ fn mrsigner(signed: &Path) -> String {
     id.mrsigner.to_hex()
 }
 
-async fn call(
-    addr: SocketAddr,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> https::Response {
-    https::send_json(
-        addr,
-        method,
-        path,
-        &[("X-Vault-Token", token)],
-        body.as_ref(),
-    )
-    .await
-}
-
-async fn root_ok(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Value {
-    let r = call(addr, ROOT, method, path, body).await;
-    assert!(
-        (200..300).contains(&r.status),
-        "{method} {path}: {} {}",
-        r.status,
-        String::from_utf8_lossy(&r.raw)
-    );
-    r.body
-}
-
 fn attestation() -> Attestation {
     let mut a = Attestation::default();
     a.policy.allow_simulation = true;
@@ -128,19 +97,20 @@ struct Setup {
 /// A server with role `app` for signer A (min SVN 2, simulation allowed,
 /// not debug), policy `app` (export and encrypt of key `app`).
 async fn setup() -> Setup {
-    let server = dev_server();
+    let server = dev_server(ROOT);
     let dir = tempfile::tempdir().unwrap();
     let a = workload(dir.path(), "a", shared_signing_key(), 2, false);
     let addr = server.addr;
-    root_ok(
-        addr,
+    ok(
+        addr, ROOT,
         "PUT",
         "/v1/sys/policy/app",
         Some(json!({ "policy": "path \"transit/export/encryption-key/app/*\" { capabilities = [\"read\"] }\npath \"transit/datakey/+/app\" { capabilities = [\"update\"] }\npath \"transit/decrypt/app\" { capabilities = [\"update\"] }\npath \"auth/token/create\" { capabilities = [\"update\"] }" })),
     )
     .await;
-    root_ok(
+    ok(
         addr,
+        ROOT,
         "POST",
         "/v1/auth/attest/role/app",
         Some(json!({
@@ -158,15 +128,15 @@ async fn setup() -> Setup {
 
 #[tokio::test]
 async fn roles_are_managed_under_the_acl_and_checked() {
-    let server = dev_server();
+    let server = dev_server(ROOT);
     let addr = server.addr;
     let signer = "ab".repeat(32);
     let role = json!({
         "mrsigner": [signer], "mrenclave": [], "product_id": 7, "min_svn": 3,
         "allow_debug": false, "allow_simulation": true, "policies": ["app", "default"], "ttl": "2h"
     });
-    root_ok(addr, "POST", "/v1/auth/attest/role/web", Some(role)).await;
-    let read = root_ok(addr, "GET", "/v1/auth/attest/role/web", None).await;
+    ok(addr, ROOT, "POST", "/v1/auth/attest/role/web", Some(role)).await;
+    let read = ok(addr, ROOT, "GET", "/v1/auth/attest/role/web", None).await;
     assert_eq!(
         read["data"],
         json!({
@@ -174,9 +144,9 @@ async fn roles_are_managed_under_the_acl_and_checked() {
             "allow_debug": false, "allow_simulation": true, "policies": ["app", "default"], "ttl": 7200
         })
     );
-    let listed = root_ok(addr, "LIST", "/v1/auth/attest/role", None).await;
+    let listed = ok(addr, ROOT, "LIST", "/v1/auth/attest/role", None).await;
     assert_eq!(listed["data"]["keys"], json!(["web"]));
-    let listed = root_ok(addr, "GET", "/v1/auth/attest/role?list=true", None).await;
+    let listed = ok(addr, ROOT, "GET", "/v1/auth/attest/role?list=true", None).await;
     assert_eq!(listed["data"]["keys"], json!(["web"]));
 
     // Each bad role: 400 with the reason, and nothing stored.
@@ -217,8 +187,9 @@ async fn roles_are_managed_under_the_acl_and_checked() {
     );
 
     // Under the ACL: a token without a policy for it may not.
-    let made = root_ok(
+    let made = ok(
         addr,
+        ROOT,
         "POST",
         "/v1/auth/token/create",
         Some(json!({ "policies": ["default"] })),
@@ -236,7 +207,7 @@ async fn roles_are_managed_under_the_acl_and_checked() {
             "{method} {path}"
         );
     }
-    root_ok(addr, "DELETE", "/v1/auth/attest/role/web", None).await;
+    ok(addr, ROOT, "DELETE", "/v1/auth/attest/role/web", None).await;
     assert_eq!(
         call(addr, ROOT, "GET", "/v1/auth/attest/role/web", None)
             .await
@@ -253,15 +224,16 @@ async fn a_role_writer_grants_only_the_policies_it_holds() {
     let s = setup().await;
     let addr = s.server.addr;
     let signer = mrsigner(&s.a);
-    root_ok(
-        addr,
+    ok(
+        addr, ROOT,
         "PUT",
         "/v1/sys/policy/admin-pol",
         Some(json!({ "policy": "path \"*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\", \"sudo\"] }" })),
     )
     .await;
-    root_ok(
+    ok(
         addr,
+        ROOT,
         "PUT",
         "/v1/sys/policies/acl/role-writer",
         Some(json!({ "policy": json!({"path": {"auth/attest/role/*": {
@@ -270,8 +242,9 @@ async fn a_role_writer_grants_only_the_policies_it_holds() {
         }}}).to_string() })),
     )
     .await;
-    let made = root_ok(
+    let made = ok(
         addr,
+        ROOT,
         "POST",
         "/v1/auth/token/create",
         Some(json!({ "policies": ["role-writer"] })),
@@ -364,7 +337,7 @@ async fn a_role_writer_grants_only_the_policies_it_holds() {
             String::from_utf8_lossy(&r.raw)
         );
     }
-    let read = root_ok(addr, "GET", "/v1/auth/attest/role/mine", None).await;
+    let read = ok(addr, ROOT, "GET", "/v1/auth/attest/role/mine", None).await;
     assert_eq!(read["data"]["allow_debug"], false);
 }
 
@@ -429,8 +402,9 @@ async fn a_workload_logs_in_with_its_evidence_and_others_are_refused_with_the_re
     }
 
     // Simulated evidence for a role that does not allow it.
-    root_ok(
+    ok(
         addr,
+        ROOT,
         "POST",
         "/v1/auth/attest/role/hardware",
         Some(json!({ "mrsigner": [mrsigner(&s.a)], "policies": ["app"] })),
@@ -549,8 +523,9 @@ async fn a_login_token_is_refused_without_its_key() {
 async fn keys_are_released_only_to_attested_workloads() {
     let s = setup().await;
     let (addr, dir) = (s.server.addr, s._dir.path());
-    let made = root_ok(
+    let made = ok(
         addr,
+        ROOT,
         "POST",
         "/v1/transit/keys/app",
         Some(json!({ "release_only_to_attested": true })),
@@ -558,8 +533,9 @@ async fn keys_are_released_only_to_attested_workloads() {
     .await;
     assert_eq!(made["data"]["release_only_to_attested"], true, "{made}");
     let plaintext = b"released to the workload only";
-    let sealed = root_ok(
+    let sealed = ok(
         addr,
+        ROOT,
         "POST",
         "/v1/transit/encrypt/app",
         Some(json!({ "plaintext": B64.encode(plaintext) })),
@@ -618,8 +594,9 @@ async fn keys_are_released_only_to_attested_workloads() {
     .await;
     assert_eq!(r.status, 400);
     // Ordinary decryption is unaffected.
-    let opened = root_ok(
+    let opened = ok(
         addr,
+        ROOT,
         "POST",
         "/v1/transit/decrypt/app",
         Some(json!({ "ciphertext": ciphertext })),
@@ -717,8 +694,9 @@ async fn keys_are_released_only_to_attested_workloads() {
         .unwrap();
     let data_key = session.key().unwrap(&wrapped).unwrap();
     assert_eq!(data_key.len(), 32);
-    let opened = root_ok(
+    let opened = ok(
         addr,
+        ROOT,
         "POST",
         "/v1/transit/decrypt/app",
         Some(json!({ "ciphertext": data["ciphertext"] })),

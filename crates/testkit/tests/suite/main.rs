@@ -11,6 +11,7 @@ mod attested_tls;
 mod audit;
 mod bench;
 mod byok;
+mod common;
 mod damaged_store;
 mod enclave_ca;
 mod floods;

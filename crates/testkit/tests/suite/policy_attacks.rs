@@ -9,31 +9,10 @@
 use minikms_testkit::{https, Server};
 use serde_json::{json, Value};
 
+use crate::common::{call, dev_server, ok};
+
 const ROOT: &str = "s.policy-attacks-root";
 const P: &str = "aGVsbG8="; // "hello"
-
-fn dev_server() -> Server {
-    Server::try_start(&["--simulation", "--dev-root-token", ROOT])
-        .unwrap_or_else(|r| panic!("server did not start: {r:?}"))
-}
-
-/// `METHOD path` as `token`, with a JSON body.
-async fn call(
-    server: &Server,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> https::Response {
-    https::send_json(
-        server.addr,
-        method,
-        path,
-        &[("X-Vault-Token", token)],
-        body.as_ref(),
-    )
-    .await
-}
 
 /// `POST path` as `token`, with a form body.
 async fn form(server: &Server, token: &str, path: &str, fields: &str) -> https::Response {
@@ -50,28 +29,19 @@ async fn form(server: &Server, token: &str, path: &str, fields: &str) -> https::
     .await
 }
 
-async fn root_ok(server: &Server, method: &str, path: &str, body: Option<Value>) -> Value {
-    let r = call(server, ROOT, method, path, body).await;
-    assert!(
-        (200..300).contains(&r.status),
-        "{method} {path}: {} {}",
-        r.status,
-        String::from_utf8_lossy(&r.raw)
-    );
-    r.body
-}
-
 /// A token with only policy `name`, whose JSON text is `policy`.
 async fn token_with(server: &Server, name: &str, policy: Value) -> String {
-    root_ok(
+    ok(
         server,
+        ROOT,
         "PUT",
         &format!("/v1/sys/policies/acl/{name}"),
         Some(json!({ "policy": policy.to_string() })),
     )
     .await;
-    let made = root_ok(
+    let made = ok(
         server,
+        ROOT,
         "POST",
         "/v1/auth/token/create",
         Some(json!({ "policies": [name], "no_default_policy": true })),
@@ -91,7 +61,7 @@ fn status_of(r: &https::Response, what: &str, want: u16) {
 
 #[tokio::test]
 async fn a_denied_boolean_is_denied_however_it_is_spelt() {
-    let server = dev_server();
+    let server = dev_server(ROOT);
     let s = &server;
     // As in the issue: `[true]` in the policy, and `["true"]`.
     for (policy, denied) in [("deny-bool", json!(true)), ("deny-text", json!("true"))] {
@@ -127,7 +97,7 @@ async fn a_denied_boolean_is_denied_however_it_is_spelt() {
         status_of(&r, &format!("{policy} form exportable=0"), 200);
         let r = call(s, &tok, "POST", &path, Some(json!({"exportable": "false"}))).await;
         status_of(&r, &format!("{policy} \"false\""), 200);
-        let read = root_ok(s, "GET", &path, None).await;
+        let read = ok(s, ROOT, "GET", &path, None).await;
         assert_eq!(read["data"]["exportable"], false, "{read}");
     }
     // A value the field cannot take is the route's 400, policy or not.
@@ -157,17 +127,25 @@ async fn a_denied_boolean_is_denied_however_it_is_spelt() {
 
 #[tokio::test]
 async fn batch_items_and_path_parameters_are_parameters_too() {
-    let server = dev_server();
+    let server = dev_server(ROOT);
     let s = &server;
     for (name, kind) in [("k", "aes256-gcm96"), ("ec", "ecdsa-p256")] {
-        root_ok(
+        ok(
             s,
+            ROOT,
             "POST",
             &format!("/v1/transit/keys/{name}"),
             Some(json!({ "type": kind })),
         )
         .await;
-        root_ok(s, "POST", &format!("/v1/transit/keys/{name}/rotate"), None).await;
+        ok(
+            s,
+            ROOT,
+            "POST",
+            &format!("/v1/transit/keys/{name}/rotate"),
+            None,
+        )
+        .await;
     }
     let tok = token_with(
         s,

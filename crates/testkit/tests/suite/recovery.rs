@@ -17,17 +17,9 @@ use minikms_testkit::{bin, contains, copy_dir, https, walk, Server};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+use crate::common::{call, openssl, seal_status};
 
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// Pins the enclave file in the data dir `dir`.
 fn pin(dir: &Path) -> Vec<String> {
@@ -57,29 +49,6 @@ fn minikms(
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
     )
-}
-
-async fn call(
-    server: &Server,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Value,
-) -> https::Response {
-    https::send_json(
-        server.addr,
-        method,
-        path,
-        &[("X-Vault-Token", token)],
-        Some(&body),
-    )
-    .await
-}
-
-async fn seal_status(server: &Server) -> Value {
-    let r = server.get("/v1/sys/seal-status").await;
-    assert_eq!(r.status, 200);
-    r.body
 }
 
 async fn give(server: &Server, key: &str) -> https::Response {

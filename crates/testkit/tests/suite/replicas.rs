@@ -15,6 +15,8 @@ use minikms_testkit::postgres::Postgres;
 use minikms_testkit::{bin, contains, copy_dir, https, Server};
 use serde_json::{json, Value};
 
+use crate::common;
+
 const TOKEN: &str = "hvs.replicas-test-root";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -58,25 +60,8 @@ fn restarted(
     Server::try_start_in(dir, &args)
 }
 
-async fn call_as(
-    server: &Server,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> https::Response {
-    https::send_json(
-        server.addr,
-        method,
-        path,
-        &[("X-Vault-Token", token)],
-        body.as_ref(),
-    )
-    .await
-}
-
 async fn call(server: &Server, method: &str, path: &str, body: Option<Value>) -> https::Response {
-    call_as(server, TOKEN, method, path, body).await
+    common::call(server, TOKEN, method, path, body).await
 }
 
 /// `call`, which must succeed.
@@ -179,7 +164,7 @@ async fn every_write_on_one_replica_is_seen_by_the_next_request_to_any_other() {
     .await;
     let token = made["auth"]["client_token"].as_str().unwrap().to_string();
     let body = json!({"plaintext": plain});
-    let used = call_as(
+    let used = common::call(
         &c,
         &token,
         "POST",
@@ -198,7 +183,7 @@ async fn every_write_on_one_replica_is_seen_by_the_next_request_to_any_other() {
     )
     .await;
     for s in [&b, &c] {
-        let r = call_as(
+        let r = common::call(
             s,
             &token,
             "POST",
@@ -488,7 +473,7 @@ async fn token_seen_by(server: &Server, other: &Server) -> String {
     )
     .await;
     let token = made["auth"]["client_token"].as_str().unwrap().to_string();
-    let r = call_as(other, &token, "GET", "/v1/auth/token/lookup-self", None).await;
+    let r = common::call(other, &token, "GET", "/v1/auth/token/lookup-self", None).await;
     assert_eq!(r.status, 200, "{}", r.body);
     token
 }
@@ -525,7 +510,7 @@ async fn a_database_hiding_writes_behind_their_version_column_is_refused() {
     // bucket is revoked by deleting rows, which no trigger rewrites, and B
     // then sees the revocation (403); otherwise the bucket's row is
     // rewritten, hidden, and B refuses to serve (503).
-    let r = call_as(&b, &token, "GET", "/v1/auth/token/lookup-self", None).await;
+    let r = common::call(&b, &token, "GET", "/v1/auth/token/lookup-self", None).await;
     assert!(
         r.status == 403 || r.status == 503,
         "B answered a revoked token: {} {}",
@@ -536,7 +521,7 @@ async fn a_database_hiding_writes_behind_their_version_column_is_refused() {
     // refuses to serve the key rather than answer its old version, and
     // says so to load balancers and in its log.
     ok(&a, "POST", "/v1/transit/keys/pin-0/rotate", None).await;
-    let r = call_as(&b, TOKEN, "GET", "/v1/transit/keys/pin-0", None).await;
+    let r = common::call(&b, TOKEN, "GET", "/v1/transit/keys/pin-0", None).await;
     assert_eq!(r.status, 503, "B answered a hidden rotation: {}", r.body);
     assert!(
         r.body.to_string().contains("refuses to serve"),
@@ -560,7 +545,7 @@ async fn a_database_hiding_writes_behind_their_version_column_is_refused() {
     pg.psql("DROP TRIGGER minikms_pin ON minikms_records");
     let (_, dir) = b.stop_keeping_data(libc::SIGTERM);
     let b = restarted(&pg, &a, dir).unwrap_or_else(|r| panic!("B did not restart: {r:?}"));
-    let r = call_as(&b, &token, "GET", "/v1/auth/token/lookup-self", None).await;
+    let r = common::call(&b, &token, "GET", "/v1/auth/token/lookup-self", None).await;
     assert_eq!(r.status, 403, "{}", r.body);
     let key = ok(&b, "GET", "/v1/transit/keys/pin-0", None).await;
     assert_eq!(key["data"]["latest_version"], 2, "{key}");
@@ -595,7 +580,7 @@ async fn a_database_put_back_behind_what_a_replica_saw_is_refused() {
     );
 
     // A, running, refuses it at once.
-    let r = call_as(&a, &token, "GET", "/v1/auth/token/lookup-self", None).await;
+    let r = common::call(&a, &token, "GET", "/v1/auth/token/lookup-self", None).await;
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(
         r.body.to_string().contains("refuses to serve"),
@@ -632,6 +617,6 @@ async fn a_database_put_back_behind_what_a_replica_saw_is_refused() {
     // it is (the token live again, as in the copy).
     std::fs::remove_file(kept.path().join("enclave/store-generation.sealed")).unwrap();
     let b = restarted(&pg, &a, kept).unwrap_or_else(|r| panic!("B did not start: {r:?}"));
-    let r = call_as(&b, &token, "GET", "/v1/auth/token/lookup-self", None).await;
+    let r = common::call(&b, &token, "GET", "/v1/auth/token/lookup-self", None).await;
     assert_eq!(r.status, 200, "{}", r.body);
 }

@@ -13,14 +13,7 @@ const TOKEN: &str = "rollback-root";
 const DEV: &[&str] = &["--simulation", "--dev-root-token", TOKEN];
 
 async fn call(server: &Server, method: &str, path: &str, body: Value) -> https::Response {
-    let r = https::send_json(
-        server.addr,
-        method,
-        path,
-        &[("X-Vault-Token", TOKEN)],
-        Some(&body),
-    )
-    .await;
+    let r = crate::common::call(server, TOKEN, method, path, body).await;
     assert!(r.status < 300, "{method} {path}: {}", r.status);
     r
 }

@@ -10,45 +10,14 @@ use base64::Engine;
 use minikms_testkit::{https, walk, Server};
 use serde_json::{json, Value};
 
+use crate::common::{call, dev_server, ok};
+
 const ROOT: &str = "s.test-root-token";
 
-fn dev_server() -> Server {
-    Server::try_start(&["--simulation", "--dev-root-token", ROOT])
-        .unwrap_or_else(|r| panic!("server did not start: {r:?}"))
-}
-
-async fn call(
-    addr: SocketAddr,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> https::Response {
-    https::send_json(
-        addr,
-        method,
-        path,
-        &[("X-Vault-Token", token)],
-        body.as_ref(),
-    )
-    .await
-}
-
-/// A root call that must succeed (2xx); returns the body.
-async fn root_ok(addr: SocketAddr, method: &str, path: &str, body: Value) -> Value {
-    let r = call(addr, ROOT, method, path, Some(body)).await;
-    assert!(
-        (200..300).contains(&r.status),
-        "{method} {path}: {} {}",
-        r.status,
-        String::from_utf8_lossy(&r.raw)
-    );
-    r.body
-}
-
 async fn put_policy(addr: SocketAddr, name: &str, text: &str) {
-    root_ok(
+    ok(
         addr,
+        ROOT,
         "PUT",
         &format!("/v1/sys/policy/{name}"),
         json!({ "policy": text }),
@@ -62,7 +31,7 @@ async fn token(addr: SocketAddr, policies: &[&str], extra: Value) -> (String, St
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         b.extend(e.clone());
     }
-    let r = root_ok(addr, "POST", "/v1/auth/token/create", body).await;
+    let r = ok(addr, ROOT, "POST", "/v1/auth/token/create", body).await;
     let auth = &r["auth"];
     (
         auth["client_token"].as_str().unwrap().to_string(),
@@ -93,7 +62,7 @@ fn assert_denied(r: &https::Response, what: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn policies_allow_and_deny_each_route_family() {
-    let server = dev_server();
+    let server = dev_server(ROOT);
     let a = server.addr;
 
     for (name, body) in [
@@ -107,11 +76,12 @@ async fn policies_allow_and_deny_each_route_family() {
             json!({"exportable": true, "allow_plaintext_backup": true}),
         ),
     ] {
-        root_ok(a, "POST", &format!("/v1/transit/keys/{name}"), body).await;
+        ok(a, ROOT, "POST", &format!("/v1/transit/keys/{name}"), body).await;
     }
     let pt = b64("attack at dawn");
-    let ct = root_ok(
+    let ct = ok(
         a,
+        ROOT,
         "POST",
         "/v1/transit/encrypt/app-1",
         json!({ "plaintext": pt }),
@@ -120,8 +90,9 @@ async fn policies_allow_and_deny_each_route_family() {
         .as_str()
         .unwrap()
         .to_string();
-    let ct_db = root_ok(
+    let ct_db = ok(
         a,
+        ROOT,
         "POST",
         "/v1/transit/encrypt/db-1",
         json!({ "plaintext": pt }),
@@ -130,12 +101,18 @@ async fn policies_allow_and_deny_each_route_family() {
         .as_str()
         .unwrap()
         .to_string();
-    let sig = root_ok(a, "POST", "/v1/transit/sign/sig", json!({ "input": pt })).await["data"]
-        ["signature"]
+    let sig = ok(
+        a,
+        ROOT,
+        "POST",
+        "/v1/transit/sign/sig",
+        json!({ "input": pt }),
+    )
+    .await["data"]["signature"]
         .as_str()
         .unwrap()
         .to_string();
-    let backup = root_ok(a, "GET", "/v1/transit/backup/exp", json!(null)).await["data"]["backup"]
+    let backup = ok(a, ROOT, "GET", "/v1/transit/backup/exp", json!(null)).await["data"]["backup"]
         .as_str()
         .unwrap()
         .to_string();
@@ -839,7 +816,7 @@ async fn policies_allow_and_deny_each_route_family() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn token_lifecycle_ttl_uses_revoke_and_no_escalation() {
-    let server = dev_server();
+    let server = dev_server(ROOT);
     let a = server.addr;
     put_policy(
         a,
@@ -853,12 +830,13 @@ async fn token_lifecycle_ttl_uses_revoke_and_no_escalation() {
         r#"path "auth/token/create" { capabilities = ["update"] }"#,
     )
     .await;
-    root_ok(a, "POST", "/v1/transit/keys/app-1", json!({})).await;
+    ok(a, ROOT, "POST", "/v1/transit/keys/app-1", json!({})).await;
     let enc = json!({ "plaintext": b64("x") });
 
     // The create answer has Vault's auth block.
-    let r = root_ok(
+    let r = ok(
         a,
+        ROOT,
         "POST",
         "/v1/auth/token/create",
         json!({"policies": ["enc-app"], "ttl": "1h", "num_uses": 0, "display_name": "app",
@@ -886,10 +864,18 @@ async fn token_lifecycle_ttl_uses_revoke_and_no_escalation() {
     assert_eq!(d["meta"], json!({"team": "a"}));
     assert!(d["ttl"].as_u64().unwrap() > 3500);
     assert!(!String::from_utf8_lossy(&me.raw).contains(&t));
-    let by_token = root_ok(a, "POST", "/v1/auth/token/lookup", json!({ "token": t })).await;
-    assert_eq!(by_token["data"]["accessor"], accessor.as_str());
-    let by_acc = root_ok(
+    let by_token = ok(
         a,
+        ROOT,
+        "POST",
+        "/v1/auth/token/lookup",
+        json!({ "token": t }),
+    )
+    .await;
+    assert_eq!(by_token["data"]["accessor"], accessor.as_str());
+    let by_acc = ok(
+        a,
+        ROOT,
         "POST",
         "/v1/auth/token/lookup-accessor",
         json!({ "accessor": accessor }),
@@ -965,8 +951,9 @@ async fn token_lifecycle_ttl_uses_revoke_and_no_escalation() {
     }
 
     // Revoking the creator revokes its children.
-    root_ok(
+    ok(
         a,
+        ROOT,
         "POST",
         "/v1/auth/token/revoke",
         json!({ "token": maker }),
@@ -990,8 +977,9 @@ async fn token_lifecycle_ttl_uses_revoke_and_no_escalation() {
 
     // revoke-accessor and revoke-self.
     let (t2, acc2) = token(a, &["enc-app"], json!({})).await;
-    root_ok(
+    ok(
         a,
+        ROOT,
         "POST",
         "/v1/auth/token/revoke-accessor",
         json!({ "accessor": acc2 }),
@@ -1093,8 +1081,9 @@ async fn token_lifecycle_ttl_uses_revoke_and_no_escalation() {
     );
     // A token with a ttl in seconds, as a number.
     let (_, acc) = token(a, &["enc-app"], json!({"ttl": 90})).await;
-    let r = root_ok(
+    let r = ok(
         a,
+        ROOT,
         "POST",
         "/v1/auth/token/lookup-accessor",
         json!({ "accessor": acc }),
@@ -1108,9 +1097,9 @@ async fn token_lifecycle_ttl_uses_revoke_and_no_escalation() {
 /// query (before, `?list=%74rue` listed every key name with `read` only).
 #[tokio::test(flavor = "multi_thread")]
 async fn every_spelling_of_a_list_needs_the_list_capability() {
-    let server = dev_server();
+    let server = dev_server(ROOT);
     let a = server.addr;
-    root_ok(a, "POST", "/v1/transit/keys/secret-name", json!({})).await;
+    ok(a, ROOT, "POST", "/v1/transit/keys/secret-name", json!({})).await;
     // `read` on the list route itself too: before, a GET with a list query
     // the guard did not recognise was checked as a read of it, and the
     // handler then listed.
@@ -1162,19 +1151,33 @@ async fn every_spelling_of_a_list_needs_the_list_capability() {
 /// route (Vault asks only for the restore route): a `deny` on the key wins.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forced_restore_needs_the_keys_own_path() {
-    let server = dev_server();
+    let server = dev_server(ROOT);
     let a = server.addr;
     let opts = json!({"exportable": true, "allow_plaintext_backup": true});
-    root_ok(a, "POST", "/v1/transit/keys/secret-a", opts.clone()).await;
-    root_ok(a, "POST", "/v1/transit/keys/plain-a", opts).await;
+    ok(a, ROOT, "POST", "/v1/transit/keys/secret-a", opts.clone()).await;
+    ok(a, ROOT, "POST", "/v1/transit/keys/plain-a", opts).await;
     let backup = |name: &'static str| async move {
         let r = call(a, ROOT, "GET", &format!("/v1/transit/backup/{name}"), None).await;
         assert_eq!(r.status, 200, "backup {name}");
         r.body["data"]["backup"].clone()
     };
     let (secret_backup, plain_backup) = (backup("secret-a").await, backup("plain-a").await);
-    root_ok(a, "POST", "/v1/transit/keys/secret-a/rotate", json!({})).await;
-    root_ok(a, "POST", "/v1/transit/keys/plain-a/rotate", json!({})).await;
+    ok(
+        a,
+        ROOT,
+        "POST",
+        "/v1/transit/keys/secret-a/rotate",
+        json!({}),
+    )
+    .await;
+    ok(
+        a,
+        ROOT,
+        "POST",
+        "/v1/transit/keys/plain-a/rotate",
+        json!({}),
+    )
+    .await;
     put_policy(
         a,
         "restorer",
@@ -1225,7 +1228,7 @@ async fn a_forced_restore_needs_the_keys_own_path() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_policies_are_refused_and_everything_survives_a_restart() {
-    let server = dev_server();
+    let server = dev_server(ROOT);
     let a = server.addr;
     for (text, want) in [
         ("path \"transit/*\" {", "not valid HCL"),
@@ -1289,7 +1292,7 @@ async fn bad_policies_are_refused_and_everything_survives_a_restart() {
         r#"path "transit/encrypt/app-*" { capabilities = ["update"] }"#,
     )
     .await;
-    root_ok(a, "POST", "/v1/transit/keys/app-1", json!({})).await;
+    ok(a, ROOT, "POST", "/v1/transit/keys/app-1", json!({})).await;
     let (t, _) = token(a, &["enc-app"], json!({"num_uses": 5})).await;
     let enc = json!({ "plaintext": b64("x") });
     assert_eq!(
@@ -1305,7 +1308,14 @@ async fn bad_policies_are_refused_and_everything_survives_a_restart() {
         200
     );
     let (gone, _) = token(a, &["enc-app"], json!({})).await;
-    root_ok(a, "POST", "/v1/auth/token/revoke", json!({ "token": gone })).await;
+    ok(
+        a,
+        ROOT,
+        "POST",
+        "/v1/auth/token/revoke",
+        json!({ "token": gone }),
+    )
+    .await;
 
     // Restart on the same data: tokens, their remaining uses, and policies
     // are still there; the revoked token stays revoked; no token is on disk.

@@ -23,7 +23,9 @@ use minikms_verifier::{
     certificate_evidence, verify_certificate, EvidenceError, EvidenceFormat, Policy, VerifyError,
     VerifyOptions,
 };
-use serde_json::{json, Value};
+use serde_json::json;
+
+use crate::common::{openssl, seal_status};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 const TDX_QUOTE: &str = "tdx-dcap/dcapqvl_tdx_quote_v4.bin";
@@ -92,22 +94,6 @@ fn start_in(data_dir: Option<tempfile::TempDir>, kernel: &FakeKernel) -> Server 
         Some(dir) => Server::try_start_in(dir, &args),
     }
     .unwrap_or_else(|r| panic!("the server did not start: {r:?}"))
-}
-
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-async fn seal_status(server: &Server) -> Value {
-    let r = server.get("/v1/sys/seal-status").await;
-    assert_eq!(r.status, 200);
-    r.body
 }
 
 #[test]

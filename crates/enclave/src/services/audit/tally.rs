@@ -99,10 +99,7 @@ impl Tally {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    fn source(n: u32) -> Source {
-        Source::of(std::net::IpAddr::V4(n.into()))
-    }
+    use crate::services::source::test_source as source;
 
     #[test]
     fn one_count_per_address_and_bounded() {

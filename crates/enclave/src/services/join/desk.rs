@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::platform::Platform;
 use crate::services::nonces::Nonces;
 use crate::services::source::Source;
-use crate::state::recovery::Recovery;
+use crate::store::recovery::Recovery;
 
 /// Open challenges at most, and from one address (a few replicas joining
 /// at once from behind one NAT); [`Nonces`] says what is dropped beyond.

@@ -211,7 +211,7 @@ impl RedbStore {
             |panic| {
                 Err(StoreError::Corrupt {
                     path: path.display().to_string(),
-                    detail: panic,
+                    detail: panic.0,
                 })
             },
         )?;
