@@ -51,15 +51,8 @@
 //! written as one `unauthenticated` entry per address and interval
 //! ([`tally`]), not one entry each: they cost their sender nothing.
 //!
-//! A full disk: the log keeps [`tail::RESERVE`] allocated past its end.
-//! When that cannot be topped up (or a write fails: it is cut back off, so
-//! the file still ends with a whole entry), [`AuditLog::admit`] lets no new
-//! request through (503: nothing is done), while the entries of requests
-//! already through still fit; a background task tries again every
-//! [`room::RETRY_EVERY`] and lets requests through once there is room, the chain
-//! unbroken. A failed `fdatasync` is final (the kernel may have dropped
-//! the pages, and a later success would prove nothing): every request is
-//! refused until a restart.
+//! A full disk or a failed write or sync: [`room`] says when requests are
+//! refused (503: nothing is done) and when they go through again.
 
 mod error;
 pub mod record;
@@ -347,11 +340,8 @@ impl AuditLog {
         if self.room.is_broken() {
             return Err(self.room.failed());
         }
-        match self.enqueue(Pending::Request(record), durable).await {
-            Ok(true) => Ok(()),
-            _ if self.room.is_broken() => Err(self.room.failed()),
-            _ => Err(self.room.unwritable()),
-        }
+        let written = self.enqueue(Pending::Request(record), durable).await;
+        self.room.answer(matches!(written, Ok(true)))
     }
 
     /// Queues an entry; the answer says whether it was written.
@@ -419,14 +409,12 @@ impl AuditLog {
                 }
                 Err(e) => {
                     refuse(batch.drain(..).map(|q| q.reply));
-                    if lock(&self.tail).damaged {
-                        tracing::error!("{e}; refusing every request from now on");
-                        self.room.break_for_good();
+                    let damaged = lock(&self.tail).damaged;
+                    if self.room.write_failed(&e, damaged) {
+                        self.renumber();
+                    } else {
                         // The syncer refuses those waiting for it.
                         self.written.notify_one();
-                    } else {
-                        self.room.refuse_for_now(&e.to_string());
-                        self.renumber();
                     }
                 }
             }
