@@ -135,7 +135,7 @@ struct Queue {
 
 struct Queued {
     seq: u64,
-    time: String,
+    time: time::OffsetDateTime,
     entry: Pending,
     reply: Reply,
 }
@@ -353,7 +353,7 @@ impl AuditLog {
             queue.next_seq += 1;
             queue.waiting.push(Queued {
                 seq,
-                time: crate::clock::now_rfc3339_millis(),
+                time: time::OffsetDateTime::now_utc(),
                 entry,
                 reply: Reply { durable, done },
             });
@@ -455,18 +455,11 @@ impl AuditLog {
         bytes.clear();
         bytes.reserve(entries.len() * 400);
         let last = entries.len().saturating_sub(1);
-        for (
-            i,
-            Queued {
-                seq: entry_seq,
-                time,
-                entry,
-                ..
-            },
-        ) in entries.iter().enumerate()
-        {
-            let start = bytes.len();
-            match entry {
+        for (i, queued) in entries.iter().enumerate() {
+            let (entry_seq, start) = (&queued.seq, bytes.len());
+            let mut stamp = [0; crate::clock::MILLIS_LEN];
+            let time = crate::clock::millis(queued.time, &mut stamp);
+            match &queued.entry {
                 Pending::Request(record) => write_request_line(
                     &mut bytes,
                     &RequestLine {
@@ -489,7 +482,7 @@ impl AuditLog {
                         v: VERSION,
                         seq: *entry_seq,
                         prev: prev.clone(),
-                        time: time.clone(),
+                        time: time.to_string(),
                         address: counts.address.clone(),
                         since: counts.since.clone(),
                         requests: counts.requests,
