@@ -22,10 +22,24 @@ pub fn rfc3339(secs: u64) -> String {
 /// Now, RFC 3339 UTC with milliseconds (`2026-11-27T10:30:00.123Z`), as
 /// audit entries carry it.
 pub fn now_rfc3339_millis() -> String {
+    let mut text = [0u8; MILLIS_LEN];
+    millis(OffsetDateTime::now_utc(), &mut text).to_string()
+}
+
+/// Length of [`millis`]'s text.
+pub const MILLIS_LEN: usize = 24;
+
+/// `t` as [`now_rfc3339_millis`] writes it, into `buf` (the audit writer
+/// formats each entry's time there, without an allocation).
+pub fn millis(t: OffsetDateTime, buf: &mut [u8; MILLIS_LEN]) -> &str {
     const MILLIS: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
-    OffsetDateTime::now_utc().format(MILLIS).unwrap_or_default()
+    // Years past 9999 do not fit: the same empty text as a failed format.
+    match t.format_into(&mut &mut buf[..], MILLIS) {
+        Ok(MILLIS_LEN) => std::str::from_utf8(buf).unwrap_or_default(),
+        _ => "",
+    }
 }
 
 #[cfg(test)]

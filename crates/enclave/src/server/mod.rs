@@ -84,10 +84,12 @@ pub async fn serve(
         let acceptor = TlsAcceptor::from(served.config);
         // Who is asking, for the per-address bounds of the layers above
         // (nonces).
-        let app = app
-            .clone()
-            .layer(axum::Extension(ConnectionKey(served.pubkey_hash)))
-            .layer(axum::Extension(Peer(Source::of(peer.ip()))));
+        let mut about = About {
+            connection: ConnectionKey(served.pubkey_hash),
+            peer: Peer(Source::of(peer.ip())),
+            client: None,
+        };
+        let app = app.clone();
         let handling = activity.clone();
         let watcher = graceful.watcher();
         let builder = builder.clone();
@@ -99,14 +101,11 @@ pub async fn serve(
                 // each would let anyone flood the host's log.
                 _ => return,
             };
-            // A client certificate's key, for tokens bound to one (an
-            // extra layer only on such connections).
-            let app = match client_auth::client_key(tls.get_ref().1.peer_certificates()) {
-                Some(key) => app.layer(axum::Extension(ClientKey(key))),
-                None => app,
-            };
+            // A client certificate's key, for tokens bound to one.
+            about.client =
+                client_auth::client_key(tls.get_ref().1.peer_certificates()).map(ClientKey);
             let service = hyper::service::service_fn(move |request| {
-                handle(app.clone(), handling.handling(), request)
+                handle(app.clone(), about, handling.handling(), request)
             });
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
@@ -142,15 +141,36 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
+/// What the handlers may ask about the connection a request came on.
+/// Put into each request here rather than by `Router::layer` on every
+/// connection, which rebuilt the whole route table per connection and
+/// cloned a boxed service per request.
+#[derive(Clone, Copy)]
+struct About {
+    /// Attestation binds the key of the connection it is on.
+    connection: ConnectionKey,
+    /// Who is asking, for the per-address bounds of the layers above.
+    peer: Peer,
+    /// A client certificate's key, for tokens bound to one.
+    client: Option<ClientKey>,
+}
+
 /// One request through `app`; the connection counts as busy until it is
 /// answered. Over HTTP/2, what the handlers left of the body is read
 /// before the answer goes ([`unread`]).
 async fn handle(
     mut app: Router,
+    about: About,
     _handling: Handling,
-    request: Request<hyper::body::Incoming>,
+    mut request: Request<hyper::body::Incoming>,
 ) -> Result<Response, Infallible> {
     use hyper::body::Body as _;
+    let extensions = request.extensions_mut();
+    extensions.insert(about.connection);
+    extensions.insert(about.peer);
+    if let Some(client) = about.client {
+        extensions.insert(client);
+    }
     if request.version() != axum::http::Version::HTTP_2 || request.body().is_end_stream() {
         return tower::Service::call(&mut app, request).await;
     }

@@ -68,11 +68,15 @@ pub struct IndexEntry {
 
 /// The index as JSON (`[{"table":T,"id":ID,"version":N},...]`, what
 /// serde_json writes for a `Vec<IndexEntry>`), written straight from the
-/// map: it is rewritten with every transaction, so this is a hot path. Ids
-/// that need no escaping (key names always) are copied as they are; any
-/// other goes through serde_json.
+/// map: a bucket is rewritten with every transaction that touches it, and
+/// grows with the store, so this is a hot path. Ids that need no escaping
+/// (key names always) are copied as they are; any other goes through
+/// serde_json. One allocation for the whole list, none per entry.
 pub fn index_json(index: &BTreeMap<(Table, String), u64>) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(index.len() * 48 + 2);
+    /// `{"table":"policies","id":"","version":18446744073709551615},`
+    const MOST_PER_ENTRY: usize = 64;
+    let ids: usize = index.keys().map(|(_, id)| id.len()).sum();
+    let mut out = Vec::with_capacity(2 + ids + index.len() * MOST_PER_ENTRY);
     out.push(b'[');
     for (i, ((table, id), version)) in index.iter().enumerate() {
         if i > 0 {
@@ -89,9 +93,24 @@ pub fn index_json(index: &BTreeMap<(Table, String), u64>) -> Result<Vec<u8>, Sto
             out.push(b'"');
         }
         out.extend_from_slice(b",\"version\":");
-        out.extend_from_slice(version.to_string().as_bytes());
+        push_decimal(&mut out, *version);
         out.push(b'}');
     }
     out.push(b']');
     Ok(out)
+}
+
+/// Appends `n` in decimal, without the allocation of `to_string`.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }

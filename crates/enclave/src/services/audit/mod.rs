@@ -51,15 +51,8 @@
 //! written as one `unauthenticated` entry per address and interval
 //! ([`tally`]), not one entry each: they cost their sender nothing.
 //!
-//! A full disk: the log keeps [`tail::RESERVE`] allocated past its end.
-//! When that cannot be topped up (or a write fails: it is cut back off, so
-//! the file still ends with a whole entry), [`AuditLog::admit`] lets no new
-//! request through (503: nothing is done), while the entries of requests
-//! already through still fit; a background task tries again every
-//! [`room::RETRY_EVERY`] and lets requests through once there is room, the chain
-//! unbroken. A failed `fdatasync` is final (the kernel may have dropped
-//! the pages, and a later success would prove nothing): every request is
-//! refused until a restart.
+//! A full disk or a failed write or sync: [`room`] says when requests are
+//! refused (503: nothing is done) and when they go through again.
 
 mod error;
 pub mod record;
@@ -142,7 +135,7 @@ struct Queue {
 
 struct Queued {
     seq: u64,
-    time: String,
+    time: time::OffsetDateTime,
     entry: Pending,
     reply: Reply,
 }
@@ -347,11 +340,8 @@ impl AuditLog {
         if self.room.is_broken() {
             return Err(self.room.failed());
         }
-        match self.enqueue(Pending::Request(record), durable).await {
-            Ok(true) => Ok(()),
-            _ if self.room.is_broken() => Err(self.room.failed()),
-            _ => Err(self.room.unwritable()),
-        }
+        let written = self.enqueue(Pending::Request(record), durable).await;
+        self.room.answer(matches!(written, Ok(true)))
     }
 
     /// Queues an entry; the answer says whether it was written.
@@ -363,7 +353,7 @@ impl AuditLog {
             queue.next_seq += 1;
             queue.waiting.push(Queued {
                 seq,
-                time: crate::clock::now_rfc3339_millis(),
+                time: time::OffsetDateTime::now_utc(),
                 entry,
                 reply: Reply { durable, done },
             });
@@ -419,14 +409,12 @@ impl AuditLog {
                 }
                 Err(e) => {
                     refuse(batch.drain(..).map(|q| q.reply));
-                    if lock(&self.tail).damaged {
-                        tracing::error!("{e}; refusing every request from now on");
-                        self.room.break_for_good();
+                    let damaged = lock(&self.tail).damaged;
+                    if self.room.write_failed(&e, damaged) {
+                        self.renumber();
+                    } else {
                         // The syncer refuses those waiting for it.
                         self.written.notify_one();
-                    } else {
-                        self.room.refuse_for_now(&e.to_string());
-                        self.renumber();
                     }
                 }
             }
@@ -467,18 +455,11 @@ impl AuditLog {
         bytes.clear();
         bytes.reserve(entries.len() * 400);
         let last = entries.len().saturating_sub(1);
-        for (
-            i,
-            Queued {
-                seq: entry_seq,
-                time,
-                entry,
-                ..
-            },
-        ) in entries.iter().enumerate()
-        {
-            let start = bytes.len();
-            match entry {
+        for (i, queued) in entries.iter().enumerate() {
+            let (entry_seq, start) = (&queued.seq, bytes.len());
+            let mut stamp = [0; crate::clock::MILLIS_LEN];
+            let time = crate::clock::millis(queued.time, &mut stamp);
+            match &queued.entry {
                 Pending::Request(record) => write_request_line(
                     &mut bytes,
                     &RequestLine {
@@ -501,7 +482,7 @@ impl AuditLog {
                         v: VERSION,
                         seq: *entry_seq,
                         prev: prev.clone(),
-                        time: time.clone(),
+                        time: time.to_string(),
                         address: counts.address.clone(),
                         since: counts.since.clone(),
                         requests: counts.requests,

@@ -1,6 +1,15 @@
 //! A full disk: letting requests through only while their entries fit,
-//! and going on by itself once there is room again (see the module doc
-//! of [`super`]).
+//! and going on by itself once there is room again.
+//!
+//! The log keeps [`super::tail::RESERVE`] allocated past its end. When
+//! that cannot be topped up (or a write fails: it is cut back off, so the
+//! file still ends with a whole entry), [`super::AuditLog::admit`] lets
+//! no new request through (503: nothing is done), while the entries of
+//! requests already through still fit; a background task tries again
+//! every [`RETRY_EVERY`] and lets requests through once there is room,
+//! the chain unbroken. A failed `fdatasync` is final (the kernel may have
+//! dropped the pages, and a later success would prove nothing): every
+//! request is refused until a restart.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -82,6 +91,30 @@ impl Room {
         AuditError::Unwritable {
             path: self.path.clone(),
         }
+    }
+
+    /// What a request whose entry was queued is told: `written`, or why
+    /// not.
+    pub(super) fn answer(&self, written: bool) -> Result<(), AuditError> {
+        match written {
+            true => Ok(()),
+            false if self.is_broken() => Err(self.failed()),
+            false => Err(self.unwritable()),
+        }
+    }
+
+    /// A write failed (and was cut back off, unless `damaged`): refuses
+    /// new requests until there is room again, or for good if the file
+    /// may now end in part of a line. `true`: the log goes on (the
+    /// queued entries are numbered on from the tail).
+    pub(super) fn write_failed(&self, e: &AuditError, damaged: bool) -> bool {
+        if damaged {
+            tracing::error!("{e}; refusing every request from now on");
+            self.break_for_good();
+            return false;
+        }
+        self.refuse_for_now(&e.to_string());
+        true
     }
 
     /// Refuses new requests until there is room again (logged once).

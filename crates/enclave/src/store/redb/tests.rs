@@ -188,6 +188,14 @@ fn index_json_is_what_serde_json_writes() {
     index.insert((Table::Keys, "app-1.x_Y".to_string()), 7);
     index.insert((Table::Meta, "init".to_string()), 1);
     index.insert((Table::Meta, "odd \"id\"\\\n é".to_string()), u64::MAX);
+    // Every number of digits the versions are written with.
+    for (i, version) in [0, 9, 10, 99, 100, 1_234_567_890, 10_000_000_000_000_000_000]
+        .into_iter()
+        .enumerate()
+    {
+        index.insert((Table::Policies, format!("p{i}")), version);
+        index.insert((Table::Tokens, format!("t{i}")), version + 1);
+    }
     let entries: Vec<IndexEntry> = index
         .iter()
         .map(|((t, id), v)| IndexEntry {
