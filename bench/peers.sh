@@ -75,7 +75,10 @@ target_start() {
         minikms)
             start_server "$2"
             t_url=$url t_pid=$enclave_pid t_header="X-Vault-Token: $token"
-            curl -skf -o /dev/null -H "$t_header" -X POST "$t_url/v1/transit/keys/bench"
+            curl -skf -o /dev/null -H "$t_header" -X POST "$t_url/v1/transit/keys/bench" || {
+                echo "minikms: creating the key (POST /v1/transit/keys/bench) failed" >&2
+                exit 1
+            }
             enc_path=/v1/transit/encrypt/bench enc_body="{\"plaintext\":\"$plain\"}"
             cheap_path=/
             create_path=/v1/transit/keys/ create_names=1 ;;
@@ -102,7 +105,12 @@ target_start() {
             wait_up "$t_url/version" "$t_pid" "$t_dir/out"
             local kid
             kid=$(curl -skf -H 'Content-Type: application/json' -d '{"kty":"oct","alg":"A256GCM"}' \
-                "$t_url/v1/crypto/keys" | sed -E 's/.*"kid":"([^"]*)".*/\1/')
+                "$t_url/v1/crypto/keys" | sed -nE 's/.*"kid":"([^"]*)".*/\1/p' || true)
+            if [ -z "$kid" ]; then
+                echo "cosmian: creating the AES key (POST /v1/crypto/keys) failed; its log:" >&2
+                tail -n 20 "$t_dir/out" >&2
+                exit 1
+            fi
             enc_path=/v1/crypto/encrypt
             enc_body="{\"kid\":\"$kid\",\"alg\":\"dir\",\"enc\":\"A256GCM\",\"data\":\"$plain_url\"}"
             kmip_path=/kmip/2_1
