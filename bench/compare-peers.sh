@@ -5,7 +5,8 @@
 #
 # In each of ROUNDS rounds, every build and then every peer (the order
 # reversed every other round) is started fresh and measured by wrk -t1,
-# ROUND_DURATION s per run: encrypt (64 B, AES-256-GCM) c64 and c1, the
+# ROUND_DURATION s per run (at c64 after WARMUP s of handshakes, which
+# are subtracted: bench/peers.sh, measure): encrypt (64 B, AES-256-GCM) c64 and c1, the
 # cheapest route c64 and c1, key create c8 (distinct names; OpenBao with
 # its file audit device on), and the CPU each encrypt at c64 cost the
 # server (minikms: its enclave process). Prints one markdown table of
@@ -14,7 +15,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-5}
-# wrk's runs include their connections' handshakes: 5 s keeps them small.
 ROUND_DURATION=${ROUND_DURATION:-5}
 IFS=, read -r -a peer_list <<<"${1:-}"
 shift || true

@@ -162,18 +162,31 @@ wrk_run() {
 }
 
 # measure LABEL OP C SECONDS PATH [BODY] [NAMES]: one row,
-# "LABEL OP C RATE P50_US ERRORS CPU_US_PER_REQUEST".
+# "LABEL OP C RATE P50_US ERRORS CPU_US_PER_REQUEST". At c64 the first
+# seconds of a run are the connections' handshakes, ~10 ms of CPU each on
+# the seed's mbedTLS: so a run of WARMUP s is subtracted from one of
+# SECONDS + WARMUP s (requests, time, CPU), leaving the steady state.
+# The handshakes must end within WARMUP: raise it on a busy machine.
+WARMUP=${WARMUP:-3}
 measure() {
-    local label=$1 op=$2 c=$3 c0 c1 res
+    local label=$1 op=$2 c=$3 c0 c1 c2 warm=() res
     c0=$(cpu_ticks "$t_pid")
-    res=$(wrk_run "$c" "$4" "$5" "${6:-}" "${7:-}")
+    if [ "$c" -ge 64 ] && [ "$WARMUP" -gt 0 ]; then
+        read -r -a warm <<<"$(wrk_run "$c" "$WARMUP" "$5" "${6:-}" "${7:-}")"
+    fi
     c1=$(cpu_ticks "$t_pid")
-    if [ -z "$res" ]; then
+    res=$(wrk_run "$c" $(($4 + ${#warm[@]} / 4 * WARMUP)) "$5" "${6:-}" "${7:-}")
+    c2=$(cpu_ticks "$t_pid")
+    if [ -z "$res" ] || { [ "$c" -ge 64 ] && [ "$WARMUP" -gt 0 ] && [ "${#warm[@]}" -ne 4 ]; }; then
         echo "$label $op c$c: wrk gave no result" >&2
         exit 1
     fi
-    awk -v l="$label" -v op="$op" -v c="$c" -v r="$res" -v e=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" \
-        'BEGIN { split(r, f, " "); printf "%s %s %s %.0f %.0f %d %.1f\n", l, op, c, f[1] / f[2], f[3], f[4], f[1] ? e / hz * 1e6 / f[1] : 0 }'
+    awk -v l="$label" -v op="$op" -v c="$c" -v r="$res" -v w="${warm[*]:-0 0 0 0}" \
+        -v e=$((c2 - c1 - (c1 - c0))) -v hz="$(getconf CLK_TCK)" 'BEGIN {
+            split(r, f, " "); split(w, g, " ")
+            n = f[1] - g[1]
+            printf "%s %s %s %.0f %.0f %d %.1f\n", l, op, c, n / (f[2] - g[2]), f[3], f[4] + g[4], (n > 0 ? e / hz * 1e6 / n : 0)
+        }'
 }
 
 # measure_all LABEL SECONDS: every operation the running target has.
