@@ -41,7 +41,7 @@ done
 build_revs "$@"
 
 rows=$(mktemp)
-trap 'if [ -n "${t_kind:-}" ]; then target_stop; fi; rm -f "$rows"' EXIT
+trap 'if [ -n "${t_kind:-}" ]; then target_stop; fi; rm -f "$rows" "$rows.one"' EXIT
 
 # Targets: "minikms:INDEX" per build, then the peers by name.
 targets=()
