@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Key create against the store's size: each target is started fresh and
 # fed key creates (c8, distinct names, wrk -t1 with bench/wrk.lua) in
-# windows of WINDOW s until it holds the last of SIZES keys; the rate of
-# the first window that starts at or past each size is reported.
+# windows of WINDOW s until it holds the last of SIZES keys; at each size,
+# the median rate of the SAMPLES windows from the first that starts at or
+# past it.
 #
 #   bench/growth.sh REV [REV ...]                  # minikms builds (as compare.sh)
 #   bench/growth.sh --peers openbao,cosmian REV    # peers beside them
-#   SIZES="0 10000 50000 100000" WINDOW=5 bench/growth.sh ...
+#   SIZES="0 10000 50000 100000" WINDOW=5 SAMPLES=3 bench/growth.sh ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SIZES=${SIZES:-0 10000 50000 100000}
 WINDOW=${WINDOW:-5}
+SAMPLES=${SAMPLES:-3}
 read -r -a sizes <<<"$SIZES"
 peer_list=()
 if [ "${1:-}" = --peers ]; then
@@ -39,9 +41,11 @@ done
 build_revs "$@"
 trap 'if [ -n "${t_kind:-}" ]; then target_stop; fi' EXIT
 
-# grow LABEL: one line, "| LABEL | RATE (at N keys) | ... | LAST / FIRST |".
+# grow LABEL: one line, "| LABEL | RATE (at N keys) | ... | LAST / FIRST |",
+# each RATE the median of the SAMPLES windows from the first at or past
+# its size (one window moves by tens of percent on a shared machine).
 grow() {
-    local label=$1 held=0 next=0 res n secs errs line="| $1 |" first= last=
+    local label=$1 held=0 next=0 res n secs errs line="| $1 |" first= last= at= rates=()
     while [ "$next" -lt "${#sizes[@]}" ]; do
         res=$(wrk_run 8 "$WINDOW" "$create_path" "$create_body" "$create_names")
         read -r n secs _ errs <<<"$res"
@@ -50,11 +54,15 @@ grow() {
             exit 1
         fi
         if [ "$held" -ge "${sizes[next]}" ]; then
-            last=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
-            first=${first:-$last}
-            line+=" $last/s ($held) |"
-            echo "$label: $last/s at $held keys" >&2
-            next=$((next + 1))
+            at=${at:-$held}
+            rates+=("$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')")
+            if [ "${#rates[@]}" -ge "$SAMPLES" ]; then
+                last=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+                first=${first:-$last}
+                line+=" $last/s ($at) |"
+                echo "$label: $last/s at $at keys (windows: ${rates[*]})" >&2
+                next=$((next + 1)) at= rates=()
+            fi
         fi
         held=$((held + n))
     done
@@ -80,7 +88,7 @@ for p in "${targets[@]}"; do
 done
 
 echo
-echo "bench/growth.sh: key create c8 in windows of $WINDOW s (the store's size when each window started), wrk -t1, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
+echo "bench/growth.sh: key create c8, medians of $SAMPLES windows of $WINDOW s (the store's size when the first started), wrk -t1, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
 echo
 echo "$header last / first |"
 echo "$rule---:|"
