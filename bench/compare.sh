@@ -40,7 +40,7 @@ ROUND_DURATION=${ROUND_DURATION:-4}
 CONCURRENCY=${CONCURRENCY:-64}
 read -r -a ops <<<"${OPS:-health encrypt}"
 if [ $# -lt 1 ] || [ "${#ops[@]}" -ne 2 ]; then
-    echo "usage: bench/compare.sh REV [REV ...]   (OPS names exactly two ops)" >&2
+    echo "usage: bench/compare.sh [--peers seed,cosmian,openbao] REV [REV ...]   (OPS names exactly two ops)" >&2
     exit 2
 fi
 
