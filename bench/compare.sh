@@ -11,47 +11,45 @@
 #   bench/compare.sh 23ceb7e .         # e.g. the last session's end vs now
 #   ROUNDS=10 ROUND_DURATION=4 OPS="health encrypt" bench/compare.sh ...
 #
+# With peers (or PEERS=seed,cosmian,openbao), every build and every peer
+# is started fresh in each round and measured by the same load generator,
+# wrk -t1 (bench/peers.sh): encrypt c64 and c1, the cheapest route c64 and
+# c1, key create c8; one markdown table of medians, and the builds' ratios
+# against the targets of issue 34:
+#
+#   bench/compare.sh --peers seed,cosmian,openbao 1f50e17 .
+#
 # Each revision is built (release, the three binaries) in its own git
 # worktree and target dir under target/compare/, reused on later calls;
-# `.` uses target/release, built as it is now.
+# `.` uses target/release, built as it is now; a directory holding
+# kms-host, minikms and minikms-enclave is used as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+peers=${PEERS:-}
+if [ "${1:-}" = --peers ]; then
+    peers=${2:-}
+    shift 2 || shift
+fi
+if [ -n "$peers" ]; then
+    exec bench/compare-peers.sh "$peers" "$@"
+fi
 
 ROUNDS=${ROUNDS:-8}
 ROUND_DURATION=${ROUND_DURATION:-4}
 CONCURRENCY=${CONCURRENCY:-64}
 read -r -a ops <<<"${OPS:-health encrypt}"
 if [ $# -lt 1 ] || [ "${#ops[@]}" -ne 2 ]; then
-    echo "usage: bench/compare.sh REV [REV ...]   (OPS names exactly two ops)" >&2
+    echo "usage: bench/compare.sh [--peers seed,cosmian,openbao] REV [REV ...]   (OPS names exactly two ops)" >&2
     exit 2
 fi
 
-# The binaries of each build, in the order given.
-dirs=()
-for rev in "$@"; do
-    if [ "$rev" = . ]; then
-        cargo build --release -p minikms-host -p minikms-client -p minikms-enclave --bins >&2
-        dirs+=("$PWD/target/release")
-        continue
-    fi
-    sha=$(git rev-parse --short=12 "$rev^{commit}")
-    tree=target/compare/src-$sha
-    if [ ! -e "$tree/.git" ]; then
-        # A worktree deleted with target/ is still registered until pruned.
-        git worktree prune
-        git worktree add --detach "$tree" "$sha" >&2
-    fi
-    (cd "$tree" && CARGO_TARGET_DIR="$PWD/../target-$sha" \
-        cargo build --release -p minikms-host -p minikms-client -p minikms-enclave --bins >&2)
-    dirs+=("$PWD/target/compare/target-$sha/release")
-done
-
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+build_revs "$@"
 rows=$(mktemp)
 trap 'stop_server; rm -f "$rows"' EXIT
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 field() { sed -E "s/.*\"$1\":([0-9.]*).*/\1/" <<<"$2"; }
 # User + system seconds of this shell's finished children, from `times`
 # (a builtin: run it in this shell, not in a command substitution).

@@ -1,4 +1,36 @@
-# Sourced by the bench scripts: a fresh simulated server, and its end.
+# Sourced by the bench scripts: the builds to compare, a fresh simulated
+# server, and its end.
+
+# build_revs REV...: sets `dirs` to each build's binaries, in the order
+# given. A git revision is built (release, the three binaries) in its own
+# worktree and target dir under target/compare/, reused on later calls;
+# `.` is target/release, built as the tree is now; a directory holding
+# kms-host is used as it is.
+build_revs() {
+    local rev sha tree
+    dirs=()
+    for rev in "$@"; do
+        if [ "$rev" = . ]; then
+            cargo build --release -p minikms-host -p minikms-client -p minikms-enclave --bins >&2
+            dirs+=("$PWD/target/release")
+            continue
+        fi
+        if [ -x "$rev/kms-host" ]; then
+            dirs+=("$(cd "$rev" && pwd)")
+            continue
+        fi
+        sha=$(git rev-parse --short=12 "$rev^{commit}")
+        tree=target/compare/src-$sha
+        if [ ! -e "$tree/.git" ]; then
+            # A worktree deleted with target/ is still registered until pruned.
+            git worktree prune
+            git worktree add --detach "$tree" "$sha" >&2
+        fi
+        (cd "$tree" && CARGO_TARGET_DIR="$PWD/../target-$sha" \
+            cargo build --release -p minikms-host -p minikms-client -p minikms-enclave --bins >&2)
+        dirs+=("$PWD/target/compare/target-$sha/release")
+    done
+}
 
 # start_server BIN_DIR [ARGS...]: starts BIN_DIR/kms-host on a free port
 # with a new data dir, a throwaway development root token (`token`, kept
@@ -42,3 +74,6 @@ stop_server() {
     if [ -n "${data:-}" ]; then rm -rf "$data"; fi
     data=
 }
+
+# cpu_ticks PID: the user + system clock ticks PID has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
