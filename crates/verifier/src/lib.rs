@@ -32,6 +32,8 @@
 //! - [`pki`]: X.509 signatures and chains for the AMD and AWS PKIs (ECDSA
 //!   P-256/P-384, RSA-PSS SHA-384), separate from Intel's stricter
 //!   [`chain`].
+//! - [`tls`]: the rustls verifier all of minikms' TLS peers use: the
+//!   caller's certificate check, rustls' handshake signature check.
 //!
 //! # Design
 //!
@@ -57,6 +59,7 @@ pub mod quote;
 pub mod ratls;
 pub mod roots;
 pub mod snp;
+pub mod tls;
 pub mod verify;
 
 pub use claims::{Claims, SnpMeasurements, TdMeasurements};
