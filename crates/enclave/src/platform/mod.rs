@@ -22,6 +22,9 @@ pub trait Platform: Send + Sync + 'static {
     /// "simulation", "sgx", "tdx" or "sev-snp"; stamped into every status
     /// and evidence.
     fn name(&self) -> &'static str;
+    /// Whether this is the software platform (no security): what decides
+    /// whether simulated evidence is ours, not [`Platform::name`].
+    fn is_simulation(&self) -> bool;
     /// Who we are, as verified from our own SIGSTRUCT.
     fn identity(&self) -> &Identity;
     fn config(&self) -> &EnclaveConfig;
