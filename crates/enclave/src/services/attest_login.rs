@@ -98,12 +98,7 @@ impl Desk {
             Err(Error::NotFound(m)) => return Err(LOGIN.refused(m)),
             Err(e) => return Err(e),
         };
-        let sent = BoundEvidence {
-            nonce: &req.nonce,
-            public_key: &req.public_key,
-            quote: &req.quote,
-            collateral: req.collateral,
-        };
+        let sent = BoundEvidence::new(&req.nonce, &req.public_key, &req.quote, req.collateral);
         let Verified {
             claims,
             public_key_der: der,

@@ -28,6 +28,22 @@ pub struct BoundEvidence<'a> {
     pub collateral: Option<serde_json::Value>,
 }
 
+impl<'a> BoundEvidence<'a> {
+    pub fn new(
+        nonce: &'a str,
+        public_key: &'a str,
+        quote: &'a str,
+        collateral: Option<serde_json::Value>,
+    ) -> Self {
+        Self {
+            nonce,
+            public_key,
+            quote,
+            collateral,
+        }
+    }
+}
+
 /// Who asks, for the messages: `"join"` or `"login"`, and the route that
 /// gives its nonces.
 #[derive(Clone, Copy)]

@@ -74,15 +74,10 @@ impl Desk {
         recovery: &Recovery,
         req: JoinRequest,
     ) -> Result<Admitted, Error> {
-        let sent = BoundEvidence {
-            nonce: &req.nonce,
-            public_key: &req.public_key,
-            quote: &req.quote,
-            collateral: req.collateral,
-        };
-        let Verified {
-            claims, public_key, ..
-        } = verify_bound_evidence(JOIN, &self.open, sent, &policy(platform, true))?;
+        let sent = BoundEvidence::new(&req.nonce, &req.public_key, &req.quote, req.collateral);
+        let joiner: Verified =
+            verify_bound_evidence(JOIN, &self.open, sent, &policy(platform, true))?;
+        let (claims, public_key) = (joiner.claims, joiner.public_key);
         same_mode(platform, &claims).map_err(|why| JOIN.refused(why))?;
         let oaep = OaepPublicEncryptingKey::new(public_key)
             .map_err(|_| Error::invalid("public_key: not an RSA public key"))?;
