@@ -92,7 +92,7 @@ impl Names {
         }
         let mut sans = Vec::new();
         for name in names {
-            minikms_edl::check_tls_name(name)?;
+            minikms_edl::check_tls_name(name).map_err(|e| e.to_string())?;
             sans.push(match name.parse::<IpAddr>() {
                 Ok(ip) => SanType::IpAddress(ip),
                 Err(_) => SanType::DnsName(
