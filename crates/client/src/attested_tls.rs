@@ -25,14 +25,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
+use minikms_verifier::tls::{CertificateCheck, Refusal, Verifier};
 use minikms_verifier::{
     certificate_evidence, verify_certificate_with, AmdCerts, CertificateClaims, Policy,
     VerifyError, VerifyOptions,
 };
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::ClientConfig;
 
 use crate::error::{Error, Refused};
 use crate::files::read_file;
@@ -167,7 +167,7 @@ impl AttestedVerifier {
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| Error::System(format!("no TLS 1.3: {e}")))?
             .dangerous()
-            .with_custom_certificate_verifier(self.clone());
+            .with_custom_certificate_verifier(Verifier::new(self.clone(), &self.provider));
         match identity {
             None => Ok(builder.with_no_client_auth()),
             Some((chain, key)) => builder
@@ -247,61 +247,14 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-impl ServerCertVerifier for AttestedVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let claims = self
-            .check_certificate(end_entity, now.as_secs())
-            .map_err(|refused| {
-                rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
-                    Arc::new(refused),
-                )))
-            })?;
+impl CertificateCheck for AttestedVerifier {
+    fn check(&self, end_entity: &CertificateDer<'_>, now: UnixTime) -> Result<(), Refusal> {
+        let claims = self.check_certificate(end_entity, now.as_secs())?;
         let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
         if verified.len() == REMEMBERED {
             verified.pop_front();
         }
         verified.push_back((cert_id(end_entity), claims));
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        Ok(())
     }
 }

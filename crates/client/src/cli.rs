@@ -410,10 +410,10 @@ pub struct AttestationArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct PolicyArgs {
     /// Expected MRENCLAVE (64 hex digits).
-    #[arg(long, global = true, value_name = "HEX", value_parser = parse_hash32)]
+    #[arg(long, global = true, value_name = "HEX", value_parser = parse_hash::<32>)]
     pub mrenclave: Option<[u8; 32]>,
     /// Expected MRSIGNER (64 hex digits).
-    #[arg(long, global = true, value_name = "HEX", value_parser = parse_hash32)]
+    #[arg(long, global = true, value_name = "HEX", value_parser = parse_hash::<32>)]
     pub mrsigner: Option<[u8; 32]>,
     /// Expected ISV product id.
     #[arg(long, global = true, value_name = "N")]
@@ -423,7 +423,7 @@ pub struct PolicyArgs {
     pub min_svn: Option<u16>,
     /// Expected launch measurement (96 hex digits): SEV-SNP MEASUREMENT,
     /// TDX MRTD or Nitro PCR0.
-    #[arg(long, global = true, value_name = "HEX", value_parser = parse_hash48)]
+    #[arg(long, global = true, value_name = "HEX", value_parser = parse_hash::<48>)]
     pub measurement: Option<[u8; 48]>,
     /// Minimum SEV-SNP reported TCB, e.g.
     /// `bootloader=3,tee=0,snp=8,microcode=115` (Turin: also `fmc=N`).
@@ -515,25 +515,25 @@ impl PolicyArgs {
     }
 }
 
-fn parse_hash32(s: &str) -> Result<[u8; 32], String> {
+/// `N` bytes in hex, `0x` allowed.
+fn parse_hash<const N: usize>(s: &str) -> Result<[u8; N], Error> {
     let s = s.trim();
     let s = s.strip_prefix("0x").unwrap_or(s);
-    let bytes = hex::decode(s).map_err(|e| format!("not hex: {e}"))?;
-    <[u8; 32]>::try_from(bytes.as_slice())
-        .map_err(|_| format!("expected 32 bytes (64 hex digits), got {}", bytes.len()))
+    let bytes = hex::decode(s).map_err(|e| Error::Input(format!("not hex: {e}")))?;
+    <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| {
+        Error::Input(format!(
+            "expected {N} bytes ({} hex digits), got {}",
+            2 * N,
+            bytes.len()
+        ))
+    })
 }
 
-fn parse_hash48(s: &str) -> Result<[u8; 48], String> {
-    let s = s.trim();
-    let s = s.strip_prefix("0x").unwrap_or(s);
-    let bytes = hex::decode(s).map_err(|e| format!("not hex: {e}"))?;
-    <[u8; 48]>::try_from(bytes.as_slice())
-        .map_err(|_| format!("expected 48 bytes (96 hex digits), got {}", bytes.len()))
-}
-
-fn parse_tcb_status(s: &str) -> Result<TcbStatus, String> {
-    match s.parse::<TcbStatus>()? {
-        TcbStatus::Unknown | TcbStatus::Revoked => Err(format!("{s} cannot be accepted")),
+fn parse_tcb_status(s: &str) -> Result<TcbStatus, Error> {
+    match s.parse::<TcbStatus>().map_err(Error::Input)? {
+        TcbStatus::Unknown | TcbStatus::Revoked => {
+            Err(Error::Input(format!("{s} cannot be accepted")))
+        }
         status => Ok(status),
     }
 }
@@ -542,10 +542,13 @@ fn parse_tcb_status(s: &str) -> Result<TcbStatus, String> {
 #[derive(Debug, Clone)]
 pub struct Nonce(pub Vec<u8>);
 
-fn parse_nonce(s: &str) -> Result<Nonce, String> {
-    let bytes = hex::decode(s.trim()).map_err(|e| format!("not hex: {e}"))?;
+fn parse_nonce(s: &str) -> Result<Nonce, Error> {
+    let bytes = hex::decode(s.trim()).map_err(|e| Error::Input(format!("not hex: {e}")))?;
     if bytes.len() > MAX_NONCE {
-        return Err(format!("{} bytes; at most {MAX_NONCE}", bytes.len()));
+        return Err(Error::Input(format!(
+            "{} bytes; at most {MAX_NONCE}",
+            bytes.len()
+        )));
     }
     Ok(Nonce(bytes))
 }

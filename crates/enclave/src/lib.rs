@@ -67,7 +67,9 @@ pub fn main() -> ExitCode {
             .map(Start::Gramine)
             .map_err(|e| format!("cannot use Gramine's attestation interface: {e}"))
     } else {
-        platform::self_check().map(|(identity, config)| Start::SelfChecked(identity, config))
+        platform::self_check()
+            .map(|(identity, config)| Start::SelfChecked(identity, config))
+            .map_err(|e| e.to_string())
     };
     let threads = match &checked {
         Ok(start) => usize::try_from(start.config().num_tcs).unwrap_or(1).max(1),

@@ -13,7 +13,7 @@ use minikms_sigstruct::Identity;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tracing::{info, warn};
 
-use crate::quoting::Quoting;
+use crate::quoting::{QuoteError, Quoting};
 use crate::{log, HostError};
 
 /// The enclave re-measures itself before it says hello.
@@ -187,11 +187,14 @@ impl<W: AsyncWrite + Unpin> Relay<'_, W> {
                     id,
                     target_info: hex::encode(ti),
                 },
-                Err(reason) => Ecall::QuoteFailed { id, reason },
+                Err(reason) => Ecall::QuoteFailed {
+                    id,
+                    reason: reason.to_string(),
+                },
             },
             Ocall::GetQuote { id, report } => {
                 let quoted = hex::decode(&report)
-                    .map_err(|_| "the report is not hex".to_string())
+                    .map_err(|_| QuoteError::NotHex)
                     .and_then(|report| self.quoting.quote(&report));
                 match quoted {
                     Ok((quote, collateral)) => Ecall::Quote {
@@ -201,7 +204,10 @@ impl<W: AsyncWrite + Unpin> Relay<'_, W> {
                     },
                     Err(reason) => {
                         warn!("quote request {id} failed: {reason}");
-                        Ecall::QuoteFailed { id, reason }
+                        Ecall::QuoteFailed {
+                            id,
+                            reason: reason.to_string(),
+                        }
                     }
                 }
             }
@@ -255,7 +261,7 @@ fn unexpected(wanted: &str, got: &Ocall) -> HostError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quoting;
+    use crate::quoting::{self, Quoted};
     use minikms_sigstruct::Measurement;
     use tokio::io::{duplex, AsyncReadExt};
 
@@ -426,13 +432,17 @@ mod tests {
     struct FakeQe;
 
     impl Quoting for FakeQe {
-        fn target_info(&self) -> Result<Vec<u8>, String> {
+        fn target_info(&self) -> Result<Vec<u8>, QuoteError> {
             Ok(vec![7; 512])
         }
 
-        fn quote(&self, report: &[u8]) -> Result<(Vec<u8>, Option<serde_json::Value>), String> {
+        fn quote(&self, report: &[u8]) -> Result<Quoted, QuoteError> {
             if report.len() != 432 {
-                return Err("bad report length".into());
+                return Err(QuoteError::BadReport(minikms_sgx_sim::ParseError::Length {
+                    what: "report",
+                    expected: 432,
+                    actual: report.len(),
+                }));
             }
             Ok((
                 report.iter().rev().copied().collect(),
@@ -506,7 +516,7 @@ mod tests {
             matches!(&answers[2], Ecall::QuoteFailed { id: 3, reason } if reason.contains("not hex"))
         );
         assert!(
-            matches!(&answers[3], Ecall::QuoteFailed { id: 4, reason } if reason.contains("bad report length"))
+            matches!(&answers[3], Ecall::QuoteFailed { id: 4, reason } if reason.contains("bad report: report: expected exactly 432 bytes"))
         );
     }
 

@@ -125,29 +125,39 @@ pub enum PlatformArg {
 /// Where Linux (6.7 and later) mounts the configfs-tsm report interface.
 const TSM_REPORT_DIR: &str = "/sys/kernel/config/tsm/report";
 
+/// A flag's value that its parser refused (clap shows the message).
+#[derive(Debug, thiserror::Error)]
+enum FlagError {
+    #[error("{0:?}: give the peer as https://HOST:PORT")]
+    JoinUrl(String),
+    #[error("{0:?}: give the database as postgres://USER@HOST:PORT/DB")]
+    StorageUrl(String),
+    #[error(transparent)]
+    TlsName(#[from] minikms_edl::BadTlsName),
+}
+
 /// `https://HOST:PORT`.
-fn parse_join_url(url: &str) -> Result<String, String> {
+fn parse_join_url(url: &str) -> Result<String, FlagError> {
     let authority = url.strip_prefix("https://").unwrap_or_default();
     let authority = authority.trim_end_matches('/');
     if authority.is_empty() || authority.contains('/') || !authority.contains(':') {
-        return Err(format!("{url:?}: give the peer as https://HOST:PORT"));
+        return Err(FlagError::JoinUrl(url.to_string()));
     }
     Ok(format!("https://{authority}"))
 }
 
 /// `postgres://…` or `postgresql://…`.
-fn parse_storage_url(url: &str) -> Result<String, String> {
+fn parse_storage_url(url: &str) -> Result<String, FlagError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(url.to_string())
     } else {
-        Err(format!(
-            "{url:?}: give the database as postgres://USER@HOST:PORT/DB"
-        ))
+        Err(FlagError::StorageUrl(url.to_string()))
     }
 }
 
-fn parse_tls_name(s: &str) -> Result<String, String> {
-    minikms_edl::check_tls_name(s).map(|()| s.to_string())
+fn parse_tls_name(s: &str) -> Result<String, FlagError> {
+    minikms_edl::check_tls_name(s)?;
+    Ok(s.to_string())
 }
 
 pub fn run(args: RunArgs) -> Result<(), HostError> {
@@ -216,7 +226,7 @@ pub fn run(args: RunArgs) -> Result<(), HostError> {
         // the simulated CPU's fuse file before the enclave does.
         _ => Box::new(
             quoting::Simulated::open(&data_dir.join(SIM_PLATFORM_FILE))
-                .map_err(HostError::Platform)?,
+                .map_err(|e| HostError::Platform(e.to_string()))?,
         ),
     };
     runtime.block_on(supervise(&signed, &identity, setup, quoting.as_ref()))

@@ -3,25 +3,50 @@
 //! into a quote a remote verifier can check. Nothing here is trusted: a
 //! wrong quote only makes the enclave's attestation fail.
 
+use minikms_sgx_sim::{CpuError, ParseError, PcsError, QeError};
+
+/// A quote and, where the platform issues it itself, its collateral.
+pub type Quoted = (Vec<u8>, Option<serde_json::Value>);
+
+/// Why a quote was not made; the enclave is told (its attestation fails).
+#[derive(Debug, thiserror::Error)]
+pub enum QuoteError {
+    #[error("no quoting service on this platform")]
+    Unavailable,
+    /// The enclave's report is not hex, or not a REPORT.
+    #[error("the report is not hex")]
+    NotHex,
+    #[error("bad report: {0}")]
+    BadReport(#[from] ParseError),
+    #[error("simulated platform file {path}: {error}")]
+    PlatformFile { path: String, error: CpuError },
+    #[error("{0}")]
+    Qe(#[from] QeError),
+    #[error("{0}")]
+    Pcs(#[from] PcsError),
+    #[error("the system clock is before 1970")]
+    Clock,
+}
+
 /// Turns reports into quotes.
 pub trait Quoting: Send + Sync {
     /// The quoting enclave's TARGETINFO (512 bytes).
-    fn target_info(&self) -> Result<Vec<u8>, String>;
+    fn target_info(&self) -> Result<Vec<u8>, QuoteError>;
     /// A quote for `report` (432 bytes) and, where the platform issues it
     /// itself, its collateral.
-    fn quote(&self, report: &[u8]) -> Result<(Vec<u8>, Option<serde_json::Value>), String>;
+    fn quote(&self, report: &[u8]) -> Result<Quoted, QuoteError>;
 }
 
 /// No quoting service: every request fails with a clear reason.
 pub struct Unavailable;
 
 impl Quoting for Unavailable {
-    fn target_info(&self) -> Result<Vec<u8>, String> {
-        Err("no quoting service on this platform".into())
+    fn target_info(&self) -> Result<Vec<u8>, QuoteError> {
+        Err(QuoteError::Unavailable)
     }
 
-    fn quote(&self, _report: &[u8]) -> Result<(Vec<u8>, Option<serde_json::Value>), String> {
-        Err("no quoting service on this platform".into())
+    fn quote(&self, _report: &[u8]) -> Result<Quoted, QuoteError> {
+        Err(QuoteError::Unavailable)
     }
 }
 
@@ -36,32 +61,32 @@ pub struct Simulated {
 
 impl Simulated {
     /// Opens (or makes, mode 0600) the simulated CPU's fuse file.
-    pub fn open(fuse_file: &std::path::Path) -> Result<Self, String> {
-        let cpu = minikms_sgx_sim::SimCpu::open_or_create(fuse_file)
-            .map_err(|e| format!("simulated platform file {}: {e}", fuse_file.display()))?;
-        let qe = minikms_sgx_sim::SimQuotingEnclave::new(&cpu).map_err(|e| e.to_string())?;
-        let pcs = minikms_sgx_sim::SimPcs::new(&cpu).map_err(|e| e.to_string())?;
+    pub fn open(fuse_file: &std::path::Path) -> Result<Self, QuoteError> {
+        let cpu = minikms_sgx_sim::SimCpu::open_or_create(fuse_file).map_err(|error| {
+            QuoteError::PlatformFile {
+                path: fuse_file.display().to_string(),
+                error,
+            }
+        })?;
+        let qe = minikms_sgx_sim::SimQuotingEnclave::new(&cpu)?;
+        let pcs = minikms_sgx_sim::SimPcs::new(&cpu)?;
         Ok(Self { cpu, qe, pcs })
     }
 }
 
 impl Quoting for Simulated {
-    fn target_info(&self) -> Result<Vec<u8>, String> {
+    fn target_info(&self) -> Result<Vec<u8>, QuoteError> {
         Ok(self.qe.target_info().to_bytes().to_vec())
     }
 
-    fn quote(&self, report: &[u8]) -> Result<(Vec<u8>, Option<serde_json::Value>), String> {
-        let report =
-            minikms_sgx_sim::Report::from_bytes(report).map_err(|e| format!("bad report: {e}"))?;
-        let quote = self
-            .qe
-            .quote(&self.cpu, &report, &self.pcs)
-            .map_err(|e| e.to_string())?;
+    fn quote(&self, report: &[u8]) -> Result<Quoted, QuoteError> {
+        let report = minikms_sgx_sim::Report::from_bytes(report)?;
+        let quote = self.qe.quote(&self.cpu, &report, &self.pcs)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_err(|e| e.to_string())?
+            .map_err(|_| QuoteError::Clock)?
             .as_secs();
-        let collateral = self.pcs.collateral_json(now).map_err(|e| e.to_string())?;
+        let collateral = self.pcs.collateral_json(now)?;
         Ok((quote, Some(collateral)))
     }
 }

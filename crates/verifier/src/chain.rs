@@ -4,6 +4,8 @@
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use crate::error::CertError;
+
 /// ecdsa-with-SHA256, the only algorithm in Intel's PCK PKI and ours.
 const ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
 /// More certificates than Intel's chains ever carry.
@@ -14,7 +16,7 @@ const END: &[u8] = b"-----END CERTIFICATE-----";
 /// Split a PEM certificate chain into DER certificates. Strict: only
 /// CERTIFICATE blocks separated by whitespace, optionally followed by NUL
 /// padding; nothing else may appear.
-pub fn parse_pem_chain(text: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+pub fn parse_pem_chain(text: &[u8]) -> Result<Vec<Vec<u8>>, CertError> {
     let mut rest = text;
     let mut certs = Vec::new();
     loop {
@@ -23,13 +25,15 @@ pub fn parse_pem_chain(text: &[u8]) -> Result<Vec<Vec<u8>>, String> {
             break;
         }
         if !rest.starts_with(BEGIN) {
-            return Err("unexpected data outside PEM certificate blocks".into());
+            return Err(CertError::Pem(
+                "unexpected data outside PEM certificate blocks".into(),
+            ));
         }
         // The END line is looked for after the BEGIN line: the two overlap
         // in `-----BEGIN CERTIFICATE-----END CERTIFICATE-----`.
         let end = find(&rest[BEGIN.len()..], END)
             .map(|at| at + BEGIN.len())
-            .ok_or("unterminated PEM certificate block")?;
+            .ok_or_else(|| CertError::Pem("unterminated PEM certificate block".into()))?;
         let block_len = end + END.len();
         let block = &rest[..block_len];
         let body = &block[BEGIN.len()..end];
@@ -37,26 +41,33 @@ pub fn parse_pem_chain(text: &[u8]) -> Result<Vec<Vec<u8>>, String> {
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\n' | b'\r'))
         {
-            return Err("unexpected character in a PEM certificate block".into());
+            return Err(CertError::Pem(
+                "unexpected character in a PEM certificate block".into(),
+            ));
         }
-        let pem = pem::parse(block).map_err(|e| format!("bad PEM block: {e}"))?;
+        let pem = pem::parse(block).map_err(|e| CertError::Pem(format!("bad PEM block: {e}")))?;
         if pem.tag() != "CERTIFICATE" {
-            return Err(format!("unexpected PEM block {}", pem.tag()));
+            return Err(CertError::Pem(format!(
+                "unexpected PEM block {}",
+                pem.tag()
+            )));
         }
         certs.push(pem.into_contents());
         if certs.len() > MAX_CHAIN_LEN {
-            return Err("too many certificates".into());
+            return Err(CertError::Pem("too many certificates".into()));
         }
         rest = &rest[block_len..];
         // The END line must be followed by whitespace, NULs or nothing.
         if let Some(&next) = rest.first() {
             if !matches!(next, b'\n' | b'\r' | 0) {
-                return Err("unexpected data after a PEM certificate block".into());
+                return Err(CertError::Pem(
+                    "unexpected data after a PEM certificate block".into(),
+                ));
             }
         }
     }
     if certs.is_empty() {
-        return Err("no certificate".into());
+        return Err(CertError::Pem("no certificate".into()));
     }
     Ok(certs)
 }
@@ -80,20 +91,25 @@ const ECDSA_WITH_SHA256_DER: &[u8] = &[
 /// Parse one DER certificate, refusing trailing bytes and any signature
 /// algorithm other than exactly ecdsa-with-SHA256 (the outer algorithm is
 /// not covered by the signature, so its bytes are checked here).
-pub fn parse_cert(der: &[u8]) -> Result<X509Certificate<'_>, String> {
-    let (rest, cert) =
-        X509Certificate::from_der(der).map_err(|e| format!("bad certificate: {e}"))?;
+pub fn parse_cert(der: &[u8]) -> Result<X509Certificate<'_>, CertError> {
+    let (rest, cert) = X509Certificate::from_der(der)
+        .map_err(|e| CertError::Malformed(format!("bad certificate: {e}")))?;
     if !rest.is_empty() {
-        return Err("trailing data after a certificate".into());
+        return Err(CertError::Malformed(
+            "trailing data after a certificate".into(),
+        ));
     }
     let tbs = cert.tbs_certificate.as_ref();
     let offset = (tbs.as_ptr() as usize).wrapping_sub(der.as_ptr() as usize);
     let after_tbs = offset
         .checked_add(tbs.len())
         .and_then(|end| der.get(end..))
-        .ok_or("certificate layout")?;
+        .ok_or_else(|| CertError::Malformed("certificate layout".into()))?;
     if !after_tbs.starts_with(ECDSA_WITH_SHA256_DER) {
-        return Err(format!("{} is not signed with ECDSA-SHA256", name(&cert)));
+        return Err(CertError::Algorithm(format!(
+            "{} is not signed with ECDSA-SHA256",
+            name(&cert)
+        )));
     }
     Ok(cert)
 }
@@ -109,42 +125,53 @@ pub fn public_key<'a>(cert: &'a X509Certificate<'_>) -> &'a [u8] {
 }
 
 /// Check that `cert` is signed by the key of `issuer` and names it as issuer.
-fn check_issued_by(cert: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> Result<(), String> {
+fn check_issued_by(
+    cert: &X509Certificate<'_>,
+    issuer: &X509Certificate<'_>,
+) -> Result<(), CertError> {
     if cert.issuer() != issuer.subject() {
-        return Err(format!("{} is not issued by {}", name(cert), name(issuer)));
+        return Err(CertError::NotIssuedBy {
+            cert: name(cert),
+            issuer: name(issuer),
+        });
     }
     if cert.signature_algorithm.algorithm.to_id_string() != ECDSA_WITH_SHA256
         || cert.tbs_certificate.signature.algorithm.to_id_string() != ECDSA_WITH_SHA256
     {
-        return Err(format!("{} is not signed with ECDSA-SHA256", name(cert)));
+        return Err(CertError::Algorithm(format!(
+            "{} is not signed with ECDSA-SHA256",
+            name(cert)
+        )));
     }
     let key = UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, public_key(issuer));
     key.verify(cert.tbs_certificate.as_ref(), &cert.signature_value.data)
-        .map_err(|_| format!("signature on {} does not verify", name(cert)))
+        .map_err(|_| CertError::BadSignature(name(cert)))
 }
 
-fn check_ca(cert: &X509Certificate<'_>) -> Result<(), String> {
+fn check_ca(cert: &X509Certificate<'_>) -> Result<(), CertError> {
     match cert.basic_constraints() {
         Ok(Some(bc)) if bc.value.ca => Ok(()),
-        _ => Err(format!("{} is not a CA certificate", name(cert))),
+        _ => Err(CertError::NotCa(name(cert))),
     }
 }
 
 /// Check a certificate's validity period at `at` (Unix seconds).
-pub fn check_validity(cert: &X509Certificate<'_>, at: u64) -> Result<(), String> {
+pub fn check_validity(cert: &X509Certificate<'_>, at: u64) -> Result<(), CertError> {
     let v = cert.validity();
     let at_i = i64::try_from(at).unwrap_or(i64::MAX);
     let not_before = v.not_before.timestamp();
     let not_after = v.not_after.timestamp();
     if at_i < not_before {
-        return Err(format!(
-            "{} is not valid until {}",
-            name(cert),
-            v.not_before
-        ));
+        return Err(CertError::NotYetValid {
+            cert: name(cert),
+            from: v.not_before.to_string(),
+        });
     }
     if at_i > not_after {
-        return Err(format!("{} expired at {}", name(cert), v.not_after));
+        return Err(CertError::Expired {
+            cert: name(cert),
+            at: v.not_after.to_string(),
+        });
     }
     Ok(())
 }
@@ -153,7 +180,7 @@ pub fn check_validity(cert: &X509Certificate<'_>, at: u64) -> Result<(), String>
 /// certificate signed by the next, issuers are CAs, everything (the root
 /// too) valid at `at`. The chain may end with the root itself or with a
 /// certificate the root issued. Returns the DER of the leaf.
-pub fn verify_chain(chain: &[Vec<u8>], root_der: &[u8], at: u64) -> Result<(), String> {
+pub fn verify_chain(chain: &[Vec<u8>], root_der: &[u8], at: u64) -> Result<(), CertError> {
     let root = parse_cert(root_der)?;
     // Drop a copy of the root at the end: it is the anchor, not evidence.
     let path = match chain.split_last() {
@@ -161,7 +188,7 @@ pub fn verify_chain(chain: &[Vec<u8>], root_der: &[u8], at: u64) -> Result<(), S
         _ => chain,
     };
     if path.is_empty() {
-        return Err("no certificate below the root".into());
+        return Err(CertError::NoPath);
     }
     let certs = path
         .iter()

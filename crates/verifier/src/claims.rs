@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::held_data::HeldData;
 use crate::policy::TcbStatus;
-use crate::snp::{Product, TcbVersion};
+use crate::snp::report::{Product, TcbVersion};
 
 /// The claims of verified evidence. Identity comes only from the verified
 /// quote.

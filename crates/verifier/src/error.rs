@@ -203,3 +203,31 @@ impl VerifyError {
         }
     }
 }
+
+/// Why a certificate, or a chain of them, was refused ([`crate::chain`],
+/// [`crate::pki`]); carried as text by the error of the evidence or
+/// collateral it came with.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CertError {
+    /// Not PEM certificate blocks only, or too many.
+    #[error("{0}")]
+    Pem(String),
+    /// Not a DER certificate, or one with trailing data.
+    #[error("{0}")]
+    Malformed(String),
+    /// Signed with an algorithm not accepted here; names the certificate.
+    #[error("{0}")]
+    Algorithm(String),
+    #[error("{cert} is not issued by {issuer}")]
+    NotIssuedBy { cert: String, issuer: String },
+    #[error("signature on {0} does not verify")]
+    BadSignature(String),
+    #[error("{0} is not a CA certificate")]
+    NotCa(String),
+    #[error("{cert} is not valid until {from}")]
+    NotYetValid { cert: String, from: String },
+    #[error("{cert} expired at {at}")]
+    Expired { cert: String, at: String },
+    #[error("no certificate below the root")]
+    NoPath,
+}

@@ -16,7 +16,8 @@
 //! - [`verify`]: the flow. Signatures first (PCK chain, QE report, attestation
 //!   key binding, quote signature; needs no collateral), then, with
 //!   collateral, full DCAP verification by dcap-qvl (TCB info, QE identity,
-//!   CRLs, TCB status), then the policy.
+//!   CRLs, TCB status), then the policy (`policy_check`, shared with
+//!   [`snp`]).
 //! - [`held_data`]: the EnclaveHeldData binding (report_data = SHA-256 of it).
 //! - [`audit`]: offline verification of the enclave's signed, hash-chained
 //!   audit log, whose start entries carry evidence for the signing key.
@@ -32,6 +33,8 @@
 //! - [`pki`]: X.509 signatures and chains for the AMD and AWS PKIs (ECDSA
 //!   P-256/P-384, RSA-PSS SHA-384), separate from Intel's stricter
 //!   [`chain`].
+//! - [`tls`]: the rustls verifier all of minikms' TLS peers use: the
+//!   caller's certificate check, rustls' handshake signature check.
 //!
 //! # Design
 //!
@@ -53,15 +56,17 @@ pub mod held_data;
 pub mod nitro;
 pub mod pki;
 pub mod policy;
+mod policy_check;
 pub mod quote;
 pub mod ratls;
 pub mod roots;
 pub mod snp;
+pub mod tls;
 pub mod verify;
 
 pub use claims::{Claims, SnpMeasurements, TdMeasurements};
 pub use detect::{detect, Detected};
-pub use error::{CallerError, CollateralError, EvidenceError, PolicyError, VerifyError};
+pub use error::{CallerError, CertError, CollateralError, EvidenceError, PolicyError, VerifyError};
 pub use evidence::{parse_evidence, Evidence};
 pub use held_data::{AuditHead, Binding, HeldClaims, HeldData};
 pub use nitro::{verify_document, NitroClaims};

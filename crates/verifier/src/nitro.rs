@@ -269,14 +269,14 @@ fn check_chain_and_signature(doc: &Document, at: u64) -> Result<(), EvidenceErro
             .unwrap_or_else(|_| "an unparsable certificate".into());
         return Err(EvidenceError::UnknownRoot(top));
     }
-    let root = pki::parse_cert(&root_der).map_err(chain_err)?;
+    let root = pki::parse_cert(&root_der).map_err(|e| chain_err(e.to_string()))?;
     // Leaf first, as pki::verify_path wants it.
     let path = std::iter::once(&doc.certificate)
         .chain(intermediates.iter().rev())
         .map(|der| pki::parse_cert(der))
         .collect::<Result<Vec<X509Certificate<'_>>, _>>()
-        .map_err(chain_err)?;
-    pki::verify_path(&path, &root, at).map_err(chain_err)?;
+        .map_err(|e| chain_err(e.to_string()))?;
+    pki::verify_path(&path, &root, at).map_err(|e| chain_err(e.to_string()))?;
     let leaf = path
         .first()
         .ok_or_else(|| chain_err("no leaf certificate".into()))?;

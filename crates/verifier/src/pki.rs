@@ -9,6 +9,7 @@ use x509_parser::signature_algorithm::SignatureAlgorithm;
 use x509_parser::x509::AlgorithmIdentifier;
 
 use crate::chain::{check_validity, name};
+use crate::error::CertError;
 
 const ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
 const ECDSA_WITH_SHA384: &str = "1.2.840.10045.4.3.3";
@@ -21,33 +22,36 @@ const P384: &str = "1.3.132.0.34";
 /// Parse one DER certificate, refusing trailing bytes and an outer
 /// signature algorithm that differs from the signed one (the outer one is
 /// not covered by the signature).
-pub fn parse_cert(der: &[u8]) -> Result<X509Certificate<'_>, String> {
-    let (rest, cert) =
-        X509Certificate::from_der(der).map_err(|e| format!("bad certificate: {e}"))?;
+pub fn parse_cert(der: &[u8]) -> Result<X509Certificate<'_>, CertError> {
+    let (rest, cert) = X509Certificate::from_der(der)
+        .map_err(|e| CertError::Malformed(format!("bad certificate: {e}")))?;
     if !rest.is_empty() {
-        return Err("trailing data after a certificate".into());
+        return Err(CertError::Malformed(
+            "trailing data after a certificate".into(),
+        ));
     }
     if cert.signature_algorithm != cert.tbs_certificate.signature {
-        return Err(format!(
+        return Err(CertError::Algorithm(format!(
             "{}: outer and signed signature algorithms differ",
             name(&cert)
-        ));
+        )));
     }
     Ok(cert)
 }
 
 /// The aws-lc-rs algorithm for a certificate signature algorithm and the
 /// issuer's key. Only what AMD and AWS use; RSA-PSS only with SHA-384,
-/// MGF1-SHA-384 and a 48-byte salt (what aws-lc-rs checks).
+/// MGF1-SHA-384 and a 48-byte salt (what aws-lc-rs checks). The error
+/// says why, without the signed certificate's name (the caller adds it).
 fn algorithm(
     alg: &AlgorithmIdentifier<'_>,
     issuer: &X509Certificate<'_>,
-) -> Result<&'static dyn VerificationAlgorithm, String> {
+) -> Result<&'static dyn VerificationAlgorithm, CertError> {
     let oid = alg.algorithm.to_id_string();
     match oid.as_str() {
         ECDSA_WITH_SHA256 | ECDSA_WITH_SHA384 => {
             if alg.parameters.is_some() {
-                return Err("ECDSA signature algorithm with parameters".into());
+                return Err(unsupported("ECDSA signature algorithm with parameters"));
             }
             let curve = issuer
                 .public_key()
@@ -62,51 +66,62 @@ fn algorithm(
                 (ECDSA_WITH_SHA384, P256) => Ok(&signature::ECDSA_P256_SHA384_ASN1),
                 (ECDSA_WITH_SHA256, P384) => Ok(&signature::ECDSA_P384_SHA256_ASN1),
                 (ECDSA_WITH_SHA384, P384) => Ok(&signature::ECDSA_P384_SHA384_ASN1),
-                _ => Err(format!("{}: unsupported EC key", name(issuer))),
+                _ => Err(unsupported(format!("{}: unsupported EC key", name(issuer)))),
             }
         }
         RSASSA_PSS => {
             let Ok(SignatureAlgorithm::RSASSA_PSS(params)) = SignatureAlgorithm::try_from(alg)
             else {
-                return Err("bad RSA-PSS parameters".into());
+                return Err(unsupported("bad RSA-PSS parameters"));
             };
             let mgf = params
                 .mask_gen_algorithm()
-                .map_err(|e| format!("bad RSA-PSS mask generation: {e}"))?;
+                .map_err(|e| unsupported(format!("bad RSA-PSS mask generation: {e}")))?;
             if params.hash_algorithm_oid().to_id_string() != SHA384
                 || mgf.mgf.to_id_string() != MGF1
                 || mgf.hash.to_id_string() != SHA384
                 || params.salt_length() != 48
                 || params.trailer_field() != 1
             {
-                return Err("RSA-PSS other than SHA-384, MGF1-SHA-384, 48-byte salt".into());
+                return Err(unsupported(
+                    "RSA-PSS other than SHA-384, MGF1-SHA-384, 48-byte salt",
+                ));
             }
             Ok(&signature::RSA_PSS_2048_8192_SHA384)
         }
-        other => Err(format!("unsupported signature algorithm {other}")),
+        other => Err(unsupported(format!(
+            "unsupported signature algorithm {other}"
+        ))),
     }
+}
+
+fn unsupported(why: impl Into<String>) -> CertError {
+    CertError::Algorithm(why.into())
 }
 
 /// Check that `cert` names `issuer` as its issuer and is signed by its key.
 pub fn check_signed_by(
     cert: &X509Certificate<'_>,
     issuer: &X509Certificate<'_>,
-) -> Result<(), String> {
+) -> Result<(), CertError> {
     if cert.issuer() != issuer.subject() {
-        return Err(format!("{} is not issued by {}", name(cert), name(issuer)));
+        return Err(CertError::NotIssuedBy {
+            cert: name(cert),
+            issuer: name(issuer),
+        });
     }
     let alg = algorithm(&cert.signature_algorithm, issuer)
-        .map_err(|e| format!("signature on {}: {e}", name(cert)))?;
+        .map_err(|e| CertError::Algorithm(format!("signature on {}: {e}", name(cert))))?;
     let key = &issuer.public_key().subject_public_key.data;
     UnparsedPublicKey::new(alg, key)
         .verify(cert.tbs_certificate.as_ref(), &cert.signature_value.data)
-        .map_err(|_| format!("signature on {} does not verify", name(cert)))
+        .map_err(|_| CertError::BadSignature(name(cert)))
 }
 
-fn check_ca(cert: &X509Certificate<'_>) -> Result<(), String> {
+fn check_ca(cert: &X509Certificate<'_>) -> Result<(), CertError> {
     match cert.basic_constraints() {
         Ok(Some(bc)) if bc.value.ca => Ok(()),
-        _ => Err(format!("{} is not a CA certificate", name(cert))),
+        _ => Err(CertError::NotCa(name(cert))),
     }
 }
 
@@ -118,9 +133,9 @@ pub fn verify_path(
     path: &[X509Certificate<'_>],
     root: &X509Certificate<'_>,
     at: u64,
-) -> Result<(), String> {
+) -> Result<(), CertError> {
     if path.is_empty() {
-        return Err("no certificate below the root".into());
+        return Err(CertError::NoPath);
     }
     check_validity(root, at)?;
     for (i, cert) in path.iter().enumerate() {

@@ -101,7 +101,7 @@ pub struct Policy {
     /// PCR0 (SGX quotes have none and are refused).
     pub measurement: Option<[u8; 48]>,
     /// Minimum SEV-SNP reported TCB, component by component.
-    pub min_snp_tcb: Option<crate::snp::TcbVersion>,
+    pub min_snp_tcb: Option<crate::snp::report::TcbVersion>,
     /// Accept an SEV-SNP guest whose policy allows a migration agent.
     pub allow_migration_agent: bool,
     /// Accept debug enclaves (and debuggable TDs).

@@ -57,8 +57,8 @@ pub fn select_root(chain: &[Vec<u8>]) -> Result<(Root, Vec<u8>), EvidenceError> 
     if *top == sim {
         return Ok((Root::Simulation, sim));
     }
-    let top_cert = chain::parse_cert(top).map_err(EvidenceError::PckChain)?;
-    let sim_cert = chain::parse_cert(&sim).map_err(EvidenceError::Malformed)?;
+    let top_cert = chain::parse_cert(top).map_err(|e| EvidenceError::PckChain(e.to_string()))?;
+    let sim_cert = chain::parse_cert(&sim).map_err(|e| EvidenceError::Malformed(e.to_string()))?;
     if top_cert.issuer() == sim_cert.subject() {
         return Ok((Root::Simulation, sim));
     }

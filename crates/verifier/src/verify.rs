@@ -16,6 +16,7 @@ use crate::error::{CallerError, CollateralError, EvidenceError, PolicyError, Ver
 use crate::evidence::{parse_evidence, Evidence};
 use crate::held_data;
 use crate::policy::{Policy, TcbStatus};
+use crate::policy_check::apply_policy;
 use crate::quote::{parse_quote, ParsedQuote};
 use crate::roots::{select_root, Root};
 
@@ -67,7 +68,8 @@ pub fn verify_parsed(
     policy: &Policy,
 ) -> Result<Claims, VerifyError> {
     let quote = parse_quote(&evidence.quote)?;
-    let chain = chain::parse_pem_chain(quote.pck_chain_pem()).map_err(EvidenceError::PckChain)?;
+    let chain = chain::parse_pem_chain(quote.pck_chain_pem())
+        .map_err(|e| EvidenceError::PckChain(e.to_string()))?;
     let (root, root_der) = select_root(&chain)?;
     if root == Root::Simulation && !policy.allow_simulation {
         return Err(PolicyError::SimulationRefused.into());
@@ -104,11 +106,11 @@ fn check_signatures(
     root_der: &[u8],
     at: u64,
 ) -> Result<(), EvidenceError> {
-    chain::verify_chain(chain, root_der, at).map_err(EvidenceError::PckChain)?;
+    chain::verify_chain(chain, root_der, at).map_err(|e| EvidenceError::PckChain(e.to_string()))?;
     let leaf_der = chain
         .first()
         .ok_or_else(|| EvidenceError::PckChain("empty chain".into()))?;
-    let leaf = chain::parse_cert(leaf_der).map_err(EvidenceError::PckChain)?;
+    let leaf = chain::parse_cert(leaf_der).map_err(|e| EvidenceError::PckChain(e.to_string()))?;
     let auth = &quote.auth;
 
     UnparsedPublicKey::new(
@@ -383,60 +385,6 @@ fn check_claimed_identity(evidence: &Evidence, claims: &Claims) -> Result<(), Ev
                 actual: claims.platform.into(),
             });
         }
-    }
-    Ok(())
-}
-
-/// The policy checks common to DCAP quotes and SEV-SNP reports.
-pub(crate) fn apply_policy(claims: &Claims, policy: &Policy) -> Result<(), PolicyError> {
-    let none = || format!("none ({} quote)", claims.tee.to_ascii_uppercase());
-    if let Some(expected) = policy.mrenclave {
-        let expected = hex::encode(expected);
-        if claims.mrenclave.as_deref() != Some(expected.as_str()) {
-            let got = claims.mrenclave.clone().unwrap_or_else(none);
-            return Err(PolicyError::MrEnclaveMismatch { expected, got });
-        }
-    }
-    if let Some(expected) = policy.mrsigner {
-        let expected = hex::encode(expected);
-        if claims.mrsigner.as_deref() != Some(expected.as_str()) {
-            let got = claims.mrsigner.clone().unwrap_or_else(none);
-            return Err(PolicyError::MrSignerMismatch { expected, got });
-        }
-    }
-    if let Some(expected) = policy.product_id {
-        if claims.isv_prod_id != Some(expected) {
-            let got = claims.isv_prod_id.map_or_else(none, |v| v.to_string());
-            return Err(PolicyError::ProductIdMismatch { expected, got });
-        }
-    }
-    if let Some(minimum) = policy.min_svn {
-        if claims.isv_svn.is_none_or(|svn| svn < minimum) {
-            let got = claims.isv_svn.map_or_else(none, |v| v.to_string());
-            return Err(PolicyError::SvnTooLow { minimum, got });
-        }
-    }
-    if let Some(expected) = policy.measurement {
-        let expected = hex::encode(expected);
-        let got = match (&claims.snp, &claims.td) {
-            (Some(snp), _) => Some(&snp.measurement),
-            (None, Some(td)) => Some(&td.mr_td),
-            (None, None) => None,
-        };
-        if got != Some(&expected) {
-            let got = got.cloned().unwrap_or_else(none);
-            return Err(PolicyError::MeasurementMismatch { expected, got });
-        }
-    }
-    if claims.debug && !policy.allow_debug {
-        return Err(PolicyError::DebugRefused);
-    }
-    let status = claims.tcb_status;
-    if status != TcbStatus::UpToDate
-        && status != TcbStatus::Unknown
-        && (status == TcbStatus::Revoked || !policy.accept_tcb.contains(&status))
-    {
-        return Err(PolicyError::TcbNotAccepted(status.to_string()));
     }
     Ok(())
 }

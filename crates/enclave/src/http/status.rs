@@ -22,7 +22,7 @@ pub fn document(p: &dyn Platform) -> Bytes {
         "service": "minikms",
         "version": env!("CARGO_PKG_VERSION"),
         "platform": p.name(),
-        "simulation": p.name() == "simulation",
+        "simulation": p.is_simulation(),
         "mrenclave": id.mrenclave.to_hex(),
         "mrsigner": id.mrsigner.to_hex(),
         "product_id": id.product_id,

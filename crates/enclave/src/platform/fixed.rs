@@ -15,6 +15,9 @@ impl Platform for Fixed {
     fn name(&self) -> &'static str {
         "test"
     }
+    fn is_simulation(&self) -> bool {
+        false
+    }
     fn identity(&self) -> &Identity {
         &self.0
     }

@@ -128,6 +128,10 @@ impl Platform for Gramine {
         "sgx"
     }
 
+    fn is_simulation(&self) -> bool {
+        false
+    }
+
     fn identity(&self) -> &Identity {
         &self.identity
     }

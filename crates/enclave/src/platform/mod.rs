@@ -22,6 +22,9 @@ pub trait Platform: Send + Sync + 'static {
     /// "simulation", "sgx", "tdx" or "sev-snp"; stamped into every status
     /// and evidence.
     fn name(&self) -> &'static str;
+    /// Whether this is the software platform (no security): what decides
+    /// whether simulated evidence is ours, not [`Platform::name`].
+    fn is_simulation(&self) -> bool;
     /// Who we are, as verified from our own SIGSTRUCT.
     fn identity(&self) -> &Identity;
     fn config(&self) -> &EnclaveConfig;
@@ -114,8 +117,16 @@ pub enum PlatformError {
 /// in simulation we re-measure `/proc/self/exe` (the file the kernel actually
 /// mapped, whatever path the host used) so that a host that swaps the file
 /// after its own check still cannot start a different enclave.
-pub fn self_check() -> Result<(Identity, EnclaveConfig), String> {
-    let bytes = std::fs::read("/proc/self/exe")
-        .map_err(|e| format!("enclave self-check failed: cannot read our own executable: {e}"))?;
-    verify_image(&bytes).map_err(|e| format!("enclave self-check failed: {e}"))
+pub fn self_check() -> Result<(Identity, EnclaveConfig), SelfCheckError> {
+    let bytes = std::fs::read("/proc/self/exe").map_err(SelfCheckError::Read)?;
+    Ok(verify_image(&bytes)?)
+}
+
+/// Why the self-check refused to start.
+#[derive(Debug, thiserror::Error)]
+pub enum SelfCheckError {
+    #[error("enclave self-check failed: cannot read our own executable: {0}")]
+    Read(std::io::Error),
+    #[error("enclave self-check failed: {0}")]
+    Image(#[from] minikms_sigstruct::Error),
 }

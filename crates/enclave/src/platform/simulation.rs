@@ -90,6 +90,10 @@ impl Platform for Simulation {
         "simulation"
     }
 
+    fn is_simulation(&self) -> bool {
+        true
+    }
+
     fn identity(&self) -> &Identity {
         &self.identity
     }

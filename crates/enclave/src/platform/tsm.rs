@@ -242,6 +242,10 @@ impl<F: ReportFiles> Platform for Tsm<F> {
         }
     }
 
+    fn is_simulation(&self) -> bool {
+        false
+    }
+
     fn identity(&self) -> &Identity {
         &self.identity
     }

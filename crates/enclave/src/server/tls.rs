@@ -239,7 +239,7 @@ async fn server_config(
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_client_cert_verifier(super::client_auth::AnyClientKey::new(provider))
+        .with_client_cert_verifier(super::client_auth::any_client_key(&provider))
         .with_cert_resolver(Arc::new(FixedCert(Arc::new(certified))));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Served {

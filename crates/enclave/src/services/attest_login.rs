@@ -9,9 +9,9 @@
 //!    report data is [`minikms_api::release::report_data`]: SHA-256(nonce ‖
 //!    SubjectPublicKeyInfo DER) then 32 zero bytes, and posts role, nonce,
 //!    key and evidence to `POST auth/attest/login`.
-//! 3. The evidence is verified with the verifier crate (the code `minikms
-//!    verify` runs) under the role's policy, its measurements matched
-//!    against the role's lists, its report data against the nonce and key.
+//! 3. The evidence is verified ([`super::bound`]: the verifier crate, the
+//!    code `minikms verify` runs) under the role's policy, its report data
+//!    against the nonce and key, its measurements against the role's lists.
 //! 4. The answer is an ordinary token with the role's policies and TTL,
 //!    bound to the key: the guard refuses it on any connection whose TLS
 //!    client certificate does not hold that key.
@@ -22,6 +22,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::bound::{verify_bound_evidence, Asker, BoundEvidence, Verified};
 use super::nonces::Nonces;
 use super::source::Source;
 use crate::clock::now;
@@ -38,6 +39,11 @@ pub use super::nonces::NONCE_LIFETIME;
 /// logging in at once); [`Nonces`] says what is dropped beyond.
 const OPEN_NONCES: usize = 1024;
 const NONCES_PER_ADDRESS: usize = 64;
+
+const LOGIN: Asker = Asker {
+    what: "login",
+    nonce_route: "auth/attest/nonce",
+};
 
 /// `POST auth/attest/login`'s body.
 #[derive(Default, Deserialize, Serialize)]
@@ -86,52 +92,19 @@ impl Desk {
     /// Verifies a workload and makes its token, or says why not (403 with
     /// the reason; 400 for a malformed request).
     pub fn login(&self, state: &State, req: LoginRequest) -> Result<LoggedIn, Error> {
-        let refused = |why: String| Error::Forbidden(format!("login refused: {why}"));
-        let b64 = base64::engine::general_purpose::STANDARD;
         let name = attest_roles::role_name(&req.role)?;
-        let mut nonce = [0u8; 32];
-        hex::decode_to_slice(req.nonce.trim(), &mut nonce)
-            .map_err(|_| Error::invalid("nonce: 64 hex digits, from auth/attest/nonce"))?;
-        let der = b64
-            .decode(req.public_key.trim())
-            .map_err(|_| Error::invalid("public_key: base64 of an RSA SubjectPublicKeyInfo"))?;
-        minikms_api::release::check_public_key(&der)
-            .map_err(|e| Error::invalid(format!("public_key: {e}")))?;
-        let quote = b64
-            .decode(req.quote.trim())
-            .map_err(|_| Error::invalid("quote: base64"))?;
-        let collateral = req
-            .collateral
-            .map(|c| serde_json::to_vec(&c))
-            .transpose()
-            .map_err(|_| Error::invalid("collateral: JSON"))?;
-        // The nonce is used up by any well-formed attempt, good or not.
-        if !self.open.take(&nonce) {
-            return Err(refused(
-                "unknown, expired or already used nonce (replayed evidence?): ask auth/attest/nonce for a new one"
-                    .into(),
-            ));
-        }
         let role: Role = match attest_roles::read(state, &name) {
             Ok(role) => role,
-            Err(Error::NotFound(m)) => return Err(refused(m)),
+            Err(Error::NotFound(m)) => return Err(LOGIN.refused(m)),
             Err(e) => return Err(e),
         };
-        let options = minikms_verifier::VerifyOptions {
-            at: now(),
-            collateral: collateral.as_deref(),
-            offline: collateral.is_none(),
-        };
-        let claims = minikms_verifier::verify_quote(&quote, None, &options, &role.policy())
-            .map_err(|e| refused(format!("the evidence: {e}")))?;
+        let sent = BoundEvidence::new(&req.nonce, &req.public_key, &req.quote, req.collateral);
+        let Verified {
+            claims,
+            public_key_der: der,
+            ..
+        } = verify_bound_evidence(LOGIN, &self.open, sent, &role.policy())?;
         role.admits(&claims)?;
-        let expected = minikms_api::release::report_data(&nonce, &der);
-        if claims.report_data != hex::encode(expected) {
-            return Err(refused(
-                "the evidence does not bind this nonce and public key (report data is not SHA-256(nonce || public key))"
-                    .into(),
-            ));
-        }
         let key_sha256 = hex::encode(minikms_api::claims::sha256(&der));
         let token = new_token()?;
         let hash = token_hash(&token);

@@ -11,6 +11,7 @@
 //! - [`rsa_pool`]: RSA-2048 pairs made ahead of demand.
 //! - [`join`]: attested join: the root key handed to a verified peer.
 //! - [`nonces`]: single-use, short-lived nonces that join and login bind.
+//! - [`bound`]: the check of evidence bound to such a nonce and a key.
 //! - [`attest_login`]: workloads in TEEs log in with evidence, and get a
 //!   token bound to their attested key.
 //! - [`rotation`]: keys rotated on their `auto_rotate_period`.
@@ -20,6 +21,7 @@
 
 pub mod attest_login;
 pub mod audit;
+pub mod bound;
 pub mod ca;
 pub mod classify;
 pub mod evidence;

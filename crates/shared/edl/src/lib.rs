@@ -17,9 +17,14 @@ pub const MIN_CERT_LIFETIME_SECS: u64 = 2;
 /// Most TLS names `set_up_server` may carry.
 pub const MAX_TLS_NAMES: usize = 32;
 
+/// A TLS certificate name that is neither an IP address nor a DNS name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is neither an IP address nor a DNS name (letters, digits, inner hyphens, dots)")]
+pub struct BadTlsName(pub String);
+
 /// Checks a TLS certificate name: an IP address, or a DNS name of labels
 /// of letters, digits and inner hyphens (at most 253 characters).
-pub fn check_tls_name(name: &str) -> Result<(), String> {
+pub fn check_tls_name(name: &str) -> Result<(), BadTlsName> {
     if name.parse::<IpAddr>().is_ok() {
         return Ok(());
     }
@@ -33,9 +38,7 @@ pub fn check_tls_name(name: &str) -> Result<(), String> {
     if !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok) {
         Ok(())
     } else {
-        Err(format!(
-            "{name:?} is neither an IP address nor a DNS name (letters, digits, inner hyphens, dots)"
-        ))
+        Err(BadTlsName(name.to_string()))
     }
 }
 pub const MAX_CERT_LIFETIME_SECS: u64 = 397 * 24 * 3600;

@@ -237,12 +237,9 @@ async fn a_flood_of_challenges_from_one_address_drops_no_one_elses() {
     let signed = peer.data_dir.path().join("minikms-enclave.signed");
     let joiner = SimulatedWorkload::from_signed_file(&signed, None).unwrap();
     let key = WorkloadKey::generate().unwrap();
-    let mut report_data = [0u8; 64];
-    let mut binding = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    binding.update(b"minikms join v1");
-    binding.update(&hex::decode(&nonce).unwrap());
-    binding.update(key.public_key_der());
-    report_data[..32].copy_from_slice(binding.finish().as_ref());
+    // The binding of an attested login: SHA-256(nonce || key) then zeros.
+    let report_data =
+        minikms_api::release::report_data(&hex::decode(&nonce).unwrap(), key.public_key_der());
     let evidence = joiner.evidence(&report_data).unwrap();
     let b64 = base64::engine::general_purpose::STANDARD;
     let request = json!({

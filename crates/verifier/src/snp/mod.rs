@@ -17,7 +17,7 @@ use crate::claims::{Claims, SnpMeasurements};
 use crate::error::{EvidenceError, PolicyError, VerifyError};
 use crate::pki;
 use crate::policy::{Policy, TcbStatus};
-use crate::verify::apply_policy;
+use crate::policy_check::apply_policy;
 
 pub use report::{looks_like_report, parse_report, Product, RawReport, TcbVersion};
 use report::{POLICY_DEBUG, POLICY_MIGRATE_MA, POLICY_SMT, SIGNED_LEN};
@@ -100,17 +100,17 @@ pub fn verify_report(
         ))
         .into());
     };
-    let ark = pki::parse_cert(ark_der).map_err(chain_err)?;
+    let ark = pki::parse_cert(ark_der).map_err(|e| chain_err(e.to_string()))?;
     let product = built_in_ark(ark_der)?.ok_or_else(|| {
         EvidenceError::UnknownRoot(format!("{} (not a built-in AMD ARK)", ark.subject()))
     })?;
-    let ask = pki::parse_cert(ask_der).map_err(chain_err)?;
+    let ask = pki::parse_cert(ask_der).map_err(|e| chain_err(e.to_string()))?;
     let vcek = pki::parse_cert(vcek_der).map_err(|e| chain_err(format!("VCEK: {e}")))?;
     if !pki::is_p384(&vcek) {
         return Err(chain_err("the VCEK key is not P-384".into()).into());
     }
     let path = [vcek, ask];
-    pki::verify_path(&path, &ark, at).map_err(chain_err)?;
+    pki::verify_path(&path, &ark, at).map_err(|e| chain_err(e.to_string()))?;
     let [vcek, _] = &path;
 
     UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, pki::public_key(vcek))

@@ -1,14 +1,14 @@
 //! The peer's side of a join: challenges, and the decision to hand the
 //! root key to a joiner ([`super`] says how).
 
-use aws_lc_rs::rsa::{OaepPublicEncryptingKey, PublicEncryptingKey, OAEP_SHA256_MGF1SHA256};
+use aws_lc_rs::rsa::{OaepPublicEncryptingKey, OAEP_SHA256_MGF1SHA256};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::{binding, policy, same_mode};
-use crate::clock::now;
+use super::{policy, same_mode};
 use crate::error::Error;
 use crate::platform::Platform;
+use crate::services::bound::{verify_bound_evidence, Asker, BoundEvidence, Verified};
 use crate::services::nonces::Nonces;
 use crate::services::source::Source;
 use crate::store::recovery::Recovery;
@@ -17,7 +17,11 @@ use crate::store::recovery::Recovery;
 /// at once from behind one NAT); [`Nonces`] says what is dropped beyond.
 const OPEN_CHALLENGES: usize = 64;
 const CHALLENGES_PER_ADDRESS: usize = 8;
-const MIN_RSA_BITS: usize = 2048;
+
+const JOIN: Asker = Asker {
+    what: "join",
+    nonce_route: "sys/join/challenge",
+};
 
 /// `POST /v1/sys/join`'s body.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -70,51 +74,12 @@ impl Desk {
         recovery: &Recovery,
         req: JoinRequest,
     ) -> Result<Admitted, Error> {
-        let refused = |why: String| Error::Forbidden(format!("join refused: {why}"));
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let mut nonce = [0u8; 32];
-        hex::decode_to_slice(&req.nonce, &mut nonce)
-            .map_err(|_| Error::invalid("nonce: 64 hex digits, from sys/join/challenge"))?;
-        if !self.open.take(&nonce) {
-            return Err(refused(
-                "unknown, expired or already used challenge: ask sys/join/challenge for a new one"
-                    .into(),
-            ));
-        }
-        let der = b64
-            .decode(&req.public_key)
-            .map_err(|_| Error::invalid("public_key: base64 of an RSA SubjectPublicKeyInfo"))?;
-        let key = PublicEncryptingKey::from_der(&der)
-            .map_err(|_| Error::invalid("public_key: not an RSA public key"))?;
-        if key.key_size_bits() < MIN_RSA_BITS {
-            return Err(Error::invalid(format!(
-                "public_key: at least {MIN_RSA_BITS} bits"
-            )));
-        }
-        let quote = b64
-            .decode(&req.quote)
-            .map_err(|_| Error::invalid("quote: base64"))?;
-        let collateral = req
-            .collateral
-            .map(|c| serde_json::to_vec(&c))
-            .transpose()
-            .map_err(|_| Error::invalid("collateral: JSON"))?;
-        let options = minikms_verifier::VerifyOptions {
-            at: now(),
-            collateral: collateral.as_deref(),
-            offline: collateral.is_none(),
-        };
-        let claims =
-            minikms_verifier::verify_quote(&quote, None, &options, &policy(platform, true))
-                .map_err(|e| refused(format!("the joiner's evidence: {e}")))?;
-        same_mode(platform, &claims).map_err(refused)?;
-        if claims.report_data != hex::encode(binding(&nonce, &der)) {
-            return Err(refused(
-                "the evidence does not bind this challenge and public key (made for another request?)"
-                    .into(),
-            ));
-        }
-        let oaep = OaepPublicEncryptingKey::new(key)
+        let sent = BoundEvidence::new(&req.nonce, &req.public_key, &req.quote, req.collateral);
+        let joiner: Verified =
+            verify_bound_evidence(JOIN, &self.open, sent, &policy(platform, true))?;
+        let (claims, public_key) = (joiner.claims, joiner.public_key);
+        same_mode(platform, &claims).map_err(|why| JOIN.refused(why))?;
+        let oaep = OaepPublicEncryptingKey::new(public_key)
             .map_err(|_| Error::invalid("public_key: not an RSA public key"))?;
         let mut out = vec![0u8; oaep.ciphertext_size()];
         let wrapped = oaep
@@ -131,7 +96,7 @@ impl Desk {
             claims.isv_svn
         );
         Ok(Admitted {
-            wrapped_root_key: b64.encode(wrapped),
+            wrapped_root_key: base64::engine::general_purpose::STANDARD.encode(wrapped),
             joiner: claims,
         })
     }

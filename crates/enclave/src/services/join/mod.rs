@@ -9,10 +9,11 @@
 //! 2. `POST /v1/sys/join/challenge` gives a fresh single-use nonce (valid
 //!    [`crate::services::nonces::NONCE_LIFETIME`]).
 //! 3. The joiner makes a fresh RSA-2048 key and evidence whose report data
-//!    is [`binding`]`(nonce, its public key)`, and posts them to
-//!    `POST /v1/sys/join` ([`desk`]). The peer verifies the evidence with
-//!    the verifier crate, the binding, and the join policy, then answers
-//!    the root key RSA-OAEP-SHA256-encrypted to the joiner's key.
+//!    binds the nonce and its public key, as an attested login's does
+//!    ([`crate::services::bound`]), and posts them to `POST /v1/sys/join`
+//!    ([`desk`]). The peer verifies the evidence with the verifier crate,
+//!    the binding, and the join policy, then answers the root key
+//!    RSA-OAEP-SHA256-encrypted to the joiner's key.
 //! 4. The joiner checks the root key against its store (its check value),
 //!    seals it under its own CPU and opens the store.
 //!
@@ -23,21 +24,39 @@
 pub mod ask;
 pub mod desk;
 
-use aws_lc_rs::digest;
+use crate::platform::{Platform, PlatformError};
 
-use crate::platform::Platform;
-
-/// What a joiner's evidence must carry as report data: SHA-256("minikms
-/// join v1" || nonce || the joiner's public key, SubjectPublicKeyInfo DER)
-/// followed by 32 zero bytes.
-pub fn binding(nonce: &[u8; 32], public_key: &[u8]) -> [u8; 64] {
-    let mut ctx = digest::Context::new(&digest::SHA256);
-    ctx.update(b"minikms join v1");
-    ctx.update(nonce);
-    ctx.update(public_key);
-    let mut out = [0u8; 64];
-    out[..32].copy_from_slice(ctx.finish().as_ref());
-    out
+/// Why a join failed, on the joiner's side ([`ask`]). The peer's refusals
+/// come back as [`JoinError::Answered`], with the reason it gave.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// `--join` is not `https://HOST:PORT`.
+    #[error("--join {0}: give the peer as https://HOST:PORT")]
+    Url(String),
+    #[error("cannot reach the peer {url}: {error}")]
+    Unreachable { url: String, error: std::io::Error },
+    /// The peer's certificate did not pass the join policy.
+    #[error("the peer {url} failed attestation: {why}")]
+    Attestation { url: String, why: String },
+    #[error("TLS with the peer {url}: {error}")]
+    Tls { url: String, error: std::io::Error },
+    #[error("HTTP with the peer: {0}")]
+    Http(String),
+    /// The peer answered with an error.
+    #[error("the peer answered {path} with {status}: {why}")]
+    Answered {
+        path: &'static str,
+        status: u16,
+        why: String,
+    },
+    /// The peer's answer lacks what a join answer has.
+    #[error("the peer's {0}")]
+    BadAnswer(&'static str),
+    /// Ours: the join key, the TLS configuration.
+    #[error("{0} failed")]
+    Local(&'static str),
+    #[error("cannot make evidence for the join: {0}")]
+    Evidence(#[from] PlatformError),
 }
 
 /// The join policy for a peer or joiner of `platform`'s enclave. With
@@ -49,25 +68,43 @@ pub fn policy(platform: &dyn Platform, min_svn: bool) -> minikms_verifier::Polic
         product_id: Some(me.product_id),
         min_svn: min_svn.then_some(me.security_version),
         allow_debug: me.debug,
-        allow_simulation: platform.name() == "simulation",
+        allow_simulation: platform.is_simulation(),
         ..Default::default()
+    }
+}
+
+/// The other side is not in our debug or simulation mode.
+#[derive(Debug, thiserror::Error)]
+pub enum OtherMode {
+    #[error("a {} enclave and a {} one cannot share a root key", mode(*.theirs), mode(*.ours))]
+    Debug { theirs: bool, ours: bool },
+    #[error("a simulated enclave and a hardware one cannot share a root key")]
+    Simulation,
+}
+
+fn mode(debug: bool) -> &'static str {
+    if debug {
+        "debug"
+    } else {
+        "production"
     }
 }
 
 /// The other side must be in our debug and simulation mode exactly (the
 /// policy only says what is allowed).
-pub fn same_mode(platform: &dyn Platform, claims: &minikms_verifier::Claims) -> Result<(), String> {
-    let debug = platform.identity().debug;
-    if claims.debug != debug {
-        return Err(format!(
-            "a {} enclave and a {} one cannot share a root key",
-            if claims.debug { "debug" } else { "production" },
-            if debug { "debug" } else { "production" },
-        ));
+pub fn same_mode(
+    platform: &dyn Platform,
+    claims: &minikms_verifier::Claims,
+) -> Result<(), OtherMode> {
+    let ours = platform.identity().debug;
+    if claims.debug != ours {
+        return Err(OtherMode::Debug {
+            theirs: claims.debug,
+            ours,
+        });
     }
-    let simulation = platform.name() == "simulation";
-    if claims.simulation != simulation {
-        return Err("a simulated enclave and a hardware one cannot share a root key".into());
+    if claims.simulation != platform.is_simulation() {
+        return Err(OtherMode::Simulation);
     }
     Ok(())
 }
