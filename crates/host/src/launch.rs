@@ -350,11 +350,10 @@ async fn supervise(
     let signals = Signals::install()?;
     let mut child = Command::new(signed)
         .env_clear()
-        // glibc raises its mmap threshold each time a large block is
-        // freed, so the store's growing sealed index came from the heap and
-        // fragmented it: RSS grew ~3 KB per key created. A fixed threshold
-        // gives such blocks back on free (an enclave's memory is small;
-        // issue 7 asks peak RSS <= 64 MiB).
+        // The enclave's own heap is mimalloc's; glibc's malloc still serves
+        // aws-lc's C code, and glibc raises its mmap threshold each time a
+        // large block is freed, which fragments the heap. A fixed threshold
+        // gives such blocks back on free (an enclave's memory is small).
         .env("MALLOC_MMAP_THRESHOLD_", "131072")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
