@@ -33,11 +33,7 @@ source bench/lib.sh
 source bench/peers.sh
 
 # Peers that cannot run here are left out, each with its reason.
-peers=()
-for p in "${peer_list[@]}"; do
-    why=$(peer_missing "$p")
-    if [ -n "$why" ]; then echo "skipped: $why" >&2; else peers+=("$p"); fi
-done
+mapfile -t peers < <(runnable_peers "${peer_list[@]}")
 build_revs "$@"
 
 rows=$(mktemp)

@@ -33,11 +33,8 @@ fi
 source bench/lib.sh
 # shellcheck source=bench/peers.sh
 source bench/peers.sh
-targets=()
-for p in "${peer_list[@]}"; do
-    why=$(peer_missing "$p")
-    if [ -n "$why" ]; then echo "skipped: $why" >&2; else targets+=("$p"); fi
-done
+# Peers that cannot run here are left out, each with its reason.
+mapfile -t targets < <(runnable_peers "${peer_list[@]}")
 build_revs "$@"
 trap 'if [ -n "${t_kind:-}" ]; then target_stop; fi' EXIT
 

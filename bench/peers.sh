@@ -15,6 +15,16 @@ COSMIAN_KMS=${COSMIAN_KMS:-/work/peers/cosmian-target/release/cosmian_kms}
 BAO=${BAO:-$(command -v bao || echo /work/peers/openbao/venv/bin/bao)}
 MONGOOSE_DIR=${MONGOOSE_DIR:-/work/peers/mongoose}
 
+# The peers named in "$@" that can run here, one per line; each one left
+# out says why on stderr.
+runnable_peers() {
+    local p why
+    for p in "$@"; do
+        why=$(peer_missing "$p")
+        if [ -n "$why" ]; then echo "skipped: $why" >&2; else echo "$p"; fi
+    done
+}
+
 # peer_missing KIND: why the peer cannot run here, or nothing.
 peer_missing() {
     case $1 in
