@@ -74,6 +74,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
             tsm_report_dir,
             max_connections,
             max_connections_per_address,
+            unauthenticated_metrics_access,
         }) => (
             SetUp {
                 bind,
@@ -90,6 +91,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
                 storage,
                 tsm_report_dir,
                 limits: (max_connections, max_connections_per_address),
+                metrics_open: unauthenticated_metrics_access,
             },
             keep_server_up,
         ),
@@ -185,6 +187,8 @@ struct SetUp {
     tsm_report_dir: Option<std::path::PathBuf>,
     /// Most connections, and from one address, as the host asked.
     limits: (Option<u32>, Option<u32>),
+    /// `GET /v1/sys/metrics` without a token.
+    metrics_open: bool,
 }
 
 /// A server ready to serve.
@@ -306,7 +310,7 @@ async fn set_up(
             )
             .await
             .map_err(|e| other("cannot set up TLS", &e))?;
-            let app = crate::http::router(platform, &now);
+            let app = crate::http::routes::router_with(platform, &now, setup.metrics_open);
             let _ = opened.set(now);
             return Ok(Ready {
                 listener,
@@ -363,6 +367,7 @@ fn opener(
 ) -> Opener {
     let (platform, tls, opened) = (platform.clone(), tls.clone(), opened.clone());
     let (data_dir, token) = (setup.data_dir.clone(), setup.dev_root_token.clone());
+    let metrics_open = setup.metrics_open;
     Box::new(move |unsealed| {
         let (platform, tls, opened) = (platform.clone(), tls.clone(), opened.clone());
         let (data_dir, token) = (data_dir.clone(), token.clone());
@@ -371,7 +376,7 @@ fn opener(
             tls.replace_ca(now.ca.clone(), now.freshness.clone())
                 .await
                 .map_err(|e| NotOpened::new("cannot set up TLS", e))?;
-            let app = crate::http::router(platform, &now);
+            let app = crate::http::routes::router_with(platform, &now, metrics_open);
             let _ = opened.set(now);
             Ok(app)
         })

@@ -12,8 +12,9 @@
 //!    behind one trait; simulation is one implementation of it.
 //! 3. [`store`]: sealed, crash-safe records behind the `Storage` trait; the
 //!    redb file is the default backend; the root key and its recovery
-//!    shares. [`clock`] and [`error`] (the one
-//!    error type, grouped by fault) serve every layer from here up.
+//!    shares. [`clock`], [`error`] (the one error type, grouped by fault)
+//!    and [`metrics`] (the counters of `/v1/sys/metrics`) serve every
+//!    layer from here up.
 //! 4. [`state`]: the one owner of the sealed in-memory state: keys, tokens,
 //!    policies, sealed singletons, what is known of the recovery shares;
 //!    and whether a token may do something.
@@ -42,6 +43,7 @@ mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod http;
+mod metrics;
 mod opened;
 mod platform;
 mod server;

@@ -15,6 +15,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{info, warn};
 
 use crate::boundary::converse;
+use crate::log::LogFormat;
 use crate::quoting::{self, Quoting};
 use crate::{io_error, keys, sign, HostError};
 
@@ -102,6 +103,23 @@ pub struct RunArgs {
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub max_connections_per_address: Option<u32>,
+    /// Serve `GET /v1/sys/metrics` to anyone, without a token (Vault's
+    /// unauthenticated_metrics_access); by default it needs a token whose
+    /// policies grant `read` on `sys/metrics`. The metrics hold no key
+    /// names, token ids or addresses, only counts and latencies.
+    #[arg(long)]
+    pub unauthenticated_metrics_access: bool,
+    /// Read the settings of this command from a TOML file: its keys are
+    /// the long flag names (`port = 9443`, `data-dir = "..."`); MINIKMS_…
+    /// environment variables (MINIKMS_PORT, …) override it, and flags
+    /// override both. `kms-host check-config FILE` shows the result.
+    #[arg(long, value_name = "FILE")]
+    pub server_config: Option<PathBuf>,
+    /// Log lines as text for people, or as one JSON object a line
+    /// (timestamp, level, component, message) for log shippers; the
+    /// enclave's lines too.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
     /// Enclave config used when signing the development build
     /// [default: the enclave.toml built into kms-host].
     #[arg(long)]
@@ -218,6 +236,7 @@ pub fn run(args: RunArgs) -> Result<(), HostError> {
         tsm_report_dir: (platform == Some(PlatformArg::Tsm)).then(|| args.tsm_report_dir.clone()),
         max_connections: args.max_connections,
         max_connections_per_address: args.max_connections_per_address,
+        unauthenticated_metrics_access: args.unauthenticated_metrics_access,
     };
     let quoting: Box<dyn Quoting> = match platform {
         // In a CVM the enclave asks the kernel itself; the host quotes nothing.

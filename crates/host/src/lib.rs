@@ -4,7 +4,10 @@
 //! sees key material: TLS ends inside the enclave.
 //!
 //! Layout:
-//! - [`cli`]: the `kms-host` command line (`run`, `sign`, `keygen`).
+//! - [`cli`]: the `kms-host` command line (`run`, `sign`, `keygen`,
+//!   `check-config`).
+//! - [`config`]: `run`'s settings from a server config file and MINIKMS_…
+//!   environment variables.
 //! - [`keys`]: enclave signing keys: making one, loading one.
 //! - [`sign`]: measuring and signing an enclave binary into a signed file.
 //! - [`launch`]: the `run` command: platform check, verification, the
@@ -16,6 +19,7 @@
 
 pub mod boundary;
 pub mod cli;
+pub mod config;
 pub mod keys;
 pub mod launch;
 pub mod log;

@@ -50,6 +50,7 @@ impl IntoResponse for Error {
             Error::Unauthenticated => {
                 response.extensions_mut().insert(NoValidToken);
             }
+            Error::Busy(_) => crate::metrics::get().refused(crate::metrics::Limit::Busy),
             _ => {}
         }
         response

@@ -35,6 +35,7 @@ pub mod error;
 pub mod exec;
 pub mod keys;
 pub mod layers;
+pub mod metrics;
 pub mod mounts;
 pub mod policies;
 pub mod routes;

@@ -16,7 +16,9 @@ use super::crypto::transit_op;
 use super::error::{method_not_allowed, not_found};
 use super::keys::described;
 use super::layers::{Audit, Guard, StateLayer};
-use super::{attest, attestation, auth, crypto, keys, mounts, policies, status, sys, tutorial};
+use super::{
+    attest, attestation, auth, crypto, keys, metrics, mounts, policies, status, sys, tutorial,
+};
 use crate::core::import::ImportRequest;
 use crate::core::manage::{ConfigRequest, CreateRequest, TrimRequest};
 use crate::core::transit::crypt::{Datakey, Decrypt, Encrypt, Rewrap};
@@ -28,6 +30,12 @@ use crate::services::rsa_pool::{RsaPool, CAPACITY};
 
 /// The whole API, over an open store.
 pub fn router(platform: Arc<dyn Platform>, opened: &Opened) -> Router {
+    router_with(platform, opened, false)
+}
+
+/// The whole API, with `GET /v1/sys/metrics` open to anyone if
+/// `metrics_open` (`--unauthenticated-metrics-access`), else guarded.
+pub fn router_with(platform: Arc<dyn Platform>, opened: &Opened, metrics_open: bool) -> Router {
     let app = AppState(Arc::new(Services {
         status: status::document(platform.as_ref()),
         platform,
@@ -47,7 +55,7 @@ pub fn router(platform: Arc<dyn Platform>, opened: &Opened) -> Router {
         .route("/generate-rsa-key-pair", get(tutorial::rsa_key_pair))
         .route("/attestation", get(attestation::evidence))
         .route("/v1/sys/health", get(sys::open_health))
-        .merge(v1(app.clone()))
+        .merge(v1(app.clone(), metrics_open))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
@@ -57,8 +65,9 @@ pub fn router(platform: Arc<dyn Platform>, opened: &Opened) -> Router {
 /// touch nothing). The two layers are stacked directly (one route level,
 /// not two: each level costs every request a boxed clone of the route and
 /// a boxed future).
-fn v1(state: AppState) -> Router<AppState> {
+fn v1(state: AppState, metrics_open: bool) -> Router<AppState> {
     let audit = StateLayer::new(state.clone(), Audit);
+    let metrics_route = Router::new().route("/v1/sys/metrics", get(metrics::metrics));
     // Exactly the routes the classifier knows as open (OPEN_ROUTES).
     let open = Router::new()
         .route(
@@ -78,7 +87,15 @@ fn v1(state: AppState) -> Router<AppState> {
             post(attest::login).put(attest::login),
         )
         .route_layer(audit.clone());
-    let guarded = Router::new()
+    let (open, guarded) = if metrics_open {
+        (
+            open.merge(metrics_route.route_layer(audit.clone())),
+            Router::new(),
+        )
+    } else {
+        (open, metrics_route)
+    };
+    let guarded = guarded
         .route(
             "/v1/auth/token/create",
             post(auth::create).put(auth::create),

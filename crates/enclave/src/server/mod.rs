@@ -20,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::http::attestation::{ClientKey, ConnectionKey};
+use crate::metrics::{self, Limit};
 use crate::services::source::{Peer, Source};
 use limits::{Limits, DRAIN_TIMEOUT, HANDSHAKE_TIMEOUT, HEADER_TIMEOUT};
 use slots::Slots;
@@ -97,6 +98,10 @@ pub async fn serve(
             let _slot = slot;
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
+                Err(_) => {
+                    metrics::get().refused(Limit::HandshakeTimeout);
+                    return;
+                }
                 // Failed handshakes are the client's business; logging
                 // each would let anyone flood the host's log.
                 _ => return,
@@ -155,13 +160,26 @@ struct About {
     client: Option<ClientKey>,
 }
 
-/// One request through `app`; the connection counts as busy until it is
-/// answered. Over HTTP/2, what the handlers left of the body is read
-/// before the answer goes ([`unread`]).
+/// One request through `app`, counted in the metrics by route family and
+/// status; the connection counts as busy until it is answered.
 async fn handle(
-    mut app: Router,
+    app: Router,
     about: About,
     _handling: Handling,
+    request: Request<hyper::body::Incoming>,
+) -> Result<Response, Infallible> {
+    let start = std::time::Instant::now();
+    let family = metrics::family(request.uri().path());
+    let Ok(response) = handle_request(app, about, request).await;
+    metrics::get().request(family, response.status().as_u16(), start);
+    Ok(response)
+}
+
+/// Over HTTP/2, what the handlers left of the body is read before the
+/// answer goes ([`unread`]).
+async fn handle_request(
+    mut app: Router,
+    about: About,
     mut request: Request<hyper::body::Incoming>,
 ) -> Result<Response, Infallible> {
     use hyper::body::Body as _;

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::limits::Limits;
 use super::watchdog::Activity;
+use crate::metrics::{self, Limit};
 use crate::services::source::Source;
 
 /// The open connections, by source.
@@ -60,12 +61,18 @@ impl Slots {
         let mut table = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let mine = table.held.get(&source).map_or(0, Vec::len);
         if mine >= table.limits.per_address {
+            metrics::get().refused(Limit::PerAddress);
             return None;
         }
         if table.total >= table.limits.connections {
-            let closed = table.make_room(source, mine)?;
+            let Some(closed) = table.make_room(source, mine) else {
+                metrics::get().refused(Limit::Total);
+                return None;
+            };
             closed.activity.close();
+            metrics::get().connections_open.dec();
         }
+        metrics::get().connections_open.inc();
         table.next_id += 1;
         let id = table.next_id;
         table.total += 1;
@@ -120,6 +127,7 @@ impl Drop for Slot {
             table.held.remove(&self.source);
         }
         table.total -= 1;
+        metrics::get().connections_open.dec();
     }
 }
 

@@ -224,6 +224,9 @@ async fn server_config(
     params.not_after = now + time::Duration::try_from(lifetime).unwrap_or(time::Duration::DAY);
     params.custom_extensions.push(extension);
     let cert = params.signed_by(&key, ca.issuer())?;
+    // Made to be served next: new connections get it.
+    let expiry = &crate::metrics::get().tls_certificate_expiry;
+    expiry.set(params.not_after.unix_timestamp());
 
     // The DER copy of the private key is wiped as soon as aws-lc has it.
     let key_der = Zeroizing::new(key.serialize_der());

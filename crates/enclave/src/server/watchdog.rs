@@ -68,6 +68,7 @@ impl Activity {
             tokio::select! {
                 () = activity.idle_for(IDLE_TIMEOUT) => {
                     connection.abort();
+                    crate::metrics::get().refused(crate::metrics::Limit::IdleTimeout);
                     tracing::debug!("closed idle connection from {peer}");
                 }
                 () = ended(&connection) => {}

@@ -144,7 +144,11 @@ impl GroupCommit {
             tickets.push(ticket);
             changes.append(&mut c);
         }
+        let start = std::time::Instant::now();
         let result = self.store().write(&changes).map_err(Failed::of);
+        let metrics = crate::metrics::get();
+        metrics.store_write.observe(start.elapsed().as_secs_f64());
+        metrics.group_commit_batch.observe(tickets.len() as f64);
         (tickets, result)
     }
 }

@@ -99,6 +99,12 @@ pub enum Ecall {
         /// from one address at most (`None`: a quarter of the above).
         #[serde(default)]
         max_connections_per_address: Option<u32>,
+        /// `kms-host run --unauthenticated-metrics-access` (Vault's
+        /// `unauthenticated_metrics_access`): `GET /v1/sys/metrics` needs
+        /// no token. Off: a token whose policies grant `read` on
+        /// `sys/metrics`.
+        #[serde(default)]
+        unauthenticated_metrics_access: bool,
     },
     /// Answer to `init_quote`: the quoting enclave's TARGETINFO (512 bytes,
     /// hex), which the enclave's report must target.

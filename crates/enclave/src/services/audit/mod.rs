@@ -340,7 +340,10 @@ impl AuditLog {
         if self.room.is_broken() {
             return Err(self.room.failed());
         }
+        let start = std::time::Instant::now();
         let written = self.enqueue(Pending::Request(record), durable).await;
+        let append = &crate::metrics::get().audit_append;
+        append.observe(start.elapsed().as_secs_f64());
         self.room.answer(matches!(written, Ok(true)))
     }
 
@@ -544,9 +547,12 @@ impl AuditLog {
             // is in the file, so on disk once synced.
             let head = lock(&self.tail).head();
             let file = self.sync_file.clone();
+            let start = std::time::Instant::now();
             let result = tokio::task::spawn_blocking(move || file.sync_data())
                 .await
                 .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+            let fsync = &crate::metrics::get().audit_fsync;
+            fsync.observe(start.elapsed().as_secs_f64());
             if let Err(e) = result {
                 tracing::error!(
                     "audit log {}: fdatasync failed: {e}; refusing every request from now on",

@@ -184,12 +184,17 @@ impl Session {
     /// while writing).
     pub fn catch_up(&mut self) -> Result<Vec<Delivered>, StoreError> {
         let since = self.ledger()?.generation();
+        let start = std::time::Instant::now();
         let rows = (|| {
             let since = version_sql(since)?;
             rows_of(self.client()?.query(NEWER, &[&since]).map_err(Raw)?)
         })();
+        let metrics = crate::metrics::get();
+        metrics.postgres("catch_up", start);
         let rows = rows.map_err(|e| self.fault(e))?;
         let mut delivered = self.ledger()?.catch_up(rows)?;
+        let caught = i64::try_from(delivered.len()).unwrap_or(i64::MAX);
+        metrics.postgres_catch_up_records.set(caught);
         if !self.pending.is_empty() {
             let mut all = std::mem::take(&mut self.pending);
             all.append(&mut delivered);
@@ -207,7 +212,9 @@ impl Session {
             .ledger
             .take()
             .ok_or_else(|| StoreError::Database("the store is not open".into()))?;
+        let start = std::time::Instant::now();
         let result = self.write_with(&mut ledger, changes);
+        crate::metrics::get().postgres("write", start);
         self.ledger = Some(ledger);
         result
     }
