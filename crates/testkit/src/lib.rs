@@ -190,16 +190,30 @@ impl Server {
     /// Shares one development signing key across the test process: RSA
     /// key generation with e = 3 takes seconds.
     pub fn try_start(extra: &[&str]) -> Result<Self, Refusal> {
+        Self::try_start_with_env(extra, &[])
+    }
+
+    /// [`Server::try_start`] with these variables in kms-host's
+    /// environment (`MINIKMS_…` overrides of the server config).
+    pub fn try_start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Result<Self, Refusal> {
         let data_dir = tempfile::tempdir().expect("temp dir");
         std::fs::copy(
             shared_signing_key(),
             data_dir.path().join("dev-signing-key.pem"),
         )
         .expect("copy key");
-        Self::try_start_in(data_dir, extra)
+        Self::try_start_in_env(data_dir, extra, env)
     }
 
     pub fn try_start_in(data_dir: tempfile::TempDir, extra: &[&str]) -> Result<Self, Refusal> {
+        Self::try_start_in_env(data_dir, extra, &[])
+    }
+
+    fn try_start_in_env(
+        data_dir: tempfile::TempDir,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self, Refusal> {
         let mut args: Vec<String> = vec!["run".into(), "--data-dir".into()];
         args.push(data_dir.path().display().to_string());
         if !extra.contains(&"--port") {
@@ -208,6 +222,7 @@ impl Server {
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut child = Command::new(bin("kms-host"))
             .args(&args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
