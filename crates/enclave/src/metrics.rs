@@ -46,6 +46,14 @@ pub enum Limit {
 }
 
 impl Limit {
+    const ALL: [Limit; 5] = [
+        Limit::PerAddress,
+        Limit::Total,
+        Limit::HandshakeTimeout,
+        Limit::IdleTimeout,
+        Limit::Busy,
+    ];
+
     fn label(self) -> &'static str {
         match self {
             Limit::PerAddress => "per_address",
@@ -174,6 +182,14 @@ impl Metrics {
             "RSA-2048 key pairs made ahead of demand",
             m.rsa_pool_ready.clone(),
         );
+        // Every series of a fixed label set exists from the start, at
+        // zero, so that a rate over it needs no first event.
+        for limit in Limit::ALL {
+            m.refused.get_or_create(&[("limit", limit.label())]);
+        }
+        for op in ["write", "catch_up"] {
+            m.postgres.get_or_create(&[("op", op)]);
+        }
         Self { registry: r, ..m }
     }
 

@@ -188,8 +188,10 @@ fn parse_file(cmd: &Command, path: &Path, text: &str) -> (Vec<Setting>, Vec<Prob
         };
         match file_values(arg, value.get_ref()) {
             Ok(values) => {
+                // A switch's value is a TOML boolean already.
                 let bad: Vec<_> = values
                     .iter()
+                    .filter(|_| !is_switch(arg))
                     .filter_map(|v| check_value(cmd, arg, v).err())
                     .collect();
                 if bad.is_empty() {

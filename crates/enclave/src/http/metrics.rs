@@ -13,8 +13,9 @@ use axum::Json;
 use super::app::AppState;
 use crate::metrics;
 
-/// The Prometheus text format's content type (version 0.0.4).
-const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// What prometheus-client writes: OpenMetrics 1.0 text (which the classic
+/// Prometheus text parser reads too).
+const PROMETHEUS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 pub async fn metrics(State(app): State<AppState>, uri: Uri) -> Response {
     let m = metrics::get();

@@ -19,9 +19,14 @@ fn parsed_by_prometheus(text: &str) -> Value {
     let file = dir.path().join("scrape.txt");
     std::fs::write(&file, text).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/prometheus/run.sh");
+    // The virtualenv is made once and kept in the target dir
+    // (target/debug/deps/suite-… -> target/interop-venvs).
+    let exe = std::env::current_exe().unwrap();
+    let cache = exe.ancestors().nth(3).unwrap().join("interop-venvs");
     let out = Command::new("bash")
         .arg(&script)
         .arg(&file)
+        .env("VENV_CACHE", cache)
         .output()
         .unwrap();
     assert!(
