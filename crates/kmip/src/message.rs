@@ -305,3 +305,7 @@ fn write_response_item(b: &ResponseBatchItem) -> Item {
     }
     Item::structure(tags::BATCH_ITEM, items)
 }
+
+#[cfg(test)]
+#[path = "message_tests.rs"]
+mod tests;

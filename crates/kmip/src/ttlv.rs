@@ -20,8 +20,8 @@ use zeroize::Zeroizing;
 
 /// The largest message decoded (and the largest a listener reads): 1 MiB.
 /// Far above any key a client registers or a batch PyKMIP sends (the
-/// captured messages are under 2 KiB) and small enough that a connection
-/// cannot make the enclave hold much memory.
+/// largest captured PyKMIP message is under 1 KiB), and small enough that
+/// a connection cannot make the enclave hold much memory.
 pub const MAX_MESSAGE: usize = 1 << 20;
 
 /// The deepest nesting of structures decoded. The deepest KMIP messages
