@@ -14,7 +14,7 @@
 //!   the attributes KMIP 2.x sends by tag.
 //! - [`enums`]: `Operation`, `ObjectType`, `ResultStatus`, `ResultReason`
 //!   with the specification's values.
-//! - [`message`] (with `payload` and `fields`): request and response messages (header, batch items),
+//! - [`message`] (with `payload`, `version` and `fields`): request and response messages (header, batch items),
 //!   attributes of KMIP 1.x (`Attribute` name and value) and 2.x (an
 //!   `Attributes` structure), and the typed payloads of the operations
 //!   the issue lists.
@@ -27,6 +27,7 @@ pub mod message;
 mod payload;
 pub mod tags;
 pub mod ttlv;
+mod version;
 
 pub use fields::Error;
 pub use ttlv::{Item, Tag, Value};

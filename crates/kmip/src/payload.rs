@@ -11,9 +11,9 @@
 
 use crate::enums::{ObjectType, Operation};
 use crate::fields::{self, Error, Fields};
-use crate::message::ProtocolVersion;
 use crate::tags;
 use crate::ttlv::{Bytes, Item, Tag, Value};
+use crate::version::ProtocolVersion;
 
 /// One attribute, whichever version sent it.
 #[derive(Clone, Debug, PartialEq, Eq)]
