@@ -22,13 +22,8 @@ pub fn kmip_ttlv(data: &[u8]) {
 /// the project's own KMIP client will read). A refusal must name a result
 /// reason for the error response.
 pub fn kmip_request(data: &[u8]) {
-    match RequestMessage::decode(data) {
-        Ok(message) => {
-            let _ = message.batch_items.len();
-        }
-        Err(e) => {
-            let _ = e.result_reason();
-        }
+    if let Err(e) = RequestMessage::decode(data) {
+        let _ = e.result_reason();
     }
     if let Ok(response) = ResponseMessage::decode(data) {
         let _ = response.encode();
