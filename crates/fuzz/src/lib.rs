@@ -14,12 +14,15 @@
 //! - [`verifier`]: what clients and auditors read: quotes, evidence,
 //!   SEV-SNP reports, Nitro documents, RA-TLS certificates, PEM chains, held-data claims, collateral, the
 //!   audit log offline, and the host's reading of OCALL frames.
+//! - [`kmip`]: what the KMIP listener reads: TTLV, whole request messages.
 
 pub mod enclave;
 mod frames;
+pub mod kmip;
 pub mod verifier;
 
 pub use enclave::*;
+pub use kmip::*;
 pub use verifier::*;
 
 /// A target's entry point.
@@ -51,4 +54,6 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("collateral", collateral),
     ("snp_report", snp_report),
     ("nitro_document", nitro_document),
+    ("kmip_ttlv", kmip_ttlv),
+    ("kmip_request", kmip_request),
 ];
