@@ -234,7 +234,7 @@ async fn a_flood_of_challenges_from_one_address_drops_no_one_elses() {
     let answered = https::flood(flooder, peer.addr, "/v1/sys/join/challenge", 200).await;
     eprintln!("challenge flood: {answered} of 200 answered from {flooder}");
 
-    let signed = peer.data_dir.path().join("minikms-enclave.signed");
+    let signed = peer.signed_enclave().to_path_buf();
     let joiner = SimulatedWorkload::from_signed_file(&signed, None).unwrap();
     let key = WorkloadKey::generate().unwrap();
     // The binding of an attested login: SHA-256(nonce || key) then zeros.
