@@ -122,7 +122,12 @@ async fn a_verified_joiner_gets_the_root_key_and_others_do_not() {
     let stderr = refused(copy, &peer, &[foreign.to_str().unwrap()]);
     assert!(stderr.contains("attested join failed"), "{stderr}");
     assert!(
-        stderr.contains("failed attestation: MRSIGNER mismatch"),
+        stderr.contains("failed attestation: the peer runs an enclave signed by another key"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("MRSIGNER mismatch"), "{stderr}");
+    assert!(
+        stderr.contains("start every replica with the same signed enclave file"),
         "{stderr}"
     );
 
