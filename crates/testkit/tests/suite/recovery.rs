@@ -92,7 +92,6 @@ async fn shares_rebuild_the_store_on_a_new_machine() {
     }
 
     let server = Server::try_start(&["--simulation"]).unwrap();
-    let dir = server.data_dir.path().to_path_buf();
     let health = server.get("/v1/sys/health").await;
     assert_eq!(
         (health.status, health.body["initialized"].clone()),
@@ -187,7 +186,6 @@ async fn shares_rebuild_the_store_on_a_new_machine() {
     let new_dir = tempfile::tempdir().unwrap();
     copy_dir(old_dir.path(), new_dir.path());
     std::fs::remove_file(new_dir.path().join("sim-platform-fuses")).unwrap();
-    let nd = new_dir.path().to_path_buf();
     let server = Server::try_start_in(new_dir, &["--simulation"]).unwrap();
     let s = seal_status(&server).await;
     assert_eq!(
@@ -525,7 +523,6 @@ async fn an_initialised_store_without_shares_gets_them_once() {
     let (alice, _) = holder(w, "alice");
     let (bob, _) = holder(w, "bob");
     let server = Server::try_start(&["--simulation", "--dev-root-token", ROOT]).unwrap();
-    let dir = server.data_dir.path().to_path_buf();
     assert_eq!(seal_status(&server).await["n"], 0);
     let out = w.join("shares");
     let args = |token: &'static str| {
