@@ -4,7 +4,7 @@
 # user when run as root), on loopback only; no system service.
 #
 #   scripts/postgres.sh install          # installs Debian's postgresql if missing
-#   scripts/postgres.sh start PORT       # prints DIR and URL (two lines)
+#   scripts/postgres.sh start PORT       # prints DIR and URL (two lines); DIR in $TMPDIR
 #   scripts/postgres.sh stop DIR         # fast shutdown, then removes DIR
 #   scripts/postgres.sh kill DIR         # SIGKILL (a crash); DIR is kept
 #   scripts/postgres.sh restart DIR PORT # starts it again on DIR
@@ -39,9 +39,11 @@ install() {
     bindir >/dev/null || { echo "postgres.sh: installing postgresql failed" >&2; exit 2; }
 }
 
-# Runs a PostgreSQL program as the unprivileged owner of the cluster.
+# Runs a PostgreSQL program as the unprivileged owner of the cluster, from
+# /: the postgres user may not enter the caller's directory (mktemp -d
+# makes it mode 0700), and initdb and pg_ctl stop where they cannot.
 as_owner() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+    if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 start_in() {
@@ -57,9 +59,16 @@ case "${1:-}" in
     start)
         port="${2:?usage: postgres.sh start PORT}"
         install
-        dir="$(mktemp -d /tmp/minikms-pg.XXXXXX)"
+        dir="$(mktemp -d "${TMPDIR:-/tmp}/minikms-pg.XXXXXX")"
         chmod 755 "$dir"
-        if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+        if [ "$(id -u)" = 0 ]; then
+            chown postgres: "$dir"
+            if ! runuser -u postgres -- test -x "$dir"; then
+                rm -rf "$dir"
+                echo "postgres.sh: the postgres user cannot enter $dir (a directory above it is private, mode 0700?): set TMPDIR to a directory it can reach, e.g. TMPDIR=/tmp" >&2
+                exit 2
+            fi
+        fi
         as_owner "$(bindir)/initdb" -D "$dir/data" -A trust -U minikms --no-sync >/dev/null
         start_in "$dir" "$port"
         as_owner "$(bindir)/createdb" -h 127.0.0.1 -p "$port" -U minikms minikms

@@ -14,6 +14,9 @@ kms_host="${KMS_HOST:-${CARGO_TARGET_DIR:-$root/target}/debug/kms-host}"
 [ -x "$kms_host" ] || { echo "run.sh: $kms_host missing: run cargo build --workspace" >&2; exit 2; }
 
 work="$(mktemp -d)"
+# The client remembers each server it attested: here, not in the user's
+# ~/.local/state/minikms/freshness.json.
+export MINIKMS_FRESHNESS_FILE="$work/freshness.json"
 server_pid=""
 cleanup() {
     if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi

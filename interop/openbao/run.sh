@@ -22,6 +22,9 @@ minikms="$(dirname "$kms_host")/minikms"
 [ -x "$minikms" ] || { echo "run.sh: $minikms missing: run cargo build --workspace" >&2; exit 2; }
 
 work="$(mktemp -d)"
+# The client remembers each server it attested: here, not in the user's
+# ~/.local/state/minikms/freshness.json.
+export MINIKMS_FRESHNESS_FILE="$work/freshness.json"
 kms_pid=""
 bao_pid=""
 cleanup() {

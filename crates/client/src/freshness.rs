@@ -7,8 +7,14 @@
 //!
 //! A server is known by its enclave CA's key (`ca-pubkey-hash`, made once
 //! per store and sealed in it), so a rolled-back copy of the same store is
-//! the same server. The memory is a JSON file,
-//! `{"servers": {CA_KEY_SHA256: {"store_generation": N, "audit_seq": N}}}`.
+//! the same server, and by the address the client reached it at: replicas
+//! of one store share the CA but each keeps its own audit log, and each
+//! claims the generation it had when its certificate was issued (a replica
+//! started later claims a higher one), so neither value grows across
+//! replicas; alternating between them is not a rollback. The memory is a
+//! JSON file, `{"servers": {"CA_KEY_SHA256 HOST:PORT": {"store_generation":
+//! N, "audit_seq": N}}}`; entries keyed by the CA alone (earlier clients)
+//! are dropped.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -80,13 +86,17 @@ impl FreshnessMemory {
     /// is refused unless `accept_rollback`; what is newer is remembered.
     pub fn check(
         &self,
+        address: &str,
         claims: &CertificateClaims,
         accept_rollback: bool,
     ) -> Result<Checked, Error> {
-        let Some((server, now)) = claimed(claims) else {
+        let Some((ca, now)) = claimed(claims) else {
             return Ok(Checked::NotClaimed);
         };
+        let server = format!("{ca} {address}");
         let mut memory = self.read()?;
+        // Keyed by the CA alone: an earlier client's, which replicas trip.
+        memory.servers.retain(|key, _| key.contains(' '));
         let before = memory.servers.get(&server).copied();
         let checked = match before {
             Some(before)
@@ -96,14 +106,15 @@ impl FreshnessMemory {
                 if !accept_rollback {
                     return Err(Error::RolledBack(format!(
                         "the server's state went backwards: key store generation {} and audit \
-                         log entry {} now, {} and {} seen before from this server (enclave CA \
-                         key {}, remembered in {}): its keys.redb and audit.log were rolled \
-                         back; if this is a deliberate restore, pass --accept-rollback",
+                         log entry {} now, {} and {} seen before from this server ({address}, \
+                         enclave CA key {}, remembered in {}): its key store and audit log \
+                         were rolled back; if this is a deliberate restore, pass \
+                         --accept-rollback",
                         now.store_generation,
                         now.audit_seq,
                         before.store_generation,
                         before.audit_seq,
-                        &server[..16],
+                        &ca[..16],
                         self.path.display()
                     )));
                 }

@@ -214,8 +214,11 @@ fn check_freshness(cli: &Cli, claims: &CertificateClaims) -> Result<(), Error> {
         );
         return Ok(());
     };
+    // Each replica of a store is remembered apart (crate::freshness says why).
+    let url = cli.server_url()?;
+    let address = format!("{}:{}", url.host, url.port);
     if let Checked::AcceptedRollback { before } =
-        memory.check(claims, cli.attestation.accept_rollback)?
+        memory.check(&address, claims, cli.attestation.accept_rollback)?
     {
         eprintln!(
             "note: accepted the server's older state (--accept-rollback); it had been at key \

@@ -14,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod danger;
+pub mod docs;
 pub mod https;
 pub mod postgres;
 
@@ -89,6 +90,41 @@ pub fn shared_signing_key() -> &'static Path {
         (dir, path)
     });
     path
+}
+
+/// The built enclave signed once per test process with
+/// [`shared_signing_key`] and the shipped config: what docs/replicas.md
+/// tells users to do (sign once, start every server with the same signed
+/// enclave file), so that servers need no development key of their own
+/// (keygen with e = 3 takes seconds per data dir).
+pub fn shared_signed_enclave() -> &'static Path {
+    static SIGNED: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = SIGNED.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("minikms-enclave.signed");
+        let out = kms_host_sign(shared_signing_key(), &shipped_config(), &path);
+        assert!(
+            out.status.success(),
+            "sign: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (dir, path)
+    });
+    path
+}
+
+/// The enclave `kms-host run --data-dir DIR EXTRA...` runs, if EXTRA names
+/// it: a signed file (an existing file, or a name ending in `.signed`), or
+/// with `--config` the development build it signs in DIR with DIR's own key.
+fn named_enclave(dir: &Path, extra: &[&str]) -> Option<PathBuf> {
+    let signed = extra
+        .iter()
+        .find(|a| !a.starts_with('-') && (a.ends_with(".signed") || Path::new(a).is_file()));
+    match signed {
+        Some(file) => Some(PathBuf::from(file)),
+        None if extra.contains(&"--config") => Some(dir.join("minikms-enclave.signed")),
+        None => None,
+    }
 }
 
 /// The enclave config shipped in the repository.
@@ -168,6 +204,8 @@ pub struct Server {
     child: Option<Child>,
     pub addr: SocketAddr,
     pub data_dir: tempfile::TempDir,
+    /// The signed enclave file it runs (clients pin it with `--enclave`).
+    signed_enclave: PathBuf,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -185,10 +223,8 @@ impl Server {
         Self::try_start(&["--simulation"]).unwrap_or_else(|r| panic!("server did not start: {r:?}"))
     }
 
-    /// `kms-host run --port 0 --data-dir TMP EXTRA...`; `Err` if it exited
-    /// instead of listening.
-    /// Shares one development signing key across the test process: RSA
-    /// key generation with e = 3 takes seconds.
+    /// `kms-host run --port 0 --data-dir TMP EXTRA... [SIGNED]` with a
+    /// fresh data dir; `Err` if it exited instead of listening.
     pub fn try_start(extra: &[&str]) -> Result<Self, Refusal> {
         Self::try_start_with_env(extra, &[])
     }
@@ -196,15 +232,12 @@ impl Server {
     /// [`Server::try_start`] with these variables in kms-host's
     /// environment (`MINIKMS_…` overrides of the server config).
     pub fn try_start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Result<Self, Refusal> {
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        std::fs::copy(
-            shared_signing_key(),
-            data_dir.path().join("dev-signing-key.pem"),
-        )
-        .expect("copy key");
-        Self::try_start_in_env(data_dir, extra, env)
+        Self::try_start_in_env(tempfile::tempdir().expect("temp dir"), extra, env)
     }
 
+    /// As [`Server::try_start`], on `data_dir`. Unless `extra` names the
+    /// enclave ([`named_enclave`]), the server runs the
+    /// [`shared_signed_enclave`], as docs/replicas.md starts replicas.
     pub fn try_start_in(data_dir: tempfile::TempDir, extra: &[&str]) -> Result<Self, Refusal> {
         Self::try_start_in_env(data_dir, extra, &[])
     }
@@ -220,6 +253,11 @@ impl Server {
             args.extend(["--port".into(), "0".into()]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));
+        let signed_enclave = named_enclave(data_dir.path(), extra).unwrap_or_else(|| {
+            let shared = shared_signed_enclave().to_path_buf();
+            args.push(shared.display().to_string());
+            shared
+        });
         let mut child = Command::new(bin("kms-host"))
             .args(&args)
             .envs(env.iter().copied())
@@ -268,6 +306,7 @@ impl Server {
                     child: Some(child),
                     addr,
                     data_dir,
+                    signed_enclave,
                     stderr,
                 })
             }
@@ -283,6 +322,12 @@ impl Server {
                 })
             }
         }
+    }
+
+    /// The signed enclave file this server runs: the shared one, or the
+    /// one `kms-host run` signed in its data dir.
+    pub fn signed_enclave(&self) -> &Path {
+        &self.signed_enclave
     }
 
     pub fn host_pid(&self) -> u32 {

@@ -43,6 +43,10 @@ const NONCES_PER_ADDRESS: usize = 64;
 const LOGIN: Asker = Asker {
     what: "login",
     nonce_route: "auth/attest/nonce",
+    simulation_hint: "the role does not accept it (set \"allow_simulation\": true in \
+                      auth/attest/role/NAME to accept evidence that proves nothing)",
+    debug_hint: "the role does not accept it (set \"allow_debug\": true in \
+                 auth/attest/role/NAME to accept a debug enclave)",
 };
 
 /// `POST auth/attest/login`'s body.

@@ -50,6 +50,10 @@ impl<'a> BoundEvidence<'a> {
 pub struct Asker {
     pub what: &'static str,
     pub nonce_route: &'static str,
+    /// What to change so that simulated or debug evidence is accepted: the
+    /// verifier's own hint names the client's flags, which do not apply.
+    pub simulation_hint: &'static str,
+    pub debug_hint: &'static str,
 }
 
 /// Evidence that verified and binds its nonce and key.
@@ -105,7 +109,7 @@ pub fn verify_bound_evidence(
         offline: collateral.is_none(),
     };
     let claims = minikms_verifier::verify_quote(&quote, None, &options, policy)
-        .map_err(|e| asker.refused(format!("the evidence: {e}")))?;
+        .map_err(|e| asker.refused(format!("the evidence: {}", explain(asker, &e))))?;
     if claims.report_data != hex::encode(minikms_api::release::report_data(&nonce, &der)) {
         return Err(asker.refused(
             "the evidence does not bind this nonce and public key (report data is not SHA-256(nonce || public key))",
@@ -116,4 +120,19 @@ pub fn verify_bound_evidence(
         public_key_der: der,
         public_key,
     })
+}
+
+/// The verifier's reason, with the asker's hint where the verifier's would
+/// point at a client's flag.
+fn explain(asker: Asker, e: &minikms_verifier::VerifyError) -> String {
+    use minikms_verifier::{PolicyError, VerifyError};
+    match e {
+        VerifyError::Policy(PolicyError::SimulationRefused) => {
+            format!("simulation evidence refused: {}", asker.simulation_hint)
+        }
+        VerifyError::Policy(PolicyError::DebugRefused) => {
+            format!("debug enclave refused: {}", asker.debug_hint)
+        }
+        _ => e.to_string(),
+    }
 }

@@ -49,7 +49,7 @@ fn url(addr: SocketAddr) -> String {
 }
 
 fn signed_enclave(server: &Server) -> PathBuf {
-    server.data_dir.path().join("minikms-enclave.signed")
+    server.signed_enclave().to_path_buf()
 }
 
 fn s(p: &Path) -> &str {

@@ -10,7 +10,7 @@ const TOKEN: &str = "bench-test-token";
 /// `minikms bench` (1 s, c2, JSON) against `server`, with `extra` args.
 fn run_bench(server: &Server, extra: &[&str]) -> std::process::Output {
     let url = format!("https://{}", server.addr);
-    let enclave = server.data_dir.path().join("minikms-enclave.signed");
+    let enclave = server.signed_enclave().to_path_buf();
     std::process::Command::new(bin("minikms"))
         .args([
             "--server",

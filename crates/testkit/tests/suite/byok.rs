@@ -348,7 +348,7 @@ async fn minikms_import_wraps_key_files_for_the_attested_enclave_only() {
     let s = Server::try_start(&["--simulation", "--dev-root-token", TOKEN])
         .unwrap_or_else(|r| panic!("server did not start: {r:?}"));
     let url = format!("https://{}", s.addr);
-    let enclave = s.data_dir.path().join("minikms-enclave.signed");
+    let enclave = s.signed_enclave().to_path_buf();
     let import = |extra: Vec<String>| {
         let mut args: Vec<String> = ["--server", &url, "--token", TOKEN, "--enclave"]
             .iter()

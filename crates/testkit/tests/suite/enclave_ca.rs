@@ -20,7 +20,7 @@ fn minikms(args: &[&str]) -> std::process::Output {
 
 fn trust(server: &Server, out: &Path, extra: &[&str]) -> std::process::Output {
     let url = format!("https://{}", server.addr);
-    let enclave = server.data_dir.path().join("minikms-enclave.signed");
+    let enclave = server.signed_enclave().to_path_buf();
     let mut args = vec!["--server", &url, "--enclave", enclave.to_str().unwrap()];
     args.extend_from_slice(extra);
     args.extend_from_slice(&["trust", "--out", out.to_str().unwrap()]);

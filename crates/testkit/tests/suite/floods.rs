@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine;
-use minikms_testkit::{bin, https, shared_signing_key, Server};
+use minikms_testkit::{bin, https, Server};
 use serde_json::{json, Value};
 
 use crate::common::{entries, log_path};
@@ -222,11 +222,6 @@ async fn a_full_disk_refuses_requests_and_recovers_by_itself() {
     let Some(tmpfs) = Tmpfs::mount(&enclave_dir, "32m") else {
         return;
     };
-    std::fs::copy(
-        shared_signing_key(),
-        data_dir.path().join("dev-signing-key.pem"),
-    )
-    .unwrap();
     let server =
         Server::try_start_in(data_dir, DEV).unwrap_or_else(|r| panic!("did not start: {r:?}"));
     let plaintext = json!({ "plaintext": base64::engine::general_purpose::STANDARD.encode(b"x") });

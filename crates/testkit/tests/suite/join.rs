@@ -122,7 +122,12 @@ async fn a_verified_joiner_gets_the_root_key_and_others_do_not() {
     let stderr = refused(copy, &peer, &[foreign.to_str().unwrap()]);
     assert!(stderr.contains("attested join failed"), "{stderr}");
     assert!(
-        stderr.contains("failed attestation: MRSIGNER mismatch"),
+        stderr.contains("failed attestation: the peer runs an enclave signed by another key"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("MRSIGNER mismatch"), "{stderr}");
+    assert!(
+        stderr.contains("start every replica with the same signed enclave file"),
         "{stderr}"
     );
 
@@ -234,7 +239,7 @@ async fn a_flood_of_challenges_from_one_address_drops_no_one_elses() {
     let answered = https::flood(flooder, peer.addr, "/v1/sys/join/challenge", 200).await;
     eprintln!("challenge flood: {answered} of 200 answered from {flooder}");
 
-    let signed = peer.data_dir.path().join("minikms-enclave.signed");
+    let signed = peer.signed_enclave().to_path_buf();
     let joiner = SimulatedWorkload::from_signed_file(&signed, None).unwrap();
     let key = WorkloadKey::generate().unwrap();
     // The binding of an attested login: SHA-256(nonce || key) then zeros.

@@ -415,6 +415,12 @@ async fn a_workload_logs_in_with_its_evidence_and_others_are_refused_with_the_re
         refusal(Session::login(&url(addr), attestation(), "hardware", &a).await);
     assert_eq!(status, 403);
     assert!(message.contains("simulation evidence refused"), "{message}");
+    // The hint points at the role, not at a client flag that does not apply.
+    assert!(
+        message.contains("\"allow_simulation\": true in auth/attest/role/NAME"),
+        "{message}"
+    );
+    assert!(!message.contains("--allow-simulation"), "{message}");
     let (status, message) = refusal(Session::login(&url(addr), attestation(), "nobody", &a).await);
     assert_eq!(status, 403);
     assert!(message.contains("no role named"), "{message}");

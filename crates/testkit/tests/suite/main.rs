@@ -13,6 +13,7 @@ mod bench;
 mod byok;
 mod common;
 mod damaged_store;
+mod docs_run;
 mod enclave_ca;
 mod floods;
 mod interop_hvac;

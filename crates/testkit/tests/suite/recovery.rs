@@ -21,9 +21,9 @@ use crate::common::{call, openssl, seal_status};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-/// Pins the enclave file in the data dir `dir`.
-fn pin(dir: &Path) -> Vec<String> {
-    let enclave = dir.join("minikms-enclave.signed");
+/// Pins the enclave file the test kit starts servers with.
+fn pin() -> Vec<String> {
+    let enclave = minikms_testkit::shared_signed_enclave();
     vec!["--enclave".into(), enclave.display().to_string()]
 }
 
@@ -92,7 +92,6 @@ async fn shares_rebuild_the_store_on_a_new_machine() {
     }
 
     let server = Server::try_start(&["--simulation"]).unwrap();
-    let dir = server.data_dir.path().to_path_buf();
     let health = server.get("/v1/sys/health").await;
     assert_eq!(
         (health.status, health.body["initialized"].clone()),
@@ -111,7 +110,7 @@ async fn shares_rebuild_the_store_on_a_new_machine() {
     for r in &recipients {
         args.extend(["--recipient", r.to_str().unwrap()]);
     }
-    let (ok, stdout, stderr) = minikms(server.addr, &pin(&dir), w, &args);
+    let (ok, stdout, stderr) = minikms(server.addr, &pin(), w, &args);
     assert!(ok, "{stderr}");
     let answer: Value = serde_json::from_str(&stdout).unwrap();
     let root = answer["root_token"].as_str().unwrap().to_string();
@@ -187,7 +186,6 @@ async fn shares_rebuild_the_store_on_a_new_machine() {
     let new_dir = tempfile::tempdir().unwrap();
     copy_dir(old_dir.path(), new_dir.path());
     std::fs::remove_file(new_dir.path().join("sim-platform-fuses")).unwrap();
-    let nd = new_dir.path().to_path_buf();
     let server = Server::try_start_in(new_dir, &["--simulation"]).unwrap();
     let s = seal_status(&server).await;
     assert_eq!(
@@ -244,7 +242,7 @@ async fn shares_rebuild_the_store_on_a_new_machine() {
         "--identity",
         keys[0].to_str().unwrap(),
     ];
-    let (ok, _, stderr) = minikms(proxy, &pin(&nd), w, &unseal_1);
+    let (ok, _, stderr) = minikms(proxy, &pin(), w, &unseal_1);
     assert!(
         !ok && stderr.contains("no attestation evidence"),
         "{stderr}"
@@ -297,7 +295,7 @@ async fn shares_rebuild_the_store_on_a_new_machine() {
     assert_eq!(seal_status(&server).await["progress"], 0);
 
     // Two shares: still sealed; reset forgets them.
-    let (ok, stdout, stderr) = minikms(server.addr, &pin(&nd), w, &unseal_1);
+    let (ok, stdout, stderr) = minikms(server.addr, &pin(), w, &unseal_1);
     assert!(ok, "{stderr}");
     assert_eq!(
         serde_json::from_str::<Value>(&stdout).unwrap()["progress"],
@@ -327,7 +325,7 @@ async fn shares_rebuild_the_store_on_a_new_machine() {
         let file = out.join(format!("share-{i}.enc"));
         let (ok, _, stderr) = minikms(
             server.addr,
-            &pin(&nd),
+            &pin(),
             w,
             &[
                 "unseal",
@@ -364,13 +362,13 @@ async fn shares_rebuild_the_store_on_a_new_machine() {
     )
     .await;
     assert_eq!(r.status, 403, "the policy still limits the token");
-    let (ok, _, stderr) = minikms(server.addr, &pin(&nd), w, &["status"]);
+    let (ok, _, stderr) = minikms(server.addr, &pin(), w, &["status"]);
     assert!(ok, "after unseal, the store's CA: {stderr}");
     let (_, nd_kept) = server.stop_keeping_data(libc::SIGTERM);
     let log = nd_kept.path().join("enclave/audit.log");
     let (ok, stdout, stderr) = minikms(
         "127.0.0.1:1".parse().unwrap(),
-        &pin(nd_kept.path()),
+        &pin(),
         w,
         &["audit", "verify", log.to_str().unwrap()],
     );
@@ -525,7 +523,6 @@ async fn an_initialised_store_without_shares_gets_them_once() {
     let (alice, _) = holder(w, "alice");
     let (bob, _) = holder(w, "bob");
     let server = Server::try_start(&["--simulation", "--dev-root-token", ROOT]).unwrap();
-    let dir = server.data_dir.path().to_path_buf();
     assert_eq!(seal_status(&server).await["n"], 0);
     let out = w.join("shares");
     let args = |token: &'static str| {
@@ -548,7 +545,7 @@ async fn an_initialised_store_without_shares_gets_them_once() {
     let run = |server: &Server, token: &'static str| {
         let a = args(token);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        minikms(server.addr, &pin(&dir), w, &a)
+        minikms(server.addr, &pin(), w, &a)
     };
     let (ok, _, stderr) = run(&server, "hvs.nobody");
     assert!(!ok && stderr.contains("permission denied"), "{stderr}");

@@ -620,3 +620,46 @@ async fn a_database_put_back_behind_what_a_replica_saw_is_refused() {
     let r = common::call(&b, &token, "GET", "/v1/auth/token/lookup-self", None).await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+/// `minikms status` against `server`, remembering in `memory`; its
+/// success and stderr.
+fn client_status(server: &Server, memory: &std::path::Path) -> (bool, String) {
+    let out = Command::new(bin("minikms"))
+        .args(["--server", &format!("https://{}", server.addr), "--enclave"])
+        .arg(server.signed_enclave())
+        .args(["--allow-simulation", "status"])
+        .env("MINIKMS_FRESHNESS_FILE", memory)
+        .env_remove("MINIKMS_SERVER")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The client alternating between two replicas is not fooled into a
+/// rollback (before, the second replica was refused: "the server's state
+/// went backwards"): each replica has its own audit log, and b, started
+/// after writes, claims a higher store generation than a's certificate.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_alternates_between_replicas_without_seeing_a_rollback() {
+    let pg = Postgres::start();
+    let a = first(&pg);
+    let work = tempfile::tempdir().unwrap();
+    let memory = work.path().join("freshness.json");
+    for name in ["x", "y", "z"] {
+        ok(&a, "POST", &format!("/v1/transit/keys/{name}"), None).await;
+    }
+    let b = joiner(&pg, &a);
+    for server in [&a, &b, &a, &b, &a] {
+        let (ok, stderr) = client_status(server, &memory);
+        assert!(ok, "refused {}: {stderr}", server.addr);
+    }
+    let remembered: Value = serde_json::from_slice(&std::fs::read(&memory).unwrap()).unwrap();
+    assert_eq!(
+        remembered["servers"].as_object().unwrap().len(),
+        2,
+        "{remembered}"
+    );
+}

@@ -134,7 +134,7 @@ struct Run {
 
 /// `minikms status` against `server`, remembering in `memory`.
 async fn status(server: &Server, memory: &Path, extra: &[&str]) -> Run {
-    let enclave = server.data_dir.path().join("minikms-enclave.signed");
+    let enclave = server.signed_enclave().to_path_buf();
     let out = tokio::process::Command::new(bin("minikms"))
         .args([
             "--server",
@@ -161,6 +161,9 @@ async fn a_whole_state_rollback_is_refused_by_the_client() {
     let work = tempfile::tempdir().unwrap();
     let memory = work.path().join("freshness.json");
     let server = Server::try_start(DEV).unwrap();
+    // A server restarts at its address: the client remembers it there.
+    let port = server.addr.port().to_string();
+    let again = [DEV, &["--port", port.as_str()]].concat();
     call(&server, "POST", "/v1/transit/keys/k", json!({})).await;
     let run = status(&server, &memory, &[]).await;
     assert!(run.ok, "{}", run.stderr);
@@ -168,10 +171,10 @@ async fn a_whole_state_rollback_is_refused_by_the_client() {
     let older = copy(dir.path());
 
     // More writes, and a restart the client sees.
-    let server = Server::try_start_in(dir, DEV).unwrap();
+    let server = Server::try_start_in(dir, &again).unwrap();
     call(&server, "POST", "/v1/transit/keys/k/rotate", json!({})).await;
     let (_, dir) = server.stop_keeping_data(libc::SIGTERM);
-    let server = Server::try_start_in(dir, DEV).unwrap();
+    let server = Server::try_start_in(dir, &again).unwrap();
     let run = status(&server, &memory, &[]).await;
     assert!(run.ok, "{}", run.stderr);
     let remembered: Value = serde_json::from_slice(&std::fs::read(&memory).unwrap()).unwrap();
@@ -180,7 +183,7 @@ async fn a_whole_state_rollback_is_refused_by_the_client() {
     let (_, newer) = server.stop_keeping_data(libc::SIGTERM);
 
     // Both files put back together: the enclave cannot tell...
-    let server = Server::try_start_in(older, DEV).unwrap();
+    let server = Server::try_start_in(older, &again).unwrap();
     // ...the client can.
     let run = status(&server, &memory, &[]).await;
     assert!(!run.ok, "accepted a rolled-back server");

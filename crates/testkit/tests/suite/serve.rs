@@ -15,7 +15,7 @@ use x509_parser::prelude::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn status_reports_the_identity_the_host_verified() {
     let server = Server::start();
-    let signed = std::fs::read(server.data_dir.path().join("minikms-enclave.signed")).unwrap();
+    let signed = std::fs::read(server.signed_enclave()).unwrap();
     let (identity, _) = verify_image(&signed).unwrap();
 
     let r = server.get("/").await;

@@ -171,7 +171,7 @@ impl CertificateCheck for PeerCheck {
         };
         let policy = policy(self.platform.as_ref(), false);
         let checked = minikms_verifier::verify_certificate(end_entity, &options, &policy)
-            .map_err(|e| e.to_string())
+            .map_err(|e| explain(&e))
             .and_then(|claims| {
                 same_mode(self.platform.as_ref(), &claims.evidence).map_err(|e| e.to_string())
             });
@@ -180,5 +180,20 @@ impl CertificateCheck for PeerCheck {
             return Err(why.into());
         }
         Ok(())
+    }
+}
+
+/// The verifier's reason, with what to do when the peer's enclave has
+/// another signer: each data dir signs the development build with a key of
+/// its own, so replicas started without one signed file cannot join.
+fn explain(e: &minikms_verifier::VerifyError) -> String {
+    match e {
+        minikms_verifier::VerifyError::Policy(
+            minikms_verifier::PolicyError::MrSignerMismatch { .. },
+        ) => format!(
+            "the peer runs an enclave signed by another key ({e}): start every replica \
+             with the same signed enclave file (kms-host run … SIGNED_FILE; docs/replicas.md)"
+        ),
+        _ => e.to_string(),
     }
 }

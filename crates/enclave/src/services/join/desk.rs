@@ -21,6 +21,8 @@ const CHALLENGES_PER_ADDRESS: usize = 8;
 const JOIN: Asker = Asker {
     what: "join",
     nonce_route: "sys/join/challenge",
+    simulation_hint: "a simulated enclave and a hardware one cannot share a root key",
+    debug_hint: "a debug enclave and a production one cannot share a root key",
 };
 
 /// `POST /v1/sys/join`'s body.
