@@ -22,6 +22,7 @@ mod policy_attacks;
 mod recovery;
 mod refusals;
 mod replicas;
+mod replicas_far;
 mod rollback;
 mod sealing;
 mod serve;
