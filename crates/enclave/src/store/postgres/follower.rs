@@ -11,14 +11,18 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::conn::Conn;
 use super::worker::Worker;
-use super::ANSWER_WITHIN;
 use crate::store::index::INDEX_ID;
 use crate::store::ledger::{Ledger, Rows};
 use crate::store::{Delivered, Fetched, Follower, StoreError, Table};
+
+/// How long a catch-up waits for the database before it answers
+/// "unreachable": the bound within which a replica cut off from its
+/// database stops serving (docs/replicas.md).
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
 /// Catch-up connections busy at once, stuck ones included: beyond this,
 /// a round fails at once instead of opening yet another connection.

@@ -46,10 +46,7 @@ mod local_root;
 mod session;
 mod worker;
 
-/// How long a catch-up waits for the database before it answers
-/// "unreachable": the bound within which a replica cut off from its
-/// database stops serving (docs/replicas.md).
-pub const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+pub use follower::ANSWER_WITHIN;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
