@@ -1,6 +1,7 @@
 # Sourced by bench/replicas.sh far (with bin, pg_url, urls, dirs, pids,
 # token, DURATION set): one replica at each added round trip in DELAYS.
 DELAYS=${DELAYS:-0 1 3}
+export MINIKMS_TOKEN=$token
 pg_addr=$(sed -E 's|.*@([^/]*)/.*|\1|' <<<"$pg_url")
 field() { sed -E "s/.*\"$1\":(\"?)([^,\"}]*).*/\2/" <<<"$2"; }
 bench_on() {
