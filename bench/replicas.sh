@@ -8,6 +8,13 @@
 #   bench/replicas.sh               # 10 s per run
 #   DURATION=3 bench/replicas.sh    # quicker, noisier
 #   NO_BUILD=1 bench/replicas.sh    # use the release binaries as they are
+#   bench/replicas.sh far           # one replica 0, 1 and 3 ms from PostgreSQL
+#
+# `far`: a second replica joins the first, its PostgreSQL connections
+# through the test kit's delay-proxy (adds DELAYS ms to each round trip;
+# 0: direct), and is measured alone: encrypt c64 and c1, `GET
+# /v1/sys/health` c1 (curl, one connection) and create-key c1, with the
+# round trips per create counted by the proxy (load-independent).
 #
 # Everything (PostgreSQL, replicas, load generator) shares this machine's
 # cores: throughput cannot grow with replicas here; see docs/replicas.md.
@@ -20,7 +27,9 @@ CONCURRENCY=${CONCURRENCY:-64}
 if [ -z "${NO_BUILD:-}" ]; then
     cargo build --release --workspace --bins --exclude minikms-fuzz >&2
 fi
-bin=target/release
+# BIN_DIR=target/debug NO_BUILD=1: the debug binaries (round trip counts
+# do not depend on the build; rates do).
+bin=${BIN_DIR:-target/release}
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
@@ -39,6 +48,11 @@ trap cleanup EXIT
 start_server "$bin" --storage "$pg_url"
 urls+=("$url") pids+=("$host_pid") dirs+=("$data")
 signing_key=${dirs[0]}/dev-signing-key.pem
+if [ "${1:-}" = far ]; then
+    # shellcheck source=bench/replicas-far.sh
+    source bench/replicas-far.sh
+    exit
+fi
 for _ in 2 3; do
     start_server "$bin" --storage "$pg_url" --join "${urls[0]}"
     urls+=("$url") pids+=("$host_pid") dirs+=("$data")

@@ -14,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod danger;
+pub mod delay;
 pub mod docs;
 pub mod https;
 pub mod postgres;

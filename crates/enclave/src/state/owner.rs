@@ -97,8 +97,8 @@ impl State {
 
     /// Takes in what other replicas committed until now, so that a
     /// request that arrived after their write was acknowledged sees it.
-    /// Requests that wait at once share one round trip. Nothing to do for
-    /// a store of our own.
+    /// Requests that wait at once share one round trip ([`Follow`]).
+    /// Nothing to do for a store of our own.
     pub async fn caught_up(self: &Arc<Self>) -> Result<(), Error> {
         if !self.is_shared() {
             return Ok(());
@@ -107,16 +107,35 @@ impl State {
         self.follow.wait(move || state.catch_up_now()).await
     }
 
-    /// [`Self::caught_up`], here and now (a blocking thread).
+    /// What is wrong with the shared store, as the last catch-up found
+    /// it, without waiting for one (`sys/health`: it reads nothing
+    /// sealed); `None` for a store of our own.
+    pub fn storage_trouble(self: &Arc<Self>) -> Option<Error> {
+        if !self.is_shared() {
+            return None;
+        }
+        let state = self.clone();
+        self.follow.trouble(move || state.catch_up_now())
+    }
+
+    /// [`Self::caught_up`], here and now (a blocking thread). The read
+    /// runs beside other rounds and writes; taking it in is in turn.
     pub fn catch_up_now(&self) -> Result<(), Error> {
         if !self.is_shared() {
             return Ok(());
         }
+        let fetched = match self.store.follower() {
+            Some(follower) => Some((follower.clone(), follower.fetch()?)),
+            None => None,
+        };
         let _order = self
             .catching_up
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let delivered = self.store.catch_up()?;
+        let delivered = match fetched {
+            Some((follower, fetched)) => follower.take_in(fetched)?,
+            None => self.store.catch_up()?,
+        };
         if delivered.is_empty() {
             return Ok(());
         }

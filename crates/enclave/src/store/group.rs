@@ -16,16 +16,17 @@
 //! callers catch up and try again.
 
 use std::collections::BTreeMap;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use zeroize::Zeroizing;
 
-use super::{Change, Delivered, Storage, StoreError, Table, Versions};
+use super::{Change, Delivered, Follower, Storage, StoreError, Table, Versions};
 
 /// A [`Storage`] backend behind group commit.
 pub struct GroupCommit {
     store: Mutex<Box<dyn Storage>>,
     shared: bool,
+    follower: Option<Arc<dyn Follower>>,
     queue: Mutex<Queue>,
     committed: Condvar,
 }
@@ -74,6 +75,7 @@ impl GroupCommit {
     pub fn new(store: Box<dyn Storage>) -> Self {
         Self {
             shared: store.is_shared(),
+            follower: store.follower(),
             store: Mutex::new(store),
             queue: Mutex::new(Queue::default()),
             committed: Condvar::new(),
@@ -129,6 +131,12 @@ impl GroupCommit {
     /// What other replicas committed since we last looked.
     pub fn catch_up(&self) -> Result<Vec<Delivered>, StoreError> {
         self.store().catch_up()
+    }
+
+    /// Catching up beside the writes, several rounds at once (a shared
+    /// store), instead of [`Self::catch_up`].
+    pub fn follower(&self) -> Option<&Arc<dyn Follower>> {
+        self.follower.as_ref()
     }
 
     /// Whether other replicas write to this store too.

@@ -114,6 +114,15 @@ impl Ledger {
         self.generation
     }
 
+    /// The generation of a sealed root as read (checked, not taken in):
+    /// lets overlapping catch-ups tell a late answer from a rollback.
+    pub fn root_generation(&self, root_raw: &[u8]) -> Result<u64, StoreError> {
+        if root_raw == self.root_sealed {
+            return Ok(self.generation);
+        }
+        Ok(self.sealer.unseal(Table::Meta, INDEX_ID, root_raw)?.0)
+    }
+
     pub fn freshness(&self) -> Arc<Freshness> {
         self.freshness.clone()
     }

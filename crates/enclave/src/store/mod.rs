@@ -63,6 +63,29 @@ pub trait Storage: Send + 'static {
     fn is_shared(&self) -> bool {
         false
     }
+    /// Catching up outside this store's lock, several rounds at once (a
+    /// store shared by replicas); `None`: [`Self::catch_up`] only.
+    fn follower(&self) -> Option<std::sync::Arc<dyn Follower>> {
+        None
+    }
+}
+
+/// Catching up in rounds that overlap: [`Self::fetch`] runs on several
+/// threads at once (each on a connection of its own), and
+/// [`Self::take_in`] checks each fetch against the sealed index, in any
+/// order: a fetch older than what is already known delivers nothing.
+pub trait Follower: Send + Sync {
+    /// Reads what the database holds newer than what we know.
+    fn fetch(&self) -> Result<Fetched, StoreError>;
+    /// What other writers committed, as of `fetched`.
+    fn take_in(&self, fetched: Fetched) -> Result<Vec<Delivered>, StoreError>;
+}
+
+/// Rows read by a [`Follower`]: the generation known when the read was
+/// sent, and each row's table, id, version column and sealed value.
+pub struct Fetched {
+    pub since: u64,
+    pub rows: Vec<(Table, String, u64, Vec<u8>)>,
 }
 
 /// One record to write (`value`), or to remove (`None`), if its current

@@ -24,6 +24,7 @@ mod policy_attacks;
 mod recovery;
 mod refusals;
 mod replicas;
+mod replicas_far;
 mod rollback;
 mod sealing;
 mod serve;

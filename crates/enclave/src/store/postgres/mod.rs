@@ -24,22 +24,29 @@
 //! Beside it, each replica keeps the highest store generation it has
 //! seen ([`high_water`]), and refuses a database behind it.
 //!
-//! Writes: one transaction per group commit. It first locks the header's
-//! `seal_check` row (so writers take turns and versions follow commit
-//! order), reads what other replicas committed since (checked against
-//! the index), refuses the write if a record it changes is not at the
-//! version it was decided on ([`StoreError::Conflict`]), then writes the
-//! records, the index buckets and the index root. The commit is
-//! PostgreSQL's (durable once it returns, with the server's default
+//! Writes: one transaction per group commit, in two round trips. The
+//! first locks the header's `seal_check` row (so writers take turns and
+//! versions follow commit order) and reads what other replicas committed
+//! since (checked against the index); the write is refused if a record it
+//! changes is not at the version it was decided on
+//! ([`StoreError::Conflict`]); the second writes the records, the index
+//! buckets and the index root, and commits. The commit is PostgreSQL's
+//! (durable once it returns, with the server's default
 //! `synchronous_commit`).
 //!
-//! The `postgres` client blocks on a runtime of its own, so all database
-//! work runs on one thread of this store's ([`worker`]).
+//! The `postgres` client blocks on a runtime of its own, so database work
+//! runs on threads of this store's ([`worker`]): one for setup and writes
+//! ([`session`]), and one per catch-up round in flight ([`follower`]), so
+//! that rounds overlap and do not wait for writes.
 
+mod conn;
+mod follower;
 mod high_water;
 mod local_root;
 mod session;
 mod worker;
+
+pub use follower::ANSWER_WITHIN;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -49,8 +56,9 @@ use super::freshness::Freshness;
 use super::opening::{Found, Locked, Unsealed};
 use super::root::RootKey;
 use super::seal::Sealer;
-use super::{Change, Delivered, Storage, StoreError};
+use super::{Change, Delivered, Follower, Storage, StoreError};
 use crate::platform::Platform;
+use follower::{Known, PgFollower};
 use high_water::HighWater;
 use session::Session;
 use worker::Worker;
@@ -58,6 +66,7 @@ use worker::Worker;
 /// An open store in a PostgreSQL database.
 pub struct PgStore {
     db: Worker<Session>,
+    follower: Arc<PgFollower>,
     high_water: Arc<HighWater>,
     freshness: Arc<Freshness>,
 }
@@ -93,6 +102,10 @@ impl Storage for PgStore {
     fn is_shared(&self) -> bool {
         true
     }
+
+    fn follower(&self) -> Option<Arc<dyn Follower>> {
+        Some(self.follower.clone())
+    }
 }
 
 /// The database named by a `postgres://` URL, as messages show it
@@ -127,7 +140,11 @@ pub fn open_or_sealed(
             "--storage is not a PostgreSQL URL (postgres://USER@HOST:PORT/DB): {e}"
         ))
     })?;
-    config.connect_timeout(std::time::Duration::from_secs(5));
+    config.connect_timeout(ANSWER_WITHIN);
+    // A database cut off (packets lost) breaks the connection in bounded
+    // time, not after the kernel's retransmissions (minutes).
+    config.tcp_user_timeout(2 * ANSWER_WITHIN);
+    config.keepalives_idle(ANSWER_WITHIN);
     config.application_name("minikms");
     let db_shown = shown(&config);
     let ours = platform.identity().security_version;
@@ -145,11 +162,19 @@ pub fn open_or_sealed(
     };
     let fresh = RootKey::generate(platform.as_ref())?;
     let fresh_check = Sealer::from_root(platform, &fresh)?.check_word();
-    let db = Worker::spawn("minikms-postgres", Session::new(config, db_shown.clone()))?;
+    let known = Arc::new(Known::default());
+    let follower = Arc::new(PgFollower::new(
+        known.clone(),
+        config.clone(),
+        db_shown.clone(),
+    ));
+    let session = Session::new(config, db_shown.clone(), known);
+    let db = Worker::spawn("minikms-postgres", session)?;
     let may_create = local.is_none();
     let header = db.call(move |s| s.prepare(may_create.then_some(fresh_check)))??;
     let store = Opening {
         db,
+        follower,
         platform: platform.clone(),
         data_dir: data_dir.to_path_buf(),
         shown: db_shown,
@@ -176,6 +201,7 @@ pub fn open_or_sealed(
 /// A database being opened, or waiting (sealed) for its root key.
 struct Opening {
     db: Worker<Session>,
+    follower: Arc<PgFollower>,
     platform: Arc<dyn Platform>,
     data_dir: PathBuf,
     shown: String,
@@ -210,6 +236,7 @@ impl Opening {
         Ok(Unsealed {
             store: Box::new(PgStore {
                 db: self.db,
+                follower: self.follower,
                 high_water,
                 freshness: freshness.clone(),
             }),

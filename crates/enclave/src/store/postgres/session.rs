@@ -1,15 +1,17 @@
-//! The database thread's side of a shared store: the connection
-//! (re-made after the database restarts), the index, and what other
-//! replicas wrote that the state has not taken in yet.
+//! The writing connection of a shared store (on the database thread):
+//! setup, the first load, and the write transactions. The index it writes
+//! through is shared with the catch-up rounds ([`super::follower`]).
 
 use std::sync::Arc;
 
-use postgres::{Client, Config, NoTls, Transaction};
+use postgres::{Config, SimpleQueryMessage, Transaction};
 
+use super::conn::{table_of, version_of, Conn};
+use super::follower::{absorb, Known};
 use crate::store::freshness::Freshness;
 use crate::store::ledger::{Ledger, Rows, Staged};
 use crate::store::seal::Sealer;
-use crate::store::{Change, Delivered, Records, StoreError, Table, Versions};
+use crate::store::{Change, Delivered, Fetched, Records, StoreError, Versions};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS minikms_header (
@@ -41,57 +43,15 @@ pub struct Header {
 }
 
 pub struct Session {
-    config: Config,
-    shown: String,
-    client: Option<Client>,
-    ledger: Option<Ledger>,
-    /// Other replicas' writes seen while writing, not yet handed over.
-    pending: Vec<Delivered>,
+    conn: Conn,
+    known: Arc<Known>,
 }
 
 impl Session {
-    pub fn new(config: Config, shown: String) -> Self {
+    pub fn new(config: Config, shown: String, known: Arc<Known>) -> Self {
         Self {
-            config,
-            shown,
-            client: None,
-            ledger: None,
-            pending: Vec::new(),
-        }
-    }
-
-    /// The connection, made again if the last one broke.
-    fn client(&mut self) -> Result<&mut Client, StoreError> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
-            self.client = None;
-            let client = self
-                .config
-                .connect(NoTls)
-                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", self.shown)))?;
-            self.client = Some(client);
-        }
-        self.client
-            .as_mut()
-            .ok_or_else(|| StoreError::Unavailable(self.shown.clone()))
-    }
-
-    /// What a database error means for us: the database going away (or
-    /// refusing connections while it starts or stops) is
-    /// [`StoreError::Unavailable`], and the connection is made again next
-    /// time; anything else is [`StoreError::Database`].
-    fn failed(&mut self, e: postgres::Error) -> StoreError {
-        let gone = match e.as_db_error() {
-            None => true,
-            Some(db) => {
-                let class = &db.code().code()[..2];
-                class == "08" || class == "57" || class == "53"
-            }
-        };
-        if gone || e.is_closed() {
-            self.client = None;
-            StoreError::Unavailable(format!("{}: {e}", self.shown))
-        } else {
-            StoreError::Database(format!("{}: {e}", self.shown))
+            conn: Conn::new(config, shown),
+            known,
         }
     }
 
@@ -99,9 +59,9 @@ impl Session {
     /// database is initialised with `create` (a new root key's check
     /// word), if given.
     pub fn prepare(&mut self, create: Option<u64>) -> Result<Header, StoreError> {
-        let shown = self.shown.clone();
+        let shown = self.conn.shown.clone();
         let result = (|| {
-            let mut tx = self.client()?.transaction().map_err(Raw)?;
+            let mut tx = self.conn.client()?.transaction().map_err(Raw)?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SETUP_LOCK])
                 .map_err(Raw)?;
             tx.batch_execute(SCHEMA).map_err(Raw)?;
@@ -162,6 +122,7 @@ impl Session {
         sealer: Sealer,
     ) -> Result<(Records, Versions, Arc<Freshness>), StoreError> {
         let rows = self
+            .conn
             .client()?
             .query("SELECT tbl, id, sealed FROM minikms_records", &[])
             .map_err(Raw);
@@ -170,154 +131,121 @@ impl Session {
         let records = ledger.load(rows)?;
         let versions = ledger.versions();
         let freshness = ledger.freshness();
-        self.ledger = Some(ledger);
+        self.known.lock().ledger = Some(ledger);
         Ok((records, versions, freshness))
     }
 
-    fn ledger(&mut self) -> Result<&mut Ledger, StoreError> {
-        self.ledger
-            .as_mut()
-            .ok_or_else(|| StoreError::Database("the store is not open".into()))
-    }
-
     /// What other replicas wrote since we last looked (and what was seen
-    /// while writing).
+    /// while writing), on this connection.
     pub fn catch_up(&mut self) -> Result<Vec<Delivered>, StoreError> {
-        let since = self.ledger()?.generation();
         let start = std::time::Instant::now();
-        let rows = (|| {
-            let since = version_sql(since)?;
-            rows_of(self.client()?.query(NEWER, &[&since]).map_err(Raw)?)
-        })();
-        let metrics = crate::metrics::get();
-        metrics.postgres("catch_up", start);
-        let rows = rows.map_err(|e| self.fault(e))?;
-        let mut delivered = self.ledger()?.catch_up(rows)?;
-        let caught = i64::try_from(delivered.len()).unwrap_or(i64::MAX);
-        metrics.postgres_catch_up_records.set(caught);
-        if !self.pending.is_empty() {
-            let mut all = std::mem::take(&mut self.pending);
-            all.append(&mut delivered);
-            delivered = all;
-        }
-        Ok(delivered)
+        let fetched = self.conn.fetch(self.known.generation()?);
+        crate::metrics::get().postgres("catch_up", start);
+        self.known.take_in(fetched?)
     }
 
-    /// One write transaction (see [`super`]).
+    /// One write transaction (see [`super`]), in two round trips: BEGIN,
+    /// the writers' lock and what other replicas committed since; then the
+    /// rows and COMMIT. Each is one simple-query message (statements with
+    /// parameters would cost a round trip each); every value in them is
+    /// hex (or a number we make), so nothing a user named is SQL.
     pub fn write(&mut self, changes: &[Change]) -> Result<u64, StoreError> {
         if changes.is_empty() {
-            return Ok(self.ledger()?.generation());
+            return self.known.generation();
         }
-        let mut ledger = self
-            .ledger
-            .take()
-            .ok_or_else(|| StoreError::Database("the store is not open".into()))?;
         let start = std::time::Instant::now();
-        let result = self.write_with(&mut ledger, changes);
+        let written = self.write_now(changes);
         crate::metrics::get().postgres("write", start);
-        self.ledger = Some(ledger);
-        result
+        written
     }
 
-    fn write_with(&mut self, ledger: &mut Ledger, changes: &[Change]) -> Result<u64, StoreError> {
-        let mut staged: Option<Staged> = None;
-        let mut seen = Vec::new();
-        let result = (|| {
-            let mut tx = self.client()?.transaction().map_err(Raw)?;
-            tx.query_one(
-                "SELECT value FROM minikms_header WHERE name = 'seal_check' FOR UPDATE",
-                &[],
-            )
-            .map_err(Raw)?;
-            let newer = rows_of(
-                tx.query(NEWER, &[&version_sql(ledger.generation())?])
-                    .map_err(Raw)?,
-            )?;
-            seen = ledger.catch_up(newer).map_err(Problem)?;
-            let ready = staged.insert(ledger.stage(changes, false, true).map_err(Problem)?);
-            // One statement for every row put and one for every row
-            // removed: a round trip each, however many rows.
-            let version = version_sql(ready.version)?;
-            let (mut put, mut gone) = (Columns::default(), Columns::default());
-            for (table, id, value) in &ready.rows {
-                let columns = if value.is_some() { &mut put } else { &mut gone };
-                columns.tables.push(table.name());
-                columns.ids.push(id.as_str());
-                if let Some(sealed) = value {
-                    columns.sealed.push(sealed.as_slice());
+    fn write_now(&mut self, changes: &[Change]) -> Result<u64, StoreError> {
+        let since = self.known.generation()?;
+        let begin = format!(
+            "BEGIN; SELECT 1 FROM minikms_header WHERE name = 'seal_check' FOR UPDATE; \
+             SELECT tbl, id, version, encode(sealed, 'hex') FROM minikms_records \
+             WHERE version > {since} OR (tbl = 'meta' AND id = 'index')"
+        );
+        let newer = match self.conn.client()?.simple_query(&begin) {
+            Ok(answer) => text_rows(since, answer),
+            Err(e) => Err(self.conn.failed(e)),
+        };
+        let not_open = || StoreError::Database("the store is not open".into());
+        let staged = newer.and_then(|newer| {
+            let mut held = self.known.lock();
+            let mut seen = absorb(&mut held, newer)?;
+            held.pending.append(&mut seen);
+            let ledger = held.ledger.as_mut().ok_or_else(not_open)?;
+            let staged = ledger.stage(changes, false, true)?;
+            held.writing = true;
+            Ok(staged)
+        });
+        let staged = match staged {
+            Ok(staged) => staged,
+            Err(e) => return Err(self.rolled_back(e)),
+        };
+        let sql = write_sql(&staged);
+        let committed = match self.conn.client() {
+            Ok(client) => match client.simple_query(&sql) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(self.conn.failed(e)),
+            },
+            Err(e) => Err(e),
+        };
+        let version = staged.version;
+        {
+            let mut held = self.known.lock();
+            held.writing = false;
+            if let Some(ledger) = held.ledger.as_mut() {
+                match committed {
+                    Ok(()) => ledger.committed(staged),
+                    Err(_) => ledger.abort(staged),
                 }
-            }
-            if !put.ids.is_empty() {
-                tx.execute(
-                    "INSERT INTO minikms_records (tbl, id, version, sealed) \
-                     SELECT t, i, $3, s FROM unnest($1::text[], $2::text[], $4::bytea[]) \
-                     AS r(t, i, s) ON CONFLICT (tbl, id) \
-                     DO UPDATE SET version = EXCLUDED.version, sealed = EXCLUDED.sealed",
-                    &[&put.tables, &put.ids, &version, &put.sealed],
-                )
-                .map_err(Raw)?;
-            }
-            if !gone.ids.is_empty() {
-                tx.execute(
-                    "DELETE FROM minikms_records WHERE (tbl, id) IN \
-                     (SELECT t, i FROM unnest($1::text[], $2::text[]) AS r(t, i))",
-                    &[&gone.tables, &gone.ids],
-                )
-                .map_err(Raw)?;
-            }
-            tx.commit().map_err(Raw)
-        })();
-        self.pending.append(&mut seen);
-        match (result, staged) {
-            (Ok(()), Some(staged)) => {
-                let version = staged.version;
-                ledger.committed(staged);
-                Ok(version)
-            }
-            (result, staged) => {
-                if let Some(staged) = staged {
-                    ledger.abort(staged);
-                }
-                Err(match result {
-                    Err(e) => self.fault(e),
-                    Ok(()) => StoreError::Database("nothing was staged".into()),
-                })
             }
         }
+        self.known.settled();
+        match committed {
+            Ok(()) => Ok(version),
+            Err(e) => Err(self.rolled_back(e)),
+        }
+    }
+
+    /// Ends a failed transaction (on a connection still open) and
+    /// answers `e`.
+    fn rolled_back(&mut self, e: StoreError) -> StoreError {
+        if let Some(client) = self.conn.existing() {
+            if let Err(broken) = client.batch_execute("ROLLBACK") {
+                self.conn.failed(broken);
+            }
+        }
+        e
     }
 
     /// Replaces the public recovery facts.
     pub fn set_recovery(&mut self, recovery: &[u8]) -> Result<(), StoreError> {
-        let done = self.client()?.execute(
+        let done = self.conn.client()?.execute(
             "INSERT INTO minikms_header (name, value) VALUES ('recovery', $1) \
              ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
             &[&recovery],
         );
-        done.map(drop).map_err(|e| self.failed(e))
+        done.map(drop).map_err(|e| self.conn.failed(e))
     }
 
     fn fault(&mut self, e: Fault) -> StoreError {
         match e {
-            Raw(e) => self.failed(e),
+            Raw(e) => self.conn.failed(e),
             Problem(e) => e,
         }
     }
 }
 
-/// Rows of one statement, column by column.
+/// The rows of one statement, column by column (hex literals).
 #[derive(Default)]
-struct Columns<'a> {
-    tables: Vec<&'a str>,
-    ids: Vec<&'a str>,
-    sealed: Vec<&'a [u8]>,
+struct Columns {
+    tables: Vec<String>,
+    ids: Vec<String>,
+    sealed: Vec<String>,
 }
-
-/// The index root, and every row the database says was written after a
-/// version: the root's sealed version, not this column, tells what
-/// changed ([`Ledger::catch_up`]), so the root comes whatever its column
-/// says, in the same round trip.
-const NEWER: &str = "SELECT tbl, id, sealed FROM minikms_records \
-                     WHERE version > $1 OR (tbl = 'meta' AND id = 'index')";
 
 /// What went wrong inside a transaction: the database's error, or ours.
 enum Fault {
@@ -332,8 +260,80 @@ impl From<StoreError> for Fault {
     }
 }
 
-fn version_sql(version: u64) -> Result<i64, StoreError> {
-    i64::try_from(version).map_err(|_| StoreError::Database("version overflow".into()))
+/// The rows of [`Session::write`]'s first message: each `(tbl, id,
+/// version, hex(sealed))`.
+fn text_rows(since: u64, answer: Vec<SimpleQueryMessage>) -> Result<Fetched, StoreError> {
+    let mut rows = Vec::new();
+    for message in answer {
+        let SimpleQueryMessage::Row(row) = message else {
+            continue;
+        };
+        if row.len() != 4 {
+            continue; // the lock's row
+        }
+        let cell = |i: usize| {
+            row.get(i)
+                .ok_or_else(|| StoreError::Database("a NULL in minikms_records".into()))
+        };
+        let version: i64 = cell(2)?
+            .parse()
+            .map_err(|_| StoreError::Database("an unreadable version".into()))?;
+        let sealed = hex::decode(cell(3)?)
+            .map_err(|_| StoreError::Database("an unreadable sealed value".into()))?;
+        rows.push((
+            table_of(cell(0)?)?,
+            cell(1)?.to_string(),
+            version_of(version)?,
+            sealed,
+        ));
+    }
+    Ok(Fetched { since, rows })
+}
+
+/// [`Session::write`]'s second message: the rows put, those removed, and
+/// COMMIT. Only hex digits and our own numbers go into it.
+fn write_sql(staged: &Staged) -> String {
+    let (mut put, mut gone) = (Columns::default(), Columns::default());
+    for (table, id, value) in &staged.rows {
+        let columns = if value.is_some() { &mut put } else { &mut gone };
+        columns.tables.push(hex_literal(table.name().as_bytes()));
+        columns.ids.push(hex_literal(id.as_bytes()));
+        if let Some(sealed) = value {
+            columns.sealed.push(hex_literal(sealed));
+        }
+    }
+    let text = |x: &str| format!("convert_from(decode({x}, 'hex'), 'UTF8')");
+    let mut sql = String::new();
+    if !put.ids.is_empty() {
+        sql.push_str(&format!(
+            "INSERT INTO minikms_records (tbl, id, version, sealed) \
+             SELECT {}, {}, {}, decode(s, 'hex') \
+             FROM unnest(ARRAY[{}]::text[], ARRAY[{}]::text[], ARRAY[{}]::text[]) AS r(t, i, s) \
+             ON CONFLICT (tbl, id) DO UPDATE SET version = EXCLUDED.version, sealed = EXCLUDED.sealed; ",
+            text("t"),
+            text("i"),
+            staged.version,
+            put.tables.join(","),
+            put.ids.join(","),
+            put.sealed.join(","),
+        ));
+    }
+    if !gone.ids.is_empty() {
+        sql.push_str(&format!(
+            "DELETE FROM minikms_records WHERE (tbl, id) IN \
+             (SELECT {}, {} FROM unnest(ARRAY[{}]::text[], ARRAY[{}]::text[]) AS r(t, i)); ",
+            text("t"),
+            text("i"),
+            gone.tables.join(","),
+            gone.ids.join(","),
+        ));
+    }
+    sql.push_str("COMMIT");
+    sql
+}
+
+fn hex_literal(bytes: &[u8]) -> String {
+    format!("'{}'", hex::encode(bytes))
 }
 
 /// Rows of `(tbl, id, sealed)`, by table and id.
@@ -341,14 +341,9 @@ fn rows_of(rows: Vec<postgres::Row>) -> Result<Rows, Fault> {
     let mut out = Rows::new();
     for row in rows {
         let table: &str = row.try_get(0).map_err(Raw)?;
-        let table = Table::from_name(table).ok_or_else(|| {
-            Problem(StoreError::Tampered(format!(
-                "a record of an unknown table {table:?}"
-            )))
-        })?;
         let id: String = row.try_get(1).map_err(Raw)?;
         let sealed: Vec<u8> = row.try_get(2).map_err(Raw)?;
-        out.insert((table, id), sealed);
+        out.insert((table_of(table)?, id), sealed);
     }
     Ok(out)
 }

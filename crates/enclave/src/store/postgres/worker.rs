@@ -3,6 +3,7 @@
 //! a runtime of its own, which must not run inside the enclave's.
 
 use std::sync::mpsc;
+use std::time::Duration;
 
 use crate::store::StoreError;
 
@@ -36,12 +37,36 @@ impl<T: Send + 'static> Worker<T> {
         &self,
         f: impl FnOnce(&mut T) -> R + Send + 'static,
     ) -> Result<R, StoreError> {
+        self.send(f)?.recv().map_err(|_| gone())
+    }
+
+    /// Queues `f`; its answer comes on the receiver.
+    fn send<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut T) -> R + Send + 'static,
+    ) -> Result<mpsc::Receiver<R>, StoreError> {
         let (answer, answered) = mpsc::sync_channel(1);
         self.jobs
             .send(Box::new(move |value: &mut T| {
                 let _ = answer.send(f(value));
             }))
             .map_err(|_| gone())?;
-        answered.recv().map_err(|_| gone())
+        Ok(answered)
+    }
+
+    /// [`Self::call`], giving up after `limit` (a database that stopped
+    /// answering, not closed); the thread is then stuck on `f` until its
+    /// connection ends, and this handle should be dropped.
+    pub fn call_within<R: Send + 'static>(
+        &self,
+        limit: Duration,
+        f: impl FnOnce(&mut T) -> R + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.send(f)?.recv_timeout(limit).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => {
+                StoreError::Unavailable(format!("no answer within {} s", limit.as_secs()))
+            }
+            mpsc::RecvTimeoutError::Disconnected => gone(),
+        })
     }
 }
