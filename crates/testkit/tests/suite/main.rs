@@ -15,6 +15,7 @@ mod common;
 mod damaged_store;
 mod enclave_ca;
 mod floods;
+mod hashes;
 mod interop_hvac;
 mod join;
 mod key_release;
