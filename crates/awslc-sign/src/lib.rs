@@ -50,7 +50,7 @@ impl Hash {
     ];
 
     /// The digest's length in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             Hash::Sha1 => 20,
             Hash::Sha2_224 | Hash::Sha3_224 => 28,
@@ -298,9 +298,9 @@ impl RsaKey {
                     max: k.saturating_sub(11),
                 })
             }
-            (Some(h), _) if digest.len() != h.len() => {
+            (Some(h), _) if digest.len() != h.digest_len() => {
                 return Err(Error::DigestLength {
-                    expected: h.len(),
+                    expected: h.digest_len(),
                     got: digest.len(),
                 })
             }
@@ -308,7 +308,7 @@ impl RsaKey {
         }
         let mut salt_len = None;
         if let (Some(h), Padding::Pss(salt)) = (hash, padding) {
-            let max = k.saturating_sub(h.len() + 2);
+            let max = k.saturating_sub(h.digest_len() + 2);
             salt_len = Some(match salt {
                 Salt::Digest => sys::RSA_PSS_SALTLEN_DIGEST,
                 Salt::Auto => sys::RSA_PSS_SALTLEN_AUTO,
