@@ -1354,7 +1354,11 @@ async fn batches_and_warnings_answer_as_vault() {
             json!({"input": P, "reference": "r"}),
             "reference",
         ),
-        ("/v1/transit/hmac/b", json!({"input": P, "context": ""}), "context"),
+        (
+            "/v1/transit/hmac/b",
+            json!({"input": P, "context": ""}),
+            "context",
+        ),
         ("/v1/transit/keys/b/rotate", json!({"zz": 1}), "zz"),
         (
             "/v1/transit/keys/b/config",
