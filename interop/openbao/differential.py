@@ -40,7 +40,7 @@ TYPES = AEAD + EC + ["ed25519"] + RSA + ["hmac"]
 # Every operation on these; the others get the common few (LITE_STEPS).
 FULL = ["aes256-gcm96", "ecdsa-p256", "ed25519", "rsa-2048", "hmac"]
 HASHES = ["sha2-224", "sha2-256", "sha2-384", "sha2-512", "sha3-224", "sha3-256", "sha3-384", "sha3-512"]
-SIGN_HASHES = ["sha2-224", "sha2-384", "sha2-512", "sha3-256", "sha3-512"]
+SIGN_HASHES = ["sha1", "sha2-224", "sha2-384", "sha2-512", "sha3-224", "sha3-256", "sha3-384", "sha3-512"]
 
 STEPS = []
 
@@ -139,12 +139,23 @@ def key_steps(t):
             r("POST", f"transit/sign/{n}", {"input": P, "salt_length": 20})
             # hash_algorithm in the path (as Vault allows) so kept-differences.md can name it.
             r("POST", f"transit/sign/{n}/none", {"input": DIGEST, "prehashed": True,
-                                                  "signature_algorithm": "pkcs1v15"})
+                                                  "signature_algorithm": "pkcs1v15"}, save={f"none-{t}": ("data", "signature")})
+            r("POST", f"transit/verify/{n}/none", {"input": DIGEST, "prehashed": True, "signature_algorithm": "pkcs1v15",
+                                                    "signature": f"$none-{t}"}, expect={("data", "valid"): True})
+            r("POST", f"transit/sign/{n}/none", {"input": DIGEST, "prehashed": True})  # PSS: refused
+            for h in ("sha2-224", "sha3-256"):
+                r("POST", f"transit/sign/{n}/{h}", {"input": P, "signature_algorithm": "pkcs1v15"},
+                  save={f"p1-{t}-{h}": ("data", "signature")})
+                r("POST", f"transit/verify/{n}/{h}", {"input": P, "signature_algorithm": "pkcs1v15",
+                                                       "signature": f"$p1-{t}-{h}"}, expect={("data", "valid"): True})
     else:
         r("POST", f"transit/sign/{n}", {"input": P})
     r("POST", f"transit/hmac/{n}", {"input": P}, save={f"hm-{t}": ("data", "hmac")})
     r("POST", f"transit/verify/{n}", {"input": P, "hmac": f"$hm-{t}"}, expect={("data", "valid"): True})
     r("POST", f"transit/hmac/{n}/sha2-512", {"input": P})
+    for h in ("sha3-224", "sha3-512"):
+        r("POST", f"transit/hmac/{n}/{h}", {"input": P}, save={f"hm-{t}-{h}": ("data", "hmac")})
+        r("POST", f"transit/verify/{n}/{h}", {"input": P, "hmac": f"$hm-{t}-{h}"}, expect={("data", "valid"): True})
     r("POST", f"transit/hmac/{n}", {"batch_input": [{"input": P}, {"input": "!!", "reference": "bad"}]})
     if t == "hmac":
         r("POST", f"transit/verify/{n}", {"input": P, "hmac": f"$hm-{t}", "signature": "vault:v1:AAAA"})
@@ -212,6 +223,63 @@ def transit_steps():
     r("POST", "transit/random/99999999", {})
     r("POST", "transit/random", {"format": "base32"})
     r("POST", "transit/restore", {"backup": "bm90IGEgYmFja3Vw"})
+
+
+def wrap_for_import(pem_text, target):
+    """Vault's BYOK wrapping (RSA-OAEP-SHA256 of an ephemeral AES-256 key,
+    then AES-KWP of the target key), done by each server's own wrapping key."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
+    public = serialization.load_pem_public_key(pem_text.encode())
+    eph = os.urandom(32)
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    return base64.b64encode(public.encrypt(eph, oaep) + aes_key_wrap_with_padding(eph, target)).decode()
+
+
+def import_batch_warning_steps():
+    """Issue 37, areas 2 to 4: import answers, batches, warnings."""
+    aes = os.urandom(32)
+    r("GET", "transit/wrapping_key", save={"wk": ("data", "public_key")})
+    r("POST", "transit/keys/k-imp/import", {"ciphertext": ("wrap", "wk", aes), "type": "aes256-gcm96"})
+    r("GET", "transit/keys/k-imp")
+    r("POST", "transit/keys/k-imp/rotate", {})  # not imported with allow_rotation
+    r("POST", "transit/keys/k-imp/import_version", {"ciphertext": ("wrap", "wk", os.urandom(32))})
+    r("GET", "transit/keys/k-imp")
+    r("POST", "transit/keys/k-imp-rot/import", {"ciphertext": ("wrap", "wk", aes), "allow_rotation": True})
+    r("POST", "transit/keys/k-imp-rot/rotate", {})
+    r("GET", "transit/keys/k-imp-rot")
+    r("POST", "transit/encrypt/k-imp-rot", {"plaintext": P})
+    r("POST", "transit/keys/k-imp/import", {"ciphertext": ("wrap", "wk", aes)})  # exists: refused
+    r("POST", "transit/keys/k-imp-bad/import", {"ciphertext": "AAAA"})
+    # Batches with a failing item; partial_failure_response_code.
+    n = "k-batch"
+    r("POST", f"transit/keys/{n}", {})
+    r("POST", f"transit/encrypt/{n}", {"batch_input": [{"plaintext": P, "reference": "a"}, {"plaintext": "%%%", "reference": "b"}]},
+      save={"bt0": ("data", "batch_results", 0, "ciphertext")})
+    r("POST", f"transit/encrypt/{n}", {"batch_input": [{"plaintext": P}, {"plaintext": "%%%"}],
+                                      "partial_failure_response_code": 207})
+    r("POST", f"transit/encrypt/{n}", {"batch_input": [{"plaintext": P}, {"plaintext": "%%%"}],
+                                      "partial_failure_response_code": 0})
+    r("POST", f"transit/encrypt/{n}", {"batch_input": [{"plaintext": "%%%"}], "partial_failure_response_code": 207})
+    r("POST", f"transit/decrypt/{n}", {"batch_input": [{"ciphertext": "$bt0"}, {"ciphertext": "vault:v1:AAAA", "reference": "x"}]})
+    r("POST", f"transit/decrypt/{n}", {"batch_input": [{"ciphertext": "$bt0"}, {"ciphertext": "garbage"}],
+                                      "partial_failure_response_code": 207})
+    r("POST", "transit/keys/k-batch-ed", {"type": "ed25519"})
+    r("POST", "transit/sign/k-batch-ed", {"batch_input": [{"input": P, "reference": "a"}]},
+      save={"bsig": ("data", "batch_results", 0, "signature")})
+    r("POST", "transit/verify/k-batch-ed", {"batch_input": [{"input": P, "signature": "$bsig", "reference": "a"},
+                                                           {"input": "!!", "signature": "$bsig", "reference": "b"},
+                                                           {"input": P2, "signature": "$bsig"}]})
+    # Warnings: parameters a route does not know.
+    r("POST", f"transit/encrypt/{n}", {"plaintext": P, "not_a_param": 1})
+    r("POST", f"transit/decrypt/{n}", {"ciphertext": "$bt0", "not_a_param": 1})
+    r("POST", "transit/sign/k-batch-ed", {"input": P, "not_a_param": 1})
+    r("POST", f"transit/hmac/{n}", {"input": P, "not_a_param": 1})
+    r("POST", f"transit/keys/{n}/rotate", {"not_a_param": 1})
+    r("POST", f"transit/keys/{n}/config", {"deletion_allowed": True, "not_a_param": 1})
+    r("POST", "transit/hash", {"input": P, "not_a_param": 1})
+    r("POST", "transit/random", {"not_a_param": 1})
 
 
 def token_policy_steps():
@@ -293,6 +361,13 @@ def dig(body, path):
 def resolve(v, saved, missing=None):
     """The body with "$var" replaced by the server's saved value; a var the
     server never saved (its earlier request failed) is added to missing."""
+    if isinstance(v, tuple) and v[0] == "wrap":
+        # ("wrap", var, key bytes): the key wrapped to this server's own key.
+        if v[1] not in saved:
+            if missing is not None:
+                missing.append(v[1])
+            return "MISSING-" + v[1]
+        return wrap_for_import(saved[v[1]], v[2])
     if isinstance(v, str) and v.startswith("$"):
         if v[1:] not in saved and missing is not None:
             missing.append(v[1:])
@@ -354,6 +429,7 @@ def main():
     report_path = sys.argv[1] if len(sys.argv) > 1 else env.get("DIFF_REPORT")
     sys_steps()
     transit_steps()
+    import_batch_warning_steps()
     token_policy_steps()
     counts = collections.Counter()
     kinds, fams = collections.Counter(), collections.Counter()

@@ -22,12 +22,14 @@ pub fn check_batch<T>(items: &[T]) -> Result<(), Error> {
 }
 
 /// What a request answers: one outcome, or a batch's (failed items carry
-/// `error`; the first error decides the answer's status).
+/// `error`; the first error decides the answer's status, and whether any
+/// item succeeded whether `partial_failure_response_code` applies).
 pub enum Answer<T> {
     One(T),
     Batch {
         results: Vec<T>,
         first_error: Option<String>,
+        succeeded: bool,
     },
 }
 
@@ -69,10 +71,11 @@ pub fn each<I: Item<T>, T: Outcome>(
     one: impl Fn(&I) -> Result<T, Error>,
 ) -> Answer<T> {
     let mut first_error = None;
+    let mut succeeded = false;
     let results = items
         .iter()
         .map(|item| {
-            let mut outcome = one(item).unwrap_or_else(|e| {
+            let mut outcome = one(item).inspect(|_| succeeded = true).unwrap_or_else(|e| {
                 let message = e.public_message();
                 first_error.get_or_insert_with(|| message.clone());
                 let mut failed = T::default();
@@ -87,5 +90,6 @@ pub fn each<I: Item<T>, T: Outcome>(
     Answer::Batch {
         results,
         first_error,
+        succeeded,
     }
 }

@@ -38,6 +38,25 @@ pub struct Item {
     /// `decrypt` only: answer the plaintext wrapped to the attested key of
     /// the token (`crate::core::release`), never in clear.
     pub recipient: Option<String>,
+    /// Vault's status for a batch in which some items failed and others
+    /// did not (encrypt, decrypt); 400 when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_failure_response_code: Option<serde_json::Value>,
+}
+
+impl Item {
+    /// `partial_failure_response_code` as a number (a JSON number or a
+    /// numeric string, as Vault takes it).
+    pub fn partial_failure_code(&self) -> Result<Option<i64>, Error> {
+        let bad = || Error::invalid("partial_failure_response_code must be an integer");
+        match &self.partial_failure_response_code {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),
+            Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
+            Some(serde_json::Value::String(s)) => s.parse().map(Some).map_err(|_| bad()),
+            Some(_) => Err(bad()),
+        }
+    }
 }
 
 impl Item {

@@ -50,6 +50,10 @@ pub struct KeyInfo {
     pub supports_derivation: bool,
     pub supports_signing: bool,
     pub imported_key: bool,
+    /// Only on imported keys, as Vault shows it: whether `rotate` may
+    /// generate a version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imported_key_allow_rotation: Option<bool>,
     pub auto_rotate_period: u64,
     pub soft_deleted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -152,6 +156,7 @@ pub fn info(key: &Key) -> Result<KeyInfo, Error> {
         supports_derivation: t.supports_derivation(),
         supports_signing: t.supports_signing(),
         imported_key: key.imported,
+        imported_key_allow_rotation: key.imported.then_some(key.allow_rotation),
         auto_rotate_period: key.auto_rotate_period,
         soft_deleted: false,
         backup_info: key.backup_info.map(StampInfo::from),

@@ -164,3 +164,21 @@ mod tests {
         }
     }
 }
+
+/// Vault's warning for the fields of a request its route does not know
+/// (`known`), if any: the names sorted, each once.
+pub fn unrecognized_warning<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    known: &[&str],
+) -> Option<String> {
+    let unknown: std::collections::BTreeSet<&str> =
+        names.into_iter().filter(|n| !known.contains(n)).collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = unknown.into_iter().collect();
+    Some(format!(
+        "Endpoint ignored these unrecognized parameters: [{}]",
+        names.join(" ")
+    ))
+}

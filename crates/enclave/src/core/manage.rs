@@ -46,14 +46,7 @@ impl CreateRequest {
     /// Vault's warning for the fields the request had that this route does
     /// not know, if any.
     pub fn warning(&self) -> Option<String> {
-        if self.unrecognized.is_empty() {
-            return None;
-        }
-        let names: Vec<&str> = self.unrecognized.keys().map(String::as_str).collect();
-        Some(format!(
-            "Endpoint ignored these unrecognized parameters: [{}]",
-            names.join(" ")
-        ))
+        super::input::unrecognized_warning(self.unrecognized.keys().map(String::as_str), &[])
     }
 
     /// A key of `key_type` (the default if `None`) with the default policy.
@@ -274,7 +267,7 @@ pub fn rotate(state: &State, name: &str) -> Result<KeyInfo, Error> {
     }
     // Generate outside the store lock (RSA takes a while).
     let version = fresh_version(&current)?;
-    describe::info(&*state.update(name, |k| k.add_version(version.clone()))?)
+    describe::info(&*state.update(name, |k| k.add_generated_version(version.clone()))?)
 }
 
 #[derive(Default, Deserialize, Serialize)]

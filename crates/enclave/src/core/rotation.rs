@@ -33,7 +33,7 @@ pub fn rotate_due(state: &State, now: u64) -> Vec<String> {
             if !still_due {
                 return Err(Error::invalid("no longer due"));
             }
-            k.add_version(version.clone())
+            k.add_generated_version(version.clone())
         });
         match outcome {
             Ok(_) => {

@@ -7,20 +7,15 @@
 //! the digest is first brought to the curve's digest length the way ECDSA
 //! itself reads a digest as a number (SEC 1, 4.1.3 step 5: its leftmost
 //! bits up to the group order's bit length; leading zero bytes do not
-//! change the number). RSA signs with SHA-2 256, 384 or 512 (aws-lc-rs has
-//! no RSA encoding for other hashes or without a DigestInfo: those are
-//! refused). Ed25519 signs the input itself whatever the hash, as Vault
+//! change the number). RSA signs with every hash Vault takes, and `none`
+//! (PKCS#1 v1.5 without a DigestInfo), through `minikms-awslc` (aws-lc's
+//! C API: aws-lc-rs has RSA encodings for SHA-2 256, 384 and 512 only).
+//! Ed25519 signs the input itself whatever the hash, as Vault
 //! (OpenBao 2) does.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-
 use aws_lc_rs::digest::{self, Digest};
-use aws_lc_rs::rsa::KeyPair as RsaKeyPair;
-use aws_lc_rs::signature::{
-    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaPssSaltLength, UnparsedPublicKey,
-    VerificationAlgorithm as _,
-};
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
+use minikms_awslc as awslc;
 
 use crate::error::Error;
 use crate::state::key::KeyType;
@@ -58,22 +53,21 @@ impl Hash {
         })
     }
 
-    /// The digest algorithm, if aws-lc-rs has it (it has no SHA3-224).
-    pub fn digest(self) -> Result<&'static digest::Algorithm, Error> {
+    /// The input's digest: SHA-1 and SHA-2 from aws-lc-rs, SHA-3 from
+    /// RustCrypto's `sha3` (aws-lc-rs has no SHA3-224).
+    pub fn digest_of(self, input: &[u8]) -> Result<Vec<u8>, Error> {
+        use sha3::Digest as _;
+        let aws = |alg: &'static digest::Algorithm| digest::digest(alg, input).as_ref().to_vec();
         Ok(match self {
-            Self::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
-            Self::Sha2_224 => &digest::SHA224,
-            Self::Sha2_256 => &digest::SHA256,
-            Self::Sha2_384 => &digest::SHA384,
-            Self::Sha2_512 => &digest::SHA512,
-            Self::Sha3_256 => &digest::SHA3_256,
-            Self::Sha3_384 => &digest::SHA3_384,
-            Self::Sha3_512 => &digest::SHA3_512,
-            Self::Sha3_224 => {
-                return Err(Error::invalid(
-                    "sha3-224 is not supported: aws-lc-rs has no SHA3-224",
-                ))
-            }
+            Self::Sha1 => aws(&digest::SHA1_FOR_LEGACY_USE_ONLY),
+            Self::Sha2_224 => aws(&digest::SHA224),
+            Self::Sha2_256 => aws(&digest::SHA256),
+            Self::Sha2_384 => aws(&digest::SHA384),
+            Self::Sha2_512 => aws(&digest::SHA512),
+            Self::Sha3_224 => sha3::Sha3_224::digest(input).to_vec(),
+            Self::Sha3_256 => sha3::Sha3_256::digest(input).to_vec(),
+            Self::Sha3_384 => sha3::Sha3_384::digest(input).to_vec(),
+            Self::Sha3_512 => sha3::Sha3_512::digest(input).to_vec(),
             Self::None => return Err(Error::invalid("hash algorithm none has no digest")),
         })
     }
@@ -111,7 +105,7 @@ impl Marshaling {
 /// a number of bytes. `auto` signs with the digest's length (Vault: the
 /// longest salt; every verifier that detects the length takes either, and
 /// those that expect the digest's length take only this) and verifies
-/// either.
+/// any length.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Salt {
     Auto,
@@ -155,7 +149,7 @@ fn message_digest(alg: &Algorithm, input: &[u8]) -> Result<Vec<u8>, Error> {
     if alg.prehashed || alg.hash == Hash::None {
         return Ok(input.to_vec());
     }
-    Ok(digest::digest(alg.hash.digest()?, input).as_ref().to_vec())
+    alg.hash.digest_of(input)
 }
 
 /// The curve's digest algorithm for aws-lc-rs's digest signing, and the
@@ -217,94 +211,68 @@ fn ecdsa_algs(
     })
 }
 
-/// Vault's RSA hashes that aws-lc-rs can sign with.
-fn rsa_digest(alg: &Algorithm) -> Result<&'static digest::Algorithm, Error> {
-    match alg.hash {
-        Hash::Sha2_256 => Ok(&digest::SHA256),
-        Hash::Sha2_384 => Ok(&digest::SHA384),
-        Hash::Sha2_512 => Ok(&digest::SHA512),
-        _ => Err(Error::invalid(
-            "RSA keys sign with sha2-256, sha2-384 or sha2-512 only: aws-lc-rs has no RSA signature with other hashes or without a DigestInfo",
-        )),
-    }
+/// The RSA hash (`None`: Vault's `none`, PKCS#1 v1.5 without a
+/// DigestInfo).
+fn rsa_hash(h: Hash) -> Option<awslc::Hash> {
+    Some(match h {
+        Hash::Sha1 => awslc::Hash::Sha1,
+        Hash::Sha2_224 => awslc::Hash::Sha2_224,
+        Hash::Sha2_256 => awslc::Hash::Sha2_256,
+        Hash::Sha2_384 => awslc::Hash::Sha2_384,
+        Hash::Sha2_512 => awslc::Hash::Sha2_512,
+        Hash::Sha3_224 => awslc::Hash::Sha3_224,
+        Hash::Sha3_256 => awslc::Hash::Sha3_256,
+        Hash::Sha3_384 => awslc::Hash::Sha3_384,
+        Hash::Sha3_512 => awslc::Hash::Sha3_512,
+        Hash::None => return None,
+    })
 }
 
-/// The input's digest for RSA: computed, or the caller's when prehashed.
-fn rsa_message(alg: &Algorithm, input: &[u8]) -> Result<Digest, Error> {
-    let d = rsa_digest(alg)?;
-    if alg.prehashed {
-        Digest::import_less_safe(input, d)
-            .map_err(|_| Error::invalid("prehashed input has the wrong length for its hash"))
+/// The padding: PKCS#1 v1.5, or PSS whose `auto` signs with the digest's
+/// length (see [`Salt`]) and verifies any length.
+fn rsa_padding(alg: &Algorithm, signing: bool) -> awslc::Padding {
+    if !alg.pss {
+        return awslc::Padding::Pkcs1v15;
+    }
+    awslc::Padding::Pss(match alg.salt {
+        Salt::Auto if !signing => awslc::Salt::Auto,
+        Salt::Auto | Salt::Hash => awslc::Salt::Digest,
+        Salt::Bytes(n) => awslc::Salt::Bytes(n),
+    })
+}
+
+/// What RSA signs: the input's digest, or the input itself when
+/// prehashed (or `none`).
+fn rsa_message(alg: &Algorithm, input: &[u8]) -> Result<Vec<u8>, Error> {
+    if alg.prehashed || alg.hash == Hash::None {
+        Ok(input.to_vec())
     } else {
-        Ok(digest::digest(d, input))
+        alg.hash.digest_of(input)
     }
 }
 
-fn pss_length(salt: Salt) -> RsaPssSaltLength {
-    match salt {
-        Salt::Auto | Salt::Hash => RsaPssSaltLength::Digest,
-        Salt::Bytes(n) => RsaPssSaltLength::Custom(n),
-    }
-}
-
-fn rsa_encoding(
-    d: &'static digest::Algorithm,
-    pss: bool,
-) -> &'static signature::RsaSignatureEncoding {
-    use signature::*;
-    match (pss, d.output_len()) {
-        (true, 32) => &RSA_PSS_SHA256,
-        (true, 48) => &RSA_PSS_SHA384,
-        (true, _) => &RSA_PSS_SHA512,
-        (false, 32) => &RSA_PKCS1_SHA256,
-        (false, 48) => &RSA_PKCS1_SHA384,
-        (false, _) => &RSA_PKCS1_SHA512,
-    }
-}
-
-/// A PSS encoding with a salt length. aws-lc-rs signs with `'static`
-/// encodings only: each (hash, length) pair is made once and kept; the
-/// lengths are checked against the key first, so there are at most a few
-/// thousand.
-fn pss_encoding(
-    d: &'static digest::Algorithm,
-    salt: Salt,
-) -> &'static signature::RsaSignatureEncoding {
-    type Made = HashMap<(usize, u16), &'static signature::RsaSignatureEncoding>;
-    static MADE: OnceLock<Mutex<Made>> = OnceLock::new();
-    match salt {
-        Salt::Auto | Salt::Hash => rsa_encoding(d, true),
-        Salt::Bytes(n) => {
-            let mut made = MADE
-                .get_or_init(Mutex::default)
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            made.entry((d.output_len(), n)).or_insert_with(|| {
-                let base = match d.output_len() {
-                    32 => signature::RSA_PSS_SHA256,
-                    48 => signature::RSA_PSS_SHA384,
-                    _ => signature::RSA_PSS_SHA512,
-                };
-                Box::leak(Box::new(
-                    base.with_pss_salt_length(RsaPssSaltLength::Custom(n)),
-                ))
-            })
+/// The RSA crate's refusals as the caller's errors (what to change), or
+/// ours (a stored key it cannot read).
+fn rsa_error(e: awslc::Error, what: &'static str, salt: Salt) -> Error {
+    match e {
+        awslc::Error::DigestLength { .. } => {
+            Error::invalid("prehashed input has the wrong length for its hash")
         }
-    }
-}
-
-/// Checks a salt length as Vault does: at most the key's bytes less the
-/// digest's and 2.
-fn check_salt(pair: &RsaKeyPair, d: &'static digest::Algorithm, salt: Salt) -> Result<(), Error> {
-    if let Salt::Bytes(n) = salt {
-        let max = pair.public_modulus_len().saturating_sub(2 + d.output_len());
-        if usize::from(n) > max {
-            return Err(Error::invalid(format!(
-                "requested salt length {n} is invalid"
-            )));
+        awslc::Error::TooLong { max } => Error::invalid(format!(
+            "input too long for this RSA key with hash_algorithm none: at most {max} bytes"
+        )),
+        awslc::Error::SaltTooLong { .. } => Error::invalid(match salt {
+            Salt::Bytes(n) => format!("requested salt length {n} is invalid"),
+            _ => "requested salt length is invalid".to_string(),
+        }),
+        awslc::Error::PssWithoutHash => Error::invalid(
+            "hash_algorithm=none requires both prehashed=true and signature_algorithm=pkcs1v15",
+        ),
+        awslc::Error::NotPrivate => {
+            Error::invalid("this key version has only a public key: it can verify, not sign")
         }
+        awslc::Error::Key | awslc::Error::Failed => failed(what),
     }
-    Ok(())
 }
 
 /// Signs `input` with a version's PKCS#8 private key.
@@ -322,18 +290,13 @@ pub fn sign(t: KeyType, pkcs8: &[u8], alg: &Algorithm, input: &[u8]) -> Result<V
             Ok(sig.as_ref().to_vec())
         }
         t if t.is_rsa() => {
-            let d = rsa_message(alg, input)?;
-            let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| failed("signing"))?;
-            let encoding = if alg.pss {
-                check_salt(&pair, d.algorithm(), alg.salt)?;
-                pss_encoding(d.algorithm(), alg.salt)
-            } else {
-                rsa_encoding(d.algorithm(), false)
-            };
-            let mut sig = vec![0u8; pair.public_modulus_len()];
-            pair.sign_digest(encoding, &d, &mut sig)
-                .map_err(|_| failed("signing"))?;
-            Ok(sig)
+            let key = awslc::RsaKey::from_pkcs8(pkcs8).map_err(|_| failed("signing"))?;
+            key.sign(
+                rsa_hash(alg.hash),
+                rsa_padding(alg, true),
+                &rsa_message(alg, input)?,
+            )
+            .map_err(|e| rsa_error(e, "signing", alg.salt))
         }
         other => Err(Error::invalid(format!(
             "key type {} does not support signing",
@@ -372,43 +335,18 @@ pub fn verify(
             )
         }
         t if t.is_rsa() => {
-            let d = rsa_message(alg, input)?;
-            let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| failed("verification"))?;
-            let public = pair.public_key().as_ref();
-            if !alg.pss {
-                return Ok(rsa_parameters(d.algorithm(), false)
-                    .verify_digest_sig(public, &d, sig)
-                    .is_ok());
-            }
-            check_salt(&pair, d.algorithm(), alg.salt)?;
-            // `auto` verifies what minikms signs (the digest's length) and
-            // what Vault signs (the longest salt).
-            let lengths: &[RsaPssSaltLength] = match alg.salt {
-                Salt::Auto => &[RsaPssSaltLength::Digest, RsaPssSaltLength::Max],
-                other => &[pss_length(other)],
-            };
-            Ok(lengths.iter().any(|l| {
-                rsa_parameters(d.algorithm(), true)
-                    .with_pss_salt_length(*l)
-                    .verify_digest_sig(public, &d, sig)
-                    .is_ok()
-            }))
+            let key = awslc::RsaKey::from_pkcs8(pkcs8).map_err(|_| failed("verification"))?;
+            key.verify(
+                rsa_hash(alg.hash),
+                rsa_padding(alg, false),
+                &rsa_message(alg, input)?,
+                sig,
+            )
+            .map_err(|e| rsa_error(e, "verification", alg.salt))
         }
         other => Err(Error::invalid(format!(
             "key type {} does not support verification",
             other.name()
         ))),
-    }
-}
-
-fn rsa_parameters(d: &'static digest::Algorithm, pss: bool) -> signature::RsaParameters {
-    use signature::*;
-    match (pss, d.output_len()) {
-        (true, 32) => RSA_PSS_2048_8192_SHA256,
-        (true, 48) => RSA_PSS_2048_8192_SHA384,
-        (true, _) => RSA_PSS_2048_8192_SHA512,
-        (false, 32) => RSA_PKCS1_2048_8192_SHA256,
-        (false, 48) => RSA_PKCS1_2048_8192_SHA384,
-        (false, _) => RSA_PKCS1_2048_8192_SHA512,
     }
 }

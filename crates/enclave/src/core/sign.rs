@@ -1,6 +1,6 @@
 //! Sign, verify (signatures and HMACs), hmac: the requests as Vault
 //! takes them. Which signature algorithms there are, and what they do, is
-//! in [`super::sigalg`]. HMAC: SHA-2 224, 256, 384, 512, with the
+//! in [`super::sigalg`]. HMAC: SHA-2 and SHA-3 224, 256, 384, 512, with the
 //! version's HMAC key (for `hmac` keys the key itself).
 
 use aws_lc_rs::hmac;
@@ -109,14 +109,89 @@ pub fn options(req: &Request, path_alg: Option<String>) -> Result<Options, Error
     })
 }
 
-fn mac_algorithm(name: &str) -> Result<hmac::Algorithm, Error> {
+/// An HMAC's hash: SHA-2 from aws-lc-rs, SHA-3 from RustCrypto's `hmac`
+/// and `sha3` (aws-lc-rs has no HMAC with SHA-3).
+#[derive(Clone, Copy)]
+enum MacAlg {
+    Sha2(hmac::Algorithm),
+    Sha3_224,
+    Sha3_256,
+    Sha3_384,
+    Sha3_512,
+}
+
+fn mac_algorithm(name: &str) -> Result<MacAlg, Error> {
     Ok(match name {
-        "sha2-224" => hmac::HMAC_SHA224,
-        "sha2-256" => hmac::HMAC_SHA256,
-        "sha2-384" => hmac::HMAC_SHA384,
-        "sha2-512" => hmac::HMAC_SHA512,
+        "sha2-224" => MacAlg::Sha2(hmac::HMAC_SHA224),
+        "sha2-256" => MacAlg::Sha2(hmac::HMAC_SHA256),
+        "sha2-384" => MacAlg::Sha2(hmac::HMAC_SHA384),
+        "sha2-512" => MacAlg::Sha2(hmac::HMAC_SHA512),
+        "sha3-224" => MacAlg::Sha3_224,
+        "sha3-256" => MacAlg::Sha3_256,
+        "sha3-384" => MacAlg::Sha3_384,
+        "sha3-512" => MacAlg::Sha3_512,
         other => return Err(Error::invalid(format!("unsupported algorithm {other}"))),
     })
+}
+
+/// A SHA-3 HMAC over `input` (any key length is valid for HMAC).
+fn sha3_mac<D>(key: &[u8], input: &[u8]) -> Result<::hmac::SimpleHmac<D>, Error>
+where
+    D: sha3::Digest + sha3::digest::common::BlockSizeUser,
+{
+    use ::hmac::{KeyInit as _, Mac as _};
+    let mut mac =
+        ::hmac::SimpleHmac::<D>::new_from_slice(key).map_err(|_| Error::failed("hmac"))?;
+    mac.update(input);
+    Ok(mac)
+}
+
+impl MacAlg {
+    fn tag(self, key: &[u8], input: &[u8]) -> Result<Vec<u8>, Error> {
+        use ::hmac::Mac as _;
+        Ok(match self {
+            Self::Sha2(alg) => hmac::sign(&hmac::Key::new(alg, key), input)
+                .as_ref()
+                .to_vec(),
+            Self::Sha3_224 => sha3_mac::<sha3::Sha3_224>(key, input)?
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+            Self::Sha3_256 => sha3_mac::<sha3::Sha3_256>(key, input)?
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+            Self::Sha3_384 => sha3_mac::<sha3::Sha3_384>(key, input)?
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+            Self::Sha3_512 => sha3_mac::<sha3::Sha3_512>(key, input)?
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+        })
+    }
+
+    /// Whether `tag` is the HMAC of `input`: compared in constant time
+    /// (aws-lc-rs's `verify`, RustCrypto's `verify_slice`).
+    fn verify(self, key: &[u8], input: &[u8], tag: &[u8]) -> Result<bool, Error> {
+        use ::hmac::Mac as _;
+        Ok(match self {
+            Self::Sha2(alg) => hmac::verify(&hmac::Key::new(alg, key), input, tag).is_ok(),
+            Self::Sha3_224 => sha3_mac::<sha3::Sha3_224>(key, input)?
+                .verify_slice(tag)
+                .is_ok(),
+            Self::Sha3_256 => sha3_mac::<sha3::Sha3_256>(key, input)?
+                .verify_slice(tag)
+                .is_ok(),
+            Self::Sha3_384 => sha3_mac::<sha3::Sha3_384>(key, input)?
+                .verify_slice(tag)
+                .is_ok(),
+            Self::Sha3_512 => sha3_mac::<sha3::Sha3_512>(key, input)?
+                .verify_slice(tag)
+                .is_ok(),
+        })
+    }
 }
 
 fn hmac_key(key: &Key, v: u64) -> Result<&[u8], Error> {
@@ -139,9 +214,9 @@ pub fn hmac_one(key: &Key, o: &Options, item: &Item) -> Result<SignOutcome, Erro
     let alg = mac_algorithm(&o.hash)?;
     let input = input_of(item)?;
     let v = key.version_for_use(o.key_version)?;
-    let tag = hmac::sign(&hmac::Key::new(alg, hmac_key(key, v)?), &input);
+    let tag = alg.tag(hmac_key(key, v)?, &input)?;
     Ok(SignOutcome {
-        hmac: Some(versioned(v, tag.as_ref())),
+        hmac: Some(versioned(v, &tag)),
         ..SignOutcome::default()
     })
 }
@@ -171,7 +246,7 @@ pub fn verify_one(key: &Key, o: &Options, item: &Item) -> Result<SignOutcome, Er
         let alg = mac_algorithm(&o.hash)?;
         let (v, tag) = parse_versioned(mac, "hmac")?;
         key.check_decryption_version(v)?;
-        let valid = hmac::verify(&hmac::Key::new(alg, hmac_key(key, v)?), &input, &tag).is_ok();
+        let valid = alg.verify(hmac_key(key, v)?, &input, &tag)?;
         return Ok(SignOutcome::valid(valid));
     }
     let Some(sig) = &item.signature else {

@@ -1,6 +1,5 @@
 //! Random bytes and hashes: no key involved.
 
-use aws_lc_rs::digest;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -98,9 +97,9 @@ pub fn hash(path_alg: Option<String>, req: HashRequest) -> Result<Sum, Error> {
         Ok(Hash::Sha1 | Hash::None) | Err(_) => {
             return Err(Error::invalid(format!("unsupported algorithm {alg_name}")))
         }
-        Ok(h) => h.digest()?,
+        Ok(h) => h,
     };
-    let sum = digest::digest(alg, &input);
-    let out = encode(sum.as_ref(), req.format.as_deref(), "hex")?;
+    let sum = alg.digest_of(&input)?;
+    let out = encode(&sum, req.format.as_deref(), "hex")?;
     Ok(Sum { sum: out })
 }

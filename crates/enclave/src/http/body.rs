@@ -112,6 +112,21 @@ impl From<Body> for Posted {
 pub async fn json_body<T: DeserializeOwned + Serialize + Default>(
     posted: impl Into<Posted>,
 ) -> Result<T, Error> {
+    read_body(posted, false).await.map(|(parsed, _)| parsed)
+}
+
+/// [`json_body`], and the names of the body's top-level fields (for
+/// Vault's warning about the ones a route does not know).
+pub async fn json_body_named<T: DeserializeOwned + Serialize + Default>(
+    posted: impl Into<Posted>,
+) -> Result<(T, Vec<String>), Error> {
+    read_body(posted, true).await
+}
+
+async fn read_body<T: DeserializeOwned + Serialize + Default>(
+    posted: impl Into<Posted>,
+    want_names: bool,
+) -> Result<(T, Vec<String>), Error> {
     let Posted {
         mut body,
         form_type,
@@ -164,7 +179,19 @@ pub async fn json_body<T: DeserializeOwned + Serialize + Default>(
         };
         check_params(&params, raw, &path, &parsed)?;
     }
-    Ok(parsed)
+    let names = if !want_names || empty {
+        Vec::new()
+    } else if form {
+        form_urlencoded::parse(bytes)
+            .map(|(k, _)| k.into_owned())
+            .collect()
+    } else {
+        // Only the names: the values are skipped, never copied.
+        serde_json::from_slice::<std::collections::BTreeMap<String, serde::de::IgnoredAny>>(bytes)
+            .map(|m| m.into_keys().collect())
+            .unwrap_or_default()
+    };
+    Ok((parsed, names))
 }
 
 /// Checks a request against the token's parameter constraints

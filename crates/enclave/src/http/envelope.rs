@@ -120,6 +120,7 @@ fn write_envelope<W: Write, T: Serialize>(
     request_id: RequestId,
     data: &T,
     errors: Option<&[String]>,
+    warnings: Option<&[String]>,
 ) -> serde_json::Result<W> {
     body.write_all(b"{\"request_id\":\"")
         .map_err(serde_json::Error::io)?;
@@ -129,7 +130,10 @@ fn write_envelope<W: Write, T: Serialize>(
     body.write_all(b"\",\"lease_id\":\"\",\"renewable\":false,\"lease_duration\":0,\"data\":")
         .map_err(serde_json::Error::io)?;
     serde_json::to_writer(&mut body, data)?;
-    body.write_all(b",\"wrap_info\":null,\"warnings\":null,\"auth\":null")
+    body.write_all(b",\"wrap_info\":null,\"warnings\":")
+        .map_err(serde_json::Error::io)?;
+    serde_json::to_writer(&mut body, &warnings)?;
+    body.write_all(b",\"auth\":null")
         .map_err(serde_json::Error::io)?;
     if let Some(errors) = errors {
         body.write_all(b",\"errors\":")
@@ -150,11 +154,21 @@ fn envelope_bytes<T: Serialize>(
     data: &T,
     errors: Option<&[String]>,
 ) -> serde_json::Result<Vec<u8>> {
+    warned_envelope_bytes(request_id, data, errors, None)
+}
+
+fn warned_envelope_bytes<T: Serialize>(
+    request_id: RequestId,
+    data: &T,
+    errors: Option<&[String]>,
+    warnings: Option<&[String]>,
+) -> serde_json::Result<Vec<u8>> {
     write_envelope(
         Vec::with_capacity(ENVELOPE_CAPACITY),
         request_id,
         data,
         errors,
+        warnings,
     )
 }
 
@@ -168,14 +182,28 @@ pub fn reply<T: Serialize>(
     facts: Facts,
     carries: Carries,
 ) -> Response {
+    reply_warned(id, status, data, errors, None, facts, carries)
+}
+
+/// [`reply`] with Vault's `warnings`, if any.
+fn reply_warned<T: Serialize>(
+    id: Answering,
+    status: StatusCode,
+    data: &T,
+    errors: Option<&[String]>,
+    warnings: Option<&[String]>,
+    facts: Facts,
+    carries: Carries,
+) -> Response {
     id.tell(facts);
     let body = match carries {
-        Carries::Public => envelope_bytes(id.id, data, errors).map(Body::from),
+        Carries::Public => warned_envelope_bytes(id.id, data, errors, warnings).map(Body::from),
         Carries::Secrets => write_envelope(
             SecretBuf::with_capacity(ENVELOPE_CAPACITY),
             id.id,
             data,
             errors,
+            warnings,
         )
         .map(SecretBuf::into_body),
     };
@@ -239,11 +267,23 @@ pub fn done<T: Serialize>(id: Answering, done: &Done<T>, on_failure: StatusCode)
     } else {
         StatusCode::OK
     };
-    reply(
+    done_as(id, done, status, None)
+}
+
+/// A key operation's answer in the envelope with `status` and Vault's
+/// `warnings`, if any.
+pub fn done_as<T: Serialize>(
+    id: Answering,
+    done: &Done<T>,
+    status: StatusCode,
+    warnings: Option<&[String]>,
+) -> Response {
+    reply_warned(
         id,
         status,
         &done.output,
         None,
+        warnings,
         Facts::of(done),
         done.shape.carries,
     )
@@ -251,7 +291,12 @@ pub fn done<T: Serialize>(id: Answering, done: &Done<T>, on_failure: StatusCode)
 
 /// 204, for writes that return nothing.
 pub fn no_content(id: Answering) -> Response {
-    id.tell(Facts::WROTE);
+    no_content_after(id, Facts::WROTE)
+}
+
+/// 204, for a write whose audit entry names what it did (`facts`).
+pub fn no_content_after(id: Answering, facts: Facts) -> Response {
+    id.tell(facts);
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -301,6 +346,7 @@ mod tests {
             carries,
             key_version: None,
             failed,
+            partial: failed,
             released: false,
         }
     }
@@ -392,6 +438,7 @@ mod tests {
             output: Answer::Batch {
                 results,
                 first_error: Some("item 1: bad".to_string()),
+                succeeded: true,
             },
             shape: shape(Carries::Secrets, true),
             wrote: false,

@@ -12,10 +12,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::app::AppState;
-use super::body::{check_path, json_body, Posted};
-use super::envelope::{done, no_content, ok, ok_secret, ok_with_fields, Answering, Facts};
+use super::body::{check_path, json_body, json_body_named, Posted};
+use super::envelope::{
+    done, no_content, no_content_after, ok, ok_secret, ok_with_fields, Answering, Facts,
+};
 use super::exec::blocking;
 use super::layers::{Authed, Named};
+use crate::core::input::unrecognized_warning;
 use crate::core::transit::manage::{self as ops, ManageOp};
 use crate::core::{import, manage, mount_config, release};
 use crate::error::Error;
@@ -24,7 +27,7 @@ use crate::state::acl::Access;
 /// `POST /v1/transit/keys/NAME[/config|rotate|trim|import|import_version]`:
 /// operation `Op` (its request is the body) on the key the request's
 /// classification names; the answer is the key's description (with
-/// Vault's warning about the request, if any).
+/// Vault's warning about the request, if any), or 204 where Vault's is.
 pub async fn described<Op>(
     State(app): State<AppState>,
     id: Answering,
@@ -34,9 +37,14 @@ pub async fn described<Op>(
 where
     Op: ManageOp + DeserializeOwned + Serialize + Default,
 {
-    let op: Op = json_body(body).await?;
-    let warning = op.warning();
+    let (op, names): (Op, Vec<String>) = json_body_named(body).await?;
+    let warning = op.warning().or_else(|| {
+        Op::FIELDS.and_then(|known| unrecognized_warning(names.iter().map(String::as_str), known))
+    });
     let ran = ops::run(&app.state, named.key()?, op).await?;
+    if Op::NO_CONTENT {
+        return Ok(no_content_after(id, Facts::of(&ran)));
+    }
     Ok(match warning {
         None => done(id, &ran, StatusCode::OK),
         Some(warning) => ok_with_fields(

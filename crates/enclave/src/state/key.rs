@@ -359,6 +359,15 @@ impl Key {
         Ok(())
     }
 
+    /// Adds a version made here (a rotation): the key is no longer an
+    /// imported one, as Vault reports a rotated imported key
+    /// (`imported_key: false`; `import_version` is then refused).
+    pub fn add_generated_version(&mut self, version: Version) -> Result<(), Error> {
+        self.add_version(version)?;
+        self.imported = false;
+        Ok(())
+    }
+
     pub fn version(&self, v: u64) -> Result<&Version, Error> {
         self.versions
             .get(&v)

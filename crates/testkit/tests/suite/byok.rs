@@ -24,6 +24,18 @@ async fn ok(s: &Server, path: &str, body: Value) -> Value {
     r.body["data"].clone()
 }
 
+/// An import (or import_version) that must answer as Vault's: 204, no
+/// body; then the key as a read describes it.
+async fn imported(s: &Server, path: &str, body: Value) -> Value {
+    let r = call(s, "POST", path, Some(body)).await;
+    assert_eq!(r.status, 204, "{path}: {}", String::from_utf8_lossy(&r.raw));
+    assert!(r.raw.is_empty(), "{path}: a 204 has no body");
+    let name = path.split('/').nth(4).unwrap();
+    let r = call(s, "GET", &format!("/v1/transit/keys/{name}"), None).await;
+    assert_eq!(r.status, 200);
+    r.body["data"].clone()
+}
+
 fn wrap(pem_pub: &str, target: &[u8]) -> String {
     let der = pem::parse(pem_pub).unwrap();
     let public = PublicEncryptingKey::from_der(der.contents()).unwrap();
@@ -104,13 +116,14 @@ async fn openssl_keys_imported_and_used_and_bad_imports_leave_nothing() {
     // AES-256 from `openssl rand`: encrypt here with the same key, decrypt there.
     let aes = openssl(d, &["rand", "32"]);
     assert_eq!(aes.len(), 32);
-    let info = ok(
+    let info = imported(
         &s,
         "/v1/transit/keys/aes/import",
         json!({"ciphertext": wrap(&wk, &aes), "type": "aes256-gcm96"}),
     )
     .await;
     assert_eq!(info["imported_key"], true);
+    assert_eq!(info["imported_key_allow_rotation"], false);
     let ct = ok(
         &s,
         "/v1/transit/encrypt/aes",
@@ -137,7 +150,7 @@ async fn openssl_keys_imported_and_used_and_bad_imports_leave_nothing() {
     assert_eq!(r.status, 400);
     // import_version adds v2.
     let aes2 = openssl(d, &["rand", "32"]);
-    let info = ok(
+    let info = imported(
         &s,
         "/v1/transit/keys/aes/import_version",
         json!({"ciphertext": wrap(&wk, &aes2)}),
@@ -147,13 +160,34 @@ async fn openssl_keys_imported_and_used_and_bad_imports_leave_nothing() {
     let back = ok(&s, "/v1/transit/decrypt/aes", json!({"ciphertext": ct})).await;
     assert_eq!(back["plaintext"], B64.encode(b"hi"));
 
+    // Imported with allow_rotation: rotate generates a version, and the
+    // key is no longer an imported one, as Vault reports it.
+    let info = imported(
+        &s,
+        "/v1/transit/keys/aes-rot/import",
+        json!({"ciphertext": wrap(&wk, &aes), "allow_rotation": true}),
+    )
+    .await;
+    assert_eq!(info["imported_key_allow_rotation"], true);
+    let info = ok(&s, "/v1/transit/keys/aes-rot/rotate", json!({})).await;
+    assert_eq!(info["latest_version"], 2);
+    assert_eq!(info["imported_key"], false);
+    assert!(info.get("imported_key_allow_rotation").is_none());
+    let ct2 = ok(
+        &s,
+        "/v1/transit/encrypt/aes-rot",
+        json!({"plaintext": B64.encode(b"v2")}),
+    )
+    .await;
+    assert!(ct2["ciphertext"].as_str().unwrap().starts_with("vault:v2:"));
+
     // RSA-2048: decrypt what OpenSSL encrypted with RSA-OAEP-SHA256.
     let rsa = genpkey(
         d,
         "rsa",
         &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
     );
-    ok(
+    imported(
         &s,
         "/v1/transit/keys/rsa/import",
         json!({"ciphertext": wrap(&wk, &rsa), "type": "rsa-2048"}),
@@ -211,7 +245,7 @@ async fn openssl_keys_imported_and_used_and_bad_imports_leave_nothing() {
         ),
     ] {
         let k = genpkey(d, name, &args);
-        ok(
+        imported(
             &s,
             &format!("/v1/transit/keys/{name}/import"),
             json!({"ciphertext": wrap(&wk, &k), "type": ty}),

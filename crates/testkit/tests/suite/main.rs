@@ -16,6 +16,7 @@ mod damaged_store;
 mod docs_run;
 mod enclave_ca;
 mod floods;
+mod hashes;
 mod interop_hvac;
 mod join;
 mod key_release;

@@ -10,6 +10,7 @@ use crate::core::release::{self, DatakeyBody, ReleasedDataKey, ReleasedPlaintext
 use crate::error::Error;
 use crate::state::key::Key;
 use crate::state::tokens::Identity;
+use zeroize::Zeroizing;
 
 /// How many items a request works on.
 fn items(item: &Item) -> usize {
@@ -112,7 +113,16 @@ impl KeyOp for Decrypt {
 
     fn run(self, key: &Key) -> Result<Decrypted, Error> {
         match self {
-            Self::Clear(item) => crypt::run(key, &item, crypt::decrypt_one).map(Decrypted::Clear),
+            Self::Clear(item) => {
+                let mut answer = crypt::run(key, &item, crypt::decrypt_one)?;
+                // A failed item answers `plaintext: ""`, as Vault's does.
+                if let Answer::Batch { results, .. } = &mut answer {
+                    for failed in results.iter_mut().filter(|r| r.error.is_some()) {
+                        failed.plaintext = Some(Zeroizing::new(String::new()));
+                    }
+                }
+                Ok(Decrypted::Clear(answer))
+            }
             Self::Released { item, to } => {
                 release::decrypt(key, &item, &to).map(Decrypted::Released)
             }
@@ -174,6 +184,7 @@ impl KeyOp for Datakey {
                 carries: Carries::Secrets,
                 key_version: Some(made.key_version),
                 failed: false,
+                partial: false,
                 released: false,
             },
             DataKeyMade::Released(made) => Shape::released(Some(made.key_version)),

@@ -19,6 +19,15 @@ pub trait ManageOp: Send + 'static {
     /// Whether it writes to the store.
     const WRITES: bool = true;
 
+    /// Vault answers 204 with no body (import, import_version): the
+    /// description is still made, for the audit entry's key version.
+    const NO_CONTENT: bool = false;
+
+    /// The body fields the route knows, where the others are ignored with
+    /// Vault's warning naming them (`None`: the request type says, with
+    /// [`ManageOp::warning`]).
+    const FIELDS: Option<&'static [&'static str]> = None;
+
     /// Vault's warning about the request, if any.
     fn warning(&self) -> Option<String> {
         None
@@ -41,6 +50,7 @@ pub async fn run<Op: ManageOp>(
             carries: Carries::Public,
             key_version: Some(info.latest_version),
             failed: false,
+            partial: false,
             released: false,
         },
         output: info,
@@ -72,6 +82,15 @@ impl ManageOp for Read {
 
 /// `keys/NAME/config`.
 impl ManageOp for ConfigRequest {
+    const FIELDS: Option<&'static [&'static str]> = Some(&[
+        "min_decryption_version",
+        "min_encryption_version",
+        "deletion_allowed",
+        "exportable",
+        "allow_plaintext_backup",
+        "auto_rotate_period",
+    ]);
+
     fn run(self, state: &State, name: &str) -> Result<KeyInfo, Error> {
         manage::config(state, name, self)
     }
@@ -84,6 +103,9 @@ impl ManageOp for ConfigRequest {
 pub struct Rotate(Option<serde_json::Value>);
 
 impl ManageOp for Rotate {
+    // Vault's rotate takes only managed-key fields, which minikms has not.
+    const FIELDS: Option<&'static [&'static str]> = Some(&[]);
+
     fn run(self, state: &State, name: &str) -> Result<KeyInfo, Error> {
         manage::rotate(state, name)
     }
@@ -91,6 +113,8 @@ impl ManageOp for Rotate {
 
 /// `keys/NAME/trim`.
 impl ManageOp for TrimRequest {
+    const FIELDS: Option<&'static [&'static str]> = Some(&["min_available_version"]);
+
     fn run(self, state: &State, name: &str) -> Result<KeyInfo, Error> {
         manage::trim(state, name, self)
     }
@@ -98,6 +122,8 @@ impl ManageOp for TrimRequest {
 
 /// `keys/NAME/import`: a new key from wrapped material.
 impl ManageOp for ImportRequest {
+    const NO_CONTENT: bool = true;
+
     fn run(self, state: &State, name: &str) -> Result<KeyInfo, Error> {
         import::import(state, name, self)
     }
@@ -110,6 +136,8 @@ impl ManageOp for ImportRequest {
 pub struct ImportVersion(ImportRequest);
 
 impl ManageOp for ImportVersion {
+    const NO_CONTENT: bool = true;
+
     fn run(self, state: &State, name: &str) -> Result<KeyInfo, Error> {
         import::import_version(state, name, self.0)
     }

@@ -48,6 +48,9 @@ pub struct Shape {
     pub key_version: Option<u64>,
     /// A batch in which an item failed.
     pub failed: bool,
+    /// ... and another succeeded (Vault's `partial_failure_response_code`
+    /// applies only then).
+    pub partial: bool,
     /// Wrapped to the token's attested key (`crate::core::release`): the
     /// audit entry then records what that token's login verified.
     pub released: bool,
@@ -56,14 +59,23 @@ pub struct Shape {
 impl Shape {
     /// An answer of one outcome or a batch's.
     pub fn of<T: batch::Outcome>(answer: &Answer<T>, carries: Carries) -> Self {
-        let (key_version, failed) = match answer {
-            Answer::One(one) => (one.key_version(), false),
-            Answer::Batch { first_error, .. } => (None, first_error.is_some()),
+        let (key_version, failed, partial) = match answer {
+            Answer::One(one) => (one.key_version(), false, false),
+            Answer::Batch {
+                first_error,
+                succeeded,
+                ..
+            } => (
+                None,
+                first_error.is_some(),
+                first_error.is_some() && *succeeded,
+            ),
         };
         Self {
             carries,
             key_version,
             failed,
+            partial,
             released: false,
         }
     }
@@ -74,6 +86,7 @@ impl Shape {
             carries: Carries::Public,
             key_version,
             failed: false,
+            partial: false,
             released: true,
         }
     }
