@@ -206,7 +206,11 @@ pub async fn patch(
             let facts = wrote(meta.version);
             Ok(ok(id, &meta, facts))
         }
-        Err(Error::NotFound(_)) => Ok(missing(id)),
+        // Vault's 404 here has no body at all.
+        Err(Error::NotFound(_)) => {
+            id.tell(Facts::default());
+            Ok(StatusCode::NOT_FOUND.into_response())
+        }
         Err(e) => Err(e),
     }
 }

@@ -469,7 +469,7 @@ pub fn metadata(state: &State, path: &str) -> Result<Option<Value>, Error> {
             )
         })
         .collect();
-    Ok(Some(serde_json::json!({
+    let mut answer = serde_json::json!({
         "cas_required": s.cas_required,
         "created_time": rfc3339_nanos(s.created_time),
         "current_metadata_version": s.current_metadata_version,
@@ -479,10 +479,14 @@ pub fn metadata(state: &State, path: &str) -> Result<Option<Value>, Error> {
         "max_versions": s.max_versions,
         "metadata_cas_required": false,
         "oldest_version": s.oldest_version,
-        "release_only_to_attested": s.release_only_to_attested,
         "updated_time": rfc3339_nanos(s.updated_time),
         "versions": versions,
-    })))
+    });
+    // Ours, not Vault's: shown only where set.
+    if s.release_only_to_attested {
+        answer["release_only_to_attested"] = Value::Bool(true);
+    }
+    Ok(Some(answer))
 }
 
 /// Writes the metadata of `path` (made if absent): the fields given.
