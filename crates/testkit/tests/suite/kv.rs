@@ -361,7 +361,7 @@ async fn kv_v2_answers_as_vault_survives_a_restart_and_audits_no_value() {
             "POST",
             "/v1/secret/undelete/db",
             json!({"versions": ["x"]}),
-            "whole numbers",
+            "invalid request body",
         ),
         (
             "POST",
