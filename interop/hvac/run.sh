@@ -59,6 +59,7 @@ minikms="$(dirname "$kms_host")/minikms"
 
 VAULT_ADDR="$addr" VAULT_TOKEN="$token" VAULT_CACERT="$work/minikms-ca.pem" \
     "$venv/bin/python" "$here/test_hvac.py"
+VAULT_ADDR="$addr" VAULT_TOKEN="$token" VAULT_CACERT="$work/minikms-ca.pem" "$venv/bin/python" "$here/test_hvac_kv.py"
 
 # Recovery shares through hvac: init with 3 shares (threshold 2) on a
 # fresh server, move its data dir to a "new machine" (no fuse file), read

@@ -25,6 +25,7 @@ import sys
 
 import requests
 
+from differential_kv import kv_steps
 from shapes import compare, is_kept, kind, read_kept
 
 P = base64.b64encode(b"attack at dawn").decode()
@@ -417,6 +418,7 @@ def family(path):
     """The route with names taken out, for grouping: transit/encrypt/NAME."""
     p = path.split("?")[0]
     p = re.sub(r"/(k-[A-Za-z0-9.-]+|app-1|\.hidden)(?=/|$)", "/NAME", p)
+    p = re.sub(r"/kv-.*$", "/PATH", p)
     p = re.sub(r"/(p-[a-z]+|default|root)$", "/POLICY", p)
     return p
 
@@ -431,6 +433,7 @@ def main():
     transit_steps()
     import_batch_warning_steps()
     token_policy_steps()
+    kv_steps(r)
     counts = collections.Counter()
     kinds, fams = collections.Counter(), collections.Counter()
     results = []

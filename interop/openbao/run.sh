@@ -81,3 +81,4 @@ OPENBAO_ADDR="$BAO_ADDR" OPENBAO_CACERT="$BAO_CACERT" MINIKMS_ADDR="$kms_addr" \
     KEPT="$here/kept-differences.md" \
     "$venv/bin/python" "$here/differential.py" ${1:-${DIFF_REPORT:-}}
 "$here/clients.sh" "$venv" "$kms_addr" "$work/minikms-ca.pem" "$token"
+"$here/kv_clients.sh" "$venv" "$kms_addr" "$work/minikms-ca.pem" "$token"

@@ -19,6 +19,20 @@ pub fn rfc3339(secs: u64) -> String {
         .unwrap_or_default()
 }
 
+/// Now, in Unix nanoseconds (0 if the clock is before 1970).
+pub fn now_nanos() -> u64 {
+    u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(0)
+}
+
+/// Unix nanoseconds as RFC 3339 UTC with as many fraction digits as needed
+/// (`2026-11-27T10:30:00.123456789Z`), as Vault writes KV times.
+pub fn rfc3339_nanos(nanos: u64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
 /// Now, RFC 3339 UTC with milliseconds (`2026-11-27T10:30:00.123Z`), as
 /// audit entries carry it.
 pub fn now_rfc3339_millis() -> String {

@@ -115,11 +115,15 @@ pub enum Op {
     CreateKey,
     /// `GET /attestation?nonce=FRESH`, the evidence verified here.
     Attest,
+    /// `POST /v1/secret/data/PATH`: a new KV version per request (durable).
+    KvPut,
+    /// `GET /v1/secret/data/PATH`.
+    KvGet,
 }
 
 impl Op {
     /// Every op, in the order the CLI lists them.
-    pub const ALL: [Op; 10] = [
+    pub const ALL: [Op; 12] = [
         Op::Health,
         Op::GenerateAesKey,
         Op::GenerateRsaKeyPair,
@@ -130,6 +134,8 @@ impl Op {
         Op::Datakey,
         Op::CreateKey,
         Op::Attest,
+        Op::KvPut,
+        Op::KvGet,
     ];
 
     /// The op's name, as `--op` takes it and reports print it.
@@ -145,6 +151,8 @@ impl Op {
             Op::Datakey => "datakey",
             Op::CreateKey => "create-key",
             Op::Attest => "attest",
+            Op::KvPut => "kv-put",
+            Op::KvGet => "kv-get",
         }
     }
 
@@ -161,6 +169,8 @@ impl Op {
             Op::Datakey => "`POST /v1/transit/datakey/plaintext/KEY`",
             Op::CreateKey => "`POST /v1/transit/keys/NEW`: a durable write per request",
             Op::Attest => "`GET /attestation?nonce=FRESH`, the evidence verified here",
+            Op::KvPut => "`POST /v1/secret/data/PATH`: a new KV version per request (durable)",
+            Op::KvGet => "`GET /v1/secret/data/PATH` (KV v2)",
         }
     }
 

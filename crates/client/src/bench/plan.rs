@@ -98,6 +98,21 @@ pub(super) async fn prepare(
             let body = shape(json!({ "input": input, "signature": signature }));
             ("POST", format!("/v1/transit/verify/{key}"), Some(body))
         }
+        Op::KvPut => (
+            "POST",
+            format!("/v1/secret/data/{key}"),
+            Some(json!({ "data": { "value": input } })),
+        ),
+        Op::KvGet => {
+            let path = format!("/v1/secret/data/{key}");
+            let put = json!({ "data": { "value": input } });
+            client
+                .request("POST", &path, Some(&put))
+                .await?
+                .ok_json()
+                .map_err(|e| e.context("cannot write the secret to measure with"))?;
+            ("GET", path, None)
+        }
         Op::Datakey => {
             create_key(client, &key, &key_type).await?;
             (

@@ -5,7 +5,7 @@
 use base64::Engine;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::keys::B64;
 use crate::error::Error;
@@ -181,4 +181,17 @@ pub fn unrecognized_warning<'a>(
         "Endpoint ignored these unrecognized parameters: [{}]",
         names.join(" ")
     ))
+}
+
+/// Zeroizes every string in `v` (bodies carry plaintext and secrets).
+pub fn wipe_value(v: Value) {
+    match v {
+        Value::String(mut s) => s.zeroize(),
+        Value::Array(items) => items.into_iter().for_each(wipe_value),
+        Value::Object(map) => map.into_iter().for_each(|(mut k, v)| {
+            k.zeroize();
+            wipe_value(v);
+        }),
+        _ => {}
+    }
 }

@@ -25,6 +25,7 @@
 //! - [`release`]: secrets wrapped to an attested workload's key, and keys
 //!   released only that way.
 //! - [`init`]: `sys/init`, the root token.
+//! - [`kv`]: Vault's KV v2 engine at `secret/` (versioned secrets).
 
 pub mod attest_roles;
 pub mod batch;
@@ -35,6 +36,7 @@ pub mod import;
 pub mod init;
 pub mod input;
 pub mod keys;
+pub mod kv;
 pub mod manage;
 pub mod mount_config;
 pub mod policies;

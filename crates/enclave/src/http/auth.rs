@@ -181,10 +181,25 @@ pub async fn renew_self(
     renew_with(app, id, Some(identity), body).await
 }
 
-/// `GET /v1/auth/token/lookup-self`.
-pub async fn lookup_self(id: Answering, Authed(identity): Authed) -> Response {
+/// `GET /v1/auth/token/lookup-self`: `id` is the token the request
+/// presented, as Vault answers (Vault Agent's `token_file` auto-auth reads
+/// its token back from there), in a body wiped once sent.
+pub async fn lookup_self(
+    id: Answering,
+    Authed(identity): Authed,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let view = tokens::view(&identity.accessor, identity.record.as_ref());
-    ok(id, &view, Facts::default())
+    let mut data = match serde_json::to_value(&view) {
+        Ok(data) => data,
+        Err(e) => return Error::internal("answer", e).into_response(),
+    };
+    if let Some(token) = super::layers::presented_token(&headers) {
+        data["id"] = Value::String(token.to_string());
+    }
+    let answer = ok_secret(id, &data, Facts::default());
+    crate::core::input::wipe_value(data);
+    answer
 }
 
 /// Looks up a token by accessor. Looking up may purge an expired token: a

@@ -28,6 +28,7 @@ use zeroize::{Zeroize, Zeroizing};
 use serde_json::{Map, Value};
 
 use super::layers::Authed;
+use crate::core::input::wipe_value;
 use crate::error::Error;
 use crate::state::params::Params;
 
@@ -278,19 +279,6 @@ fn one_as_parsed(sent: Value, read: &Value) -> Value {
             wipe_value(sent);
             read.clone()
         }
-    }
-}
-
-/// Zeroizes every string in `v` (bodies carry plaintext).
-fn wipe_value(v: Value) {
-    match v {
-        Value::String(mut s) => s.zeroize(),
-        Value::Array(items) => items.into_iter().for_each(wipe_value),
-        Value::Object(map) => map.into_iter().for_each(|(mut k, v)| {
-            k.zeroize();
-            wipe_value(v);
-        }),
-        _ => {}
     }
 }
 

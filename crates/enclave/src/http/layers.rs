@@ -125,7 +125,7 @@ const X_VAULT_TOKEN: HeaderName = HeaderName::from_static("x-vault-token");
 
 /// The token a request presents: `X-Vault-Token`, else `Authorization:
 /// Bearer`. The one reading of it.
-fn presented_token(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn presented_token(headers: &HeaderMap) -> Option<&str> {
     headers
         // A HeaderName, not a &str: a &str is parsed into one per lookup.
         .get(X_VAULT_TOKEN)

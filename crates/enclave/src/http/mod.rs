@@ -20,7 +20,8 @@
 //!   handler per key operation type), [`auth`]
 //!   (`sys/init`, tokens), [`attest`] (the attested login and its
 //!   roles), [`policies`], [`sys`] (seal status, unseal),
-//!   [`mounts`] (the mounts and a token's capabilities),
+//!   [`mounts`] (the mounts and a token's capabilities), [`kv`] (the KV
+//!   v2 engine at `secret/`),
 //!   and the tutorial's routes:
 //!   [`tutorial`], [`status`], [`attestation`].
 
@@ -34,6 +35,7 @@ pub mod envelope;
 pub mod error;
 pub mod exec;
 pub mod keys;
+pub mod kv;
 pub mod layers;
 pub mod metrics;
 pub mod mounts;

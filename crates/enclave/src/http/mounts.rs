@@ -3,8 +3,9 @@
 //! hvac and the CLI use to find a path's mount) and a token's capabilities
 //! (`sys/capabilities-self`).
 //!
-//! minikms has three mounts, fixed: the secrets engines `transit/` and
-//! `sys/`, and the auth method `token/`. They answer in Vault's shape; their
+//! minikms has four mounts, fixed: the secrets engines `transit/`,
+//! `secret/` (KV version 2, so the CLI picks its v2 paths) and `sys/`, and
+//! the auth method `token/`. They answer in Vault's shape; their
 //! accessors and UUIDs are constants, since nothing can mount, unmount or
 //! tune them.
 
@@ -42,10 +43,22 @@ fn mount(kind: &str, accessor: &str, uuid: &str, description: &str) -> Value {
         "type": kind,
         "uuid": uuid,
     });
-    if kind == "transit" {
+    if kind == "transit" || kind == "kv" {
         m["deprecation_status"] = json!("supported");
     }
+    if kind == "kv" {
+        m["options"] = json!({ "version": "2" });
+    }
     m
+}
+
+fn kv() -> Value {
+    mount(
+        "kv",
+        "kv_6d696e69",
+        "6d696e69-6b6d-536b-7600-000000000001",
+        "key/value secret storage",
+    )
 }
 
 fn transit() -> Value {
@@ -77,7 +90,11 @@ fn token() -> Value {
 
 /// The secrets engines, by path.
 fn secrets() -> Map<String, Value> {
-    Map::from_iter([("sys/".into(), system()), ("transit/".into(), transit())])
+    Map::from_iter([
+        ("secret/".into(), kv()),
+        ("sys/".into(), system()),
+        ("transit/".into(), transit()),
+    ])
 }
 
 /// The auth methods, by path.
@@ -129,6 +146,8 @@ pub async fn ui_mounts(id: Answering) -> Response {
 pub async fn ui_mount_of(id: Answering, Path(path): Path<String>) -> Result<Response, Error> {
     let (mut m, at) = if path == "transit" || path.starts_with("transit/") {
         (transit(), "transit/")
+    } else if path == "secret" || path.starts_with("secret/") {
+        (kv(), "secret/")
     } else if path == "sys" || path.starts_with("sys/") {
         (system(), "sys/")
     } else if path == "auth/token" || path.starts_with("auth/token/") {

@@ -17,7 +17,7 @@ use super::error::{method_not_allowed, not_found};
 use super::keys::described;
 use super::layers::{Audit, Guard, StateLayer};
 use super::{
-    attest, attestation, auth, crypto, keys, metrics, mounts, policies, status, sys, tutorial,
+    attest, attestation, auth, crypto, keys, kv, metrics, mounts, policies, status, sys, tutorial,
 };
 use crate::core::import::ImportRequest;
 use crate::core::manage::{ConfigRequest, CreateRequest, TrimRequest};
@@ -289,10 +289,46 @@ fn v1(state: AppState, metrics_open: bool) -> Router<AppState> {
             "/v1/transit/verify/{name}/{alg}",
             post(transit_op::<Signing<Verify>>).put(transit_op::<Signing<Verify>>),
         )
+        .merge(kv_routes())
         .route_layer(
             tower::ServiceBuilder::new()
                 .layer(audit)
                 .layer(StateLayer::new(state.clone(), Guard)),
         );
     open.merge(guarded)
+}
+
+/// The KV v2 engine's routes at `secret/` (guarded and audited with the
+/// rest: [`v1`] layers them). `{*path}` is the secret's path, which the
+/// classifier decodes once.
+fn kv_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/secret/data/{*path}",
+            get(kv::read)
+                .post(kv::write)
+                .put(kv::write)
+                .patch(kv::patch)
+                .delete(kv::delete_latest),
+        )
+        .route("/v1/secret/metadata", any(kv::metadata))
+        .route("/v1/secret/metadata/", any(kv::metadata))
+        .route("/v1/secret/metadata/{*path}", any(kv::metadata))
+        .route(
+            "/v1/secret/delete/{*path}",
+            post(kv::delete).put(kv::delete),
+        )
+        .route(
+            "/v1/secret/undelete/{*path}",
+            post(kv::undelete).put(kv::undelete),
+        )
+        .route(
+            "/v1/secret/destroy/{*path}",
+            post(kv::destroy).put(kv::destroy),
+        )
+        .route("/v1/secret/subkeys/{*path}", get(kv::subkeys))
+        .route(
+            "/v1/secret/config",
+            get(kv::config).post(kv::set_config).put(kv::set_config),
+        )
 }

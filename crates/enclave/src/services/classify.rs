@@ -16,6 +16,8 @@ pub const MAX_KEY: usize = 256;
 // Handlers act on the name decoded here: a cut one must never be a valid
 // name (so never another key than the one the path names).
 const _: () = assert!(minikms_api::key_name::MAX < MAX_KEY);
+// The same for KV secret paths (`{*path}`: the rest of the path).
+const _: () = assert!(crate::core::kv::MAX_PATH < MAX_KEY);
 
 /// What a `/v1` request is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +29,7 @@ pub struct Classified {
     /// Its route: the pattern it matched, without `/v1/`
     /// (`transit/encrypt/{name}`).
     pub route: String,
-    /// The mount the route belongs to: `transit`, `auth/token`,
+    /// The mount the route belongs to: `transit`, `secret`, `auth/token`,
     /// `auth/attest` or `sys`.
     pub mount: &'static str,
     /// The key (or policy) name in the path, decoded, cut to [`MAX_KEY`]:
@@ -126,14 +128,21 @@ fn mount(route: &str) -> &'static str {
         "auth/token"
     } else if route.starts_with("auth/attest/") {
         "auth/attest"
+    } else if route.starts_with("secret/") {
+        "secret"
     } else {
         "sys"
     }
 }
 
-/// The path segment where the route says `{name}`, decoded, cut to
+/// The path segment where the route says `{name}` (or the rest of the
+/// path where it says `{*path}`: a KV secret's path), decoded, cut to
 /// [`MAX_KEY`] characters (`None` if it does not decode).
 fn key_name(route: &str, raw_path: &str) -> Option<String> {
+    if let Some(at) = route.split('/').position(|s| s == "{*path}") {
+        let rest = raw_path.splitn(at + 1, '/').nth(at)?;
+        return Some(decode(rest)?.chars().take(MAX_KEY).collect());
+    }
     let at = route.split('/').position(|s| s == "{name}")?;
     let name = decode(raw_path.split('/').nth(at)?)?;
     Some(name.chars().take(MAX_KEY).collect())

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use super::acl::{self, Access};
 use super::key::Key;
+use super::kv::Secret;
 use super::params::Params;
 use super::policies::{NamedPolicy, Policies};
 use super::tokens::{self, TokenRecord, Tokens};
@@ -45,6 +46,8 @@ pub struct Inner {
     /// Records being written.
     pub busy: BTreeSet<(Table, String)>,
     pub keys: BTreeMap<String, Arc<Key>>,
+    /// The KV engine's secrets, by path.
+    pub secrets: BTreeMap<String, Arc<Secret>>,
     /// SHA-256 of the root token, once initialised.
     pub root_hash: Option<[u8; 32]>,
     /// The public facts of the recovery shares, if any were made (sealed
@@ -73,6 +76,7 @@ impl Inner {
         let mut inner = Self {
             busy: BTreeSet::new(),
             keys: BTreeMap::new(),
+            secrets: BTreeMap::new(),
             root_hash: None,
             recovery: None,
             recovery_sealed: false,
@@ -108,6 +112,7 @@ impl Inner {
         let Some(plain) = plain else {
             match table {
                 Table::Keys => drop(self.keys.remove(id)),
+                Table::Secrets => drop(self.secrets.remove(id)),
                 Table::Meta if id == INIT_ID => {
                     self.root_hash = None;
                     self.recovery = None;
@@ -126,6 +131,10 @@ impl Inner {
             Table::Keys => {
                 let key: Key = serde_json::from_slice(plain).map_err(|_| unreadable())?;
                 self.keys.insert(id.to_string(), Arc::new(key));
+            }
+            Table::Secrets => {
+                let secret: Secret = serde_json::from_slice(plain).map_err(|_| unreadable())?;
+                self.secrets.insert(id.to_string(), Arc::new(secret));
             }
             Table::Meta if id == INIT_ID => {
                 let init: InitRecord = serde_json::from_slice(plain).map_err(|_| unreadable())?;
@@ -189,7 +198,12 @@ impl Inner {
     /// (`transit/keys/`) is decided first by the rules for the path
     /// without its trailing slash, as Vault does, if any matches it.
     pub fn grants(&self, rec: &TokenRecord, path: &str, op: Access) -> Result<Params, Error> {
-        let needed = tokens::needed(op, path, |name| self.keys.contains_key(name));
+        let needed = match (op, path.strip_prefix("secret/data/")) {
+            // A KV write creates the secret or updates it, as in Vault.
+            (Access::Write, Some(secret)) if !self.secrets.contains_key(secret) => acl::Cap::Create,
+            (Access::Write, Some(_)) => acl::Cap::Update,
+            _ => tokens::needed(op, path, |name| self.keys.contains_key(name)),
+        };
         let mut permissions = self.policies.permissions(&rec.policies, path);
         if let (Access::List, Some(bare)) = (op, path.strip_suffix('/')) {
             if let Some((caps, params)) = self.policies.permissions(&rec.policies, bare) {

@@ -3,7 +3,8 @@
 //! the import wrapping key, the TLS CA, the audit key) in memory, and
 //! writes every change through the store before anyone sees it.
 //!
-//! - [`key`]: the managed-key model.
+//! - [`key`]: the managed-key model; [`kv`]: the KV engine's secrets
+//!   ([`secrets`]: their reads and writes).
 //! - [`tokens`]: token records, the root token, and the decision whether a
 //!   token may do something ([`State::authorize`]).
 //! - [`acl`]: ACL policies (Vault's HCL path form) and how they match;
@@ -32,10 +33,12 @@ pub mod acl;
 pub mod follow;
 pub mod inner;
 pub mod key;
+pub mod kv;
 pub mod owner;
 pub mod params;
 pub mod policies;
 pub mod roles;
+pub mod secrets;
 pub mod tokens;
 
 pub use owner::State;

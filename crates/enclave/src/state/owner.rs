@@ -33,7 +33,7 @@ pub struct State {
 }
 
 /// What a write does, decided under the lock.
-enum Step<T, R> {
+pub(super) enum Step<T, R> {
     /// Nothing to write: answer `R`.
     Done(R),
     /// Write this record (`None` removes it), then apply `T` in memory.
@@ -179,7 +179,7 @@ impl State {
     /// `apply` updates the state once the record is on disk. A failed write
     /// changes nothing. If another replica wrote the record meanwhile, we
     /// catch up and `prepare` decides again.
-    fn change<T, R>(
+    pub(super) fn change<T, R>(
         &self,
         table: Table,
         id: &str,

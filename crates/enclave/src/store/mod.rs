@@ -144,11 +144,19 @@ pub enum Table {
     Tokens,
     /// ACL policies, by name.
     Policies,
+    /// The KV v2 engine's secrets (every version of one), by path.
+    Secrets,
 }
 
 impl Table {
     /// Every table, in the order they are read at open.
-    pub const ALL: [Table; 4] = [Table::Meta, Table::Keys, Table::Tokens, Table::Policies];
+    pub const ALL: [Table; 5] = [
+        Table::Meta,
+        Table::Keys,
+        Table::Tokens,
+        Table::Policies,
+        Table::Secrets,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -156,6 +164,7 @@ impl Table {
             Table::Keys => "keys",
             Table::Tokens => "tokens",
             Table::Policies => "policies",
+            Table::Secrets => "secrets",
         }
     }
 

@@ -45,7 +45,7 @@ fn other_signing_key() -> &'static Path {
 }
 
 /// A workload enclave file signed by `key`, at `svn`, debug or not.
-fn workload(dir: &Path, name: &str, key: &Path, svn: u16, debug: bool) -> PathBuf {
+pub(crate) fn workload(dir: &Path, name: &str, key: &Path, svn: u16, debug: bool) -> PathBuf {
     let shipped = std::fs::read_to_string(shipped_config()).unwrap();
     let config = shipped
         .replace("SecurityVersion = 1", &format!("SecurityVersion = {svn}"))
@@ -63,19 +63,19 @@ fn workload(dir: &Path, name: &str, key: &Path, svn: u16, debug: bool) -> PathBu
 }
 
 /// MRSIGNER of a signed file.
-fn mrsigner(signed: &Path) -> String {
+pub(crate) fn mrsigner(signed: &Path) -> String {
     let (id, _) = minikms_sigstruct::image::verify_image(&std::fs::read(signed).unwrap()).unwrap();
     id.mrsigner.to_hex()
 }
 
-fn attestation() -> Attestation {
+pub(crate) fn attestation() -> Attestation {
     let mut a = Attestation::default();
     a.policy.allow_simulation = true;
     a.policy.allow_debug = true;
     a
 }
 
-fn url(addr: SocketAddr) -> ServerUrl {
+pub(crate) fn url(addr: SocketAddr) -> ServerUrl {
     ServerUrl::parse(&format!("https://{addr}")).unwrap()
 }
 

@@ -20,6 +20,7 @@ mod hashes;
 mod interop_hvac;
 mod join;
 mod key_release;
+mod kv;
 mod ops;
 mod policy_attacks;
 mod recovery;

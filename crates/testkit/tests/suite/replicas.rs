@@ -117,6 +117,18 @@ async fn every_write_on_one_replica_is_seen_by_the_next_request_to_any_other() {
     .await;
     assert_eq!(back["data"]["plaintext"], plain);
 
+    // A KV secret written on A is read on C, and the version B makes
+    // next is the one A reads (issue 36: secrets are records like keys).
+    let put = Some(json!({"data": {"password": "one"}}));
+    ok(&a, "POST", "/v1/secret/data/db", put).await;
+    let read = ok(&c, "GET", "/v1/secret/data/db", None).await;
+    assert_eq!(read["data"]["data"]["password"], "one");
+    let put = Some(json!({"options": {"cas": 1}, "data": {"password": "two"}}));
+    ok(&b, "POST", "/v1/secret/data/db", put).await;
+    let read = ok(&a, "GET", "/v1/secret/data/db", None).await;
+    assert_eq!(read["data"]["data"]["password"], "two");
+    assert_eq!(read["data"]["metadata"]["version"], 2);
+
     // Rotate on B; C encrypts with version 2 at once, A reads it.
     ok(&b, "POST", "/v1/transit/keys/k/rotate", None).await;
     let ct2 = ok(

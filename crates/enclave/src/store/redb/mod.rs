@@ -61,12 +61,14 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 const POLICIES: TableDefinition<&str, &[u8]> = TableDefinition::new("policies");
+const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
 fn def(table: Table) -> TableDefinition<'static, &'static str, &'static [u8]> {
     match table {
         Table::Meta => META,
         Table::Keys => KEYS,
         Table::Tokens => TOKENS,
         Table::Policies => POLICIES,
+        Table::Secrets => SECRETS,
     }
 }
 
@@ -138,12 +140,14 @@ impl RedbStore {
             let mut keys = tx.open_table(KEYS).map_err(db_err)?;
             let mut tokens = tx.open_table(TOKENS).map_err(db_err)?;
             let mut policies = tx.open_table(POLICIES).map_err(db_err)?;
+            let mut secrets = tx.open_table(SECRETS).map_err(db_err)?;
             for (table, id, value) in &staged.rows {
                 let t = match table {
                     Table::Meta => &mut meta,
                     Table::Keys => &mut keys,
                     Table::Tokens => &mut tokens,
                     Table::Policies => &mut policies,
+                    Table::Secrets => &mut secrets,
                 };
                 match value {
                     Some(v) => {
