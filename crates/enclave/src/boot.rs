@@ -74,6 +74,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
             tsm_report_dir,
             max_connections,
             max_connections_per_address,
+            max_request_size,
         }) => (
             SetUp {
                 bind,
@@ -90,6 +91,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
                 storage,
                 tsm_report_dir,
                 limits: (max_connections, max_connections_per_address),
+                max_request_size,
             },
             keep_server_up,
         ),
@@ -110,6 +112,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
         app,
         opened,
         limits,
+        body_limit,
     } = match set_up(start, setup, &channel).await {
         Ok(ready) => ready,
         Err((kind, message)) => {
@@ -127,6 +130,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
         tls.clone(),
         app,
         limits,
+        body_limit,
         keep_server_up,
         stop_rx.clone(),
     ));
@@ -185,6 +189,8 @@ struct SetUp {
     tsm_report_dir: Option<std::path::PathBuf>,
     /// Most connections, and from one address, as the host asked.
     limits: (Option<u32>, Option<u32>),
+    /// The largest request body, as the host asked.
+    max_request_size: Option<u64>,
 }
 
 /// A server ready to serve.
@@ -197,6 +203,7 @@ struct Ready {
     /// unsealed.
     opened: Arc<OnceLock<Opened>>,
     limits: server::limits::Limits,
+    body_limit: crate::http::body::BodyLimit,
 }
 
 /// Opens the platform and the key store, binds the socket and makes the TLS
@@ -211,6 +218,8 @@ async fn set_up(
     let (max, per_address) = setup.limits;
     let limits = server::limits::Limits::new(max, per_address)
         .map_err(|e| other("refused the connection limits", &e))?;
+    let body_limit = crate::http::body::BodyLimit::new(setup.max_request_size)
+        .map_err(|e| other("refused the request size limit", &e))?;
     let platform: Arc<dyn Platform> = match (start, &setup.tsm_report_dir) {
         (Start::SelfChecked(identity, config), None) => Arc::new(
             Simulation::open(identity, config, &setup.sim_platform_file, channel.caller())
@@ -315,6 +324,7 @@ async fn set_up(
                 app,
                 opened,
                 limits,
+                body_limit,
             });
         }
         Err(sealed) => sealed,
@@ -350,6 +360,7 @@ async fn set_up(
         app,
         opened,
         limits,
+        body_limit,
     })
 }
 

@@ -305,6 +305,7 @@ mod tests {
             tsm_report_dir: None,
             max_connections: None,
             max_connections_per_address: None,
+            max_request_size: None,
         }
     }
 

@@ -102,6 +102,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub max_connections_per_address: Option<u32>,
+    /// The largest request body in bytes, 65536 to 33554432 (Vault's
+    /// default `max_request_size`, for an enclave given the memory)
+    /// [default: 4194304, from the enclave's memory budget: docs/operations.md].
+    #[arg(long, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(65_536..=33_554_432))]
+    pub max_request_size: Option<u64>,
     /// Enclave config used when signing the development build
     /// [default: the enclave.toml built into kms-host].
     #[arg(long)]
@@ -218,6 +224,7 @@ pub fn run(args: RunArgs) -> Result<(), HostError> {
         tsm_report_dir: (platform == Some(PlatformArg::Tsm)).then(|| args.tsm_report_dir.clone()),
         max_connections: args.max_connections,
         max_connections_per_address: args.max_connections_per_address,
+        max_request_size: args.max_request_size,
     };
     let quoting: Box<dyn Quoting> = match platform {
         // In a CVM the enclave asks the kernel itself; the host quotes nothing.

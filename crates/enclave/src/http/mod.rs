@@ -20,7 +20,8 @@
 //!   handler per key operation type), [`auth`]
 //!   (`sys/init`, tokens), [`attest`] (the attested login and its
 //!   roles), [`policies`], [`sys`] (seal status, unseal),
-//!   [`mounts`] (the mounts and a token's capabilities),
+//!   [`mounts`] (the mounts and a token's capabilities), [`help`]
+//!   (Vault's `?help=1` on the Transit paths),
 //!   and the tutorial's routes:
 //!   [`tutorial`], [`status`], [`attestation`].
 
@@ -33,6 +34,7 @@ pub mod crypto;
 pub mod envelope;
 pub mod error;
 pub mod exec;
+pub mod help;
 pub mod keys;
 pub mod layers;
 pub mod mounts;

@@ -99,6 +99,10 @@ pub enum Ecall {
         /// from one address at most (`None`: a quarter of the above).
         #[serde(default)]
         max_connections_per_address: Option<u32>,
+        /// `kms-host run --max-request-size`: the largest request body in
+        /// bytes (`None`: the enclave's default). The enclave checks it.
+        #[serde(default)]
+        max_request_size: Option<u64>,
     },
     /// Answer to `init_quote`: the quoting enclave's TARGETINFO (512 bytes,
     /// hex), which the enclave's report must target.
