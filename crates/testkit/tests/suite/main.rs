@@ -18,6 +18,7 @@ mod floods;
 mod interop_hvac;
 mod join;
 mod key_release;
+mod operator_cli;
 mod policy_attacks;
 mod recovery;
 mod refusals;
