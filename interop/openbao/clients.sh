@@ -58,6 +58,8 @@ if "$bao" policy list | grep -qx 'cli-enc'; then fail "bao policy delete left th
 "$bao" status > /dev/null || fail "bao status"
 "$bao" secrets list | grep -q '^transit/ ' || fail "bao secrets list"
 "$bao" audit list | grep -q '^file/ ' || fail "bao audit list"
+"$bao" path-help transit/keys/cli-key | grep -q 'Managed named encryption keys' || fail "bao path-help transit/keys/NAME"
+"$bao" path-help transit/encrypt/cli-key | grep -q '^Request: *encrypt/cli-key' || fail "bao path-help transit/encrypt/NAME"
 "$bao" write transit/keys/cli-key/config deletion_allowed=true > /dev/null || fail "bao write transit/keys/cli-key/config"
 "$bao" delete transit/keys/cli-key > /dev/null || fail "bao delete transit/keys/cli-key"
 if "$bao" list transit/keys | grep -qx 'cli-key'; then fail "bao delete left the key"; fi
