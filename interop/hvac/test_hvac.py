@@ -234,7 +234,7 @@ check(client.list("auth/attest/role") is None, "delete role")
 # What `bao status` and tools read of the server: sys/leader (no HA here,
 # as Vault dev) and sys/audit (the signed file log).
 leader = client.sys.read_leader_status()
-check(leader["ha_enabled"] is False and leader["leader_address"] == "", "read_leader_status")
+check(leader == {"ha_enabled": False}, "read_leader_status")
 devices = client.sys.list_enabled_audit_devices()["data"]
 check(devices["file/"]["type"] == "file", "list_enabled_audit_devices")
 

@@ -159,19 +159,10 @@ pub async fn open_health(State(app): State<AppState>, uri: axum::http::Uri) -> R
 
 /// Vault's `sys/leader` for a server without HA, which minikms is (one
 /// enclave, or replicas that each answer alike): Vault answers it open,
-/// sealed or not, with `ha_enabled: false` and the zero values of the
-/// rest, as OpenBao's dev server does.
+/// sealed or not, with only `ha_enabled: false`, as OpenBao's dev server
+/// does.
 pub fn leader() -> Response {
-    axum::Json(json!({
-        "ha_enabled": false,
-        "is_self": false,
-        "active_time": "0001-01-01T00:00:00Z",
-        "leader_address": "",
-        "leader_cluster_address": "",
-        "performance_standby": false,
-        "performance_standby_last_remote_wal": 0,
-    }))
-    .into_response()
+    axum::Json(json!({ "ha_enabled": false })).into_response()
 }
 
 /// `GET /v1/sys/leader` of an open store.

@@ -183,8 +183,7 @@ async fn the_cli_s_operator_routes_policies_and_limits_answer_as_vault() {
         "{}",
         String::from_utf8_lossy(&leader.raw)
     );
-    assert_eq!(leader.body["ha_enabled"], json!(false));
-    assert_eq!(leader.body["leader_address"], json!(""));
+    assert_eq!(leader.body, json!({ "ha_enabled": false }));
 
     // `bao audit list`: the signed file log, in Vault's shape (in `data`
     // and at the top level, as Vault's older sys routes answer).
