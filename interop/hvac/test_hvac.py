@@ -231,6 +231,13 @@ except hvac.exceptions.InvalidRequest:
 client.delete("auth/attest/role/workload")
 check(client.list("auth/attest/role") is None, "delete role")
 
+# What `bao status` and tools read of the server: sys/leader (no HA here,
+# as Vault dev) and sys/audit (the signed file log).
+leader = client.sys.read_leader_status()
+check(leader == {"ha_enabled": False}, "read_leader_status")
+devices = client.sys.list_enabled_audit_devices()["data"]
+check(devices["file/"]["type"] == "file", "list_enabled_audit_devices")
+
 from importlib.metadata import version
 
 print(f"hvac {version('hvac')} interop: {checks} checks passed")

@@ -45,7 +45,24 @@ BAO_TOKEN="$tok" "$bao" write -field=ciphertext transit/encrypt/cli-key plaintex
 if BAO_TOKEN="$tok" "$bao" read transit/keys/cli-key > /dev/null 2>&1; then
     fail "the policy's token could read transit/keys/cli-key"
 fi
+"$bao" token renew -increment=5m "$tok" > /dev/null || fail "bao token renew"
 "$bao" token revoke "$tok" > /dev/null || fail "bao token revoke"
+if BAO_TOKEN="$tok" "$bao" token lookup > /dev/null 2>&1; then
+    fail "the revoked token still looks itself up"
+fi
+"$bao" policy delete cli-enc > /dev/null || fail "bao policy delete"
+if "$bao" policy list | grep -qx 'cli-enc'; then fail "bao policy delete left the policy"; fi
+# What a Transit user runs around the keys (issue 37): the server's status
+# (sys/seal-status, then sys/leader), its mounts and audit devices, and a
+# key deleted once its config allows it.
+"$bao" status > /dev/null || fail "bao status"
+"$bao" secrets list | grep -q '^transit/ ' || fail "bao secrets list"
+"$bao" audit list | grep -q '^file/ ' || fail "bao audit list"
+"$bao" path-help transit/keys/cli-key | grep -q 'Managed named encryption keys' || fail "bao path-help transit/keys/NAME"
+"$bao" path-help transit/encrypt/cli-key | grep -q '^Request: *encrypt/cli-key' || fail "bao path-help transit/encrypt/NAME"
+"$bao" write transit/keys/cli-key/config deletion_allowed=true > /dev/null || fail "bao write transit/keys/cli-key/config"
+"$bao" delete transit/keys/cli-key > /dev/null || fail "bao delete transit/keys/cli-key"
+if "$bao" list transit/keys | grep -qx 'cli-key'; then fail "bao delete left the key"; fi
 bao_version="$("$bao" version | awk '{print $2}')"
 
 # SOPS: a YAML file encrypted under a Transit key (made on first use, by

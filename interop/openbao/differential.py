@@ -350,6 +350,35 @@ def sys_steps():
     r("GET", "sys/nonexistent-route")
 
 
+def operator_cli_steps():
+    """Issue 37 (areas 1, 5, 6): what the `bao` CLI and tools ask beyond
+    Transit, Vault's HCL 1 policy forms, and the limits."""
+    r("GET", "sys/leader")
+    r("GET", "sys/audit")
+    r("GET", "sys/host-info")
+    r("POST", "auth/token/create", {"ttl": "1000h"})
+    r("POST", "auth/token/create", {"ttl": "1000h", "policies": ["default"]})
+    # HCL 1 forms HCL 2 refuses: attributes on one line, commas, quoted
+    # names, the older `policy = "write"`, Vault's `patch` capability.
+    one_line = 'path "transit/encrypt/app-*" { capabilities = ["update"] allowed_parameters = { "plaintext" = [] } }'
+    r("PUT", "sys/policy/p-oneline", {"policy": one_line})
+    r("GET", "sys/policy/p-oneline")
+    r("PUT", "sys/policy/p-commas", {"policy": 'path "transit/keys/*" { "capabilities" = ["read", "list"], comment = "x", }'})
+    r("PUT", "sys/policy/p-old", {"policy": 'path "transit/keys/*" { policy = "write" }'})
+    r("PUT", "sys/policy/p-patch", {"policy": 'path "transit/keys/*" {\n  capabilities = ["read", "patch"]\n}'})
+    r("PUT", "sys/policy/p-wrap", {"policy": 'path "transit/keys/*" {\n  capabilities = ["read"]\n  min_wrapping_ttl = "1s"\n  max_wrapping_ttl = "90s"\n}'})
+    r("PUT", "sys/policy/p-fly", {"policy": 'path "transit/keys/*" { policy = "fly" }'})
+    r("POST", "auth/token/create", {"policies": ["p-oneline"]}, save={"t1": ("auth", "client_token")})
+    r("POST", "transit/keys/app-1", {})
+    r("POST", "transit/encrypt/app-1", {"plaintext": P}, token="$t1")
+    r("GET", "transit/keys/app-1", token="$t1")
+    for name in ("p-oneline", "p-commas", "p-old", "p-patch", "p-wrap"):
+        r("DELETE", f"sys/policy/{name}")
+    # A 2 MiB plaintext (Vault's limit is 32 MiB; minikms's default 4 MiB).
+    big = base64.b64encode(bytes(range(256)) * 8192).decode()
+    r("POST", "transit/encrypt/app-1", {"plaintext": big})
+
+
 def dig(body, path):
     for p in path:
         try:
@@ -434,6 +463,7 @@ def main():
     import_batch_warning_steps()
     token_policy_steps()
     kv_steps(r)
+    operator_cli_steps()
     counts = collections.Counter()
     kinds, fams = collections.Counter(), collections.Counter()
     results = []

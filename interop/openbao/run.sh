@@ -3,7 +3,8 @@
 # OpenBao dev (pinned in requirements.txt, from PyPI) and to minikms
 # (simulation); the answers' shapes are compared and counted. Then real
 # Vault clients (the `bao` CLI, SOPS) drive the same minikms server
-# (clients.sh).
+# (clients.sh), and the `bao` CLI initialises and unseals a server of its
+# own from a sealed start (operator.sh).
 #
 #   interop/openbao/run.sh [REPORT.json]     # needs `cargo build --workspace` first
 #
@@ -82,3 +83,4 @@ OPENBAO_ADDR="$BAO_ADDR" OPENBAO_CACERT="$BAO_CACERT" MINIKMS_ADDR="$kms_addr" \
     "$venv/bin/python" "$here/differential.py" ${1:-${DIFF_REPORT:-}}
 "$here/clients.sh" "$venv" "$kms_addr" "$work/minikms-ca.pem" "$token"
 "$here/kv_clients.sh" "$venv" "$kms_addr" "$work/minikms-ca.pem" "$token"
+"$here/operator.sh" "$venv" "$kms_host"

@@ -75,6 +75,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
             max_connections,
             max_connections_per_address,
             unauthenticated_metrics_access,
+            max_request_size,
         }) => (
             SetUp {
                 bind,
@@ -92,6 +93,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
                 tsm_report_dir,
                 limits: (max_connections, max_connections_per_address),
                 metrics_open: unauthenticated_metrics_access,
+                max_request_size,
             },
             keep_server_up,
         ),
@@ -112,6 +114,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
         app,
         opened,
         limits,
+        body_limit,
     } = match set_up(start, setup, &channel).await {
         Ok(ready) => ready,
         Err((kind, message)) => {
@@ -129,6 +132,7 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
         tls.clone(),
         app,
         limits,
+        body_limit,
         keep_server_up,
         stop_rx.clone(),
     ));
@@ -189,6 +193,8 @@ struct SetUp {
     limits: (Option<u32>, Option<u32>),
     /// `GET /v1/sys/metrics` without a token.
     metrics_open: bool,
+    /// The largest request body, as the host asked.
+    max_request_size: Option<u64>,
 }
 
 /// A server ready to serve.
@@ -201,6 +207,7 @@ struct Ready {
     /// unsealed.
     opened: Arc<OnceLock<Opened>>,
     limits: server::limits::Limits,
+    body_limit: crate::http::body::BodyLimit,
 }
 
 /// Opens the platform and the key store, binds the socket and makes the TLS
@@ -215,6 +222,8 @@ async fn set_up(
     let (max, per_address) = setup.limits;
     let limits = server::limits::Limits::new(max, per_address)
         .map_err(|e| other("refused the connection limits", &e))?;
+    let body_limit = crate::http::body::BodyLimit::new(setup.max_request_size)
+        .map_err(|e| other("refused the request size limit", &e))?;
     let platform: Arc<dyn Platform> = match (start, &setup.tsm_report_dir) {
         (Start::SelfChecked(identity, config), None) => Arc::new(
             Simulation::open(identity, config, &setup.sim_platform_file, channel.caller())
@@ -319,6 +328,7 @@ async fn set_up(
                 app,
                 opened,
                 limits,
+                body_limit,
             });
         }
         Err(sealed) => sealed,
@@ -354,6 +364,7 @@ async fn set_up(
         app,
         opened,
         limits,
+        body_limit,
     })
 }
 

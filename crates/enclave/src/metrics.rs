@@ -185,10 +185,10 @@ impl Metrics {
         // Every series of a fixed label set exists from the start, at
         // zero, so that a rate over it needs no first event.
         for limit in Limit::ALL {
-            m.refused.get_or_create(&[("limit", limit.label())]);
+            drop(m.refused.get_or_create(&[("limit", limit.label())]));
         }
         for op in ["write", "catch_up"] {
-            m.postgres.get_or_create(&[("op", op)]);
+            drop(m.postgres.get_or_create(&[("op", op)]));
         }
         Self { registry: r, ..m }
     }

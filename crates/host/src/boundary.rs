@@ -306,6 +306,7 @@ mod tests {
             max_connections: None,
             max_connections_per_address: None,
             unauthenticated_metrics_access: false,
+            max_request_size: None,
         }
     }
 

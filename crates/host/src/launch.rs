@@ -120,6 +120,12 @@ pub struct RunArgs {
     /// enclave's lines too.
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// The largest request body in bytes, 65536 to 33554432 (Vault's
+    /// default `max_request_size`, for an enclave given the memory)
+    /// [default: 4194304, from the enclave's memory budget: docs/operations.md].
+    #[arg(long, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(65_536..=33_554_432))]
+    pub max_request_size: Option<u64>,
     /// Enclave config used when signing the development build
     /// [default: the enclave.toml built into kms-host].
     #[arg(long)]
@@ -237,6 +243,7 @@ pub fn run(args: RunArgs) -> Result<(), HostError> {
         max_connections: args.max_connections,
         max_connections_per_address: args.max_connections_per_address,
         unauthenticated_metrics_access: args.unauthenticated_metrics_access,
+        max_request_size: args.max_request_size,
     };
     let quoting: Box<dyn Quoting> = match platform {
         // In a CVM the enclave asks the kernel itself; the host quotes nothing.

@@ -5,7 +5,8 @@
 //! `interop/openbao/kept-differences.md` when kept on purpose); it fails if
 //! a server does not start or the harness breaks. Then the real clients
 //! (`interop/openbao/clients.sh`: the `bao` CLI and SOPS, pinned) drive
-//! the server; they must pass. Run with `--nocapture` to see the counts. The script makes its own virtualenv, so it needs
+//! the server, and the `bao` CLI initialises and unseals a sealed start
+//! (`interop/openbao/operator.sh`); they must pass. Run with `--nocapture` to see the counts. The script makes its own virtualenv, so it needs
 //! `python3` (with `venv`) and network access.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -25,5 +26,11 @@ fn openbao_differential_counts() {
             .lines()
             .any(|l| l.starts_with("clients: ") && l.ends_with(" passed")),
         "the bao CLI and SOPS did not pass:\n{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == "operator: bao operator init/unseal passed"),
+        "bao operator init/unseal did not pass:\n{stdout}"
     );
 }

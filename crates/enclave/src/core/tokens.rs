@@ -1,8 +1,9 @@
 //! Tokens other than root: create, lookup, revoke, in Vault's shapes. How
 //! tokens are kept and checked is `crate::state::tokens`.
 //!
-//! - TTL: default and maximum [`MAX_TTL`] (Vault's default 768h); a child
-//!   never outlives its creator.
+//! - TTL: default and maximum [`MAX_TTL`] (Vault's default 768h; a
+//!   longer one is capped, with Vault's warning); a child never outlives
+//!   its creator.
 //! - The root token cannot be revoked: nothing could make a new one.
 //! - A token may give a child only policies it has itself (plus `default`);
 //!   root may give any. Without `policies` the child gets its creator's.
@@ -72,6 +73,8 @@ pub struct Created {
     /// Whether the caller chose the token (`id`): it is warned, as Vault
     /// warns.
     pub chosen: bool,
+    /// The ttl asked for, when it was over [`MAX_TTL`] and capped to it.
+    pub capped_from: Option<u64>,
     pub accessor: String,
     pub record: TokenRecord,
 }
@@ -154,16 +157,18 @@ fn make(
             return Err(Error::invalid("only service tokens are supported"));
         }
     }
-    let ttl = match &req.ttl {
+    let asked = match &req.ttl {
         Some(v) if given(&Some(v.clone())) => parse_ttl(v)?,
         _ => MAX_TTL,
     };
-    if ttl == 0 || ttl > MAX_TTL {
+    if asked == 0 {
         return Err(Error::invalid(format!(
             "ttl must be 1s to {}h",
             MAX_TTL / 3600
         )));
     }
+    // As Vault: a longer ttl is capped, with a warning, not refused.
+    let ttl = asked.min(MAX_TTL);
     let mut policies: BTreeSet<String> = match req.policies {
         None => creator.policies().into_iter().collect(),
         Some(list) => {
@@ -239,6 +244,7 @@ fn make(
     Ok(Created {
         token,
         chosen,
+        capped_from: (asked > ttl).then_some(asked),
         accessor,
         record: rec,
     })
@@ -439,4 +445,43 @@ pub fn accessor_field(body: AccessorBody) -> Result<String, Error> {
     body.accessor
         .filter(|a| !a.is_empty())
         .ok_or_else(|| Error::invalid("missing accessor"))
+}
+
+/// The warning a ttl capped to [`MAX_TTL`] comes with: Vault's words, with
+/// durations as Go prints them.
+pub fn capped_warning(asked: u64) -> String {
+    format!(
+        "TTL of \"{}\" exceeded the effective max_ttl of \"{}\"; TTL value is capped accordingly",
+        go_duration(asked),
+        go_duration(MAX_TTL)
+    )
+}
+
+/// Seconds as Go's `time.Duration` prints them (`768h0m0s`, `1m30s`, `5s`).
+fn go_duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_ttls_are_warned_of_in_vault_s_words() {
+        assert_eq!(
+            capped_warning(1000 * 3600),
+            "TTL of \"1000h0m0s\" exceeded the effective max_ttl of \"768h0m0s\"; \
+             TTL value is capped accordingly"
+        );
+        assert_eq!(go_duration(90), "1m30s");
+        assert_eq!(go_duration(5), "5s");
+        assert_eq!(go_duration(3600 + 1), "1h0m1s");
+    }
 }

@@ -107,6 +107,9 @@ async fn create_with(
     if made.chosen {
         warnings.push(CHOSEN_ID_WARNING.to_string());
     }
+    if let Some(asked) = made.capped_from {
+        warnings.push(tokens::capped_warning(asked));
+    }
     let mut fields = vec![("auth", auth)];
     if !warnings.is_empty() {
         fields.push(("warnings", serde_json::json!(warnings)));

@@ -1,6 +1,6 @@
 //! Request bodies: bounded JSON, or form-encoded fields.
 //!
-//! At most [`MAX_BODY`] bytes (413 beyond, after reading the rest: see
+//! At most [`BodyLimit`] bytes (413 beyond, after reading the rest: see
 //! [`drain`]), sent within [`BODY_TIMEOUT`] (408 after); an empty body,
 //! or JSON `null` (what `bao write -f` sends), is the request type's
 //! default; a body that does not parse is a 400 that gives only the
@@ -32,8 +32,60 @@ use crate::core::input::wipe_value;
 use crate::error::Error;
 use crate::state::params::Params;
 
-/// Largest request body accepted.
+/// Largest request body accepted from a caller without a valid token (the
+/// open routes: init, unseal, join, attested login), whatever the limit:
+/// anyone may send those, and their bodies are small.
 pub const MAX_BODY: usize = 1024 * 1024;
+/// The default limit on a request body (`kms-host run --max-request-size`):
+/// 4 MiB, so a 2 MiB plaintext (2.7 MiB in base64) passes. Chosen from the
+/// enclave's memory: a request holds about five times its body at its peak
+/// (the bytes, the parsed string, the decoded plaintext, the ciphertext
+/// and its encoding), and 16 at once (the Gramine manifest's
+/// `sgx.max_threads`) then take 320 MiB of its 512 MiB, leaving the rest to
+/// the key store and TLS.
+pub const DEFAULT_REQUEST_SIZE: usize = 4 * 1024 * 1024;
+/// The largest limit an operator may set: Vault's default
+/// `max_request_size` (32 MiB), for an enclave made larger to match.
+pub const MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
+/// The smallest: a policy or a key import must still fit.
+pub const MIN_REQUEST_SIZE: usize = 64 * 1024;
+
+/// The request body limit the server was started with, put into each
+/// request by the accept loop (`crate::server`). Checked here: the host
+/// that asks for it is not trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyLimit(usize);
+
+impl Default for BodyLimit {
+    fn default() -> Self {
+        Self(DEFAULT_REQUEST_SIZE)
+    }
+}
+
+impl BodyLimit {
+    /// The limit asked for (`None`: the default), or why not.
+    pub fn new(asked: Option<u64>) -> Result<Self, Error> {
+        let Some(asked) = asked else {
+            return Ok(Self::default());
+        };
+        match usize::try_from(asked) {
+            Ok(n) if (MIN_REQUEST_SIZE..=MAX_REQUEST_SIZE).contains(&n) => Ok(Self(n)),
+            _ => Err(Error::invalid(format!(
+                "max request size {asked}: give {MIN_REQUEST_SIZE} to {MAX_REQUEST_SIZE} bytes"
+            ))),
+        }
+    }
+
+    /// The limit for a request: ours, or at most [`MAX_BODY`] for one
+    /// without a valid token.
+    fn for_caller(self, authed: bool) -> usize {
+        if authed {
+            self.0
+        } else {
+            self.0.min(MAX_BODY)
+        }
+    }
+}
 /// How long a client may take to send a whole request body (408 after):
 /// a slow client must not hold a connection and a worker for ever.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,6 +100,8 @@ const DRAIN_TIME: Duration = Duration::from_secs(10);
 /// decision, [`Authed`]), and the parameters its route takes from the path.
 pub struct Posted {
     body: Body,
+    /// The most bytes read of it.
+    limit: usize,
     form_type: bool,
     params: Option<Params>,
     path: Vec<(&'static str, String)>,
@@ -79,14 +133,20 @@ impl<S: Send + Sync> FromRequest<S> for Posted {
                 t.trim()
                     .eq_ignore_ascii_case("application/x-www-form-urlencoded")
             });
-        let params = req
+        let authed = req.extensions().get::<Authed>();
+        let limit = req
             .extensions()
-            .get::<Authed>()
+            .get::<BodyLimit>()
+            .copied()
+            .unwrap_or_default()
+            .for_caller(authed.is_some());
+        let params = authed
             .map(|a| &a.0.params)
             .filter(|p| !p.is_empty())
             .cloned();
         Ok(Self {
             body: req.into_body(),
+            limit,
             form_type,
             params,
             path: Vec::new(),
@@ -99,6 +159,7 @@ impl From<Body> for Posted {
     fn from(body: Body) -> Self {
         Self {
             body,
+            limit: MAX_BODY,
             form_type: false,
             params: None,
             path: Vec::new(),
@@ -130,11 +191,12 @@ async fn read_body<T: DeserializeOwned + Serialize + Default>(
 ) -> Result<(T, Vec<String>), Error> {
     let Posted {
         mut body,
+        limit,
         form_type,
         params,
         path,
     } = posted.into();
-    let read = tokio::time::timeout(BODY_TIMEOUT, collect(Limited::new(&mut body, MAX_BODY)));
+    let read = tokio::time::timeout(BODY_TIMEOUT, collect(Limited::new(&mut body, limit)));
     let received = match read.await {
         Ok(Ok(received)) => received,
         Err(_) => {
@@ -146,7 +208,7 @@ async fn read_body<T: DeserializeOwned + Serialize + Default>(
         Ok(Err(_)) => {
             drain(body).await;
             return Err(Error::TooLarge(format!(
-                "request body too large (limit {MAX_BODY} bytes)"
+                "request body too large (limit {limit} bytes)"
             )));
         }
     };
@@ -420,6 +482,23 @@ mod tests {
         ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
             Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
         }
+    }
+
+    #[test]
+    fn the_limit_is_checked_here_and_open_routes_stay_at_1_mib() {
+        // The host is not trusted: out-of-range values are refused here too.
+        for bad in [0, 1024, 32 * 1024 * 1024 + 1, u64::MAX] {
+            let e = BodyLimit::new(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("give 65536 to 33554432 bytes"), "{bad}: {e}");
+        }
+        let default = BodyLimit::new(None).unwrap();
+        assert_eq!(default.for_caller(true), 4 * 1024 * 1024);
+        assert_eq!(default.for_caller(false), MAX_BODY);
+        let small = BodyLimit::new(Some(65_536)).unwrap();
+        assert_eq!(
+            (small.for_caller(true), small.for_caller(false)),
+            (65_536, 65_536)
+        );
     }
 
     fn run<F: std::future::Future>(f: F) -> F::Output {

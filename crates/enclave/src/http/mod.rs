@@ -21,7 +21,8 @@
 //!   (`sys/init`, tokens), [`attest`] (the attested login and its
 //!   roles), [`policies`], [`sys`] (seal status, unseal),
 //!   [`mounts`] (the mounts and a token's capabilities), [`kv`] (the KV
-//!   v2 engine at `secret/`),
+//!   v2 engine at `secret/`), [`help`] (Vault's `?help=1` on the Transit
+//!   paths),
 //!   and the tutorial's routes:
 //!   [`tutorial`], [`status`], [`attestation`].
 
@@ -34,6 +35,7 @@ pub mod crypto;
 pub mod envelope;
 pub mod error;
 pub mod exec;
+pub mod help;
 pub mod keys;
 pub mod kv;
 pub mod layers;

@@ -104,7 +104,7 @@ fn auths() -> Map<String, Value> {
 
 /// `data` in the envelope, and (as Vault's older `sys/` answers do) at its
 /// top level too.
-fn also_top_level(id: Answering, data: Map<String, Value>) -> Response {
+pub(super) fn also_top_level(id: Answering, data: Map<String, Value>) -> Response {
     let fields: Vec<(&str, Value)> = data.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     ok_with_fields(id, &data, &fields, Facts::default())
 }

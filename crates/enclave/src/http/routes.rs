@@ -1,7 +1,7 @@
 //! The route table: each Transit key route names its operation type
 //! (`transit_op::<Encrypt>`, `described::<Rotate>`); the tutorial's routes and `sys/health` (polled by
 //! load balancers), open; every other `/v1` route behind the audit layer, and all but `sys/init`, `sys/seal-status`,
-//! `sys/unseal`, `sys/join` and `auth/attest/{nonce,login}` (whose callers
+//! `sys/leader`, `sys/unseal`, `sys/join` and `auth/attest/{nonce,login}` (whose callers
 //! prove themselves with evidence) behind the guard too
 //! ([`super::layers`]), so no handler can run for a request its token does
 //! not allow, and a refusal is audited.
@@ -17,7 +17,8 @@ use super::error::{method_not_allowed, not_found};
 use super::keys::described;
 use super::layers::{Audit, Guard, StateLayer};
 use super::{
-    attest, attestation, auth, crypto, keys, kv, metrics, mounts, policies, status, sys, tutorial,
+    attest, attestation, auth, crypto, help, keys, kv, metrics, mounts, policies, status, sys,
+    tutorial,
 };
 use crate::core::import::ImportRequest;
 use crate::core::manage::{ConfigRequest, CreateRequest, TrimRequest};
@@ -75,6 +76,7 @@ fn v1(state: AppState, metrics_open: bool) -> Router<AppState> {
             get(auth::init_status).put(auth::init).post(auth::init),
         )
         .route("/v1/sys/seal-status", get(sys::status))
+        .route("/v1/sys/leader", get(sys::open_leader))
         .route("/v1/sys/unseal", put(sys::unseal).post(sys::unseal))
         .route("/v1/sys/join/challenge", post(sys::join_challenge))
         .route("/v1/sys/join", post(sys::join))
@@ -164,10 +166,14 @@ fn v1(state: AppState, metrics_open: bool) -> Router<AppState> {
                 .post(policies::write)
                 .delete(policies::delete),
         )
+        .route("/v1/sys/audit", get(sys::audit_devices))
+        .route("/v1/sys/host-info", get(sys::host_info))
+        .route("/v1/sys/key-status", get(sys::key_status))
         .route("/v1/sys/mounts", get(mounts::mounts))
         .route("/v1/sys/mounts/{*path}", get(mounts::mount_at))
         .route("/v1/sys/auth", get(mounts::auth))
         .route("/v1/sys/internal/ui/mounts", get(mounts::ui_mounts))
+        .route("/v1/sys/internal/help/{*path}", get(help::help))
         .route(
             "/v1/sys/internal/ui/mounts/{*path}",
             get(mounts::ui_mount_of),

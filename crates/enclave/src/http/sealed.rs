@@ -1,6 +1,6 @@
 //! A sealed enclave's HTTP API: its store is one this CPU cannot unseal
 //! (another machine), so until k recovery shares rebuild the root key it
-//! answers only `GET /`, `sys/health`, `sys/seal-status`, `sys/unseal` and `sys/init`
+//! answers only `GET /`, `sys/health`, `sys/seal-status`, `sys/leader`, `sys/unseal` and `sys/init`
 //! (initialised), and 503 "sealed" to everything else. Once unsealed, the
 //! store opens, the opener (from [`crate::boot`]) brings up the services
 //! and every request goes to the whole API from then on.
@@ -80,6 +80,8 @@ async fn dispatch(State(sealed): State<Arc<Sealed>>, req: Request) -> Response {
             ([(CONTENT_TYPE, JSON)], sealed.status.clone()).into_response()
         }
         ("/v1/sys/seal-status", Method::GET) => sealed.status(),
+        // `bao operator unseal` reads it after each share.
+        ("/v1/sys/leader", Method::GET) => super::sys::leader(),
         ("/v1/sys/health", Method::GET | Method::HEAD) => {
             super::sys::health(true, true, None, None, req.uri().query())
         }

@@ -1,8 +1,10 @@
 //! `sys/seal-status` and `sys/unseal` in Vault's shapes (hvac's
 //! `sys.read_seal_status`, `sys.submit_unseal_key(s)`), for an open
 //! store (a sealed one answers them in [`super::sealed`]), and the peer's
-//! side of an attested join (`sys/join/challenge`, `sys/join`), and
-//! `sys/health` for load balancers.
+//! side of an attested join (`sys/join/challenge`, `sys/join`),
+//! `sys/health` for load balancers, and what the `bao` CLI asks around
+//! them: `sys/leader` (`bao status`, and `bao operator unseal` after each
+//! share) and `sys/audit` (`bao audit list`).
 
 use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
@@ -152,6 +154,56 @@ pub async fn open_health(State(app): State<AppState>, uri: axum::http::Uri) -> R
         storage,
         app.audit.trouble(),
         uri.query(),
+    )
+}
+
+/// Vault's `sys/leader` for a server without HA, which minikms is (one
+/// enclave, or replicas that each answer alike): Vault answers it open,
+/// sealed or not, with only `ha_enabled: false`, as OpenBao's dev server
+/// does.
+pub fn leader() -> Response {
+    axum::Json(json!({ "ha_enabled": false })).into_response()
+}
+
+/// `GET /v1/sys/leader` of an open store.
+pub async fn open_leader() -> Response {
+    leader()
+}
+
+/// `GET /v1/sys/audit`: the one audit device minikms has, its signed
+/// file log (always on: it cannot be disabled or another added), in
+/// Vault's shape for a `file` device.
+pub async fn audit_devices(State(app): State<AppState>, id: Answering) -> Response {
+    let device = json!({
+        "type": "file",
+        "description": "minikms's signed audit log (always on)",
+        "options": { "file_path": app.audit.path().display().to_string() },
+        "local": false,
+        "path": "file/",
+    });
+    let data = serde_json::Map::from_iter([("file/".to_string(), device)]);
+    super::mounts::also_top_level(id, data)
+}
+
+/// `GET /v1/sys/host-info`: 404 that says why. Vault describes the
+/// machine it runs on; here that is the untrusted host, whose answers the
+/// enclave cannot vouch for.
+pub async fn host_info() -> Error {
+    Error::NotFound(
+        "sys/host-info is not served: minikms runs in an enclave and cannot vouch for \
+         what the untrusted host says of itself; ask the host's own monitoring"
+            .into(),
+    )
+}
+
+/// `GET /v1/sys/key-status`: 404 that says why. Vault's barrier key has
+/// terms and counts its encryptions; a store here has one root key, never
+/// rotated, and counts nothing under it.
+pub async fn key_status() -> Error {
+    Error::NotFound(
+        "sys/key-status is not served: a minikms store has one root key, never rotated \
+         (its recovery shares and sealing are in docs/recovery.md)"
+            .into(),
     )
 }
 

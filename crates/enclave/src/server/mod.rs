@@ -21,6 +21,7 @@ use tracing::{debug, info, warn};
 
 use crate::http::attestation::{ClientKey, ConnectionKey};
 use crate::metrics::{self, Limit};
+use crate::http::body::BodyLimit;
 use crate::services::source::{Peer, Source};
 use limits::{Limits, DRAIN_TIMEOUT, HANDSHAKE_TIMEOUT, HEADER_TIMEOUT};
 use slots::Slots;
@@ -36,7 +37,8 @@ mod unread;
 pub mod watchdog;
 
 /// Serves `app` over TLS on `listener` until `stop` turns true, then drains,
-/// holding open connections within `limits`. With `keep_server_up = false`
+/// holding open connections within `limits`, and request bodies within
+/// `body_limit`. With `keep_server_up = false`
 /// it serves the first connection to the end and returns (the tutorial's
 /// one-shot mode).
 pub async fn serve(
@@ -44,6 +46,7 @@ pub async fn serve(
     tls: Arc<TlsState>,
     app: Router,
     limits: Limits,
+    body_limit: BodyLimit,
     keep_server_up: bool,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -89,6 +92,7 @@ pub async fn serve(
             connection: ConnectionKey(served.pubkey_hash),
             peer: Peer(Source::of(peer.ip())),
             client: None,
+            body_limit,
         };
         let app = app.clone();
         let handling = activity.clone();
@@ -158,6 +162,8 @@ struct About {
     peer: Peer,
     /// A client certificate's key, for tokens bound to one.
     client: Option<ClientKey>,
+    /// How large a request body may be (`kms-host run --max-request-size`).
+    body_limit: BodyLimit,
 }
 
 /// One request through `app`, counted in the metrics by route family and
@@ -183,9 +189,11 @@ async fn handle_request(
     mut request: Request<hyper::body::Incoming>,
 ) -> Result<Response, Infallible> {
     use hyper::body::Body as _;
+    crate::http::help::rewrite(&mut request);
     let extensions = request.extensions_mut();
     extensions.insert(about.connection);
     extensions.insert(about.peer);
+    extensions.insert(about.body_limit);
     if let Some(client) = about.client {
         extensions.insert(client);
     }

@@ -60,6 +60,8 @@ pub const OPEN_ROUTES: &[(&str, &[&str])] = &[
     // The first init makes the root token.
     ("sys/init", &["update"]),
     ("sys/seal-status", &[]),
+    // Vault answers it to anyone (`bao status` asks it before any login).
+    ("sys/leader", &[]),
     // An open store's unseal does nothing (a sealed one is served apart).
     ("sys/unseal", &[]),
     ("sys/join/challenge", &[]),

@@ -6,12 +6,15 @@
 //! path "transit/keys/+/config" { capabilities = ["update", "read"] }
 //! ```
 //!
-//! Parsing uses `hcl-rs` (a maintained HCL parser), or `serde_json` for
-//! Vault's JSON form (`{"path": {"PATTERN": {"capabilities": [..]}}}`),
-//! then accepts exactly this subset: `path` blocks with `capabilities` and
-//! the parameter constraints ([`super::params`]), nothing else, so that a
-//! policy never silently means less than it says (Vault's wrapping TTLs,
-//! control groups and the like are refused, not ignored).
+//! Parsing reads HCL 1 as Vault does ([`super::hcl1`]), or uses
+//! `serde_json` for Vault's JSON form (`{"path": {"PATTERN":
+//! {"capabilities": [..]}}}`), then accepts what Vault's policies hold:
+//! `path` blocks with `capabilities` (or the older `policy = "write"`),
+//! the parameter constraints ([`super::params`]) and `comment`. A policy
+//! never silently means less than it says: a rule that Vault would answer
+//! only wrapped (`min_wrapping_ttl`), after MFA or a control group's
+//! approval grants nothing here (none of them exist here), and any other
+//! attribute is refused.
 //!
 //! Matching follows Vault: a pattern is an exact path, may end in `*`
 //! (prefix glob), and may have `+` segments (any one segment). Of all the
@@ -29,6 +32,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::hcl1::{self, Node};
 use super::params::{self, Params};
 use crate::error::Error;
 
@@ -59,6 +63,9 @@ pub enum Cap {
     List = 16,
     Sudo = 32,
     Deny = 64,
+    /// Vault's `PATCH`: accepted, as Vault's policies use it; no route
+    /// here takes `PATCH`, so it grants nothing yet.
+    Patch = 128,
 }
 
 impl Cap {
@@ -71,6 +78,7 @@ impl Cap {
             "list" => Cap::List,
             "sudo" => Cap::Sudo,
             "deny" => Cap::Deny,
+            "patch" => Cap::Patch,
             _ => return None,
         })
     }
@@ -83,6 +91,7 @@ pub fn cap_names(bits: u8) -> Vec<&'static str> {
         ("create", Cap::Create),
         ("delete", Cap::Delete),
         ("list", Cap::List),
+        ("patch", Cap::Patch),
         ("read", Cap::Read),
         ("sudo", Cap::Sudo),
         ("update", Cap::Update),
@@ -134,16 +143,36 @@ pub fn parse(text: &str) -> Result<Policy, Error> {
         check_pattern(&pattern)?;
         let mut caps: Option<u8> = None;
         let mut params = Params::default();
+        // Vault's older form, `policy = "read"`: added to the capabilities.
+        let mut old_form = 0u8;
         for (key, value) in attrs {
             if params::ATTRIBUTES.contains(&key.as_str()) {
                 params.set(&key, &value, &pattern)?;
                 continue;
             }
-            if key != "capabilities" {
-                return Err(Error::invalid(format!(
-                    "path {pattern:?}: unsupported attribute {key:?} (supported: capabilities, \
-                     allowed_parameters, denied_parameters, required_parameters)"
-                )));
+            match key.as_str() {
+                "capabilities" => {}
+                "policy" => {
+                    old_form |= policy_form(&pattern, &value)?;
+                    continue;
+                }
+                // Said for people; and no response here is ever wrapped,
+                // so a longest wrapping TTL never applies.
+                "comment" | "max_wrapping_ttl" => continue,
+                // What Vault would let through only wrapped, after MFA or
+                // a control group's approval: minikms has none of them, so
+                // the rule grants nothing (it loads, and denies).
+                "min_wrapping_ttl" | "mfa_methods" | "control_group" => {
+                    old_form |= Cap::Deny as u8;
+                    continue;
+                }
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "path {pattern:?}: unsupported attribute {key:?} (supported: capabilities, \
+                         policy, allowed_parameters, denied_parameters, required_parameters, \
+                         comment, and Vault's wrapping, MFA and control-group ones, which deny)"
+                    )))
+                }
             }
             if caps.is_some() {
                 return Err(Error::invalid(format!(
@@ -163,16 +192,21 @@ pub fn parse(text: &str) -> Result<Policy, Error> {
                 let cap = Cap::parse(s).ok_or_else(|| {
                     Error::invalid(format!(
                         "path {pattern:?}: unknown capability {s:?} (known: create, read, \
-                         update, delete, list, sudo, deny)"
+                         update, patch, delete, list, sudo, deny)"
                     ))
                 })?;
                 bits |= cap as u8;
             }
             caps = Some(bits);
         }
-        let caps = caps.ok_or_else(|| {
-            Error::invalid(format!("path {pattern:?}: no capabilities attribute"))
-        })?;
+        let caps = match (caps, old_form) {
+            (None, 0) => {
+                return Err(Error::invalid(format!(
+                    "path {pattern:?}: no capabilities attribute"
+                )))
+            }
+            (caps, old_form) => caps.unwrap_or(0) | old_form,
+        };
         // The same pattern twice in one policy: Vault merges them.
         match rules.iter_mut().find(|r| r.pattern == pattern) {
             Some(r) => {
@@ -192,95 +226,72 @@ pub fn parse(text: &str) -> Result<Policy, Error> {
     Ok(Policy { rules })
 }
 
+/// The capabilities of Vault's older `policy = "..."` form, as Vault maps
+/// them.
+fn policy_form(pattern: &str, value: &Value) -> Result<u8, Error> {
+    let read = Cap::Read as u8 | Cap::List as u8;
+    let write = read | Cap::Create as u8 | Cap::Update as u8 | Cap::Delete as u8;
+    Ok(match value.as_str() {
+        Some("deny") => Cap::Deny as u8,
+        Some("read") => read,
+        Some("write") => write,
+        Some("sudo") => write | Cap::Sudo as u8,
+        _ => {
+            return Err(Error::invalid(format!(
+                "path {pattern:?}: policy must be \"deny\", \"read\", \"write\" or \"sudo\""
+            )))
+        }
+    })
+}
+
 /// A path block: its pattern and its attributes as JSON values.
 type Block = (String, Vec<(String, Value)>);
 
-/// The path blocks of a policy in HCL.
+/// The path blocks of a policy in HCL 1 ([`super::hcl1`], the syntax
+/// Vault reads), and the top-level `name` Vault also takes (ignored: a
+/// policy's name is the one it is written under).
 fn hcl_blocks(text: &str) -> Result<Vec<Block>, Error> {
-    let body = hcl::parse(text).map_err(|e| {
-        // One line: the parser's message may span several.
-        let msg = e.to_string();
-        let msg: Vec<&str> = msg.split_whitespace().collect();
-        Error::invalid(format!("policy is not valid HCL: {}", msg.join(" ")))
-    })?;
     let mut blocks = Vec::new();
-    for structure in body.into_inner() {
-        let block = match structure {
-            hcl::Structure::Block(b) => b,
-            hcl::Structure::Attribute(a) => {
-                return Err(Error::invalid(format!(
-                    "unsupported top-level attribute {:?}: a policy holds only path blocks",
-                    a.key.as_str()
-                )))
-            }
+    for item in hcl1::parse(text)? {
+        let (first, rest) = match item.keys.split_first() {
+            Some((first, rest)) => (first.as_str(), rest),
+            None => ("", &[][..]),
         };
-        if block.identifier.as_str() != "path" {
-            return Err(Error::invalid(format!(
-                "unsupported block {:?}: a policy holds only path blocks",
-                block.identifier.as_str()
-            )));
-        }
-        let pattern = match block.labels.as_slice() {
-            [label] => label.as_str().to_string(),
-            _ => {
+        match (first, rest, &item.value) {
+            ("path", [pattern], Node::Object(attrs)) => {
+                let mut list = Vec::new();
+                for attr in attrs {
+                    match attr.keys.as_slice() {
+                        [key] => list.push((key.clone(), attr.value.to_json())),
+                        _ => {
+                            return Err(Error::invalid(format!(
+                                "path {pattern:?}: unsupported block {:?}",
+                                attr.keys.join(" ")
+                            )))
+                        }
+                    }
+                }
+                blocks.push((pattern.clone(), list));
+            }
+            ("path", _, _) => {
                 return Err(Error::invalid(
                     "a path block needs exactly one label: path \"PATTERN\" { .. }",
                 ))
             }
-        };
-        let mut attrs = Vec::new();
-        for inner in block.body.into_inner() {
-            match inner {
-                hcl::Structure::Attribute(a) => {
-                    let value = literal(a.expr).ok_or_else(|| {
-                        Error::invalid(format!(
-                            "path {pattern:?}: {:?} must be a literal (strings, numbers, lists, maps)",
-                            a.key.as_str()
-                        ))
-                    })?;
-                    attrs.push((a.key.as_str().to_string(), value));
-                }
-                hcl::Structure::Block(b) => {
-                    return Err(Error::invalid(format!(
-                        "path {pattern:?}: unsupported block {:?}",
-                        b.identifier.as_str()
-                    )))
-                }
+            ("name", [], Node::Str(_)) => {}
+            (key, [], _) => {
+                return Err(Error::invalid(format!(
+                    "unsupported top-level attribute {key:?}: a policy holds only path blocks"
+                )))
+            }
+            (key, _, _) => {
+                return Err(Error::invalid(format!(
+                    "unsupported block {key:?}: a policy holds only path blocks"
+                )))
             }
         }
-        blocks.push((pattern, attrs));
     }
     Ok(blocks)
-}
-
-/// An HCL literal as JSON; `None` for anything computed (variables,
-/// function calls, templates), which a policy has no use for.
-fn literal(expr: hcl::Expression) -> Option<Value> {
-    Some(match expr {
-        hcl::Expression::Null => Value::Null,
-        hcl::Expression::Bool(b) => Value::Bool(b),
-        hcl::Expression::Number(n) => serde_json::to_value(n).ok()?,
-        hcl::Expression::String(s) => Value::String(s),
-        hcl::Expression::Array(items) => {
-            Value::Array(items.into_iter().map(literal).collect::<Option<_>>()?)
-        }
-        hcl::Expression::Object(object) => Value::Object(
-            object
-                .into_iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        hcl::ObjectKey::Identifier(i) => i.to_string(),
-                        hcl::ObjectKey::Expression(hcl::Expression::String(s)) => s,
-                        hcl::ObjectKey::Expression(_) => return None,
-                        _ => return None,
-                    };
-                    Some((key, literal(v)?))
-                })
-                .collect::<Option<_>>()?,
-        ),
-        hcl::Expression::Parenthesis(inner) => literal(*inner)?,
-        _ => return None,
-    })
 }
 
 /// The path blocks of a policy in Vault's JSON form:
@@ -472,6 +483,11 @@ path "sys/capabilities-self" {
 path "sys/internal/ui/mounts/*" {
     capabilities = ["read"]
 }
+
+# Allow a token to read a path's help (`?help=1`), as Vault allows any
+path "sys/internal/help/*" {
+    capabilities = ["read"]
+}
 "#;
 
 #[cfg(test)]
@@ -540,11 +556,35 @@ mod tests {
             ),
             (r#"{"paths": {}}"#, "top-level key"),
             (r#"{"path": "#, "not valid JSON"),
-            ("path \"a\" {\n capabilities = [var.x]\n}", "literal"),
+            ("path \"a\" {\n capabilities = [var.x]\n}", "no variables"),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn vault_s_hcl1_forms_mean_what_vault_reads_in_them() {
+        let p = parse(
+            r#"name = "ignored"
+            path "a/*" { capabilities = ["read"] comment = "x", allowed_parameters = { "k" = [] } }
+            path "b/*" { policy = "write" }
+            path "c/*" { policy = "sudo", capabilities = ["deny"] }
+            path "d/*" { capabilities = ["read", "patch"] min_wrapping_ttl = "1s" }
+            path "e/*" { capabilities = ["read"] max_wrapping_ttl = "90s" }"#,
+        )
+        .unwrap();
+        let read_list = Cap::Read as u8 | Cap::List as u8;
+        let write = read_list | Cap::Create as u8 | Cap::Update as u8 | Cap::Delete as u8;
+        assert_eq!(capabilities([&p], "a/x"), Cap::Read as u8);
+        assert_eq!(capabilities([&p], "b/x"), write);
+        assert_eq!(capabilities([&p], "c/x"), 0);
+        assert_eq!(capabilities([&p], "d/x"), 0, "min_wrapping_ttl must deny");
+        assert_eq!(capabilities([&p], "e/x"), Cap::Read as u8);
+        let (_, params) = permissions([&p], "a/x");
+        let body = serde_json::json!({"other": 1});
+        assert!(!params.allows(body.as_object().unwrap()));
+        assert_eq!(cap_names(Cap::Patch as u8), vec!["patch"]);
     }
 
     #[test]
@@ -556,7 +596,11 @@ mod tests {
                 "path \"a\" { capabilities = [\"fly\"] }",
                 "unknown capability \"fly\"",
             ),
-            ("path \"a\" { policy = \"write\" }", "unsupported attribute"),
+            ("path \"a\" { policy = \"fly\" }", "policy must be"),
+            (
+                "path \"a\" { max_lease_ttl = \"1h\" }",
+                "unsupported attribute",
+            ),
             ("key \"a\" { capabilities = [] }", "unsupported block"),
             ("path \"a*b\" { capabilities = [] }", "only at the end"),
             (

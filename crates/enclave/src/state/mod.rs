@@ -31,6 +31,7 @@
 pub mod access;
 pub mod acl;
 pub mod follow;
+pub mod hcl1;
 pub mod inner;
 pub mod key;
 pub mod kv;

@@ -180,7 +180,9 @@ pub fn check_for_initialised(req: &SplitRequest) -> Result<(), Error> {
     let mut seen: Vec<Vec<u8>> = Vec::new();
     for (i, text) in recipients.iter().enumerate() {
         // A key that does not parse is refused by `split`, with its reason.
-        let Ok(block) = pem::parse(text.trim()) else {
+        // The same reading as `split`'s, so a key sent base64-encoded is
+        // recognised as a duplicate too.
+        let Some(block) = recipient_pem(text.trim()) else {
             continue;
         };
         if let Some(j) = seen.iter().position(|der| der == block.contents()) {
@@ -196,7 +198,7 @@ pub fn check_for_initialised(req: &SplitRequest) -> Result<(), Error> {
 /// A recipient's PEM RSA public key (SubjectPublicKeyInfo).
 fn recipient_key(i: usize, text: &str) -> Result<OaepPublicEncryptingKey, Error> {
     let bad = |why: &str| Error::invalid(format!("pgp_keys[{i}]: {why}"));
-    let block = pem::parse(text.trim()).map_err(|_| {
+    let block = recipient_pem(text.trim()).ok_or_else(|| {
         bad("not a PEM public key: give an RSA public key as `openssl rsa -pubout` writes it")
     })?;
     if block.tag() != "PUBLIC KEY" {
@@ -214,6 +216,18 @@ fn recipient_key(i: usize, text: &str) -> Result<OaepPublicEncryptingKey, Error>
         )));
     }
     OaepPublicEncryptingKey::new(key).map_err(|_| bad("not an RSA public key"))
+}
+
+/// A recipient's key as given: PEM, or PEM base64-encoded, which is how
+/// `bao operator init -pgp-keys=a.pem,...` sends each file (Vault's CLI
+/// base64-encodes a key file unless it is base64 already, as PGP keys are).
+fn recipient_pem(text: &str) -> Option<pem::Pem> {
+    pem::parse(text).ok().or_else(|| {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?;
+        pem::parse(decoded).ok()
+    })
 }
 
 fn share_hash(share: &[u8]) -> String {

@@ -105,6 +105,10 @@ pub enum Ecall {
         /// `sys/metrics`.
         #[serde(default)]
         unauthenticated_metrics_access: bool,
+        /// `kms-host run --max-request-size`: the largest request body in
+        /// bytes (`None`: the enclave's default). The enclave checks it.
+        #[serde(default)]
+        max_request_size: Option<u64>,
     },
     /// Answer to `init_quote`: the quoting enclave's TARGETINFO (512 bytes,
     /// hex), which the enclave's report must target.

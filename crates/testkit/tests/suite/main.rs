@@ -22,6 +22,7 @@ mod join;
 mod key_release;
 mod kv;
 mod ops;
+mod operator_cli;
 mod policy_attacks;
 mod recovery;
 mod refusals;

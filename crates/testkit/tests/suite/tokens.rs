@@ -937,7 +937,6 @@ async fn token_lifecycle_ttl_uses_revoke_and_no_escalation() {
     // Bad create requests: 400 and no token.
     for (body, want) in [
         (json!({"ttl": "1y"}), "invalid ttl"),
-        (json!({"ttl": "10000h"}), "ttl must be"),
         (json!({"policies": ["bad name!"]}), "invalid policy name"),
         (json!({"id": "my-token"}), "invalid token id"),
         (json!({"id": "hvs.a-long-enough-id"}), "invalid token id"),

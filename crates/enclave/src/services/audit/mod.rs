@@ -251,6 +251,11 @@ impl AuditLog {
         &self.freshness
     }
 
+    /// The log's file (`sys/audit` names it).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The log whose file ends at `tail`, with its writer and syncer tasks
     /// running.
     fn continue_from(
