@@ -74,6 +74,8 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
             tsm_report_dir,
             max_connections,
             max_connections_per_address,
+            audit_max_bytes,
+            audit_max_age_secs,
         }) => (
             SetUp {
                 bind,
@@ -90,6 +92,10 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
                 storage,
                 tsm_report_dir,
                 limits: (max_connections, max_connections_per_address),
+                audit_rotation: crate::services::audit::Rotation::clamped(
+                    audit_max_bytes,
+                    audit_max_age_secs,
+                ),
             },
             keep_server_up,
         ),
@@ -185,6 +191,8 @@ struct SetUp {
     tsm_report_dir: Option<std::path::PathBuf>,
     /// Most connections, and from one address, as the host asked.
     limits: (Option<u32>, Option<u32>),
+    /// When the audit log moves to a new file (clamped).
+    audit_rotation: crate::services::audit::Rotation,
 }
 
 /// A server ready to serve.
@@ -271,6 +279,7 @@ async fn set_up(
             unsealed,
             &setup.data_dir,
             setup.dev_root_token.clone(),
+            setup.audit_rotation,
         )
         .await
         .map_err(|e| (ServerFailure::Other, e.to_string()))?),
@@ -363,11 +372,12 @@ fn opener(
 ) -> Opener {
     let (platform, tls, opened) = (platform.clone(), tls.clone(), opened.clone());
     let (data_dir, token) = (setup.data_dir.clone(), setup.dev_root_token.clone());
+    let rotation = setup.audit_rotation;
     Box::new(move |unsealed| {
         let (platform, tls, opened) = (platform.clone(), tls.clone(), opened.clone());
         let (data_dir, token) = (data_dir.clone(), token.clone());
         Box::pin(async move {
-            let now = open_store(&platform, unsealed, &data_dir, token).await?;
+            let now = open_store(&platform, unsealed, &data_dir, token, rotation).await?;
             tls.replace_ca(now.ca.clone(), now.freshness.clone())
                 .await
                 .map_err(|e| NotOpened::new("cannot set up TLS", e))?;

@@ -99,6 +99,15 @@ pub enum Ecall {
         /// from one address at most (`None`: a quarter of the above).
         #[serde(default)]
         max_connections_per_address: Option<u32>,
+        /// `kms-host run --audit-max-bytes`: move the audit log to a new
+        /// file once it holds this many bytes (`None`: never). The enclave
+        /// clamps it.
+        #[serde(default)]
+        audit_max_bytes: Option<u64>,
+        /// `kms-host run --audit-max-age`: move the audit log to a new file
+        /// once its first entry is this many seconds old (`None`: never).
+        #[serde(default)]
+        audit_max_age_secs: Option<u64>,
     },
     /// Answer to `init_quote`: the quoting enclave's TARGETINFO (512 bytes,
     /// hex), which the enclave's report must target.

@@ -9,6 +9,7 @@
 mod attestation;
 mod attested_tls;
 mod audit;
+mod audit_rotation;
 mod bench;
 mod byok;
 mod common;

@@ -31,6 +31,7 @@ fn new_log(dir: &Path, sync_file: Option<File>) -> (Arc<AuditLog>, PathBuf) {
         tail,
         Arc::new(sync_file),
         Default::default(),
+        Default::default(),
     );
     (log, path)
 }
