@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used)]
 use super::*;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 
 /// Request `n`'s entry: its key is named `k{n}`.
 fn record(n: u16) -> Record {
