@@ -191,9 +191,11 @@ pub enum AuditCommand {
 /// `minikms audit verify FILE... [attestation flags]`.
 #[derive(Debug, Args)]
 pub struct AuditVerifyArgs {
-    /// The audit log (`audit.log` in the enclave's data dir); with several
-    /// (one per replica), each is checked and the entries of all are
-    /// printed merged by time.
+    /// The audit log (`audit.log` in the enclave's data dir), with the
+    /// rotated files before it (`audit.log.SEQ`) in any order: a file that
+    /// continues another is checked after it, and the oldest given may be
+    /// any rotated file. Files of several logs (one per replica): each log
+    /// is checked and the entries of all are printed merged by time.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
 }

@@ -154,12 +154,13 @@ fn audit_verify(cli: &Cli, args: &AuditVerifyArgs) -> Result<serde_json::Value, 
         .map(|f| AuditLog::read(f))
         .collect::<Result<Vec<_>, _>>()?;
     let attestation = cli.attestation.load()?;
-    if let [log] = logs.as_slice() {
-        let summary = log.verify(&attestation)?;
+    let grouped = offline::group_logs(&logs);
+    if let [files] = grouped.as_slice() {
+        let summary = offline::verify_chain(files, &attestation)?;
         return serde_json::to_value(&summary)
             .map_err(|e| Error::System(format!("cannot print the summary: {e}")));
     }
-    offline::verify_logs(&logs, &attestation)
+    offline::verify_logs(&grouped, &attestation)
 }
 
 /// `minikms bench`, on a multi-thread runtime: the report on stdout (text,

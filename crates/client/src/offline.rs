@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use minikms_verifier::audit::{timeline, verify_log, LogOptions, Summary, Timed};
+use minikms_verifier::audit::{ends, timeline, Chain, LogOptions, Summary, Timed};
 use minikms_verifier::{
     certificate_evidence, detect, verify_certificate_with, verify_document, verify_evidence,
     verify_report, CallerError, CertificateClaims, Claims, Detected, NitroClaims, VerifyError,
@@ -106,7 +106,8 @@ pub fn verify(input: &[u8], at: Option<u64>, attestation: &Attestation) -> Resul
     }
 }
 
-/// An audit log read into memory (`audit.log` in the enclave's data dir).
+/// An audit log file read into memory (`audit.log` in the enclave's data
+/// dir, or a rotated `audit.log.SEQ`).
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     path: PathBuf,
@@ -122,20 +123,7 @@ impl AuditLog {
         })
     }
 
-    /// Verifies the log (signatures, hash chain, and each start entry's
-    /// evidence under `attestation`) and summarises it.
-    pub fn verify(&self, attestation: &Attestation) -> Result<Summary, Error> {
-        let options = LogOptions {
-            collateral: attestation.collateral.as_deref(),
-            offline: attestation.offline,
-        };
-        verify_log(&self.bytes, &options, &attestation.policy).map_err(|source| Error::Audit {
-            path: self.path.clone(),
-            source,
-        })
-    }
-
-    /// Its entries with their times (after [`Self::verify`]).
+    /// Its entries with their times (after verifying).
     pub fn timeline(&self) -> Result<Vec<Timed>, Error> {
         timeline(&self.bytes).map_err(|source| Error::Audit {
             path: self.path.clone(),
@@ -144,22 +132,87 @@ impl AuditLog {
     }
 }
 
+/// Verifies one log given as `files` in order (a rotated log: signatures,
+/// hash chain across the files, and each segment's evidence under
+/// `attestation`) and summarises it. An error names the file.
+pub fn verify_chain(files: &[&AuditLog], attestation: &Attestation) -> Result<Summary, Error> {
+    let options = LogOptions {
+        collateral: attestation.collateral.as_deref(),
+        offline: attestation.offline,
+    };
+    let mut chain = Chain::new(&options, &attestation.policy);
+    for file in files {
+        chain.file(&file.bytes).map_err(|source| Error::Audit {
+            path: file.path.clone(),
+            source,
+        })?;
+    }
+    let last = files.last().map(|f| f.path.clone()).unwrap_or_default();
+    chain
+        .finish()
+        .map_err(|source| Error::Audit { path: last, source })
+}
+
+/// The files grouped into logs, each in chain order: a file whose first
+/// entry is a `continue` entry that follows another file's last entry
+/// (the same seq plus one, `prev` its hash) comes after that file. The
+/// logs are in the order of the first file of each in `files`.
+pub fn group_logs(files: &[AuditLog]) -> Vec<Vec<&AuditLog>> {
+    let ends: Vec<_> = files.iter().map(|f| ends(&f.bytes)).collect();
+    let follows = |j: usize, i: usize| match (&ends[j], &ends[i]) {
+        (Some(later), Some(earlier)) => later.continues.as_ref().is_some_and(|(seq, prev)| {
+            i != j && *seq == earlier.last.0 + 1 && *prev == earlier.last.1
+        }),
+        _ => false,
+    };
+    let before: Vec<Option<usize>> = (0..files.len())
+        .map(|j| (0..files.len()).find(|&i| follows(j, i)))
+        .collect();
+    let mut logs = Vec::new();
+    let mut placed = vec![false; files.len()];
+    for head in 0..files.len() {
+        if before[head].is_some() || placed[head] {
+            continue;
+        }
+        let mut log = vec![&files[head]];
+        placed[head] = true;
+        let mut at = head;
+        while let Some(next) = (0..files.len()).find(|&j| !placed[j] && before[j] == Some(at)) {
+            log.push(&files[next]);
+            placed[next] = true;
+            at = next;
+        }
+        logs.push(log);
+    }
+    // Files left in a cycle (only a forged set could link so): alone.
+    logs.extend(
+        (0..files.len())
+            .filter(|&i| !placed[i])
+            .map(|i| vec![&files[i]]),
+    );
+    logs
+}
+
 /// Several logs (one per replica), each verified, and all their entries
-/// merged by time: `{"logs": [{"file", "summary"}...], "merged": [{"log":
-/// INDEX, "entry": ENTRY}...]}`. The first log that fails ends it.
+/// merged by time: `{"logs": [{"file", "files", "summary"}...], "merged":
+/// [{"log": INDEX, "entry": ENTRY}...]}`. The first log that fails ends it.
 pub fn verify_logs(
-    logs: &[AuditLog],
+    logs: &[Vec<&AuditLog>],
     attestation: &Attestation,
 ) -> Result<serde_json::Value, Error> {
     let mut summaries = Vec::with_capacity(logs.len());
     let mut merged = Vec::new();
-    for (i, log) in logs.iter().enumerate() {
-        let summary = log.verify(attestation)?;
+    for (i, files) in logs.iter().enumerate() {
+        let summary = verify_chain(files, attestation)?;
+        let names: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
         summaries.push(serde_json::json!({
-            "file": log.path.display().to_string(),
+            "file": names.last(),
+            "files": names,
             "summary": summary,
         }));
-        merged.extend(log.timeline()?.into_iter().map(|t| (i, t)));
+        for file in files {
+            merged.extend(file.timeline()?.into_iter().map(|t| (i, t)));
+        }
     }
     merged.sort_by_key(|(log, t)| (t.time, *log, t.entry.seq()));
     let merged: Vec<serde_json::Value> = merged

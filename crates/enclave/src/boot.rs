@@ -76,6 +76,8 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
             max_connections_per_address,
             unauthenticated_metrics_access,
             max_request_size,
+            audit_max_bytes,
+            audit_max_age_secs,
         }) => (
             SetUp {
                 bind,
@@ -94,6 +96,10 @@ pub async fn run(mut channel: Channel, start: Start) -> ExitCode {
                 limits: (max_connections, max_connections_per_address),
                 metrics_open: unauthenticated_metrics_access,
                 max_request_size,
+                audit_rotation: crate::services::audit::Rotation::clamped(
+                    audit_max_bytes,
+                    audit_max_age_secs,
+                ),
             },
             keep_server_up,
         ),
@@ -195,6 +201,8 @@ struct SetUp {
     metrics_open: bool,
     /// The largest request body, as the host asked.
     max_request_size: Option<u64>,
+    /// When the audit log moves to a new file (clamped).
+    audit_rotation: crate::services::audit::Rotation,
 }
 
 /// A server ready to serve.
@@ -284,6 +292,7 @@ async fn set_up(
             unsealed,
             &setup.data_dir,
             setup.dev_root_token.clone(),
+            setup.audit_rotation,
         )
         .await
         .map_err(|e| (ServerFailure::Other, e.to_string()))?),
@@ -379,11 +388,12 @@ fn opener(
     let (platform, tls, opened) = (platform.clone(), tls.clone(), opened.clone());
     let (data_dir, token) = (setup.data_dir.clone(), setup.dev_root_token.clone());
     let metrics_open = setup.metrics_open;
+    let rotation = setup.audit_rotation;
     Box::new(move |unsealed| {
         let (platform, tls, opened) = (platform.clone(), tls.clone(), opened.clone());
         let (data_dir, token) = (data_dir.clone(), token.clone());
         Box::pin(async move {
-            let now = open_store(&platform, unsealed, &data_dir, token).await?;
+            let now = open_store(&platform, unsealed, &data_dir, token, rotation).await?;
             tls.replace_ca(now.ca.clone(), now.freshness.clone())
                 .await
                 .map_err(|e| NotOpened::new("cannot set up TLS", e))?;

@@ -233,10 +233,15 @@ impl Api {
                 Found::Sealed(_) => return Err(Error::Sealed("the store opened sealed".into())),
             };
             let token = Some(Zeroizing::new(ROOT_TOKEN.to_string()));
-            let opened = crate::opened::open_store(&platform, opened, data_dir, token)
-                .await
-                .map_err(|e| Error::internal("opening the store", e))?;
-            Ok::<_, Error>(crate::http::router(platform.clone(), &opened))
+            let opened =
+                crate::opened::open_store(&platform, opened, data_dir, token, Default::default())
+                    .await
+                    .map_err(|e| Error::internal("opening the store", e))?;
+            Ok::<_, Error>(crate::http::routes::router_with(
+                platform.clone(),
+                &opened,
+                false,
+            ))
         })?;
         Ok(Self { runtime, app })
     }

@@ -44,6 +44,7 @@ pub async fn open_store(
     unsealed: Unsealed,
     data_dir: &std::path::Path,
     dev_root_token: Option<zeroize::Zeroizing<String>>,
+    rotation: audit::Rotation,
 ) -> Result<Opened, NotOpened> {
     let freshness = unsealed.freshness;
     let recovery = Arc::new(Recovery::new(unsealed.root));
@@ -60,7 +61,7 @@ pub async fn open_store(
         .map_err(|e| NotOpened::new("cannot check the recovery facts", e))?;
     let audit_key =
         audit::sealed_key(&state).map_err(|e| NotOpened::new("cannot make the audit key", e))?;
-    let audit = audit::AuditLog::open(platform, data_dir, &audit_key, freshness.clone())
+    let audit = audit::AuditLog::open(platform, data_dir, &audit_key, freshness.clone(), rotation)
         .await
         .map_err(|e| NotOpened::new("cannot open the audit log", e))?;
     drop(audit_key);

@@ -127,6 +127,7 @@ where
             let mut out = std::io::stdout();
             use std::io::Write;
             let _ = writeln!(out, "listening on https://{addr}").and_then(|_| out.flush());
+            crate::ship::listening();
         }
         Ocall::ServerFailed { kind, message } => {
             let why = match kind {
@@ -307,6 +308,8 @@ mod tests {
             max_connections_per_address: None,
             unauthenticated_metrics_access: false,
             max_request_size: None,
+            audit_max_bytes: None,
+            audit_max_age_secs: None,
         }
     }
 

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::boundary::converse;
 use crate::log::LogFormat;
 use crate::quoting::{self, Quoting};
-use crate::{io_error, keys, sign, HostError};
+use crate::{io_error, keys, ship, sign, HostError};
 
 /// The shipped enclave config, used to sign the development build.
 const DEFAULT_CONFIG: &str = include_str!("../../../enclave.toml");
@@ -28,6 +28,8 @@ const DEV_SIGNED: &str = "minikms-enclave.signed";
 const ENCLAVE_DATA: &str = "enclave";
 /// The simulated CPU's fuses: the simulated platform's root secrets.
 const SIM_PLATFORM_FILE: &str = "sim-platform-fuses";
+/// The enclave's audit log, in its data dir (`--audit-stdout` reads it).
+const AUDIT_LOG: &str = "audit.log";
 const SGX_DEVICES: [&str; 3] = ["/dev/sgx_enclave", "/dev/sgx/enclave", "/dev/isgx"];
 
 // `kms-host run`'s flags live with the command (`cli` re-exports them), so
@@ -126,6 +128,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "BYTES",
           value_parser = clap::value_parser!(u64).range(65_536..=33_554_432))]
     pub max_request_size: Option<u64>,
+    /// Move the audit log to a new file (`audit.log.SEQ`) once it holds
+    /// this many bytes (at least 65536); the new file continues the chain.
+    #[arg(long, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(65_536..))]
+    pub audit_max_bytes: Option<u64>,
+    /// Move the audit log to a new file once its first entry is this old:
+    /// seconds, or a number with s, m, h or d (e.g. 24h).
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub audit_max_age: Option<u64>,
+    /// Also print every audit entry, as the enclave writes it (one signed
+    /// JSON object per line), on stdout after the `listening on` line, for
+    /// a log shipper.
+    #[arg(long)]
+    pub audit_stdout: bool,
     /// Enclave config used when signing the development build
     /// [default: the enclave.toml built into kms-host].
     #[arg(long)]
@@ -158,6 +174,28 @@ enum FlagError {
     StorageUrl(String),
     #[error(transparent)]
     TlsName(#[from] minikms_edl::BadTlsName),
+    #[error(
+        "{0:?}: give an age of at least 1 s as SECONDS, or a number with s, m, h or d (e.g. 24h)"
+    )]
+    Age(String),
+}
+
+/// `--audit-max-age`: `N`, `Ns`, `Nm`, `Nh` or `Nd`, in seconds.
+fn parse_age(text: &str) -> Result<u64, FlagError> {
+    let bad = || FlagError::Age(text.to_string());
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    n.checked_mul(scale).filter(|&s| s >= 1).ok_or_else(bad)
 }
 
 /// `https://HOST:PORT`.
@@ -228,6 +266,7 @@ pub fn run(args: RunArgs) -> Result<(), HostError> {
         .mode(0o700)
         .create(&enclave_dir)
         .map_err(|e| io_error("create the enclave's data dir", &enclave_dir, e))?;
+    let enclave_dir_for_log = enclave_dir.clone();
     let setup = Ecall::SetUpServer {
         bind: args.bind,
         port: args.port,
@@ -244,6 +283,8 @@ pub fn run(args: RunArgs) -> Result<(), HostError> {
         max_connections_per_address: args.max_connections_per_address,
         unauthenticated_metrics_access: args.unauthenticated_metrics_access,
         max_request_size: args.max_request_size,
+        audit_max_bytes: args.audit_max_bytes,
+        audit_max_age_secs: args.audit_max_age,
     };
     let quoting: Box<dyn Quoting> = match platform {
         // In a CVM the enclave asks the kernel itself; the host quotes nothing.
@@ -255,7 +296,20 @@ pub fn run(args: RunArgs) -> Result<(), HostError> {
                 .map_err(|e| HostError::Platform(e.to_string()))?,
         ),
     };
-    runtime.block_on(supervise(&signed, &identity, setup, quoting.as_ref()))
+    let shipper = args
+        .audit_stdout
+        .then(|| ship::Shipper::from_now(enclave_dir_for_log.join(AUDIT_LOG)));
+    runtime.block_on(async {
+        let Some(shipper) = shipper else {
+            return supervise(&signed, &identity, setup, quoting.as_ref()).await;
+        };
+        let shipper = std::sync::Arc::new(std::sync::Mutex::new(shipper));
+        let following = tokio::spawn(ship::follow(shipper.clone()));
+        let result = supervise(&signed, &identity, setup, quoting.as_ref()).await;
+        following.abort();
+        ship::finish(&shipper);
+        result
+    })
 }
 
 /// The certificate names: as given, else localhost and the bind address

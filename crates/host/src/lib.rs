@@ -16,6 +16,7 @@
 //!   with the enclave process.
 //! - [`quoting`]: the quoting service the host runs for the enclave.
 //! - [`log`]: the `[Host]: ...` / `[Enclave]: ...` log lines.
+//! - [`ship`]: `--audit-stdout`: the enclave's audit entries on stdout.
 
 pub mod boundary;
 pub mod cli;
@@ -24,6 +25,7 @@ pub mod keys;
 pub mod launch;
 pub mod log;
 pub mod quoting;
+pub mod ship;
 pub mod sign;
 
 /// Everything that makes `kms-host` give up, as one line for the operator.

@@ -2,7 +2,11 @@
 //! [`minikms_audit`]).
 //!
 //! Every line is checked in order, and the first failure names the entry
-//! (its 1-based position in the file) and what is wrong:
+//! (its 1-based position in the file) and what is wrong. A rotated log is
+//! verified file by file with [`Chain`]: each file after the first begins
+//! with a `continue` entry that follows the last of the one before, and
+//! verification may begin at such an entry (its segment's evidence is
+//! checked then) without the older files:
 //!
 //! 1. A start entry (the first line, and every enclave restart) carries the
 //!    audit public key and attestation evidence. The evidence is verified
@@ -47,6 +51,11 @@ pub struct LogOptions<'a> {
 pub struct Summary {
     /// Number of entries (lines).
     pub entries: u64,
+    /// The first entry's seq: 1, unless verification began at a rotated
+    /// file's `continue` entry (the older files not given).
+    pub first_seq: u64,
+    /// How many files the log was given in (rotated files and the current).
+    pub files: u64,
     /// Request entries among them.
     pub requests: u64,
     /// Requests without a valid token counted by `unauthenticated`
@@ -77,7 +86,8 @@ pub struct Head {
 /// One enclave start, with what its verified evidence says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Segment {
-    /// Position of its start entry (1-based).
+    /// Seq of its start entry (its line in a whole log), or of the
+    /// `continue` entry verification began at.
     pub entry: u64,
     pub time: String,
     /// Entries in this segment, the start entry included.
@@ -134,7 +144,7 @@ pub enum Problem {
     #[error("bad signature (edited)")]
     BadSignature,
     /// An entry without a signature that no later signed entry of its
-    /// segment covers (or a start entry without one).
+    /// segment (and file) covers, or a start or continue entry without one.
     #[error("not signed, and no signed entry follows it in its segment")]
     Unsigned,
     /// `prev` is not the hash of the line before.
@@ -179,123 +189,235 @@ pub fn verify_log(
     options: &LogOptions<'_>,
     policy: &Policy,
 ) -> Result<Summary, AuditError> {
-    if log.is_empty() {
-        return Err(AuditError::Empty);
-    }
-    let mut lines: Vec<&[u8]> = log.split(|&b| b == b'\n').collect();
-    // A final newline leaves one empty piece; its absence is a cut line.
-    let complete = lines.last().is_some_and(|l| l.is_empty());
-    if complete {
-        lines.pop();
-    }
-    let mut key: Option<Vec<u8>> = None;
-    let mut prev_line: Option<&[u8]> = None;
-    let mut segments: Vec<Segment> = Vec::new();
-    let mut requests = 0u64;
-    let mut unauthenticated = 0u64;
-    let mut first_time = String::new();
-    let mut last_time = String::new();
-    // The first entry no signature covers yet.
-    let mut uncovered: Option<u64> = None;
-    for (i, line) in lines.iter().enumerate() {
-        let n = i as u64 + 1;
-        let fail = |problem: Problem| AuditError::Entry { entry: n, problem };
-        if !complete && i + 1 == lines.len() {
-            return Err(fail(Problem::Incomplete));
+    let mut chain = Chain::new(options, policy);
+    chain.file(log)?;
+    chain.finish()
+}
+
+/// A log in several files (rotated: each file after the first begins
+/// with a `continue` entry), verified file by file, in order. The first
+/// file may begin with a `continue` entry too: verification then starts
+/// from it (its evidence is checked), without the older files.
+pub struct Chain<'a> {
+    options: &'a LogOptions<'a>,
+    policy: &'a Policy,
+    key: Option<Vec<u8>>,
+    /// The last entry verified: its seq and line hash.
+    prev: Option<(u64, String)>,
+    first_seq: u64,
+    entries: u64,
+    files: u64,
+    segments: Vec<Segment>,
+    requests: u64,
+    unauthenticated: u64,
+    first_time: String,
+    last_time: String,
+}
+
+impl<'a> Chain<'a> {
+    pub fn new(options: &'a LogOptions<'a>, policy: &'a Policy) -> Self {
+        Self {
+            options,
+            policy,
+            key: None,
+            prev: None,
+            first_seq: 0,
+            entries: 0,
+            files: 0,
+            segments: Vec::new(),
+            requests: 0,
+            unauthenticated: 0,
+            first_time: String::new(),
+            last_time: String::new(),
         }
-        let opened = open_line(line).map_err(|e| fail(e.into()))?;
-        match &opened.entry {
-            Entry::Start {
-                time,
-                public_key,
-                evidence,
-                ..
-            } => {
-                if let Some(first) = uncovered {
-                    return Err(AuditError::Entry {
-                        entry: first,
-                        problem: Problem::Unsigned,
-                    });
-                }
-                if opened.signature.is_none() {
-                    return Err(fail(Problem::Unsigned));
-                }
-                let pk = minikms_audit::b64_decode(public_key)
-                    .filter(|k| k.len() == 32)
-                    .ok_or_else(|| fail(Problem::PublicKey))?;
-                let at = unix_time(time).ok_or_else(|| fail(Problem::Time(time.clone())))?;
-                let mut segment =
-                    check_evidence(&pk, evidence, at, options, policy).map_err(fail)?;
-                if key.as_ref().is_some_and(|k| *k != pk) {
-                    return Err(fail(Problem::KeyChanged));
-                }
-                segment.entry = n;
-                segment.time = time.clone();
-                segments.push(segment);
-                key = Some(pk);
-            }
-            Entry::Request { .. } => requests += 1,
-            Entry::Unauthenticated { requests: n, .. } => {
-                unauthenticated = unauthenticated.saturating_add(*n);
-            }
+    }
+
+    /// Verifies the next file; errors name entries by their line in it.
+    pub fn file(&mut self, log: &[u8]) -> Result<(), AuditError> {
+        if log.is_empty() {
+            return Err(AuditError::Empty);
         }
-        let Some(k) = &key else {
-            return Err(fail(Problem::NoHeader));
+        self.files += 1;
+        let mut lines: Vec<&[u8]> = log.split(|&b| b == b'\n').collect();
+        // A final newline leaves one empty piece; its absence is a cut line.
+        let complete = lines.last().is_some_and(|l| l.is_empty());
+        if complete {
+            lines.pop();
+        }
+        // The first entry no signature covers yet.
+        let mut uncovered: Option<u64> = None;
+        for (i, line) in lines.iter().enumerate() {
+            let n = i as u64 + 1;
+            let fail = |problem: Problem| AuditError::Entry { entry: n, problem };
+            if !complete && i + 1 == lines.len() {
+                return Err(fail(Problem::Incomplete));
+            }
+            let opened = open_line(line).map_err(|e| fail(e.into()))?;
+            let begins = matches!(opened.entry, Entry::Start { .. } | Entry::Continue { .. });
+            if let Some(first) = uncovered.filter(|_| begins) {
+                return Err(AuditError::Entry {
+                    entry: first,
+                    problem: Problem::Unsigned,
+                });
+            }
+            match &opened.entry {
+                Entry::Start {
+                    time,
+                    public_key,
+                    evidence,
+                    ..
+                } => {
+                    self.begin(opened.signature.is_some(), public_key)
+                        .map_err(fail)?;
+                    self.segment(public_key, evidence, time, opened.entry.seq())
+                        .map_err(fail)?;
+                }
+                Entry::Continue {
+                    public_key,
+                    evidence,
+                    evidence_time,
+                    ..
+                } => {
+                    self.begin(opened.signature.is_some(), public_key)
+                        .map_err(fail)?;
+                    // A checkpoint: the segment's evidence vouches for the key.
+                    if self.prev.is_none() {
+                        self.segment(public_key, evidence, evidence_time, opened.entry.seq())
+                            .map_err(fail)?;
+                    }
+                }
+                Entry::Request { .. } => self.requests += 1,
+                Entry::Unauthenticated { requests: n, .. } => {
+                    self.unauthenticated = self.unauthenticated.saturating_add(*n);
+                }
+            }
+            let Some(k) = &self.key else {
+                return Err(fail(Problem::NoHeader));
+            };
+            match opened.signature {
+                Some(_) if !opened.signed_by(k) => return Err(fail(Problem::BadSignature)),
+                Some(_) => uncovered = None,
+                None => {
+                    uncovered.get_or_insert(n);
+                }
+            }
+            let entry = &opened.entry;
+            match &self.prev {
+                None => {
+                    let checkpoint = matches!(entry, Entry::Continue { .. });
+                    if !checkpoint && (entry.seq() != 1 || entry.prev() != ZERO_PREV) {
+                        return Err(fail(Problem::NotFirst));
+                    }
+                    self.first_seq = entry.seq();
+                    self.first_time = entry.time().to_string();
+                }
+                Some((seq, hash)) => {
+                    if entry.prev() != hash {
+                        return Err(fail(Problem::ChainBroken));
+                    }
+                    if entry.seq() != seq + 1 {
+                        return Err(fail(Problem::Sequence {
+                            found: entry.seq(),
+                            expected: seq + 1,
+                        }));
+                    }
+                }
+            }
+            if let Some(s) = self.segments.last_mut() {
+                s.entries += 1;
+            }
+            self.entries += 1;
+            self.last_time = entry.time().to_string();
+            self.prev = Some((entry.seq(), minikms_audit::line_hash(line)));
+        }
+        // The writer signs the last entry of every write, and rotates
+        // between writes: a whole file ends with a signed entry.
+        if let Some(first) = uncovered {
+            return Err(AuditError::Entry {
+                entry: first,
+                problem: Problem::Unsigned,
+            });
+        }
+        Ok(())
+    }
+
+    /// A start or continue entry: everything before it is covered, it is
+    /// signed, and its key is the log's.
+    fn begin(&mut self, signed: bool, public_key: &str) -> Result<(), Problem> {
+        if !signed {
+            return Err(Problem::Unsigned);
+        }
+        let pk = minikms_audit::b64_decode(public_key)
+            .filter(|k| k.len() == 32)
+            .ok_or(Problem::PublicKey)?;
+        if self.key.as_ref().is_some_and(|k| *k != pk) {
+            return Err(Problem::KeyChanged);
+        }
+        Ok(())
+    }
+
+    /// Verifies a segment's evidence (made at `time`) for `public_key`,
+    /// which the log's key then is.
+    fn segment(
+        &mut self,
+        public_key: &str,
+        evidence: &StartEvidence,
+        time: &str,
+        seq: u64,
+    ) -> Result<(), Problem> {
+        let pk = minikms_audit::b64_decode(public_key).ok_or(Problem::PublicKey)?;
+        let at = unix_time(time).ok_or_else(|| Problem::Time(time.to_string()))?;
+        let mut segment = check_evidence(&pk, evidence, at, self.options, self.policy)?;
+        segment.entry = seq;
+        segment.time = time.to_string();
+        self.segments.push(segment);
+        self.key = Some(pk);
+        Ok(())
+    }
+
+    /// The summary of every file verified.
+    pub fn finish(self) -> Result<Summary, AuditError> {
+        let Some((seq, hash)) = self.prev else {
+            return Err(AuditError::Empty);
         };
-        match opened.signature {
-            Some(_) if !opened.signed_by(k) => return Err(fail(Problem::BadSignature)),
-            Some(_) => uncovered = None,
-            None => {
-                uncovered.get_or_insert(n);
-            }
-        }
-        let entry = &opened.entry;
-        match prev_line {
-            None => {
-                if entry.seq() != 1 || entry.prev() != ZERO_PREV {
-                    return Err(fail(Problem::NotFirst));
-                }
-                first_time = entry.time().to_string();
-            }
-            Some(p) => {
-                if entry.prev() != minikms_audit::line_hash(p) {
-                    return Err(fail(Problem::ChainBroken));
-                }
-                if entry.seq() != n {
-                    return Err(fail(Problem::Sequence {
-                        found: entry.seq(),
-                        expected: n,
-                    }));
-                }
-            }
-        }
-        if let Some(s) = segments.last_mut() {
-            s.entries += 1;
-        }
-        last_time = entry.time().to_string();
-        prev_line = Some(line);
+        Ok(Summary {
+            entries: self.entries,
+            first_seq: self.first_seq,
+            files: self.files,
+            requests: self.requests,
+            unauthenticated: self.unauthenticated,
+            public_key: self.key.map(hex::encode).unwrap_or_default(),
+            first_time: self.first_time,
+            last_time: self.last_time,
+            head: Head { seq, hash },
+            simulation: self.segments.iter().any(|s| s.simulation),
+            segments: self.segments,
+        })
     }
-    if let Some(first) = uncovered {
-        return Err(AuditError::Entry {
-            entry: first,
-            problem: Problem::Unsigned,
-        });
-    }
-    let public_key = key.map(hex::encode).unwrap_or_default();
-    let head = Head {
-        seq: lines.len() as u64,
-        hash: prev_line.map(minikms_audit::line_hash).unwrap_or_default(),
-    };
-    Ok(Summary {
-        entries: lines.len() as u64,
-        requests,
-        unauthenticated,
-        public_key,
-        first_time,
-        last_time,
-        head,
-        simulation: segments.iter().any(|s| s.simulation),
-        segments,
+}
+
+/// Where a file of a log begins and ends, to put rotated files in order
+/// (nothing is verified here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ends {
+    /// The first entry's seq and `prev`, if it is a `continue` entry.
+    pub continues: Option<(u64, String)>,
+    /// The last entry's seq and line hash.
+    pub last: (u64, String),
+}
+
+/// The [`Ends`] of `log`; `None` if its first or last line is not an entry.
+pub fn ends(log: &[u8]) -> Option<Ends> {
+    let mut lines = log.split(|&b| b == b'\n').filter(|l| !l.is_empty());
+    let first_line = lines.next()?;
+    let last = lines.next_back().unwrap_or(first_line);
+    let first = open_line(first_line).ok()?.entry;
+    let continues =
+        matches!(first, Entry::Continue { .. }).then(|| (first.seq(), first.prev().to_string()));
+    let seq = open_line(last).ok()?.entry.seq();
+    Some(Ends {
+        continues,
+        last: (seq, minikms_audit::line_hash(last)),
     })
 }
 

@@ -48,5 +48,3 @@ pub mod secret;
 pub mod status;
 pub mod sys;
 pub mod tutorial;
-
-pub use routes::router;

@@ -29,13 +29,9 @@ use crate::opened::Opened;
 use crate::platform::Platform;
 use crate::services::rsa_pool::{RsaPool, CAPACITY};
 
-/// The whole API, over an open store.
-pub fn router(platform: Arc<dyn Platform>, opened: &Opened) -> Router {
-    router_with(platform, opened, false)
-}
-
-/// The whole API, with `GET /v1/sys/metrics` open to anyone if
-/// `metrics_open` (`--unauthenticated-metrics-access`), else guarded.
+/// The whole API over an open store, with `GET /v1/sys/metrics` open to
+/// anyone if `metrics_open` (`--unauthenticated-metrics-access`), else
+/// guarded.
 pub fn router_with(platform: Arc<dyn Platform>, opened: &Opened, metrics_open: bool) -> Router {
     let app = AppState(Arc::new(Services {
         status: status::document(platform.as_ref()),

@@ -20,8 +20,8 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::http::attestation::{ClientKey, ConnectionKey};
-use crate::metrics::{self, Limit};
 use crate::http::body::BodyLimit;
+use crate::metrics::{self, Limit};
 use crate::services::source::{Peer, Source};
 use limits::{Limits, DRAIN_TIMEOUT, HANDSHAKE_TIMEOUT, HEADER_TIMEOUT};
 use slots::Slots;

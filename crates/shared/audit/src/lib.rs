@@ -34,6 +34,13 @@
 //!   "nonce": [`EVIDENCE_NONCE`]}` (the `/attestation` EnclaveHeldData
 //!   shape), and whose quote's report_data is SHA-256(held data) followed
 //!   by 32 zero bytes.
+//! - A `continue` entry begins every file but the first when the log is
+//!   rotated (`kms-host run --audit-max-bytes`, `--audit-max-age`): its
+//!   `prev` and `seq - 1` name the previous file's last entry, and it
+//!   carries the segment's key and start evidence (with `evidence_time`),
+//!   so a file can be verified from it without the older files. The
+//!   entry before it is always signed. A store restored from a snapshot
+//!   begins its new log with one too, naming the snapshot's audit head.
 //! - A `request` entry records one API request: time (RFC 3339 UTC), the
 //!   token's accessor (never the token), operation, key name and version
 //!   where known, HTTP status and outcome, and the request id the response
@@ -87,6 +94,26 @@ pub enum Entry {
         evidence: StartEvidence,
         /// The key store's generation when this entry was written; absent
         /// in logs of builds before it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        store_gen: Option<u64>,
+    },
+    /// The first line of a file that continues another (the log was
+    /// rotated, or a snapshot's store was restored): its `prev` is the hash
+    /// of the previous file's last line and `seq - 1` that line's seq. It
+    /// carries the key and the evidence of the segment it continues, so a
+    /// verification can begin here without the older files.
+    Continue {
+        v: u32,
+        seq: u64,
+        prev: String,
+        time: String,
+        /// Base64 of the raw Ed25519 public key, as in `Start`.
+        public_key: String,
+        /// The evidence of the segment's start entry, unchanged.
+        evidence: StartEvidence,
+        /// The time of that start entry: the evidence is checked then.
+        evidence_time: String,
+        /// As in `Start`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         store_gen: Option<u64>,
     },
@@ -212,6 +239,7 @@ impl Entry {
     pub fn store_gen(&self) -> Option<u64> {
         match self {
             Entry::Start { store_gen, .. }
+            | Entry::Continue { store_gen, .. }
             | Entry::Request { store_gen, .. }
             | Entry::Unauthenticated { store_gen, .. } => *store_gen,
         }
@@ -220,6 +248,7 @@ impl Entry {
     pub fn seq(&self) -> u64 {
         match self {
             Entry::Start { seq, .. }
+            | Entry::Continue { seq, .. }
             | Entry::Request { seq, .. }
             | Entry::Unauthenticated { seq, .. } => *seq,
         }
@@ -228,6 +257,7 @@ impl Entry {
     pub fn prev(&self) -> &str {
         match self {
             Entry::Start { prev, .. }
+            | Entry::Continue { prev, .. }
             | Entry::Request { prev, .. }
             | Entry::Unauthenticated { prev, .. } => prev,
         }
@@ -236,6 +266,7 @@ impl Entry {
     pub fn time(&self) -> &str {
         match self {
             Entry::Start { time, .. }
+            | Entry::Continue { time, .. }
             | Entry::Request { time, .. }
             | Entry::Unauthenticated { time, .. } => time,
         }
@@ -244,6 +275,7 @@ impl Entry {
     pub fn version(&self) -> u32 {
         match self {
             Entry::Start { v, .. }
+            | Entry::Continue { v, .. }
             | Entry::Request { v, .. }
             | Entry::Unauthenticated { v, .. } => *v,
         }

@@ -109,6 +109,15 @@ pub enum Ecall {
         /// bytes (`None`: the enclave's default). The enclave checks it.
         #[serde(default)]
         max_request_size: Option<u64>,
+        /// `kms-host run --audit-max-bytes`: move the audit log to a new
+        /// file once it holds this many bytes (`None`: never). The enclave
+        /// clamps it.
+        #[serde(default)]
+        audit_max_bytes: Option<u64>,
+        /// `kms-host run --audit-max-age`: move the audit log to a new file
+        /// once its first entry is this many seconds old (`None`: never).
+        #[serde(default)]
+        audit_max_age_secs: Option<u64>,
     },
     /// Answer to `init_quote`: the quoting enclave's TARGETINFO (512 bytes,
     /// hex), which the enclave's report must target.

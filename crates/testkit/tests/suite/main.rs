@@ -9,6 +9,7 @@
 mod attestation;
 mod attested_tls;
 mod audit;
+mod audit_rotation;
 mod bench;
 mod byok;
 mod common;
@@ -21,8 +22,8 @@ mod interop_hvac;
 mod join;
 mod key_release;
 mod kv;
-mod ops;
 mod operator_cli;
+mod ops;
 mod policy_attacks;
 mod recovery;
 mod refusals;

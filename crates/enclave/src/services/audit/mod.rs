@@ -53,15 +53,19 @@
 //!
 //! A full disk or a failed write or sync: [`room`] says when requests are
 //! refused (503: nothing is done) and when they go through again.
+//!
+//! Rotation by size or age, the chain carried into the next file:
+//! [`rotate`].
 
 mod error;
 pub mod record;
 mod room;
+pub mod rotate;
+mod rotating;
+mod sync;
 mod tail;
 mod tally;
 mod vouch;
-
-use std::fs::File;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,6 +87,8 @@ pub use error::AuditError;
 pub use record::{AttestedFacts, Record, RequestId};
 use room::Room;
 pub use room::UNWRITABLE;
+pub use rotate::Rotation;
+use rotate::{Rotating, SegmentStart};
 pub(crate) use tail::open_tail;
 use tail::{reserve, write_lines, Tail};
 use tally::{Counts, Tally};
@@ -117,8 +123,8 @@ pub struct AuditLog {
     written: Notify,
     /// Wakes it early when a request waits for durability.
     durable_wanted: Notify,
-    /// The same open file, for syncing while others write.
-    sync_file: Arc<File>,
+    /// When to move to a new file, and what its first entry repeats.
+    rotating: Rotating,
     /// Shared with the key store: the generation each entry records, and
     /// where the synced head is published.
     freshness: Arc<Freshness>,
@@ -144,6 +150,8 @@ struct Queued {
 enum Pending {
     Request(Record),
     Counted(Counts),
+    /// Move on to a new file, beginning with this entry ([`rotate`]).
+    Rotate,
 }
 
 /// How a waiting request learns that its entry is in the file (and on
@@ -175,17 +183,18 @@ impl AuditLog {
         data_dir: &Path,
         key_pkcs8: &[u8],
         freshness: Arc<Freshness>,
+        rotation: Rotation,
     ) -> Result<Arc<Self>, AuditError> {
         let key =
             Ed25519KeyPair::from_pkcs8(key_pkcs8).map_err(|e| AuditError::Key(e.to_string()))?;
         let path = data_dir.join(FILE_NAME);
-        let mut tail = open_tail(&path, key.public_key().as_ref())?;
-        vouch::check(&path, &tail, &freshness)?;
         let io = |error: std::io::Error| AuditError::Io {
             path: path.display().to_string(),
             error,
         };
-        let sync_file = Arc::new(tail.file.try_clone().map_err(io)?);
+        rotate::finish_interrupted(&path).map_err(io)?;
+        let mut tail = open_tail(&path, key.public_key().as_ref())?;
+        vouch::check(&path, &tail, &freshness, key.public_key().as_ref())?;
         let public_key = key.public_key().as_ref().to_vec();
         let held = minikms_api::claims::encode(
             &minikms_audit::public_key_hash(&public_key),
@@ -198,11 +207,7 @@ impl AuditLog {
         let evidence = platform
             .evidence(minikms_api::claims::report_data(&held))
             .await?;
-        let start = Entry::Start {
-            v: VERSION,
-            seq: tail.seq + 1,
-            prev: tail.prev.clone(),
-            time: crate::clock::now_rfc3339_millis(),
+        let segment = SegmentStart {
             public_key: minikms_audit::b64_encode(&public_key),
             evidence: StartEvidence {
                 platform: platform.name().to_string(),
@@ -210,6 +215,15 @@ impl AuditLog {
                 held_data: hex::encode(&held),
                 collateral: evidence.collateral.map(|c| c.to_string()),
             },
+            time: crate::clock::now_rfc3339_millis(),
+        };
+        let start = Entry::Start {
+            v: VERSION,
+            seq: tail.seq + 1,
+            prev: tail.prev.clone(),
+            time: segment.time.clone(),
+            public_key: segment.public_key.clone(),
+            evidence: segment.evidence.clone(),
             store_gen: Some(freshness.generation()),
         };
         let mut line = sign_line(&start, &key).map_err(|e| io(invalid(e)))?;
@@ -219,6 +233,7 @@ impl AuditLog {
         tail.file.sync_data().map_err(io)?;
         tail.seq = start.seq();
         tail.prev = hash;
+        tail.begun.get_or_insert_with(time::OffsetDateTime::now_utc);
         freshness.audit_synced(tail.head());
         let room = reserve(&mut tail);
         let seq = tail.seq;
@@ -226,7 +241,9 @@ impl AuditLog {
             "audit log {}: entry {seq} starts this segment",
             path.display()
         );
-        let log = Self::continue_from(key, path, tail, sync_file, freshness);
+        let sync_file = tail.sync.clone();
+        let rotating = Rotating::new(rotation, Some(segment));
+        let log = Self::continue_from(key, path, tail, sync_file, freshness, rotating);
         if let Err(e) = room {
             log.room
                 .refuse_for_now(&format!("cannot allocate room for entries: {e}"));
@@ -237,8 +254,11 @@ impl AuditLog {
     /// Syncs everything written so far and publishes the head (at
     /// shutdown, so the key store can record the very last entry).
     pub fn sync_now(&self) -> Result<(), AuditError> {
-        let head = lock(&self.tail).head();
-        self.sync_file.sync_data().map_err(|error| AuditError::Io {
+        let (head, file) = {
+            let tail = lock(&self.tail);
+            (tail.head(), tail.sync.clone())
+        };
+        file.sync_data().map_err(|error| AuditError::Io {
             path: self.path.display().to_string(),
             error,
         })?;
@@ -261,10 +281,12 @@ impl AuditLog {
     fn continue_from(
         key: Ed25519KeyPair,
         path: PathBuf,
-        tail: Tail,
-        sync_file: Arc<File>,
+        mut tail: Tail,
+        sync_file: Arc<std::fs::File>,
         freshness: Arc<Freshness>,
+        rotating: Rotating,
     ) -> Arc<Self> {
+        tail.sync = sync_file;
         let seq = tail.seq;
         let room = Room::new(path.display().to_string());
         let log = Arc::new(Self {
@@ -283,7 +305,7 @@ impl AuditLog {
             queued: Notify::new(),
             written: Notify::new(),
             durable_wanted: Notify::new(),
-            sync_file,
+            rotating,
             freshness,
         });
         tokio::spawn(log.clone().write_in_background());
@@ -291,6 +313,9 @@ impl AuditLog {
         let recovering = log.clone();
         tokio::spawn(async move { recovering.room.recover(&recovering.tail).await });
         tokio::spawn(log.clone().count_in_background());
+        if log.rotating.rotation.max_age.is_some() {
+            tokio::spawn(log.clone().age_in_background());
+        }
         log
     }
 
@@ -401,6 +426,12 @@ impl AuditLog {
                 spare = batch;
                 continue;
             }
+            // A rotation begins a write of its own: what comes before it
+            // goes to the old file, with the last entry signed.
+            if self.take_rotation(&mut batch) && batch.is_empty() {
+                spare = batch;
+                continue;
+            }
             match self.write_entries(&batch) {
                 Ok(seq) => {
                     self.written_upto.store(seq, Ordering::Release);
@@ -414,6 +445,7 @@ impl AuditLog {
                     }
                     drop(unsynced);
                     self.written.notify_one();
+                    self.queue_rotation_if_due();
                 }
                 Err(e) => {
                     refuse(batch.drain(..).map(|q| q.reply));
@@ -485,6 +517,9 @@ impl AuditLog {
                         store_gen,
                     },
                 ),
+                Pending::Rotate => {
+                    return Err(io(std::io::Error::other("a rotation amid a write")));
+                }
                 Pending::Counted(counts) => {
                     let line = unsigned_line(&Entry::Unauthenticated {
                         v: VERSION,
@@ -523,64 +558,6 @@ impl AuditLog {
                 .refuse_for_now(&format!("cannot allocate room for more entries: {e}"));
         }
         Ok(seq)
-    }
-
-    /// Syncs whatever was written since the last sync: at once when a
-    /// request waits for it, else at most every [`SYNC_INTERVAL`] (each
-    /// `fdatasync` costs the kernel CPU time). Once anything failed, it
-    /// refuses the requests waiting for it instead.
-    async fn sync_in_background(self: Arc<Self>) {
-        let mut synced = self.written_upto.load(Ordering::Acquire);
-        let mut last = tokio::time::Instant::now();
-        loop {
-            self.written.notified().await;
-            if self.room.is_broken() {
-                refuse(lock(&self.unsynced).drain(..).map(|(_, r)| r));
-                continue;
-            }
-            if lock(&self.queue).durable_upto <= synced {
-                tokio::select! {
-                    () = tokio::time::sleep_until(last + SYNC_INTERVAL) => {}
-                    () = self.durable_wanted.notified() => {}
-                }
-            }
-            let target = self.written_upto.load(Ordering::Acquire);
-            if target <= synced {
-                continue;
-            }
-            // Everything up to the tail as it stands (at or past `target`)
-            // is in the file, so on disk once synced.
-            let head = lock(&self.tail).head();
-            let file = self.sync_file.clone();
-            let start = std::time::Instant::now();
-            let result = tokio::task::spawn_blocking(move || file.sync_data())
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
-            let fsync = &crate::metrics::get().audit_fsync;
-            fsync.observe(start.elapsed().as_secs_f64());
-            if let Err(e) = result {
-                tracing::error!(
-                    "audit log {}: fdatasync failed: {e}; refusing every request from now on",
-                    self.path.display()
-                );
-                self.room.break_for_good();
-                refuse(lock(&self.unsynced).drain(..).map(|(_, r)| r));
-                continue;
-            }
-            synced = target;
-            self.freshness.audit_synced(head);
-            last = tokio::time::Instant::now();
-            let mut unsynced = lock(&self.unsynced);
-            let still = unsynced
-                .iter()
-                .position(|(seq, _)| *seq > target)
-                .unwrap_or(unsynced.len());
-            let done: Vec<_> = unsynced.drain(..still).collect();
-            drop(unsynced);
-            for (_, reply) in done {
-                let _ = reply.done.send(true);
-            }
-        }
     }
 }
 

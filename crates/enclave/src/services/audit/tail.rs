@@ -4,6 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use minikms_audit::{open_line, ZERO_PREV};
 
@@ -13,6 +14,8 @@ use crate::store::freshness::AuditHead;
 /// The file, and its last complete entry.
 pub(crate) struct Tail {
     pub(super) file: File,
+    /// The same open file, for syncing while others write.
+    pub(super) sync: Arc<File>,
     /// The last group's bytes, kept for the next (a fresh buffer per
     /// group cost a `malloc_consolidate` each time).
     pub(super) buf: Vec<u8>,
@@ -27,6 +30,8 @@ pub(crate) struct Tail {
     /// A failed write could not be cut back off: the file may end in part
     /// of a line, and nothing more may be appended.
     pub(super) damaged: bool,
+    /// When the file's first entry was written (for rotation by age).
+    pub(super) begun: Option<time::OffsetDateTime>,
 }
 
 impl Tail {
@@ -123,9 +128,12 @@ pub(crate) fn open_tail(path: &Path, public_key: &[u8]) -> Result<Tail, AuditErr
         }
     }
     let len = file.seek(SeekFrom::End(0)).map_err(io)?;
+    let sync = Arc::new(file.try_clone().map_err(io)?);
     if len == 0 {
         return Ok(Tail {
             file,
+            sync,
+            begun: None,
             buf: Vec::new(),
             len,
             seq: 0,
@@ -157,8 +165,17 @@ pub(crate) fn open_tail(path: &Path, public_key: &[u8]) -> Result<Tail, AuditErr
             "the last entry is not signed by this store's audit key (edited, or the key store was replaced)",
         ));
     }
+    let begun = first_line(&file)
+        .map_err(io)?
+        .and_then(|line| open_line(&line).ok())
+        .and_then(|first| {
+            let time = first.entry.time();
+            time::OffsetDateTime::parse(time, &time::format_description::well_known::Rfc3339).ok()
+        });
     Ok(Tail {
         file,
+        sync,
+        begun,
         buf: Vec::new(),
         len,
         seq: opened.entry.seq(),
@@ -167,4 +184,23 @@ pub(crate) fn open_tail(path: &Path, public_key: &[u8]) -> Result<Tail, AuditErr
         reserved: 0,
         damaged: false,
     })
+}
+
+/// The file's first line (without its newline), if it has a whole one.
+pub(super) fn first_line(file: &File) -> std::io::Result<Option<Vec<u8>>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; minikms_audit::MAX_LINE + 1];
+    let mut got = 0;
+    while got < buf.len() {
+        let n = file.read_at(&mut buf[got..], got as u64)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(end) = buf[got..got + n].iter().position(|&b| b == b'\n') {
+            buf.truncate(got + end);
+            return Ok(Some(buf));
+        }
+        got += n;
+    }
+    Ok(None)
 }

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used)]
 use super::*;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 
 /// Request `n`'s entry: its key is named `k{n}`.
 fn record(n: u16) -> Record {
@@ -30,6 +30,7 @@ fn new_log(dir: &Path, sync_file: Option<File>) -> (Arc<AuditLog>, PathBuf) {
         path.clone(),
         tail,
         Arc::new(sync_file),
+        Default::default(),
         Default::default(),
     );
     (log, path)

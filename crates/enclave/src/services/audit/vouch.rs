@@ -16,7 +16,12 @@ use crate::store::freshness::Freshness;
 use crate::store::redb::FILE_NAME as STORE_FILE;
 
 /// Checks the log ending at `tail` (the file at `path`) against the store.
-pub(super) fn check(path: &Path, tail: &Tail, store: &Freshness) -> Result<(), AuditError> {
+pub(super) fn check(
+    path: &Path,
+    tail: &Tail,
+    store: &Freshness,
+    public_key: &[u8],
+) -> Result<(), AuditError> {
     let log = path.display();
     let disagree = |what: String| Err(AuditError::Disagree(what));
     if let Some(seen) = tail.store_gen {
@@ -46,15 +51,28 @@ pub(super) fn check(path: &Path, tail: &Tail, store: &Freshness) -> Result<(), A
             recorded.seq
         ));
     }
+    let io = |error| AuditError::Io {
+        path: log.to_string(),
+        error,
+    };
     let hash = if tail.seq == recorded.seq {
         Some(tail.prev.clone())
     } else {
-        line_with_seq(&tail.file, tail.len, recorded.seq)
-            .map_err(|error| AuditError::Io {
-                path: log.to_string(),
-                error,
-            })?
-            .map(|line| line_hash(&line))
+        match line_with_seq(&tail.file, tail.len, recorded.seq).map_err(io)? {
+            Some(line) => Some(line_hash(&line)),
+            None => match before_this_file(path, tail, recorded.seq, public_key).map_err(io)? {
+                Before::Hash(hash) => Some(hash),
+                Before::Gone => {
+                    tracing::info!(
+                        "audit log {log}: entry {} that {STORE_FILE} recorded is in a rotated file \
+                         no longer here; this file continues the chain after it",
+                        recorded.seq
+                    );
+                    return Ok(());
+                }
+                Before::NotHere => None,
+            },
+        }
     };
     if hash.as_deref() != Some(recorded.hash.as_str()) {
         return disagree(format!(
@@ -64,6 +82,52 @@ pub(super) fn check(path: &Path, tail: &Tail, store: &Freshness) -> Result<(), A
         ));
     }
     Ok(())
+}
+
+/// Where an entry before the current file's first stands.
+enum Before {
+    /// Its line's hash.
+    Hash(String),
+    /// In a rotated file the operator removed.
+    Gone,
+    /// The file does not continue a chain that holds it.
+    NotHere,
+}
+
+/// Entry `want`, when the file at `path` (ending at `tail`) begins after
+/// it with a `continue` entry signed by `public_key` (a rotated log, or a
+/// restored snapshot's): the hash that entry names, or the line in the
+/// rotated file that holds it, if that is still there.
+fn before_this_file(
+    path: &Path,
+    tail: &Tail,
+    want: u64,
+    public_key: &[u8],
+) -> std::io::Result<Before> {
+    let Some(first) = super::tail::first_line(&tail.file)? else {
+        return Ok(Before::NotHere);
+    };
+    let Ok(first) = open_line(&first) else {
+        return Ok(Before::NotHere);
+    };
+    let continues = matches!(first.entry, minikms_audit::Entry::Continue { .. })
+        && first.signed_by(public_key)
+        && first.entry.seq() > want;
+    if !continues {
+        return Ok(Before::NotHere);
+    }
+    if first.entry.seq() - 1 == want {
+        return Ok(Before::Hash(first.entry.prev().to_string()));
+    }
+    let Some(old) = super::rotate::file_holding(path, want) else {
+        return Ok(Before::Gone);
+    };
+    let file = File::open(old)?;
+    let len = file.metadata()?.len();
+    Ok(match line_with_seq(&file, len, want)? {
+        Some(line) => Before::Hash(line_hash(&line)),
+        None => Before::NotHere,
+    })
 }
 
 /// The line of entry `want` in the first `len` bytes of `file`, read
