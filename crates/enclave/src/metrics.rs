@@ -67,18 +67,20 @@ impl Limit {
 
 type Labels = [(&'static str, &'static str); 2];
 type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
+/// One fixed label (`limit`, `op`) and its value.
+type OneLabel = [(&'static str, &'static str); 1];
 
 /// Every metric, registered once.
 pub struct Metrics {
     registry: Registry,
     requests: Histograms,
-    refused: Family<[(&'static str, &'static str); 1], Counter>,
+    refused: Family<OneLabel, Counter>,
     pub connections_open: Gauge,
     pub audit_append: Histogram,
     pub audit_fsync: Histogram,
     pub store_write: Histogram,
     pub group_commit_batch: Histogram,
-    postgres: Family<[(&'static str, &'static str); 1], Histogram, fn() -> Histogram>,
+    postgres: Family<OneLabel, Histogram, fn() -> Histogram>,
     pub postgres_catch_up_records: Gauge,
     pub tls_certificate_expiry: Gauge,
     pub sealed: Gauge,

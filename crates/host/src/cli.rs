@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Verify and launch a signed enclave and serve HTTPS from inside it.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Measure and sign an enclave binary.
     Sign {
         /// Signing key: RSA-3072, e = 3, PEM (PKCS#8 or PKCS#1).
@@ -61,8 +61,8 @@ pub fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let command = match (cli.command, matches.subcommand_matches("run")) {
-        (Command::Run(args), Some(given)) => match with_settings(args, given) {
-            Ok(args) => Command::Run(args),
+        (Command::Run(args), Some(given)) => match with_settings(*args, given) {
+            Ok(args) => Command::Run(Box::new(args)),
             Err(problems) => {
                 log::init(LogFormat::Text);
                 for p in &problems {
@@ -79,7 +79,7 @@ pub fn main() -> ExitCode {
     });
     let result = match command {
         Command::CheckConfig { file } => return check_config(&file),
-        Command::Run(args) => launch::run(args),
+        Command::Run(args) => launch::run(*args),
         Command::Sign {
             key,
             config,

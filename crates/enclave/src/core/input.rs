@@ -130,6 +130,37 @@ pub fn parse_ttl(v: &Value) -> Result<u64, Error> {
     }
 }
 
+/// Vault's warning for the fields of a request its route does not know
+/// (`known`), if any: the names sorted, each once.
+pub fn unrecognized_warning<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    known: &[&str],
+) -> Option<String> {
+    let unknown: std::collections::BTreeSet<&str> =
+        names.into_iter().filter(|n| !known.contains(n)).collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = unknown.into_iter().collect();
+    Some(format!(
+        "Endpoint ignored these unrecognized parameters: [{}]",
+        names.join(" ")
+    ))
+}
+
+/// Zeroizes every string in `v` (bodies carry plaintext and secrets).
+pub fn wipe_value(v: Value) {
+    match v {
+        Value::String(mut s) => s.zeroize(),
+        Value::Array(items) => items.into_iter().for_each(wipe_value),
+        Value::Object(map) => map.into_iter().for_each(|(mut k, v)| {
+            k.zeroize();
+            wipe_value(v);
+        }),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -162,36 +193,5 @@ mod tests {
         ] {
             assert!(parse_ttl(&v).is_err(), "{v}");
         }
-    }
-}
-
-/// Vault's warning for the fields of a request its route does not know
-/// (`known`), if any: the names sorted, each once.
-pub fn unrecognized_warning<'a>(
-    names: impl IntoIterator<Item = &'a str>,
-    known: &[&str],
-) -> Option<String> {
-    let unknown: std::collections::BTreeSet<&str> =
-        names.into_iter().filter(|n| !known.contains(n)).collect();
-    if unknown.is_empty() {
-        return None;
-    }
-    let names: Vec<&str> = unknown.into_iter().collect();
-    Some(format!(
-        "Endpoint ignored these unrecognized parameters: [{}]",
-        names.join(" ")
-    ))
-}
-
-/// Zeroizes every string in `v` (bodies carry plaintext and secrets).
-pub fn wipe_value(v: Value) {
-    match v {
-        Value::String(mut s) => s.zeroize(),
-        Value::Array(items) => items.into_iter().for_each(wipe_value),
-        Value::Object(map) => map.into_iter().for_each(|(mut k, v)| {
-            k.zeroize();
-            wipe_value(v);
-        }),
-        _ => {}
     }
 }

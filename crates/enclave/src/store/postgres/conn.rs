@@ -80,7 +80,7 @@ impl Conn {
                 self.newer = Some(prepared);
             }
             let newer = self.newer.clone().ok_or_else(overflow)?;
-            Ok::<_, Raw>(self.client()?.query(&newer, &[&at]).map_err(Raw::Pg)?)
+            self.client()?.query(&newer, &[&at]).map_err(Raw::Pg)
         })();
         let rows = rows.map_err(|e| match e {
             Raw::Pg(e) => self.failed(e),
