@@ -4,7 +4,8 @@
 # (simulation); the answers' shapes are compared and counted. Then real
 # Vault clients (the `bao` CLI, SOPS) drive the same minikms server
 # (clients.sh), and the `bao` CLI initialises and unseals a server of its
-# own from a sealed start (operator.sh).
+# own from a sealed start (operator.sh); last, a `bao server` with raft
+# storage auto-unseals through minikms's Transit (autounseal.sh).
 #
 #   interop/openbao/run.sh [REPORT.json]     # needs `cargo build --workspace` first
 #
@@ -84,3 +85,4 @@ OPENBAO_ADDR="$BAO_ADDR" OPENBAO_CACERT="$BAO_CACERT" MINIKMS_ADDR="$kms_addr" \
 "$here/clients.sh" "$venv" "$kms_addr" "$work/minikms-ca.pem" "$token"
 "$here/kv_clients.sh" "$venv" "$kms_addr" "$work/minikms-ca.pem" "$token"
 "$here/operator.sh" "$venv" "$kms_host"
+"$here/autounseal.sh" "$venv" "$kms_addr" "$work/minikms-ca.pem" "$token"
