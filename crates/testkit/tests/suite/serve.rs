@@ -30,14 +30,11 @@ async fn status_reports_the_identity_the_host_verified() {
     assert_eq!(r.body["security_version"], 1);
     assert_eq!(r.body["debug"], true);
 
-    // The run command said, in one line, how it signed the development build.
+    // The host said, in one line, which signed enclave it verified.
     let err = server.stderr();
-    let signed_lines: Vec<_> = err
-        .lines()
-        .filter(|l| l.contains("with the development key"))
-        .collect();
-    assert_eq!(signed_lines.len(), 1, "{err}");
-    assert!(signed_lines[0].starts_with("[Host]: "), "{err}");
+    let verified: Vec<_> = err.lines().filter(|l| l.contains("verified ")).collect();
+    assert_eq!(verified.len(), 1, "{err}");
+    assert!(verified[0].starts_with("[Host]: "), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1100,8 +1100,8 @@ async fn bad_input_is_a_4xx_and_changes_nothing() {
     .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.content_type, "application/json");
-    // Oversized body: 413, documented limit 1 MiB.
-    let big = json!({"plaintext": b64(&vec![0u8; 1024 * 1024])});
+    // Oversized body: 413 over the documented limit (4 MiB by default).
+    let big = json!({"plaintext": b64(&vec![0u8; 4 * 1024 * 1024])});
     let r = v.post("/v1/transit/encrypt/k", big).await;
     assert_eq!(r.status, 413);
     assert_eq!(r.content_type, "application/json");
@@ -1117,7 +1117,7 @@ async fn bad_input_is_a_4xx_and_changes_nothing() {
     .await;
     assert_eq!(r.status, 413);
     assert_eq!(
-        r.body["errors"][0], "request body too large (limit 1048576 bytes)",
+        r.body["errors"][0], "request body too large (limit 4194304 bytes)",
         "{:?}",
         r.raw
     );
@@ -1391,6 +1391,8 @@ fn refused_start(data_dir: &std::path::Path, token: &str, what: &str) -> String 
         ])
         .arg("--data-dir")
         .arg(data_dir)
+        // The enclave the store's servers ran (docs/replicas.md's way).
+        .arg(minikms_testkit::shared_signed_enclave())
         .stdin(std::process::Stdio::null())
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(&err).unwrap())
